@@ -1,0 +1,196 @@
+package cluster
+
+import (
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+)
+
+// NumSlots is the number of hash slots in a Redis Cluster.
+const NumSlots = 16384
+
+// crc16tab is the CRC16-CCITT (XMODEM) table used by Redis Cluster.
+var crc16tab = func() [256]uint16 {
+	var t [256]uint16
+	for i := range 256 {
+		crc := uint16(i) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+		t[i] = crc
+	}
+	return t
+}()
+
+// CRC16 returns the CRC16-CCITT (XMODEM) checksum Redis Cluster uses.
+func CRC16(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc = crc<<8 ^ crc16tab[byte(crc>>8)^c]
+	}
+	return crc
+}
+
+// KeySlot returns the hash slot of key, honouring hash tags: when the key
+// contains "{...}" with at least one character between the first '{' and the
+// next '}', only that substring is hashed.
+func KeySlot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	return int(CRC16([]byte(key)) % NumSlots)
+}
+
+// Range is an inclusive range of slots [Start, End].
+type Range struct {
+	Start int `json:"start"`
+	End   int `json:"end"`
+}
+
+// Len returns the number of slots in r.
+func (r Range) Len() int { return r.End - r.Start + 1 }
+
+// String formats r as "start-end", or "start" for a single slot.
+func (r Range) String() string {
+	if r.Start == r.End {
+		return strconv.Itoa(r.Start)
+	}
+	return fmt.Sprintf("%d-%d", r.Start, r.End)
+}
+
+// SlotSet is a set of hash slots. The zero value is empty and ready to use.
+type SlotSet struct {
+	w [NumSlots / 64]uint64
+}
+
+// NewSlotSet returns a set holding the given ranges.
+func NewSlotSet(ranges ...Range) SlotSet {
+	var s SlotSet
+	for _, r := range ranges {
+		s.AddRange(r)
+	}
+	return s
+}
+
+// Add adds slot to the set. Slots outside [0, NumSlots) are ignored.
+func (s *SlotSet) Add(slot int) {
+	if slot < 0 || slot >= NumSlots {
+		return
+	}
+	s.w[slot>>6] |= 1 << (slot & 63)
+}
+
+// AddRange adds every slot of r.
+func (s *SlotSet) AddRange(r Range) {
+	for i := r.Start; i <= r.End; i++ {
+		s.Add(i)
+	}
+}
+
+// Remove removes slot from the set.
+func (s *SlotSet) Remove(slot int) {
+	if slot < 0 || slot >= NumSlots {
+		return
+	}
+	s.w[slot>>6] &^= 1 << (slot & 63)
+}
+
+// Has reports whether slot is in the set.
+func (s *SlotSet) Has(slot int) bool {
+	if slot < 0 || slot >= NumSlots {
+		return false
+	}
+	return s.w[slot>>6]&(1<<(slot&63)) != 0
+}
+
+// Len returns the number of slots in the set.
+func (s *SlotSet) Len() int {
+	n := 0
+	for _, w := range s.w {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// Union adds every slot of o to s.
+func (s *SlotSet) Union(o *SlotSet) {
+	for i := range s.w {
+		s.w[i] |= o.w[i]
+	}
+}
+
+// Intersects reports whether s and o share a slot.
+func (s *SlotSet) Intersects(o *SlotSet) bool {
+	for i := range s.w {
+		if s.w[i]&o.w[i] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Slots returns the slots in ascending order.
+func (s *SlotSet) Slots() []int {
+	out := make([]int, 0, s.Len())
+	for i, w := range s.w {
+		for w != 0 {
+			b := bits.TrailingZeros64(w)
+			out = append(out, i*64+b)
+			w &^= 1 << b
+		}
+	}
+	return out
+}
+
+// Ranges returns the set as ascending, maximal contiguous ranges.
+func (s *SlotSet) Ranges() []Range {
+	var out []Range
+	start := -1
+	for i := 0; i <= NumSlots; i++ {
+		in := i < NumSlots && s.Has(i)
+		switch {
+		case in && start < 0:
+			start = i
+		case !in && start >= 0:
+			out = append(out, Range{start, i - 1})
+			start = -1
+		}
+	}
+	return out
+}
+
+// String formats the set as space-separated ranges, e.g. "0-5460 5462".
+func (s *SlotSet) String() string {
+	rs := s.Ranges()
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, " ")
+}
+
+// ParseRange parses "N" or "N-M" into a Range, checking bounds.
+func ParseRange(s string) (Range, error) {
+	a, b, found := strings.Cut(s, "-")
+	start, err := strconv.Atoi(a)
+	if err != nil {
+		return Range{}, fmt.Errorf("slot range %q: %w", s, err)
+	}
+	end := start
+	if found {
+		if end, err = strconv.Atoi(b); err != nil {
+			return Range{}, fmt.Errorf("slot range %q: %w", s, err)
+		}
+	}
+	if start < 0 || end >= NumSlots || start > end {
+		return Range{}, fmt.Errorf("slot range %q out of bounds [0, %d]", s, NumSlots-1)
+	}
+	return Range{start, end}, nil
+}

@@ -1,0 +1,194 @@
+package report
+
+import "time"
+
+// FormatVersion is the report format: minor bumps add fields, consumers
+// ignore unknown fields, a major bump breaks.
+const FormatVersion = "1.0"
+
+// Status is one check's result.
+type Status string
+
+// Check statuses.
+const (
+	Pass  Status = "pass"
+	Fail  Status = "fail"
+	Error Status = "error" // the check could not run
+	Skip  Status = "skip"
+	Hold  Status = "hold"
+	Warn  Status = "warn"
+)
+
+// Outcome is a whole stage's result.
+type Outcome string
+
+// Stage outcomes; each maps to one exit code.
+const (
+	OutcomePass        Outcome = "pass"        // 0
+	OutcomeFail        Outcome = "fail"        // 1
+	OutcomeUsage       Outcome = "usage"       // 2
+	OutcomeError       Outcome = "error"       // 3
+	OutcomeHeld        Outcome = "held"        // 75
+	OutcomeInterrupted Outcome = "interrupted" // 130 / 143
+)
+
+// Check is one verdict with a stable dotted id (e.g. "slots.coverage").
+type Check struct {
+	ID        string   `json:"id"`
+	Status    Status   `json:"status"`
+	Message   string   `json:"message"`
+	Node      string   `json:"node,omitempty"` // host:port or server name
+	Observed  any      `json:"observed,omitempty"`
+	Threshold any      `json:"threshold,omitempty"`
+	Unit      string   `json:"unit,omitempty"`
+	File      string   `json:"file,omitempty"` // inventory file
+	Line      int      `json:"line,omitempty"` // inventory line
+	Duration  Seconds  `json:"duration_s,omitempty"`
+	Batch     int      `json:"batch,omitempty"` // rebalance batch number (1-based) or 0
+	Hint      string   `json:"hint,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+}
+
+// Seconds is a duration in seconds, written with millisecond precision.
+type Seconds float64
+
+// SecondsOf converts d to Seconds.
+func SecondsOf(d time.Duration) Seconds { return Seconds(d.Seconds()) }
+
+// ClusterIdentity names the cluster a report is about.
+type ClusterIdentity struct {
+	Name          string `json:"name,omitempty"`
+	InventoryFile string `json:"inventory_file,omitempty"`
+	Fingerprint   string `json:"fingerprint,omitempty"` // slot-map fingerprint when observed
+	Masters       int    `json:"masters,omitempty"`
+	Replicas      int    `json:"replicas,omitempty"`
+}
+
+// Report is the JSON report of one stage run. Stage-specific sections are
+// optional and appear only for their stage.
+type Report struct {
+	FormatVersion string            `json:"format_version"`
+	Tool          Tool              `json:"tool"`
+	Stage         string            `json:"stage"`
+	Outcome       Outcome           `json:"outcome"`
+	ExitCode      int               `json:"exit_code"`
+	Error         string            `json:"error,omitempty"`
+	Hint          string            `json:"hint,omitempty"`
+	StartedAt     time.Time         `json:"started_at"`
+	FinishedAt    time.Time         `json:"finished_at"`
+	Duration      Seconds           `json:"duration_s"`
+	Cluster       ClusterIdentity   `json:"cluster"`
+	Checks        []Check           `json:"checks"`
+	Summary       []string          `json:"summary,omitempty"` // human lines, e.g. the change preview
+	Outputs       map[string]string `json:"outputs,omitempty"` // extra per-stage outputs
+
+	Join      *JoinSection      `json:"join,omitempty"`
+	Rebalance *RebalanceSection `json:"rebalance,omitempty"`
+	Provision *ProvisionSection `json:"provision,omitempty"`
+}
+
+// Tool identifies the program that wrote the report.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// JoinSection lists the membership actions of a join run.
+type JoinSection struct {
+	Mode    string       `json:"mode"` // create | extend | noop
+	Actions []JoinAction `json:"actions"`
+}
+
+// JoinAction is one membership change (or a "unchanged" record).
+type JoinAction struct {
+	Node     string  `json:"node"`
+	Action   string  `json:"action"` // met | replicated | forgotten | reset | slots-assigned | unchanged | functions-copied
+	Detail   string  `json:"detail,omitempty"`
+	Duration Seconds `json:"duration_s"`
+}
+
+// RebalanceSection holds the plan and what each batch did.
+type RebalanceSection struct {
+	Plan             PlanSummary `json:"plan"`
+	Batches          []Batch     `json:"batches"`
+	BatchesRemaining int         `json:"batches_remaining"`
+	SlotsMoved       int         `json:"slots_moved"`
+	KeysMoved        int64       `json:"keys_moved"`
+	BytesMoved       int64       `json:"bytes_moved"`
+	Replaced         int64       `json:"busykey_replaced"`
+	RepairedSlots    []int       `json:"repaired_slots,omitempty"`
+	Done             bool        `json:"done"`
+	DryRun           bool        `json:"dry_run,omitempty"`
+}
+
+// PlanSummary describes a rebalance plan.
+type PlanSummary struct {
+	Fingerprint string       `json:"fingerprint"`
+	Targets     []SlotTarget `json:"targets"`
+	Moves       []Move       `json:"moves"`
+	Batches     int          `json:"batches"`
+	SlotsToMove int          `json:"slots_to_move"`
+}
+
+// SlotTarget is one master's slot count now and after the plan.
+type SlotTarget struct {
+	Node    string  `json:"node"`
+	ID      string  `json:"id"`
+	Weight  float64 `json:"weight"`
+	Current int     `json:"current"`
+	Target  int     `json:"target"`
+}
+
+// Move is a contiguous slot range moving from one master to another.
+type Move struct {
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Start int    `json:"start"`
+	End   int    `json:"end"`
+	Batch int    `json:"batch"`
+}
+
+// Batch is what one rebalance batch did.
+type Batch struct {
+	Number   int           `json:"number"` // 1-based
+	Moves    []Move        `json:"moves"`
+	Slots    int           `json:"slots"`
+	Keys     int64         `json:"keys"`
+	Bytes    int64         `json:"bytes"`
+	Duration Seconds       `json:"duration_s"`
+	Status   Status        `json:"status"`
+	Gates    []GateReading `json:"gates,omitempty"`
+	Checks   []Check       `json:"checks,omitempty"`
+}
+
+// GateReading is one gate's value when a batch was decided.
+type GateReading struct {
+	Gate     string  `json:"gate"` // e.g. latency_p99_ms
+	Node     string  `json:"node,omitempty"`
+	Value    float64 `json:"value"`
+	Hold     float64 `json:"hold"`
+	Abort    float64 `json:"abort"`
+	Decision string  `json:"decision"` // proceed | hold | abort
+}
+
+// ProvisionSection lists per-server file and command results.
+type ProvisionSection struct {
+	DryRun  bool           `json:"dry_run,omitempty"`
+	Servers []ServerResult `json:"servers"`
+}
+
+// ServerResult is what provision did on one server.
+type ServerResult struct {
+	Server   string       `json:"server"`
+	Files    []FileResult `json:"files"`
+	Commands []string     `json:"commands,omitempty"` // scrubbed
+	Restarts []string     `json:"restart_needed,omitempty"`
+}
+
+// FileResult is one rendered file.
+type FileResult struct {
+	Path    string `json:"path"`
+	Changed bool   `json:"changed"`
+	Mode    string `json:"mode"`
+	Diff    string `json:"diff,omitempty"`
+}
