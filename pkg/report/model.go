@@ -74,6 +74,7 @@ type Report struct {
 	ExitCode      int               `json:"exit_code"`
 	Error         string            `json:"error,omitempty"`
 	Hint          string            `json:"hint,omitempty"`
+	Hostname      string            `json:"hostname,omitempty"` // machine that ran the stage; JUnit falls back to os.Hostname
 	StartedAt     time.Time         `json:"started_at"`
 	FinishedAt    time.Time         `json:"finished_at"`
 	Duration      Seconds           `json:"duration_s"`
@@ -150,15 +151,16 @@ type Move struct {
 
 // Batch is what one rebalance batch did.
 type Batch struct {
-	Number   int           `json:"number"` // 1-based
-	Moves    []Move        `json:"moves"`
-	Slots    int           `json:"slots"`
-	Keys     int64         `json:"keys"`
-	Bytes    int64         `json:"bytes"`
-	Duration Seconds       `json:"duration_s"`
-	Status   Status        `json:"status"`
-	Gates    []GateReading `json:"gates,omitempty"`
-	Checks   []Check       `json:"checks,omitempty"`
+	Number    int           `json:"number"`              // 1-based
+	StartedAt time.Time     `json:"started_at,omitzero"` // zero when unknown
+	Moves     []Move        `json:"moves"`
+	Slots     int           `json:"slots"`
+	Keys      int64         `json:"keys"`
+	Bytes     int64         `json:"bytes"`
+	Duration  Seconds       `json:"duration_s"`
+	Status    Status        `json:"status"`
+	Gates     []GateReading `json:"gates,omitempty"`
+	Checks    []Check       `json:"checks,omitempty"`
 }
 
 // GateReading is one gate's value when a batch was decided.
