@@ -20,6 +20,10 @@ type Options struct {
 	ReadTimeout time.Duration
 	// PoolSize is the connections kept per node. Default 8.
 	PoolSize int
+	// PasswordEnv names the environment variable the password came from,
+	// so that an authentication error can tell the operator where to look
+	// (never the password itself). Optional.
+	PasswordEnv string
 }
 
 func (o Options) withDefaults() Options {
@@ -60,14 +64,17 @@ func (p *Pool) Client(addr string) *redis.Client {
 		return c
 	}
 	c := redis.NewClient(&redis.Options{
-		Addr:            addr,
-		Username:        p.opts.Username,
-		Password:        p.opts.Password,
-		DialTimeout:     p.opts.DialTimeout,
-		ReadTimeout:     p.opts.ReadTimeout,
-		WriteTimeout:    p.opts.ReadTimeout,
-		PoolSize:        p.opts.PoolSize,
-		MaxRetries:      -1, // admin commands are not blindly retried
+		Addr:         addr,
+		Username:     p.opts.Username,
+		Password:     p.opts.Password,
+		DialTimeout:  p.opts.DialTimeout,
+		ReadTimeout:  p.opts.ReadTimeout,
+		WriteTimeout: p.opts.ReadTimeout,
+		PoolSize:     p.opts.PoolSize,
+		MaxRetries:   -1, // admin commands are not blindly retried
+		// One dial attempt: an unreachable node must be reported at once,
+		// not after go-redis' default five attempts.
+		DialerRetries:   1,
 		DisableIdentity: true,
 		Protocol:        2,
 	})

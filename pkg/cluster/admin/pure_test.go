@@ -1,0 +1,144 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/slotshift/slotshift/pkg/cluster"
+)
+
+// reply is a Redis error reply as go-redis returns it.
+type reply string
+
+func (r reply) Error() string { return string(r) }
+func (reply) RedisError()     {}
+
+func TestPredicates(t *testing.T) {
+	w := func(e error) error { return wrap("127.0.0.1:7000", "OP", e) }
+	cases := []struct {
+		name string
+		err  error
+		pred func(error) bool
+		want bool
+	}{
+		{"wrongpass", w(reply("WRONGPASS invalid username-password pair or user is disabled.")), IsAuthError, true},
+		{"noauth", w(reply("NOAUTH Authentication required.")), IsAuthError, true},
+		{"refused is not auth", w(syscall.ECONNREFUSED), IsAuthError, false},
+		{"refused", w(fmt.Errorf("dial tcp: %w", syscall.ECONNREFUSED)), IsUnreachable, true},
+		{"reply is reachable", w(reply("ERR unknown command")), IsUnreachable, false},
+		{"busykey", w(reply("BUSYKEY Target key name already exists.")), IsBusyKey, true},
+		{"busykey via migrate", w(reply("ERR Target instance replied with error: BUSYKEY Target key name already exists.")), IsBusyKey, true},
+		{"busykey text outside a reply", errors.New("BUSYKEY"), IsBusyKey, false},
+		{"only masters", w(reply("ERR Please use SETSLOT only with masters.")), IsOnlyMasters, true},
+		{"unknown node", w(reply("ERR Unknown node 0123")), IsUnknownNode, true},
+		{"forget unknown", w(reply("ERR Unknown node ffff")), IsUnknownNode, true},
+		{"cluster disabled", w(reply("ERR This instance has cluster support disabled")), IsClusterDisabled, true},
+		{"nil", nil, IsAuthError, false},
+	}
+	for _, c := range cases {
+		if got := c.pred(c.err); got != c.want {
+			t.Errorf("%s: %v", c.name, got)
+		}
+	}
+	if s, a, ok := IsMoved(w(reply("MOVED 3999 127.0.0.1:6381"))); !ok || s != 3999 || a != "127.0.0.1:6381" {
+		t.Errorf("IsMoved = %d %s %v", s, a, ok)
+	}
+	if _, _, ok := IsMoved(w(reply("ASK 3999 127.0.0.1:6381"))); ok {
+		t.Error("ASK taken for MOVED")
+	}
+	if s, a, ok := IsAsk(w(reply("ASK 12 127.0.0.1:7001"))); !ok || s != 12 || a != "127.0.0.1:7001" {
+		t.Errorf("IsAsk = %d %s %v", s, a, ok)
+	}
+	if got := w(reply("ERR x")).Error(); got != "OP on 127.0.0.1:7000: ERR x" {
+		t.Errorf("NodeError text %q", got)
+	}
+}
+
+func TestParseInfo(t *testing.T) {
+	m := ParseInfo("# Server\r\nredis_version:7.0.15\r\nexecutable:/usr/bin/redis-server\r\n\r\n# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n")
+	if m["redis_version"] != "7.0.15" || m["db0"] != "keys=3,expires=0,avg_ttl=0" || m["executable"] != "/usr/bin/redis-server" || len(m) != 3 {
+		t.Errorf("ParseInfo = %v", m)
+	}
+}
+
+const (
+	idA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	idB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	idC = "cccccccccccccccccccccccccccccccccccccccc"
+)
+
+func obs(t *testing.T, addr, state, nodes string) *cluster.Observation {
+	t.Helper()
+	parsed, err := cluster.ParseNodes(nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &cluster.Observation{Addr: addr, Nodes: parsed, ClusterInfo: map[string]string{"cluster_state": state}}
+	if me, ok := cluster.Myself(parsed); ok {
+		o.ID = me.ID
+	}
+	return o
+}
+
+func TestDivergence(t *testing.T) {
+	lineA := func(self bool) string {
+		f := "master"
+		if self {
+			f = "myself,master"
+		}
+		return idA + " 127.0.0.1:7000@17000 " + f + " - 0 0 1 connected 0-8191\n"
+	}
+	lineB := func(self bool, slots string) string {
+		f := "master"
+		if self {
+			f = "myself,master"
+		}
+		return idB + " 127.0.0.1:7001@17001 " + f + " - 0 0 2 connected " + slots + "\n"
+	}
+	converged := &cluster.Snapshot{Nodes: map[string]*cluster.Observation{
+		"127.0.0.1:7000": obs(t, "127.0.0.1:7000", "ok", lineA(true)+lineB(false, "8192-16383")),
+		"127.0.0.1:7001": obs(t, "127.0.0.1:7001", "ok", lineA(false)+lineB(true, "8192-16383")),
+	}}
+	if r := Divergence(converged); r != nil {
+		t.Errorf("converged snapshot: %v", r)
+	}
+
+	bad := &cluster.Snapshot{Nodes: map[string]*cluster.Observation{
+		"127.0.0.1:7000": obs(t, "127.0.0.1:7000", "ok", lineA(true)+lineB(false, "8192-16383")+
+			idC+" 127.0.0.1:7002@17002 master - 0 0 0 connected\n"),
+		"127.0.0.1:7001": obs(t, "127.0.0.1:7001", "ok", lineA(false)+lineB(true, "8192-16000")),
+		"127.0.0.1:7002": obs(t, "127.0.0.1:7002", "fail", idC+" 127.0.0.1:7002@17002 myself,master - 0 0 0 connected\n"),
+		"127.0.0.1:7003": {Addr: "127.0.0.1:7003", Err: "node 127.0.0.1:7003 unreachable: connection refused"},
+	}}
+	got := strings.Join(Divergence(bad), "\n")
+	for _, want := range []string{
+		"node 127.0.0.1:7003 unreachable",
+		"127.0.0.1:7001 does not know 1 nodes",
+		"127.0.0.1:7002 does not know 2 nodes",
+		"127.0.0.1:7002 cluster_state:fail",
+		"signatures differ: ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("divergence lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "127.0.0.1:7000 does not know") {
+		t.Errorf("7000 knows every node:\n%s", got)
+	}
+
+	hs := &cluster.Snapshot{Nodes: map[string]*cluster.Observation{
+		"127.0.0.1:7000": obs(t, "127.0.0.1:7000", "ok", lineA(true)+lineB(false, "8192-16383")+
+			idC+" 127.0.0.1:7002@17002 handshake - 0 0 0 connected\n"),
+		"127.0.0.1:7001": obs(t, "127.0.0.1:7001", "ok", lineA(false)+lineB(true, "8192-16383")),
+	}}
+	if got := strings.Join(Divergence(hs), "\n"); !strings.Contains(got, "127.0.0.1:7000 has node cccccccc (127.0.0.1:7002) in handshake") {
+		t.Errorf("handshake: %s", got)
+	}
+	e := &NotConvergedError{After: 5e9, Reasons: []string{"x", "y"}}
+	if e.Error() != "cluster not converged after 5s: x; y" {
+		t.Errorf("error text %q", e.Error())
+	}
+}

@@ -1,0 +1,611 @@
+package sandboxtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/sandbox"
+)
+
+// DefaultPassword is the password test clusters use unless Options says
+// otherwise. It satisfies the inventory's length policy.
+const DefaultPassword = "sandbox-password-0123456789"
+
+// Convergence polling used by Form and WaitConverged.
+const (
+	pollEvery       = 50 * time.Millisecond
+	convergeTimeout = 20 * time.Second
+)
+
+// Options configure a test cluster. Zero values take the documented defaults.
+type Options struct {
+	// Password is requirepass/masterauth. Default DefaultPassword.
+	Password string
+	// NodeTimeoutMS is cluster-node-timeout. Default 1000, so that clusters
+	// converge in about a second.
+	NodeTimeoutMS int
+	// Extra holds further redis.conf directives, identical on every node.
+	// Unless set here, repl-diskless-sync-delay is 0 so that replicas finish
+	// their first sync at once instead of after Redis' default 5 s.
+	Extra map[string]string
+}
+
+// Cluster is a set of redis-server processes started for one test.
+type Cluster struct {
+	Nodes    []*sandbox.Process
+	Password string
+	Dir      string
+
+	opts    Options
+	mu      sync.Mutex
+	clients map[int]*redis.Client
+	cc      *redis.ClusterClient
+	byAddr  map[string]*redis.Client
+}
+
+// Start launches n cluster-enabled redis-server processes on free
+// 127.0.0.1 ports, each in its own directory under t.TempDir(). They are not
+// yet a cluster (see Form). t.Cleanup closes the clients and kills the
+// processes, whatever the test's outcome. Start skips the test when
+// redis-server is not installed.
+func Start(t testing.TB, n int, opts Options) *Cluster {
+	t.Helper()
+	if _, err := sandbox.LookBin(""); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	if opts.Password == "" {
+		opts.Password = DefaultPassword
+	}
+	if opts.NodeTimeoutMS == 0 {
+		opts.NodeTimeoutMS = 1000
+	}
+	extra := map[string]string{"repl-diskless-sync-delay": "0"}
+	for k, v := range opts.Extra {
+		extra[k] = v
+	}
+	opts.Extra = extra
+	c := &Cluster{
+		Password: opts.Password,
+		Dir:      t.TempDir(),
+		opts:     opts,
+		clients:  map[int]*redis.Client{},
+		byAddr:   map[string]*redis.Client{},
+	}
+	// Registered before any process starts so a half-started cluster is
+	// stopped too. Cleanups run LIFO, so this runs before TempDir removal.
+	t.Cleanup(c.close)
+
+	c.startNodes(t, n)
+	return c
+}
+
+// AddNodes starts k more nodes with the cluster's options, appends them to
+// c.Nodes (indexes len(c.Nodes)…) and returns them. They are not part of the
+// cluster until a test joins them; WaitConverged then waits for them too.
+func (c *Cluster) AddNodes(t testing.TB, k int) []*sandbox.Process {
+	t.Helper()
+	first := len(c.Nodes)
+	c.startNodes(t, k)
+	return c.Nodes[first:]
+}
+
+func (c *Cluster) startNodes(t testing.TB, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := len(c.Nodes)
+	procs := make([]*sandbox.Process, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procs[i], errs[i] = startNode(ctx, filepath.Join(c.Dir, fmt.Sprintf("node-%d", first+i)), c.opts)
+		}()
+	}
+	wg.Wait()
+	// Appended even on failure so that cleanup stops the ones that started.
+	c.mu.Lock()
+	for _, p := range procs {
+		if p != nil {
+			c.Nodes = append(c.Nodes, p)
+		}
+	}
+	c.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("sandboxtest: start %d nodes: %v", n, err)
+	}
+}
+
+// startNode starts one node, picking another port when one was taken by a
+// process outside this test binary between FreePort and bind.
+func startNode(ctx context.Context, dir string, opts Options) (*sandbox.Process, error) {
+	var last error
+	for range 5 {
+		port, err := sandbox.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		p, err := sandbox.Start(ctx, sandbox.NodeConfig{
+			Dir:           dir,
+			Port:          port,
+			Password:      opts.Password,
+			NodeTimeoutMS: opts.NodeTimeoutMS,
+			Extra:         opts.Extra,
+		})
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, sandbox.ErrPortInUse) {
+			return nil, err
+		}
+		last = err
+	}
+	return nil, last
+}
+
+func (c *Cluster) close() {
+	c.mu.Lock()
+	for _, cl := range c.clients {
+		_ = cl.Close()
+	}
+	for _, cl := range c.byAddr {
+		_ = cl.Close()
+	}
+	if c.cc != nil {
+		_ = c.cc.Close()
+	}
+	c.clients, c.byAddr, c.cc = map[int]*redis.Client{}, map[string]*redis.Client{}, nil
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range c.Nodes {
+		if p == nil {
+			continue
+		}
+		wg.Add(1)
+		// SIGKILL: the data is thrown away with the temp dir, and a killed
+		// node cannot stall on a replica catch-up during shutdown.
+		go func() { defer wg.Done(); _ = p.Kill() }()
+	}
+	wg.Wait()
+}
+
+// Addrs returns every node's host:port in node order.
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, p := range c.Nodes {
+		out[i] = p.Addr
+	}
+	return out
+}
+
+func (c *Cluster) newClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr:            addr,
+		Password:        c.Password,
+		DialTimeout:     time.Second,
+		ReadTimeout:     5 * time.Second,
+		WriteTimeout:    5 * time.Second,
+		MaxRetries:      -1,
+		DisableIdentity: true,
+		Protocol:        2,
+	})
+}
+
+// Client returns a plain authenticated client to node i, closed at cleanup.
+func (c *Cluster) Client(i int) *redis.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.clients[i]; ok {
+		return cl
+	}
+	cl := c.newClient(c.Nodes[i].Addr)
+	c.clients[i] = cl
+	return cl
+}
+
+// clientFor returns a plain client for any address a node announced.
+func (c *Cluster) clientFor(addr string) *redis.Client {
+	for i, p := range c.Nodes {
+		if p.Addr == addr {
+			return c.Client(i)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.byAddr[addr]; ok {
+		return cl
+	}
+	cl := c.newClient(addr)
+	c.byAddr[addr] = cl
+	return cl
+}
+
+// ClusterClient returns a cluster client seeded with every node, closed at
+// cleanup.
+func (c *Cluster) ClusterClient() *redis.ClusterClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cc == nil {
+		c.cc = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:           c.Addrs(),
+			Password:        c.Password,
+			DialTimeout:     time.Second,
+			ReadTimeout:     5 * time.Second,
+			WriteTimeout:    5 * time.Second,
+			DisableIdentity: true,
+			Protocol:        2,
+		})
+	}
+	return c.cc
+}
+
+// Form makes a cluster: nodes[0:masters] become masters with an even,
+// contiguous split of the 16384 slots and distinct config epochs; every node
+// meets node 0; then replica j (nodes[masters+j]) replicates master
+// (j+1) % masters, so that no replica follows its neighbouring master. Form
+// returns when WaitConverged does.
+func (c *Cluster) Form(t testing.TB, masters int) {
+	t.Helper()
+	if masters < 1 || masters > len(c.Nodes) {
+		t.Fatalf("sandboxtest: Form(%d) with %d nodes", masters, len(c.Nodes))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), convergeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.Nodes))
+	for i := range c.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Client(i).Pipelined(ctx, func(p redis.Pipeliner) error {
+				if i < masters {
+					start := i * cluster.NumSlots / masters
+					end := (i+1)*cluster.NumSlots/masters - 1
+					p.ClusterAddSlotsRange(ctx, start, end)
+				}
+				p.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1)
+				return nil
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", c.Nodes[i].Addr, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("sandboxtest: Form: assign slots and epochs: %v", err)
+	}
+	// Node 0 meets every node so that it knows all of them at once; gossip
+	// from node 0 then introduces the others to each other.
+	first := c.Client(0)
+	if _, err := first.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, n := range c.Nodes[1:] {
+			p.ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(n.Port))
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("sandboxtest: Form: CLUSTER MEET from %s: %v", c.Nodes[0].Addr, err)
+	}
+	ids := make([]string, masters)
+	for i := range masters {
+		id, err := c.Client(i).ClusterMyID(ctx).Result()
+		if err != nil {
+			t.Fatalf("sandboxtest: Form: CLUSTER MYID on %s: %v", c.Nodes[i].Addr, err)
+		}
+		ids[i] = id
+	}
+	for j, n := range c.Nodes[masters:] {
+		wg.Add(1)
+		idx := masters + j
+		go func() {
+			defer wg.Done()
+			m := (j + 1) % masters
+			errs[idx] = c.replicate(ctx, idx, ids[m])
+			if errs[idx] != nil {
+				errs[idx] = fmt.Errorf("%s replicate %s: %w", n.Addr, c.Nodes[m].Addr, errs[idx])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("sandboxtest: Form: %v", err)
+	}
+	c.WaitConverged(t)
+}
+
+// replicate issues CLUSTER REPLICATE once node i has learnt of the master
+// through gossip (before that Redis answers "Unknown node").
+func (c *Cluster) replicate(ctx context.Context, i int, masterID string) error {
+	cl := c.Client(i)
+	for {
+		err := cl.ClusterReplicate(ctx, masterID).Err()
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "Unknown node") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("master still unknown: %w", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// nodeState is what one poll learnt about one node.
+type nodeState struct {
+	known     int
+	sig       string
+	state     string
+	replica   bool
+	linkUp    bool
+	handshake bool
+	err       error
+}
+
+func (c *Cluster) poll(ctx context.Context, i int) nodeState {
+	var (
+		nodes *redis.StringCmd
+		info  *redis.StringCmd
+		repl  *redis.StringCmd
+	)
+	_, err := c.Client(i).Pipelined(ctx, func(p redis.Pipeliner) error {
+		nodes = p.ClusterNodes(ctx)
+		info = p.ClusterInfo(ctx)
+		repl = p.Info(ctx, "replication")
+		return nil
+	})
+	if err != nil {
+		return nodeState{err: err}
+	}
+	parsed, err := cluster.ParseNodes(nodes.Val())
+	if err != nil {
+		return nodeState{err: err}
+	}
+	var s nodeState
+	for _, n := range parsed {
+		if n.HasFlag("handshake") || n.HasFlag("noaddr") {
+			s.handshake = true
+			continue
+		}
+		s.known++
+		if n.Myself() && n.IsReplica() {
+			s.replica = true
+		}
+	}
+	s.sig = cluster.Signature(parsed)
+	s.state = field(info.Val(), "cluster_state")
+	s.linkUp = field(repl.Val(), "master_link_status") == "up"
+	return s
+}
+
+// field returns the value of "key:value" in an INFO-style text.
+func field(text, key string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// notConverged returns "" when every node agrees, or why not, naming a node.
+func (c *Cluster) notConverged(ctx context.Context) string {
+	states := make([]nodeState, len(c.Nodes))
+	var wg sync.WaitGroup
+	for i := range c.Nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); states[i] = c.poll(ctx, i) }()
+	}
+	wg.Wait()
+	for i, s := range states {
+		addr := c.Nodes[i].Addr
+		switch {
+		case s.err != nil:
+			return fmt.Sprintf("%s: %v", addr, s.err)
+		case s.handshake:
+			return fmt.Sprintf("%s still has handshake/noaddr nodes", addr)
+		case s.known < len(c.Nodes):
+			return fmt.Sprintf("%s knows %d of %d nodes", addr, s.known, len(c.Nodes))
+		case s.known != states[0].known:
+			// Nodes met from outside c.Nodes are fine, as long as every
+			// node knows them.
+			return fmt.Sprintf("%s knows %d nodes, %s knows %d", addr, s.known, c.Nodes[0].Addr, states[0].known)
+		case s.sig != states[0].sig:
+			return fmt.Sprintf("%s slot map differs from %s's", addr, c.Nodes[0].Addr)
+		case s.state != "ok":
+			return fmt.Sprintf("%s cluster_state:%s", addr, s.state)
+		case s.replica && !s.linkUp:
+			return fmt.Sprintf("%s master_link_status is not up", addr)
+		}
+	}
+	return ""
+}
+
+// WaitConverged polls every node every 50 ms until every node knows every
+// node, all slot-map signatures agree, cluster_state is ok everywhere and
+// every replica's link to its master is up. After 20 s it fails the test
+// naming a node that has not converged.
+func (c *Cluster) WaitConverged(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), convergeTimeout)
+	defer cancel()
+	for {
+		why := c.notConverged(ctx)
+		if why == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("sandboxtest: cluster not converged after %s: %s", convergeTimeout, why)
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// Value returns the deterministic value of key:<i>, size bytes long.
+func Value(i, size int) []byte {
+	b := make([]byte, size)
+	prefix := strconv.Itoa(i) + ":"
+	n := copy(b, prefix)
+	for k := n; k < size; k++ {
+		b[k] = byte('a' + (i+k)%26)
+	}
+	return b
+}
+
+// Key returns the name of the i-th key Load writes.
+func Key(i int) string { return "key:" + strconv.Itoa(i) }
+
+// Load writes keys key:0 … key:<n-1> with Value(i, valueSize), pipelined
+// in batches of 5000 straight to the master owning each key's slot (from
+// node 0's CLUSTER NODES), and returns n.
+func (c *Cluster) Load(t testing.TB, n int, valueSize int) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	text, err := c.Client(0).ClusterNodes(ctx).Result()
+	if err != nil {
+		t.Fatalf("sandboxtest: Load: CLUSTER NODES on %s: %v", c.Nodes[0].Addr, err)
+	}
+	nodes, err := cluster.ParseNodes(text)
+	if err != nil {
+		t.Fatalf("sandboxtest: Load: %v", err)
+	}
+	var owner [cluster.NumSlots]string
+	for _, nd := range nodes {
+		for _, r := range nd.Slots.Ranges() {
+			for s := r.Start; s <= r.End; s++ {
+				owner[s] = nd.Addr
+			}
+		}
+	}
+	byOwner := map[string][]int{}
+	for i := range n {
+		s := cluster.KeySlot(Key(i))
+		if owner[s] == "" {
+			t.Fatalf("sandboxtest: Load: slot %d (key %s) has no owner", s, Key(i))
+		}
+		byOwner[owner[s]] = append(byOwner[owner[s]], i)
+	}
+	addrs := make([]string, 0, len(byOwner))
+	for a := range byOwner {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for ai, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keys := byOwner[addr]
+			cl := c.clientFor(addr)
+			for len(keys) > 0 {
+				batch := keys[:min(5000, len(keys))]
+				keys = keys[len(batch):]
+				if _, err := cl.Pipelined(ctx, func(p redis.Pipeliner) error {
+					for _, i := range batch {
+						p.Set(ctx, Key(i), Value(i, valueSize), 0)
+					}
+					return nil
+				}); err != nil {
+					errs[ai] = fmt.Errorf("%s: %w", addr, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("sandboxtest: Load: %v", err)
+	}
+	return n
+}
+
+// CheckKeys reads key:0 … key:<n-1> through the cluster client and reports
+// (t.Errorf) the first five that are missing or hold a wrong value.
+func (c *Cluster) CheckKeys(t testing.TB, n int, valueSize int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cc := c.ClusterClient()
+	var bad []string
+	badCount := 0
+	for start := 0; start < n; start += 5000 {
+		end := min(start+5000, n)
+		cmds := make([]*redis.StringCmd, end-start)
+		_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := start; i < end; i++ {
+				cmds[i-start] = p.Get(ctx, Key(i))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatalf("sandboxtest: CheckKeys: read keys %d-%d: %v", start, end-1, err)
+		}
+		for k, cmd := range cmds {
+			i := start + k
+			v, err := cmd.Bytes()
+			var why string
+			switch {
+			case errors.Is(err, redis.Nil):
+				why = "missing"
+			case err != nil:
+				why = err.Error()
+			case !bytes.Equal(v, Value(i, valueSize)):
+				why = fmt.Sprintf("wrong value (%d bytes)", len(v))
+			default:
+				continue
+			}
+			badCount++
+			if len(bad) < 5 {
+				bad = append(bad, Key(i)+": "+why)
+			}
+		}
+	}
+	if badCount > 0 {
+		t.Errorf("sandboxtest: CheckKeys: %d of %d keys bad, first: %s", badCount, n, strings.Join(bad, "; "))
+	}
+}
+
+// RedisCLICheck runs `redis-cli --cluster check` against node 0 (the
+// password goes in REDISCLI_AUTH, never argv) and returns its output. It
+// fails the test when the exit status is not 0 or the output lacks
+// "[OK] All 16384 slots covered."; it skips only when redis-cli is missing.
+func (c *Cluster) RedisCLICheck(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skipf("skipping: redis-cli not found: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--cluster", "check", c.Nodes[0].Addr)
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sandboxtest: redis-cli --cluster check %s: %v\n%s", c.Nodes[0].Addr, err, out)
+	}
+	if !strings.Contains(string(out), "[OK] All 16384 slots covered.") {
+		t.Fatalf("sandboxtest: redis-cli --cluster check %s: slots not covered:\n%s", c.Nodes[0].Addr, out)
+	}
+	return string(out)
+}
