@@ -79,24 +79,8 @@ func parseNodeLine(line string) (Node, error) {
 	if len(n.ID) != 40 {
 		return Node{}, fmt.Errorf("node id %q is not 40 characters", n.ID)
 	}
-	addr := f[1]
-	if a, host, ok := strings.Cut(addr, ","); ok {
-		addr, n.Hostname = a, host
-	}
-	hostport, bus, _ := strings.Cut(addr, "@")
-	if bus != "" {
-		p, err := strconv.Atoi(bus)
-		if err != nil {
-			return Node{}, fmt.Errorf("bus port in %q: %w", f[1], err)
-		}
-		n.BusPort = p
-	}
-	if host, port, err := net.SplitHostPort(hostport); err == nil && port != "0" {
-		if host != "" {
-			n.Addr = hostport
-		}
-	} else if err != nil {
-		return Node{}, fmt.Errorf("address %q: %w", f[1], err)
+	if err := n.parseAddr(f[1]); err != nil {
+		return Node{}, err
 	}
 	n.Flags = strings.Split(f[2], ",")
 	if f[3] != "-" {
@@ -126,6 +110,49 @@ func parseNodeLine(line string) (Node, error) {
 		n.Slots.AddRange(r)
 	}
 	return n, nil
+}
+
+// parseAddr parses the address field, "ip:port@cport[,hostname[,key=value...]]"
+// (Redis 7.0 adds the hostname, 7.2 the key=value auxiliary fields). The IP
+// is printed without brackets, so an IPv6 address is split at its last ':'.
+// A node without a known address (noaddr, ":0@0") gets Addr "".
+func (n *Node) parseAddr(field string) error {
+	parts := strings.Split(field, ",")
+	if len(parts) > 1 && !strings.Contains(parts[1], "=") {
+		n.Hostname = parts[1]
+	}
+	hostport, bus, hasBus := strings.Cut(parts[0], "@")
+	if hasBus {
+		p, err := parsePort(bus)
+		if err != nil {
+			return fmt.Errorf("bus port in %q: %w", field, err)
+		}
+		n.BusPort = p
+	}
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 {
+		return fmt.Errorf("address %q: missing port", field)
+	}
+	host, port := strings.Trim(hostport[:i], "[]"), hostport[i+1:]
+	p, err := parsePort(port)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", field, err)
+	}
+	if host != "" && p != 0 {
+		n.Addr = net.JoinHostPort(host, port)
+	}
+	return nil
+}
+
+func parsePort(s string) (int, error) {
+	p, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, err
+	}
+	if p < 0 || p > 65535 {
+		return 0, fmt.Errorf("port %d out of range", p)
+	}
+	return p, nil
 }
 
 // parseOpenSlot parses "[slot->-id]" (migrating) or "[slot-<-id]" (importing).
@@ -160,7 +187,7 @@ func (n *Node) parseOpenSlot(s string) error {
 }
 
 func parseSlot(s string) (int, error) {
-	v, err := strconv.Atoi(s)
+	v, err := parseDigits(s)
 	if err != nil {
 		return 0, err
 	}

@@ -87,9 +87,11 @@ func (s *SlotSet) Add(slot int) {
 	s.w[slot>>6] |= 1 << (slot & 63)
 }
 
-// AddRange adds every slot of r.
+// AddRange adds every slot of r. The part of r outside [0, NumSlots) is
+// ignored, so a corrupt range cannot make the loop run for long.
 func (s *SlotSet) AddRange(r Range) {
-	for i := r.Start; i <= r.End; i++ {
+	start, end := max(r.Start, 0), min(r.End, NumSlots-1)
+	for i := start; i <= end; i++ {
 		s.Add(i)
 	}
 }
@@ -149,21 +151,38 @@ func (s *SlotSet) Slots() []int {
 	return out
 }
 
-// Ranges returns the set as ascending, maximal contiguous ranges.
+// Ranges returns the set as ascending, maximal contiguous ranges. It skips
+// whole 64-slot words, so a sparse or a full set costs little.
 func (s *SlotSet) Ranges() []Range {
 	var out []Range
-	start := -1
-	for i := 0; i <= NumSlots; i++ {
-		in := i < NumSlots && s.Has(i)
-		switch {
-		case in && start < 0:
-			start = i
-		case !in && start >= 0:
-			out = append(out, Range{start, i - 1})
-			start = -1
-		}
+	for i := s.nextSet(0); i < NumSlots; {
+		end := s.nextClear(i)
+		out = append(out, Range{i, end - 1})
+		i = s.nextSet(end)
 	}
 	return out
+}
+
+// nextSet returns the first slot >= i in the set, or NumSlots.
+func (s *SlotSet) nextSet(i int) int {
+	for i < NumSlots {
+		if w := s.w[i>>6] >> (i & 63); w != 0 {
+			return i + bits.TrailingZeros64(w)
+		}
+		i = (i | 63) + 1
+	}
+	return NumSlots
+}
+
+// nextClear returns the first slot >= i not in the set, or NumSlots.
+func (s *SlotSet) nextClear(i int) int {
+	for i < NumSlots {
+		if w := ^s.w[i>>6] >> (i & 63); w != 0 {
+			return i + bits.TrailingZeros64(w)
+		}
+		i = (i | 63) + 1
+	}
+	return NumSlots
 }
 
 // String formats the set as space-separated ranges, e.g. "0-5460 5462".
@@ -176,16 +195,17 @@ func (s *SlotSet) String() string {
 	return strings.Join(parts, " ")
 }
 
-// ParseRange parses "N" or "N-M" into a Range, checking bounds.
+// ParseRange parses "N" or "N-M" into a Range, checking bounds. Only plain
+// decimal digits are accepted (no sign), as CLUSTER NODES prints them.
 func ParseRange(s string) (Range, error) {
 	a, b, found := strings.Cut(s, "-")
-	start, err := strconv.Atoi(a)
+	start, err := parseDigits(a)
 	if err != nil {
 		return Range{}, fmt.Errorf("slot range %q: %w", s, err)
 	}
 	end := start
 	if found {
-		if end, err = strconv.Atoi(b); err != nil {
+		if end, err = parseDigits(b); err != nil {
 			return Range{}, fmt.Errorf("slot range %q: %w", s, err)
 		}
 	}
@@ -193,4 +213,21 @@ func ParseRange(s string) (Range, error) {
 		return Range{}, fmt.Errorf("slot range %q out of bounds [0, %d]", s, NumSlots-1)
 	}
 	return Range{start, end}, nil
+}
+
+// parseDigits parses a non-empty string of decimal digits of at most 9
+// digits (enough for any slot, and no overflow).
+func parseDigits(s string) (int, error) {
+	if s == "" || len(s) > 9 {
+		return 0, fmt.Errorf("%q is not a slot number", s)
+	}
+	v := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%q is not a slot number", s)
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, nil
 }
