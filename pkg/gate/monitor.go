@@ -1,0 +1,462 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/inventory"
+)
+
+// ErrHoldTimeout is returned by Wait when the gates stayed on hold for the
+// whole hold timeout.
+var ErrHoldTimeout = errors.New("gates held past the hold timeout")
+
+// windowBuckets is how many sub-histograms make up the latency window; the
+// window slides by Window/windowBuckets.
+const windowBuckets = 5
+
+// MonitorOptions configure a Monitor. Zero values take the defaults.
+type MonitorOptions struct {
+	// Interval is the latency and replication-lag probe period. Default 100ms.
+	Interval time.Duration
+	// Window is the span latency avg/p99 are computed over. Default 5s.
+	Window time.Duration
+	// InfoInterval is the period of the INFO cpu/memory and cluster-state
+	// probes; CPU % is the delta between two of them. Default 1s.
+	InfoInterval time.Duration
+	// LagTimeout bounds one replication-lag measurement; a replica that has
+	// not caught up by then reads as LagTimeout. Default 10s.
+	LagTimeout time.Duration
+	// Log receives probe errors at debug level. Default: discard.
+	Log *slog.Logger
+}
+
+func (o MonitorOptions) withDefaults() MonitorOptions {
+	if o.Interval <= 0 {
+		o.Interval = 100 * time.Millisecond
+	}
+	if o.Window <= 0 {
+		o.Window = 5 * time.Second
+	}
+	if o.InfoInterval <= 0 {
+		o.InfoInterval = time.Second
+	}
+	if o.LagTimeout <= 0 {
+		o.LagTimeout = 10 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Monitor runs the probes in the background and keeps the latest Readings.
+// Start it once, read it from any goroutine, Close it when done.
+type Monitor struct {
+	pool     *admin.Pool
+	masters  []string
+	replicas map[string]string
+	opts     MonitorOptions
+
+	mu       sync.Mutex
+	lat      map[string]*latencyProbe
+	lag      map[string]float64
+	cpu      map[string]float64
+	mem      map[string]float64
+	state    map[string]string
+	failing  map[string][]string // reporter addr -> failing nodes it sees
+	errs     map[string]map[string]string
+	lastInfo map[string]cpuSample
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type latencyProbe struct {
+	hist     *hdrhistogram.WindowedHistogram
+	inflight atomic.Int64 // unix nanos when the outstanding PING was sent; 0 if none
+}
+
+type cpuSample struct {
+	at  time.Time
+	cpu float64 // seconds
+}
+
+// NewMonitor returns a Monitor for the given masters and replicas
+// (replica address -> its master's address). It does no I/O until Start.
+func NewMonitor(pool *admin.Pool, masters []string, replicas map[string]string, opts MonitorOptions) *Monitor {
+	m := &Monitor{
+		pool:     pool,
+		masters:  append([]string(nil), masters...),
+		replicas: cloneMap(replicas),
+		opts:     opts.withDefaults(),
+		lat:      map[string]*latencyProbe{},
+		lag:      map[string]float64{},
+		cpu:      map[string]float64{},
+		mem:      map[string]float64{},
+		state:    map[string]string{},
+		failing:  map[string][]string{},
+		errs:     map[string]map[string]string{},
+		lastInfo: map[string]cpuSample{},
+	}
+	for _, a := range m.masters {
+		// 1µs .. 60s at 3 significant digits.
+		m.lat[a] = &latencyProbe{hist: hdrhistogram.NewWindowed(windowBuckets, 1, 60_000_000, 3)}
+	}
+	return m
+}
+
+// Start launches the probes; they stop when ctx ends or Close is called.
+func (m *Monitor) Start(ctx context.Context) {
+	ctx, m.cancel = context.WithCancel(ctx)
+	for _, a := range m.masters {
+		m.loop(ctx, m.opts.Interval, func(ctx context.Context) { m.probeLatency(ctx, a) })
+	}
+	for r, master := range m.replicas {
+		m.loop(ctx, m.opts.Interval, func(ctx context.Context) { m.probeLag(ctx, r, master) })
+	}
+	for _, a := range m.nodes() {
+		m.loop(ctx, m.opts.InfoInterval, func(ctx context.Context) { m.probeInfo(ctx, a) })
+	}
+	m.loop(ctx, m.opts.Window/windowBuckets, func(context.Context) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, p := range m.lat {
+			p.hist.Rotate()
+		}
+	})
+}
+
+// Close stops the probes and waits for them to return.
+func (m *Monitor) Close() {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+}
+
+func (m *Monitor) nodes() []string {
+	out := append([]string(nil), m.masters...)
+	for r := range m.replicas {
+		out = append(out, r)
+	}
+	return sorted(out)
+}
+
+// loop runs f at a fixed period (not back to back: a slow f delays the next).
+func (m *Monitor) loop(ctx context.Context, every time.Duration, f func(context.Context)) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			f(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (m *Monitor) setErr(addr, probe string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil {
+		delete(m.errs[addr], probe)
+		return
+	}
+	if m.errs[addr] == nil {
+		m.errs[addr] = map[string]string{}
+	}
+	m.errs[addr][probe] = err.Error()
+}
+
+func (m *Monitor) probeLatency(ctx context.Context, addr string) {
+	p := m.lat[addr]
+	start := time.Now()
+	p.inflight.Store(start.UnixNano())
+	err := m.pool.Client(addr).Ping(ctx).Err()
+	elapsed := time.Since(start)
+	p.inflight.Store(0)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		m.opts.Log.Debug("latency probe failed", "node", addr, "err", err)
+		m.setErr(addr, "latency", fmt.Errorf("PING: %w", err))
+		return
+	}
+	m.setErr(addr, "latency", nil)
+	m.mu.Lock()
+	_ = p.hist.Current.RecordValue(max(elapsed.Microseconds(), 1))
+	m.mu.Unlock()
+}
+
+// probeLag measures how long the replica takes to reach the replication
+// offset its master has now. No writes are needed: an idle replica that is
+// caught up reads 0.
+func (m *Monitor) probeLag(ctx context.Context, replica, master string) {
+	err := func() error {
+		info, err := m.pool.Client(master).Info(ctx, "replication").Result()
+		if err != nil {
+			return fmt.Errorf("INFO replication on master %s: %w", master, err)
+		}
+		target, err := infoInt(info, "master_repl_offset")
+		if err != nil {
+			return fmt.Errorf("master %s: %w", master, err)
+		}
+		start := time.Now()
+		deadline := start.Add(m.opts.LagTimeout)
+		for {
+			info, err := m.pool.Client(replica).Info(ctx, "replication").Result()
+			if err != nil {
+				return fmt.Errorf("INFO replication: %w", err)
+			}
+			off, err := infoInt(info, "slave_repl_offset")
+			if err != nil {
+				if off, err = infoInt(info, "master_repl_offset"); err != nil {
+					return err
+				}
+			}
+			if off >= target {
+				lag := time.Since(start)
+				if lag < 2*time.Millisecond {
+					lag = 0 // caught up at the first look: the read itself is not lag
+				}
+				m.mu.Lock()
+				m.lag[replica] = float64(lag.Microseconds()) / 1000
+				m.mu.Unlock()
+				return nil
+			}
+			if time.Now().After(deadline) {
+				m.mu.Lock()
+				m.lag[replica] = float64(m.opts.LagTimeout.Milliseconds())
+				m.mu.Unlock()
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		m.opts.Log.Debug("lag probe failed", "node", replica, "err", err)
+	}
+	m.setErr(replica, "lag", err)
+}
+
+func (m *Monitor) probeInfo(ctx context.Context, addr string) {
+	c := m.pool.Client(addr)
+	pipe := c.Pipeline()
+	infoCmd := pipe.Info(ctx, "cpu", "memory")
+	ciCmd := pipe.ClusterInfo(ctx)
+	cnCmd := pipe.ClusterNodes(ctx)
+	_, _ = pipe.Exec(ctx)
+	now := time.Now()
+	if ctx.Err() != nil {
+		return
+	}
+	err := func() error {
+		info, err := infoCmd.Result()
+		if err != nil {
+			return fmt.Errorf("INFO: %w", err)
+		}
+		sys, err1 := infoFloat(info, "used_cpu_sys")
+		usr, err2 := infoFloat(info, "used_cpu_user")
+		used, err3 := infoFloat(info, "used_memory")
+		maxm, err4 := infoFloat(info, "maxmemory")
+		total, err5 := infoFloat(info, "total_system_memory")
+		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+			return err
+		}
+		ci, err := ciCmd.Result()
+		if err != nil {
+			return fmt.Errorf("CLUSTER INFO: %w", err)
+		}
+		cn, err := cnCmd.Result()
+		if err != nil {
+			return fmt.Errorf("CLUSTER NODES: %w", err)
+		}
+		nodes, err := cluster.ParseNodes(cn)
+		if err != nil {
+			return err
+		}
+		var failing []string
+		for _, n := range nodes {
+			if n.Failing() {
+				failing = append(failing, fmt.Sprintf("%s %s (seen by %s)", n.Addr, strings.Join(n.Flags, ","), addr))
+			}
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		s := cpuSample{at: now, cpu: sys + usr}
+		if prev, ok := m.lastInfo[addr]; ok {
+			if wall := s.at.Sub(prev.at).Seconds(); wall > 0 {
+				m.cpu[addr] = max(0, (s.cpu-prev.cpu)/wall*100)
+			}
+		}
+		m.lastInfo[addr] = s
+		denom := maxm
+		if denom == 0 {
+			denom = total
+		}
+		if denom > 0 {
+			m.mem[addr] = used / denom * 100
+		}
+		m.state[addr] = infoString(ci, "cluster_state")
+		m.failing[addr] = failing
+		return nil
+	}()
+	if err != nil {
+		m.opts.Log.Debug("info probe failed", "node", addr, "err", err)
+	}
+	m.setErr(addr, "info", err)
+}
+
+// Readings returns a copy of the latest readings. A PING still outstanding
+// counts as a sample of its age so far, so a stalled master turns red while
+// it is stalled, not after.
+func (m *Monitor) Readings() Readings {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := Readings{
+		Taken:         now,
+		Masters:       append([]string(nil), m.masters...),
+		Latency:       map[string]Latency{},
+		ReplLagMS:     cloneMap(m.lag),
+		CPUPercent:    cloneMap(m.cpu),
+		MemoryPercent: cloneMap(m.mem),
+		ClusterState:  cloneMap(m.state),
+	}
+	for a := range m.replicas {
+		r.Replicas = append(r.Replicas, a)
+	}
+	r.Replicas = sorted(r.Replicas)
+	for a, p := range m.lat {
+		h := p.hist.Merge()
+		l := Latency{Samples: h.TotalCount()}
+		if l.Samples > 0 {
+			l.AvgMS = h.Mean() / 1000
+			l.P99MS = float64(h.ValueAtQuantile(99)) / 1000
+		}
+		if t := p.inflight.Load(); t != 0 {
+			if age := float64(now.Sub(time.Unix(0, t)).Microseconds()) / 1000; age > l.P99MS && age > float64(m.opts.Interval.Milliseconds()) {
+				l.P99MS = age
+				l.AvgMS = max(l.AvgMS, age)
+				l.Samples++
+			}
+		}
+		if l.Samples > 0 {
+			r.Latency[a] = l
+		}
+	}
+	for _, fs := range m.failing {
+		r.Failing = append(r.Failing, fs...)
+	}
+	for a, es := range m.errs {
+		for probe, e := range es {
+			if r.Errors == nil {
+				r.Errors = map[string]string{}
+			}
+			if prev, ok := r.Errors[a]; ok {
+				r.Errors[a] = prev + "; " + probe + ": " + e
+			} else {
+				r.Errors[a] = probe + ": " + e
+			}
+		}
+	}
+	return r
+}
+
+// Wait blocks while the gates hold. It returns the first non-hold decision
+// (proceed or abort, with a nil error), or the last hold decision with
+// ErrHoldTimeout once holdTimeout has passed (0 means do not wait at all),
+// or with ctx's error when ctx ends.
+func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.Duration) (Decision, error) {
+	deadline := time.Now().Add(holdTimeout)
+	t := time.NewTicker(m.opts.Interval)
+	defer t.Stop()
+	for {
+		d := Decide(m.Readings(), g)
+		if d.Verdict != Hold {
+			return d, nil
+		}
+		if !time.Now().Before(deadline) {
+			return d, fmt.Errorf("%w (%s): %s", ErrHoldTimeout, holdTimeout, d.Reason())
+		}
+		select {
+		case <-ctx.Done():
+			return d, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Policy binds a Monitor to thresholds and a hold timeout. It is what a
+// migration executor waits on.
+type Policy struct {
+	Monitor     *Monitor
+	Gates       inventory.Gates
+	HoldTimeout time.Duration
+}
+
+// Wait waits on the monitor with the policy's thresholds (see Monitor.Wait).
+func (p Policy) Wait(ctx context.Context) (Decision, error) {
+	return p.Monitor.Wait(ctx, p.Gates, p.HoldTimeout)
+}
+
+// Current decides on the latest readings without waiting.
+func (p Policy) Current() Decision { return Decide(p.Monitor.Readings(), p.Gates) }
+
+func infoString(info, key string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func infoFloat(info, key string) (float64, error) {
+	s := infoString(info, key)
+	if s == "" {
+		return 0, fmt.Errorf("INFO has no %s", key)
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("INFO %s=%q: %w", key, s, err)
+	}
+	return v, nil
+}
+
+func infoInt(info, key string) (int64, error) {
+	s := infoString(info, key)
+	if s == "" {
+		return 0, fmt.Errorf("INFO has no %s", key)
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("INFO %s=%q: %w", key, s, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,740 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/plan"
+)
+
+// Steps of the per-slot protocol, as passed to LegacyOptions.BeforeStep.
+const (
+	StepImporting  = "importing"
+	StepMigrating  = "migrating"
+	StepKeys       = "keys"
+	StepNodeTarget = "node-target"
+	StepNodeSource = "node-source"
+	StepNodeOthers = "node-others"
+)
+
+// ErrSkipSlot, returned by Control.Next, skips one slot and goes on (the
+// executor uses it for slots the target already owns).
+var ErrSkipSlot = errors.New("skip slot")
+
+// Stats counts what a move did.
+type Stats struct {
+	Slots    int   `json:"slots"`    // slots closed on the target
+	Keys     int64 `json:"keys"`     // keys sent with MIGRATE
+	Bytes    int64 `json:"bytes"`    // MEMORY USAGE of those keys; 0 when sizes are not measured
+	Replaced int64 `json:"replaced"` // keys re-sent with REPLACE after BUSYKEY
+}
+
+// Add adds o to s.
+func (s *Stats) Add(o Stats) {
+	s.Slots += o.Slots
+	s.Keys += o.Keys
+	s.Bytes += o.Bytes
+	s.Replaced += o.Replaced
+}
+
+// Control lets the caller steer a move at slot boundaries.
+type Control struct {
+	// Next is called before each slot is opened, in slot order. It may block
+	// (a pause). ErrSkipSlot skips the slot; any other error stops the move:
+	// slots already opened are finished, no other is opened, and Move returns
+	// that error. Nil Next always goes on.
+	Next func(slot int) error
+	// Progress receives the stats of each group of slots as it closes.
+	Progress func(delta Stats)
+}
+
+// Mover moves the slots of one plan.Move from its source to its target. The
+// legacy key-by-key protocol is the one implementation today; server-side
+// atomic slot migration can be another.
+type Mover interface {
+	Move(ctx context.Context, m plan.Move, ctl Control) (Stats, error)
+}
+
+// LegacyOptions tune the legacy mover. Zero values take the defaults.
+type LegacyOptions struct {
+	// KeysPerMigrate is the most keys per GETKEYSINSLOT and per MIGRATE.
+	// Default 1000.
+	KeysPerMigrate int
+	// BytesPerMigrate caps the bytes (MEMORY USAGE) per MIGRATE. Default 4 MiB;
+	// negative disables the byte cap.
+	BytesPerMigrate int64
+	// MigrateTimeout is MIGRATE's base timeout; it grows by 1s per MiB of
+	// the batch. Default 10s.
+	MigrateTimeout time.Duration
+	// BigKeyBytes is the largest key moved; a slot holding a bigger one is not
+	// opened and the move stops with *ErrBigKey. Default 512 MiB; negative
+	// disables the check. Key sizes are measured with pipelined MEMORY USAGE
+	// only when this or BytesPerMigrate is enabled.
+	BigKeyBytes int64
+	// SlotsInFlight is how many slots go through each step in one pipeline.
+	// Default 128.
+	SlotsInFlight int
+	// GroupsInFlight is how many such groups of one move run at once.
+	// Default 2.
+	GroupsInFlight int
+	// CommandTimeout bounds each SETSLOT/GETKEYSINSLOT pipeline. Default 30s.
+	CommandTimeout time.Duration
+	// BeforeStep, when set, is called before each step of each slot; an
+	// error stops the move right there without any clean-up, as a crash
+	// would (the step is sent for the group's earlier slots only). For tests;
+	// it is called from several goroutines at once.
+	BeforeStep func(step string, slot int) error
+	// Log receives progress at debug level. Default: discard.
+	Log *slog.Logger
+}
+
+func (o LegacyOptions) withDefaults() LegacyOptions {
+	if o.KeysPerMigrate <= 0 {
+		o.KeysPerMigrate = 1000
+	}
+	if o.BytesPerMigrate == 0 {
+		o.BytesPerMigrate = 4 << 20
+	}
+	if o.MigrateTimeout <= 0 {
+		o.MigrateTimeout = 10 * time.Second
+	}
+	if o.BigKeyBytes == 0 {
+		o.BigKeyBytes = 512 << 20
+	}
+	if o.SlotsInFlight <= 0 {
+		o.SlotsInFlight = 128
+	}
+	if o.GroupsInFlight <= 0 {
+		o.GroupsInFlight = 2
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+func (o LegacyOptions) measureSizes() bool { return o.BigKeyBytes > 0 || o.BytesPerMigrate > 0 }
+
+// Legacy moves slots with SETSLOT/GETKEYSINSLOT/MIGRATE. It is safe for
+// concurrent use by several moves.
+type Legacy struct {
+	opts    LegacyOptions
+	conns   *conns
+	masters []string
+
+	mu    sync.Mutex
+	nodes map[string]*sync.Mutex
+}
+
+// lockPair gives one group at a time the key-moving phase on a source and a
+// target. MIGRATE is a synchronous ping-pong between the two nodes, blocking
+// both: interleaving several streams on a node adds context switches, not
+// throughput (measured 3-4x slower on loopback). SETSLOT phases of other
+// groups still overlap it.
+func (l *Legacy) lockPair(a, b string) func() {
+	if b < a {
+		a, b = b, a
+	}
+	l.mu.Lock()
+	if l.nodes == nil {
+		l.nodes = map[string]*sync.Mutex{}
+	}
+	ma, mb := l.nodes[a], l.nodes[b]
+	if ma == nil {
+		ma = &sync.Mutex{}
+		l.nodes[a] = ma
+	}
+	if mb == nil {
+		mb = &sync.Mutex{}
+		l.nodes[b] = mb
+	}
+	l.mu.Unlock()
+	ma.Lock()
+	mb.Lock()
+	return func() { mb.Unlock(); ma.Unlock() }
+}
+
+// NewLegacy returns a legacy mover. masters are the addresses of every master
+// of the cluster: each must learn a slot's new owner (the mover skips a
+// move's own source and target). Credentials come from pool's options.
+func NewLegacy(pool *admin.Pool, masters []string, opts LegacyOptions) *Legacy {
+	o := pool.Options()
+	return &Legacy{opts: opts.withDefaults(), conns: newConns(o.Username, o.Password, o.DialTimeout), masters: append([]string(nil), masters...)}
+}
+
+// Close closes the mover's connections.
+func (l *Legacy) Close() { l.conns.close() }
+
+type endpoint struct{ id, addr string }
+
+// Move implements Mover. Groups of SlotsInFlight slots go through each step
+// in one pipeline; GroupsInFlight groups run at once.
+func (l *Legacy) Move(ctx context.Context, m plan.Move, ctl Control) (Stats, error) {
+	src, dst := endpoint{m.From, m.FromAddr}, endpoint{m.To, m.ToAddr}
+	var (
+		mu       sync.Mutex
+		total    Stats
+		firstErr error
+	)
+	failed := func() bool { mu.Lock(); defer mu.Unlock(); return firstErr != nil }
+	var g errgroup.Group // not WithContext: a failing group must not cut others mid-slot
+	g.SetLimit(l.opts.GroupsInFlight)
+	var stop error
+	for slot := m.Range.Start; slot <= m.Range.End && stop == nil && !failed(); {
+		var group []int
+		for ; slot <= m.Range.End && len(group) < l.opts.SlotsInFlight; slot++ {
+			if ctl.Next != nil {
+				err := ctl.Next(slot)
+				if errors.Is(err, ErrSkipSlot) {
+					continue
+				}
+				if err != nil {
+					stop = err
+					break
+				}
+			}
+			group = append(group, slot)
+		}
+		if len(group) == 0 {
+			continue
+		}
+		g.Go(func() error {
+			st, err := l.moveGroup(ctx, src, dst, group)
+			mu.Lock()
+			total.Add(st)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+			if ctl.Progress != nil {
+				ctl.Progress(st)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if firstErr != nil {
+		return total, fmt.Errorf("move %s %s→%s: %w", m.Range, m.FromAddr, m.ToAddr, firstErr)
+	}
+	return total, stop
+}
+
+// upTo returns how many of slots may take step before BeforeStep objects, and
+// the objection.
+func (l *Legacy) upTo(step string, slots []int) (int, error) {
+	if l.opts.BeforeStep == nil {
+		return len(slots), nil
+	}
+	for i, s := range slots {
+		if err := l.opts.BeforeStep(step, s); err != nil {
+			return i, &StepError{Step: step, Slot: s, Err: err}
+		}
+	}
+	return len(slots), nil
+}
+
+// moveGroup moves slots (ascending, all owned by src) in protocol order.
+func (l *Legacy) moveGroup(ctx context.Context, src, dst endpoint, slots []int) (Stats, error) {
+	var st Stats
+	// Measure before opening anything, so a big key leaves its slot untouched.
+	keys, sizes, err := l.scan(ctx, src, slots)
+	if err != nil {
+		return st, err
+	}
+	var bigErr error
+	if l.opts.BigKeyBytes > 0 {
+	big:
+		for i, s := range slots {
+			for _, k := range keys[s] {
+				if n := sizes[k]; n > l.opts.BigKeyBytes {
+					bigErr = &ErrBigKey{Key: k, Slot: s, Bytes: n, Limit: l.opts.BigKeyBytes, Node: src.addr}
+					slots = slots[:i]
+					break big
+				}
+			}
+		}
+	}
+	if len(slots) == 0 {
+		return st, bigErr
+	}
+
+	n, stepErr := l.upTo(StepImporting, slots)
+	if err := l.setSlots(ctx, dst.addr, slots[:n], "IMPORTING", src.id, nil); err != nil {
+		l.stable(ctx, dst.addr, slots[:n])
+		return st, err
+	}
+	if stepErr != nil {
+		return st, stepErr
+	}
+
+	n, stepErr = l.upTo(StepMigrating, slots)
+	if err := l.setSlots(ctx, src.addr, slots[:n], "MIGRATING", dst.id, nil); err != nil {
+		// No key has moved yet: closing both sides is exact.
+		l.stable(ctx, src.addr, slots)
+		l.stable(ctx, dst.addr, slots)
+		return st, err
+	}
+	if stepErr != nil {
+		return st, stepErr
+	}
+
+	n, stepErr = l.upTo(StepKeys, slots)
+	unlock := l.lockPair(src.addr, dst.addr)
+	ks, err := l.drain(ctx, src, dst, slots[:n], keys, sizes)
+	unlock()
+	st.Add(ks)
+	if err != nil || stepErr != nil {
+		return st, errors.Join(err, stepErr)
+	}
+
+	if err := l.publish(ctx, src, dst, slots, keys, sizes, &st); err != nil {
+		return st, err
+	}
+	st.Slots = len(slots)
+	l.opts.Log.Debug("slots moved", "from", src.addr, "to", dst.addr, "first", slots[0], "last", slots[len(slots)-1], "keys", st.Keys)
+	return st, bigErr
+}
+
+// publish sends SETSLOT NODE to the target, then the source, then every
+// other master, honouring BeforeStep.
+func (l *Legacy) publish(ctx context.Context, src, dst endpoint, slots []int, keys map[int][]string, sizes map[string]int64, st *Stats) error {
+	n, stepErr := l.upTo(StepNodeTarget, slots)
+	if err := l.setSlots(ctx, dst.addr, slots[:n], "NODE", dst.id, nil); err != nil {
+		return err
+	}
+	if stepErr != nil {
+		return stepErr
+	}
+	n, stepErr = l.upTo(StepNodeSource, slots)
+	// A write that raced the last GETKEYSINSLOT makes the source refuse
+	// ("still hold keys"): drain again and retry, a few times.
+	for attempt := 0; ; attempt++ {
+		var again []int
+		err := l.setSlots(ctx, src.addr, slots[:n], "NODE", dst.id, func(slot int, err error) bool {
+			msg := err.Error()
+			if strings.Contains(msg, "only with masters") || strings.Contains(msg, "only with primaries") {
+				return true // the source gave away its last slot and became a replica
+			}
+			if strings.Contains(msg, "hold keys") && attempt < 3 {
+				again = append(again, slot)
+				return true
+			}
+			return false
+		})
+		if err != nil {
+			return err
+		}
+		if len(again) == 0 {
+			break
+		}
+		ks, err := l.drain(ctx, src, dst, again, map[int][]string{}, sizes)
+		st.Add(ks)
+		if err != nil {
+			return err
+		}
+		if err := l.setSlots(ctx, src.addr, again, "NODE", dst.id, nil); err != nil {
+			return err
+		}
+		break
+	}
+	if stepErr != nil {
+		return stepErr
+	}
+	n, stepErr = l.upTo(StepNodeOthers, slots)
+	l.broadcast(ctx, src, dst, slots[:n])
+	return stepErr
+}
+
+// broadcast tells every other master the new owner, in parallel. Failures
+// are retried briefly (a master may not know the target yet) and then only
+// logged: gossip spreads the target's bumped epoch anyway, and the slot is
+// no longer open.
+func (l *Legacy) broadcast(ctx context.Context, src, dst endpoint, slots []int) {
+	if len(slots) == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, addr := range l.masters {
+		if addr == src.addr || addr == dst.addr {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			todo := slots
+			for attempt := 0; attempt < 30 && len(todo) > 0; attempt++ {
+				if attempt > 0 {
+					time.Sleep(100 * time.Millisecond)
+				}
+				var retry []int
+				err := l.setSlots(ctx, addr, todo, "NODE", dst.id, func(slot int, err error) bool {
+					retry = append(retry, slot)
+					return true
+				})
+				if err != nil {
+					l.opts.Log.Warn("SETSLOT NODE on other master failed", "node", addr, "err", err)
+					return
+				}
+				todo = retry
+			}
+			if len(todo) > 0 {
+				l.opts.Log.Warn("other master did not accept the new owner; gossip will tell it", "node", addr, "slots", len(todo), "target", dst.addr)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// scan fetches up to KeysPerMigrate keys of each slot from src in one
+// pipeline, and their sizes in another when sizes are measured.
+func (l *Legacy) scan(ctx context.Context, src endpoint, slots []int) (map[int][]string, map[string]int64, error) {
+	keys, err := l.getKeys(ctx, src.addr, slots)
+	if err != nil {
+		return nil, nil, err
+	}
+	sizes := map[string]int64{}
+	if l.opts.measureSizes() {
+		if err := l.measure(ctx, src.addr, keys, sizes); err != nil {
+			return nil, nil, err
+		}
+	}
+	return keys, sizes, nil
+}
+
+func (l *Legacy) getKeys(ctx context.Context, addr string, slots []int) (map[int][]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
+	defer cancel()
+	pipe := l.conns.get(addr).Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(slots))
+	for i, s := range slots {
+		cmds[i] = pipe.ClusterGetKeysInSlot(ctx, s, l.opts.KeysPerMigrate)
+	}
+	_, _ = pipe.Exec(ctx)
+	out := make(map[int][]string, len(slots))
+	for i, s := range slots {
+		ks, err := cmds[i].Result()
+		if err != nil {
+			return nil, fmt.Errorf("CLUSTER GETKEYSINSLOT %d on %s: %w", s, addr, err)
+		}
+		if len(ks) > 0 {
+			out[s] = ks
+		}
+	}
+	return out, nil
+}
+
+// measure records MEMORY USAGE of every key not measured yet. A key that
+// vanished meanwhile measures 0.
+func (l *Legacy) measure(ctx context.Context, addr string, keys map[int][]string, sizes map[string]int64) error {
+	var todo []string
+	for _, ks := range keys {
+		for _, k := range ks {
+			if _, ok := sizes[k]; !ok {
+				todo = append(todo, k)
+			}
+		}
+	}
+	const chunk = 20000
+	for len(todo) > 0 {
+		part := todo[:min(chunk, len(todo))]
+		todo = todo[len(part):]
+		cctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
+		pipe := l.conns.get(addr).Pipeline()
+		cmds := make([]*redis.IntCmd, len(part))
+		for i, k := range part {
+			cmds[i] = pipe.MemoryUsage(cctx, k, 0)
+		}
+		_, err := pipe.Exec(cctx)
+		cancel()
+		if err != nil && !isRedisErr(err) {
+			return fmt.Errorf("MEMORY USAGE on %s: %w", addr, err)
+		}
+		for i, k := range part {
+			n, _ := cmds[i].Result() // nil (gone) or ASK (moved meanwhile) measure 0
+			sizes[k] = n
+		}
+	}
+	return nil
+}
+
+// setSlots sends CLUSTER SETSLOT s <sub> <id> for every slot in one pipeline.
+// A per-slot error goes to tolerate; when it returns false (or is nil), the
+// first such error is returned.
+func (l *Legacy) setSlots(ctx context.Context, addr string, slots []int, sub, id string, tolerate func(slot int, err error) bool) error {
+	if len(slots) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
+	defer cancel()
+	pipe := l.conns.get(addr).Pipeline()
+	cmds := make([]*redis.Cmd, len(slots))
+	for i, s := range slots {
+		if sub == "STABLE" {
+			cmds[i] = pipe.Do(ctx, "CLUSTER", "SETSLOT", s, "STABLE")
+		} else {
+			cmds[i] = pipe.Do(ctx, "CLUSTER", "SETSLOT", s, sub, id)
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && !isRedisErr(err) {
+		return fmt.Errorf("CLUSTER SETSLOT %s %s on %s: %w", sub, slotSpan(slots), addr, err)
+	}
+	for i, s := range slots {
+		if err := cmds[i].Err(); err != nil {
+			if tolerate != nil && tolerate(s, err) {
+				continue
+			}
+			return fmt.Errorf("CLUSTER SETSLOT %d %s on %s: %w", s, sub, addr, err)
+		}
+	}
+	return nil
+}
+
+// stable closes slots on addr, best effort (used to roll back a group that
+// moved no key).
+func (l *Legacy) stable(ctx context.Context, addr string, slots []int) {
+	if err := l.setSlots(ctx, addr, slots, "STABLE", "", nil); err != nil {
+		l.opts.Log.Warn("rolling back open slots failed; the next run repairs them", "node", addr, "err", err)
+	}
+}
+
+type migrateBatch struct {
+	slot    int
+	keys    []string
+	bytes   int64
+	replace bool
+}
+
+// drain MIGRATEs every key of slots from src to dst until GETKEYSINSLOT
+// comes back empty for all of them. known holds keys already listed for the
+// first round (from the scan); every slot is listed again afterwards, so keys
+// written between the scan and MIGRATING are not missed. One pipeline of
+// GETKEYSINSLOT and one of MIGRATE per round, whatever the number of slots.
+func (l *Legacy) drain(ctx context.Context, src, dst endpoint, slots []int, known map[int][]string, sizes map[string]int64) (Stats, error) {
+	var st Stats
+	if len(slots) == 0 {
+		return st, nil
+	}
+	host, port, err := net.SplitHostPort(dst.addr)
+	if err != nil {
+		return st, fmt.Errorf("target address %q: %w", dst.addr, err)
+	}
+	busy := map[int]map[string]bool{} // keys that met BUSYKEY: resend with REPLACE
+	keys := map[int][]string{}
+	for _, s := range slots {
+		if ks := known[s]; len(ks) > 0 {
+			keys[s] = ks
+		}
+	}
+	pending := slots
+	listed := len(keys) > 0 // round one uses the scan's keys
+	for round := 0; len(pending) > 0; round++ {
+		if round > 10000 {
+			return st, fmt.Errorf("slots %s on %s never emptied", slotSpan(pending), src.addr)
+		}
+		if !listed {
+			if keys, err = l.getKeys(ctx, src.addr, pending); err != nil {
+				return st, err
+			}
+			if len(keys) == 0 {
+				return st, nil
+			}
+			if l.opts.measureSizes() {
+				if err := l.measure(ctx, src.addr, keys, sizes); err != nil {
+					return st, err
+				}
+			}
+			pending = pending[:0:0]
+			for _, s := range slots {
+				if len(keys[s]) > 0 {
+					pending = append(pending, s)
+				}
+			}
+		}
+		listed = false
+		batches := l.batches(keys, sizes, busy)
+		if err := l.migrate(ctx, src.addr, host, port, batches, busy, &st); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// batches splits each slot's keys into MIGRATE batches by count and bytes;
+// keys that met BUSYKEY go in REPLACE batches of their own.
+func (l *Legacy) batches(keys map[int][]string, sizes map[string]int64, busy map[int]map[string]bool) []migrateBatch {
+	var out []migrateBatch
+	for s, ks := range keys {
+		var cur, rep migrateBatch
+		cur.slot, rep.slot, rep.replace = s, s, true
+		flush := func(b *migrateBatch) {
+			if len(b.keys) > 0 {
+				out = append(out, *b)
+			}
+			*b = migrateBatch{slot: s, replace: b.replace}
+		}
+		for _, k := range ks {
+			b := &cur
+			if busy[s][k] {
+				b = &rep
+			}
+			n := sizes[k]
+			if len(b.keys) > 0 && (len(b.keys) >= l.opts.KeysPerMigrate || (l.opts.BytesPerMigrate > 0 && b.bytes+n > l.opts.BytesPerMigrate)) {
+				flush(b)
+			}
+			b.keys = append(b.keys, k)
+			b.bytes += n
+		}
+		flush(&cur)
+		flush(&rep)
+	}
+	return out
+}
+
+// migrate sends batches in pipelines on src's connection. The source runs
+// MIGRATEs one after another anyway; the pipeline removes the round trips.
+func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batches []migrateBatch, busy map[int]map[string]bool, st *Stats) error {
+	const pipeBytes = 64 << 20
+	for len(batches) > 0 {
+		var part []migrateBatch
+		var bytes int64
+		for len(batches) > 0 && (len(part) == 0 || bytes+batches[0].bytes <= pipeBytes) {
+			bytes += batches[0].bytes
+			part = append(part, batches[0])
+			batches = batches[1:]
+		}
+		var budget time.Duration
+		pipe := l.conns.get(srcAddr).Pipeline()
+		cmds := make([]*redis.Cmd, len(part))
+		for i, b := range part {
+			timeout := l.opts.MigrateTimeout + time.Duration(b.bytes>>20)*time.Second
+			budget += timeout
+			cmds[i] = pipe.Do(ctx, l.migrateArgs(host, port, timeout, b)...)
+		}
+		cctx, cancel := context.WithTimeout(ctx, budget+l.opts.CommandTimeout)
+		_, err := pipe.Exec(cctx)
+		cancel()
+		if err != nil && !isRedisErr(err) {
+			return fmt.Errorf("MIGRATE from %s to %s:%s: %w", srcAddr, host, port, err)
+		}
+		for i, b := range part {
+			err := cmds[i].Err()
+			switch {
+			case err == nil:
+				st.Keys += int64(len(b.keys))
+				st.Bytes += b.bytes
+				if b.replace {
+					st.Replaced += int64(len(b.keys))
+					for _, k := range b.keys {
+						delete(busy[b.slot], k)
+					}
+				}
+			case strings.Contains(err.Error(), "BUSYKEY") && !b.replace:
+				// The keys MIGRATE could restore are gone from the source; the
+				// busy ones stay. The source copy is authoritative while the
+				// slot is migrating (writes go to it): resend them with REPLACE.
+				if busy[b.slot] == nil {
+					busy[b.slot] = map[string]bool{}
+				}
+				for _, k := range b.keys {
+					busy[b.slot][k] = true
+				}
+			default:
+				return fmt.Errorf("MIGRATE slot %d from %s to %s:%s: %w", b.slot, srcAddr, host, port, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Legacy) migrateArgs(host, port string, timeout time.Duration, b migrateBatch) []any {
+	args := make([]any, 0, 12+len(b.keys))
+	args = append(args, "MIGRATE", host, port, "", 0, timeout.Milliseconds())
+	if b.replace {
+		args = append(args, "REPLACE")
+	}
+	switch {
+	case l.conns.user != "" && l.conns.pass != "":
+		args = append(args, "AUTH2", l.conns.user, l.conns.pass)
+	case l.conns.pass != "":
+		args = append(args, "AUTH", l.conns.pass)
+	}
+	args = append(args, "KEYS")
+	for _, k := range b.keys {
+		args = append(args, k)
+	}
+	return args
+}
+
+func isRedisErr(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
+}
+
+func slotSpan(slots []int) string {
+	switch len(slots) {
+	case 0:
+		return "(none)"
+	case 1:
+		return fmt.Sprint(slots[0])
+	}
+	return fmt.Sprintf("%d..%d (%d slots)", slots[0], slots[len(slots)-1], len(slots))
+}
+
+// conns holds the mover's own per-node clients: MIGRATE pipelines need
+// longer deadlines than the admin pool's, set per call through the context.
+type conns struct {
+	user, pass string
+	dial       time.Duration
+	mu         sync.Mutex
+	m          map[string]*redis.Client
+}
+
+func newConns(user, pass string, dial time.Duration) *conns {
+	return &conns{user: user, pass: pass, dial: dial, m: map[string]*redis.Client{}}
+}
+
+func (c *conns) get(addr string) *redis.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.m[addr]; ok {
+		return cl
+	}
+	cl := redis.NewClient(&redis.Options{
+		Addr:                  addr,
+		Username:              c.user,
+		Password:              c.pass,
+		DialTimeout:           c.dial,
+		ReadTimeout:           10 * time.Minute, // the per-call context deadline is the real bound
+		WriteTimeout:          time.Minute,
+		ContextTimeoutEnabled: true,
+		PoolSize:              32,
+		MaxRetries:            -1, // never blindly resend a MIGRATE or SETSLOT
+		DisableIdentity:       true,
+		Protocol:              2,
+	})
+	c.m[addr] = cl
+	return cl
+}
+
+func (c *conns) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for a, cl := range c.m {
+		_ = cl.Close()
+		delete(c.m, a)
+	}
+}
