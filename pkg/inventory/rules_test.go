@@ -224,3 +224,16 @@ func TestInvalidTestdata(t *testing.T) {
 		})
 	}
 }
+
+func TestInvalidKeepsOnlyStructuralFailures(t *testing.T) {
+	findings := []Finding{
+		{ID: RuleAntiAffinity, Severity: SeverityFail},
+		{ID: RuleOddServers, Severity: SeverityFail},
+		{ID: RuleUniqueAddress, Severity: SeverityWarn},
+		{ID: RuleReplicaOf, Severity: SeverityFail},
+	}
+	got := Invalid(findings)
+	if len(got) != 2 || got[0].ID != RuleAntiAffinity || got[1].ID != RuleReplicaOf {
+		t.Fatalf("Invalid = %+v, want anti_affinity and replica_of failures only", got)
+	}
+}

@@ -1,0 +1,412 @@
+package stage
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/report"
+)
+
+var fakePorts = []int{7000, 7002, 7004, 7001, 7003, 7005}
+
+func fakeInv(t *testing.T, extra string) *inventory.Inventory {
+	return parseInv(t, crossYAML(fakePorts, extra))
+}
+
+func TestHealthyFakePassesEveryCheck(t *testing.T) {
+	inv := fakeInv(t, "")
+	l := NewLive(newFake(t, inv).snap(t))
+	if !l.Exists || len(l.Members) != 6 {
+		t.Fatalf("live: exists %v, %d members", l.Exists, len(l.Members))
+	}
+	var checks []report.Check
+	checks = append(checks, HealthChecks(inv, l)...)
+	checks = append(checks, CheckVersion(inv, l))
+	checks = append(checks, CheckConfigDrift(inv, l)...)
+	checks = append(checks, CheckClusterEnabled(inv, l)...)
+	checks = append(checks, CheckPlacement(inv, l)...)
+	checks = append(checks, CheckReplLink(inv, l)...)
+	checks = append(checks, CheckInventoryMatch(inv, l)...)
+	checks = append(checks, CheckNewEmpty(inv, l)...)
+	checks = append(checks, CheckMemory(inv, l, inv.Gates.MemoryPercent)...)
+	for _, c := range checks {
+		if c.Status != report.Pass {
+			t.Errorf("%s %s: %s: %s", c.ID, c.Node, c.Status, c.Message)
+		}
+	}
+	// Every per-node check names its node: 6 state, 6 open, 6 failed.
+	for _, id := range []string{IDClusterState, IDSlotsOpen, IDNodeFailed, IDConfigDrift, IDInventoryMatch} {
+		if n := len(find(checks, id, "")); n != 6 {
+			t.Errorf("%s: %d checks, want one per node (6)", id, n)
+		}
+	}
+	if n := len(find(checks, IDPlacement, "")); n != 3 {
+		t.Errorf("placement: %d checks, want one per master (3)", n)
+	}
+	if len(find(checks, IDNewEmpty, "")) != 0 {
+		t.Errorf("no node is new, yet node.new_empty ran")
+	}
+	want(t, checks, IDSlotsCoverage, "", report.Pass, "all 16384 slots")
+}
+
+func TestVersionDrift(t *testing.T) {
+	inv := fakeInv(t, "")
+	s := newFake(t, inv).snap(t)
+	s.Nodes["127.0.0.1:7003"].Info["redis_version"] = "7.2.4"
+	c := CheckVersion(inv, NewLive(s))
+	if c.Status != report.Fail {
+		t.Fatalf("status %s: %s", c.Status, c.Message)
+	}
+	for _, p := range []string{"7.2.4 on 127.0.0.1:7003 (server2:7003)", "7.0.15 on"} {
+		if !strings.Contains(c.Message, p) {
+			t.Errorf("message %q lacks %q", c.Message, p)
+		}
+	}
+}
+
+func TestConfigDriftAgainstPeersAndInventory(t *testing.T) {
+	inv := parseInv(t, strings.Replace(crossYAML(fakePorts, ""), "  node_timeout_ms: 1000\n", "  node_timeout_ms: 1000\n  redis_config: {maxmemory: 4gb, maxmemory-policy: allkeys-lru}\n", 1))
+	s := newFake(t, inv).snap(t)
+	for _, o := range s.Nodes {
+		o.Config["maxmemory"] = "4294967296" // 4gb as CONFIG GET prints it
+		o.Config["maxmemory-policy"] = "allkeys-lru"
+	}
+	s.Nodes["127.0.0.1:7002"].Config["maxmemory"] = "1073741824"
+	s.Nodes["127.0.0.1:7005"].Config["cluster-node-timeout"] = "5000"
+	checks := CheckConfigDrift(inv, NewLive(s))
+	want(t, checks, IDConfigDrift, "127.0.0.1:7002", report.Fail, "maxmemory", "1073741824", "4gb")
+	want(t, checks, IDConfigDrift, "127.0.0.1:7005", report.Fail, "cluster-node-timeout", "5000", "1000")
+	want(t, checks, IDConfigDrift, "127.0.0.1:7000", report.Pass)
+}
+
+func TestNormConfig(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"4gb", "4294967296"}, {"1g", "1000000000"}, {"100mb", "104857600"}, {"YES", "yes"}, {`"3600 1"`, "3600 1"},
+	} {
+		if normConfig(tc.a) != normConfig(tc.b) {
+			t.Errorf("normConfig(%q)=%q != normConfig(%q)=%q", tc.a, normConfig(tc.a), tc.b, normConfig(tc.b))
+		}
+	}
+	if normConfig("4gb") == normConfig("4g") {
+		t.Error("4gb and 4g must differ (1024³ vs 10⁹)")
+	}
+}
+
+func TestNotCreatedSkipsHealthAndAcceptsEmptyNodes(t *testing.T) {
+	inv := fakeInv(t, "")
+	s := emptySnap(t, inv)
+	l := NewLive(s)
+	if l.Exists {
+		t.Fatal("six lone empty nodes must read as a cluster not created yet")
+	}
+	for _, c := range HealthChecks(inv, l) {
+		if c.Status != report.Skip || c.Message != notCreated {
+			t.Errorf("%s: %s %q, want skip %q", c.ID, c.Status, c.Message, notCreated)
+		}
+	}
+	checks := CheckNewEmpty(inv, l)
+	if len(checks) != 6 {
+		t.Fatalf("%d node.new_empty checks, want 6", len(checks))
+	}
+	for _, c := range checks {
+		if c.Status != report.Pass || c.Line == 0 {
+			t.Errorf("%s: %s %q line %d", c.Node, c.Status, c.Message, c.Line)
+		}
+	}
+	// A node with keys or that knows another cluster is not empty.
+	s.Nodes["127.0.0.1:7004"].Info["db0"] = "keys=12,expires=0,avg_ttl=0"
+	s.Nodes["127.0.0.1:7001"].ClusterInfo["cluster_known_nodes"] = "1"
+	s.Nodes["127.0.0.1:7003"].ClusterInfo["cluster_known_nodes"] = "4"
+	checks = CheckNewEmpty(inv, NewLive(s))
+	want(t, checks, IDNewEmpty, "127.0.0.1:7004", report.Fail, "127.0.0.1:7004", "12 keys")
+	want(t, checks, IDNewEmpty, "127.0.0.1:7003", report.Fail, "knows 4 nodes")
+	want(t, checks, IDNewEmpty, "127.0.0.1:7001", report.Pass)
+}
+
+func TestOpenSlotsFailedNodesAndCoverage(t *testing.T) {
+	inv := fakeInv(t, "")
+	f := newFake(t, inv)
+	m0, m1, m2 := f.idx("127.0.0.1:7000"), f.idx("127.0.0.1:7002"), f.idx("127.0.0.1:7004")
+	f.nodes[m0].Slots += " [42->-" + f.nodes[m1].ID + "]"
+	f.nodes[m1].Slots += " [42-<-" + f.nodes[m0].ID + "]"
+	f.nodes[f.idx("127.0.0.1:7003")].Flags = "slave,fail?"
+	f.nodes[m2].Slots = "10923-16382" // slot 16383 unowned
+	l := NewLive(f.snap(t))
+	checks := HealthChecks(inv, l)
+	want(t, checks, IDSlotsOpen, "127.0.0.1:7000", report.Fail, "slot 42 migrating to 127.0.0.1:7002")
+	want(t, checks, IDSlotsOpen, "127.0.0.1:7002", report.Fail, "slot 42 importing from 127.0.0.1:7000")
+	want(t, checks, IDSlotsOpen, "127.0.0.1:7004", report.Pass)
+	want(t, checks, IDNodeFailed, "127.0.0.1:7003", report.Fail, "fail? by 127.0.0.1:7000")
+	c := want(t, checks, IDSlotsCoverage, "", report.Fail, "16383 of 16384", "unowned: 16383")
+	if c.Observed != 16383 {
+		t.Errorf("observed %v, want 16383", c.Observed)
+	}
+}
+
+func TestAgreement(t *testing.T) {
+	inv := fakeInv(t, "")
+	f := newFake(t, inv)
+	s := f.snap(t)
+	f.nodes[f.idx("127.0.0.1:7000")].Slots, f.nodes[f.idx("127.0.0.1:7002")].Slots = "0-5459", "5460-10922"
+	other, _ := cluster.ParseNodes(f.text(f.idx("127.0.0.1:7005")))
+	s.Nodes["127.0.0.1:7005"].Nodes = other
+	c := CheckAgreement(inv, NewLive(s))
+	if c.Status != report.Fail || !strings.Contains(c.Message, "127.0.0.1:7005 (server3:7005)") {
+		t.Errorf("agreement: %s %q", c.Status, c.Message)
+	}
+}
+
+func TestPlacementByServerName(t *testing.T) {
+	// Same live cluster, but the inventory puts every replica on the server
+	// of the master it follows (server2 holds 7002 and its replica 7001 …).
+	text := `version: 1
+cluster: {name: test, node_timeout_ms: 1000}
+servers:
+  - name: server1
+    address: 127.0.0.1
+    nodes: [{port: 7000, role: master}, {port: 7005, role: replica}]
+  - name: server2
+    address: 127.0.0.1
+    nodes: [{port: 7002, role: master}, {port: 7001, role: replica}]
+  - name: server3
+    address: 127.0.0.1
+    nodes: [{port: 7004, role: master}, {port: 7003, role: replica}]
+`
+	bad := parseInv(t, text)
+	live := NewLive(newFake(t, fakeInv(t, "")).snap(t))
+	checks := CheckPlacement(bad, live)
+	want(t, checks, IDPlacement, "127.0.0.1:7002", report.Fail, "server2", "127.0.0.1:7001 on server2")
+	// The inventory declares replicas without replica_of; roles match.
+	for _, c := range CheckInventoryMatch(bad, live) {
+		if c.Status != report.Pass {
+			t.Errorf("inventory.match %s: %s", c.Node, c.Message)
+		}
+	}
+}
+
+func TestInventoryMatch(t *testing.T) {
+	inv := fakeInv(t, "")
+	f := newFake(t, inv)
+	f.nodes[f.idx("127.0.0.1:7001")].Master = f.nodes[f.idx("127.0.0.1:7004")].ID                            // 7001 follows 7004, inventory says server2:7002
+	f.nodes = append(f.nodes, fakeNode{ID: fakeID(9), Addr: "127.0.0.1:7010", Flags: "master", Master: "-"}) // unknown
+	r5 := f.idx("127.0.0.1:7005")
+	f.nodes[r5].Flags, f.nodes[r5].Master, f.nodes[r5].Slots = "master", "-", "" // declared replica
+	checks := CheckInventoryMatch(inv, NewLive(f.snap(t)))
+	want(t, checks, IDInventoryMatch, "127.0.0.1:7001", report.Fail, "follows 127.0.0.1:7004", "replica_of server2:7002")
+	want(t, checks, IDInventoryMatch, "127.0.0.1:7010", report.Fail, "not in the inventory")
+	want(t, checks, IDInventoryMatch, "127.0.0.1:7005", report.Fail, "declared replica but is a master")
+	want(t, checks, IDInventoryMatch, "127.0.0.1:7003", report.Pass, "as declared")
+}
+
+func TestBackup(t *testing.T) {
+	inv := fakeInv(t, "")
+	s := newFake(t, inv).snap(t)
+	now := time.Unix(1_700_000_000, 0)
+	for _, o := range s.Nodes {
+		o.Config["save"] = "3600 1"
+	}
+	s.Nodes["127.0.0.1:7001"].Config["save"] = ""                       // persistence off
+	s.Nodes["127.0.0.1:7003"].Info["rdb_last_save_time"] = "1699000000" // ~11.6 days
+	s.Nodes["127.0.0.1:7005"].Info["rdb_last_bgsave_status"] = "err"
+	checks := CheckBackup(inv, NewLive(s), now, 24*time.Hour)
+	if len(checks) != 3 {
+		t.Fatalf("%d backup checks, want one per replica", len(checks))
+	}
+	want(t, checks, IDBackup, "127.0.0.1:7001", report.Skip, "persistence is disabled")
+	want(t, checks, IDBackup, "127.0.0.1:7003", report.Warn, "older than validate.backup_max_age")
+	want(t, checks, IDBackup, "127.0.0.1:7005", report.Fail, "rdb_last_bgsave_status:err")
+	s.Nodes["127.0.0.1:7003"].Info["rdb_last_save_time"] = "1699999000"
+	want(t, CheckBackup(inv, NewLive(s), now, 24*time.Hour), IDBackup, "127.0.0.1:7003", report.Pass, "16m40s ago")
+}
+
+func TestBigKeysThresholds(t *testing.T) {
+	inv := fakeInv(t, "")
+	scans := map[string]BigKeyScan{
+		"127.0.0.1:7000": {Complete: true, Scanned: 10, Largest: []BigKey{{"small", 100}}},
+		"127.0.0.1:7002": {Complete: true, Scanned: 10, Largest: []BigKey{{"big", 11 << 20}}},
+		"127.0.0.1:7004": {Complete: false, Scanned: 10, Largest: []BigKey{{"huge", 200_000_000}}},
+	}
+	checks := CheckBigKeys(inv, scans, 10_000_000, 100_000_000)
+	want(t, checks, IDBigKeys, "127.0.0.1:7000", report.Pass)
+	want(t, checks, IDBigKeys, "127.0.0.1:7002", report.Warn, `"big" 11.0 MiB`)
+	c := want(t, checks, IDBigKeys, "127.0.0.1:7004", report.Fail, `"huge"`, "partial")
+	if c.Observed != int64(200_000_000) || c.Threshold != int64(100_000_000) {
+		t.Errorf("observed %v threshold %v", c.Observed, c.Threshold)
+	}
+}
+
+func TestKeepLargestAndSummarize(t *testing.T) {
+	var top []BigKey
+	for i, n := range []int64{5, 1, 9, 3, 7, 2, 8} {
+		top = keepLargest(top, BigKey{Key: string(rune('a' + i)), Bytes: n})
+	}
+	var got []int64
+	for _, k := range top {
+		got = append(got, k.Bytes)
+	}
+	if len(got) != 5 || got[0] != 9 || got[4] != 3 {
+		t.Errorf("top = %v, want [9 8 7 5 3]", got)
+	}
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	l := summarize(d)
+	if l.AvgMS != 50.5 || l.P99MS != 99 || l.Samples != 100 {
+		t.Errorf("summarize: %+v", l)
+	}
+}
+
+func TestGateChecks(t *testing.T) {
+	inv := fakeInv(t, "")
+	g := inv.Gates
+	checks := CheckLatency(inv, map[string]Latency{
+		"127.0.0.1:7000": {AvgMS: 0.1, P99MS: 0.3, Samples: 200},
+		"127.0.0.1:7002": {AvgMS: 6, P99MS: 250, Samples: 200},
+	}, g)
+	want(t, checks, IDLatencyAvg, "127.0.0.1:7000", report.Pass)
+	want(t, checks, IDLatencyAvg, "127.0.0.1:7002", report.Warn, "6.000 ms")
+	want(t, checks, IDLatencyP99, "127.0.0.1:7002", report.Fail, "250.000 ms")
+	cpu := CheckCPU(inv, map[string]float64{"127.0.0.1:7004": 96}, g.CPUPercent)
+	c := want(t, cpu, IDGateCPU, "127.0.0.1:7004", report.Fail, "96.0%")
+	if c.Unit != "percent" || c.Threshold != g.CPUPercent.Hold {
+		t.Errorf("cpu check %+v", c)
+	}
+	lag := CheckReplLag(inv, map[string]Lag{"127.0.0.1:7001": {MS: 700}}, g.ReplicationLagMS)
+	want(t, lag, IDReplLag, "127.0.0.1:7001", report.Warn, "700.0 ms")
+}
+
+func TestHeadroom(t *testing.T) {
+	inv := fakeInv(t, "")
+	s := newFake(t, inv).snap(t)
+	for _, o := range s.Nodes {
+		o.Info["maxmemory"] = "100000000"
+	}
+	// Each giver holds 60 MB in 5461 slots; a new master receiving 4096
+	// slots gets ~45 MB on top of its 40 MB: 85% > 80%.
+	for _, a := range []string{"127.0.0.1:7000", "127.0.0.1:7002", "127.0.0.1:7004"} {
+		s.Nodes[a].Info["used_memory_dataset"] = "60000000"
+	}
+	s.Nodes["127.0.0.1:7001"].Info["used_memory"] = "40000000"
+	targets := []Receive{
+		{Addr: "127.0.0.1:7000", Current: 5461, Target: 4096},
+		{Addr: "127.0.0.1:7002", Current: 5462, Target: 4096},
+		{Addr: "127.0.0.1:7004", Current: 5461, Target: 4096},
+		{Addr: "127.0.0.1:7001", Current: 0, Target: 4096},
+	}
+	checks := CheckHeadroom(inv, NewLive(s), targets, inv.Gates.MemoryPercent)
+	if len(checks) != 1 {
+		t.Fatalf("%d headroom checks, want one per receiver: %+v", len(checks), checks)
+	}
+	c := want(t, checks, IDMemoryHeadroom, "127.0.0.1:7001", report.Fail, "receives 4096 slots")
+	if v, _ := c.Observed.(float64); v < 84 || v > 86 {
+		t.Errorf("projected %v%%, want about 85%%", c.Observed)
+	}
+}
+
+func TestCanaryKeyHitsTheMaster(t *testing.T) {
+	for _, r := range []cluster.Range{{Start: 0, End: 5460}, {Start: 16383, End: 16383}, {Start: 7000, End: 7001}} {
+		s := cluster.NewSlotSet(r)
+		k, ok := CanaryKey(&s)
+		if !ok || !s.Has(cluster.KeySlot(k)) {
+			t.Errorf("CanaryKey(%v) = %q (slot %d), ok %v", r, k, cluster.KeySlot(k), ok)
+		}
+	}
+	var empty cluster.SlotSet
+	if _, ok := CanaryKey(&empty); ok {
+		t.Error("CanaryKey of no slots must fail")
+	}
+}
+
+// ruleRE finds the rule id an invalid inventory's first line names.
+var ruleRE = regexp.MustCompile(`\((inventory\.[a-z_]+)\)`)
+
+func TestOfflineInventoryFiles(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "inventories")
+	secrets := Secrets{Password: "a-password-long-enough"}
+	for _, name := range []string{"sandbox-3x2.yaml", "prod-3x2.yaml", "prod-5x2.yaml", "sandbox-5x2.yaml", "sandbox-3x2.json"} {
+		t.Run(name, func(t *testing.T) {
+			inv, err := inventory.Load(filepath.Join(dir, name))
+			if err != nil {
+				if os.IsNotExist(err) {
+					t.Skipf("%s not written yet", name)
+				}
+				t.Fatal(err)
+			}
+			checks := OfflineChecks(inv, nil, false, secrets, false)
+			if f := failures(checks); len(f) > 0 {
+				t.Errorf("valid inventory has failures: %+v", f)
+			}
+			// Passing rules are listed too: a report of what was checked.
+			for _, id := range inventory.Rules {
+				if len(find(checks, id, "")) == 0 {
+					t.Errorf("rule %s missing from the checks", id)
+				}
+			}
+			want(t, checks, inventory.RulePassword, "", report.Pass)
+		})
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "invalid", "*.yaml"))
+	for _, path := range files {
+		t.Run("invalid/"+filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := strings.Cut(string(data), "\n")
+			m := ruleRE.FindStringSubmatch(first)
+			inv, err := inventory.Parse(path, data)
+			if m == nil {
+				if err == nil {
+					t.Fatalf("%s names no rule, so it must fail to parse", path)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			var base *inventory.Inventory
+			if m[1] == inventory.RuleNewServersInPairs {
+				if base, err = inventory.Load(filepath.Join(dir, "prod-3x2.yaml")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checks := OfflineChecks(inv, base, false, secrets, false)
+			got := find(checks, m[1], "")
+			failed := false
+			for _, c := range got {
+				if c.Status == report.Fail {
+					failed = true
+					if c.File != path || c.Line == 0 {
+						t.Errorf("%s: finding without file:line: %+v", m[1], c)
+					}
+				}
+			}
+			if !failed {
+				t.Errorf("want %s to fail, got %+v", m[1], got)
+			}
+		})
+	}
+}
+
+func TestOfflineOddServersAndPassword(t *testing.T) {
+	text := crossYAML([]int{7000, 7002, 7004, 7006, 7001, 7003, 7005, 7007}, "")
+	inv := parseInv(t, text)
+	checks := OfflineChecks(inv, nil, false, Secrets{}, false)
+	want(t, checks, inventory.RuleOddServers, "", report.Warn, "4 servers")
+	want(t, checks, inventory.RulePassword, "", report.Skip, "SLOTSHIFT_PASSWORD is not set")
+	checks = OfflineChecks(inv, nil, true, Secrets{Password: "short"}, false)
+	want(t, checks, inventory.RuleOddServers, "", report.Fail, "4 servers")
+	c := want(t, checks, inventory.RulePassword, "", report.Fail, "too short")
+	if strings.Contains(c.Message, "short\"") || strings.Contains(c.Message, ": short") {
+		t.Errorf("the password leaked: %q", c.Message)
+	}
+	// Online, a missing password is a failure.
+	want(t, OfflineChecks(inv, nil, false, Secrets{}, true), inventory.RulePassword, "", report.Fail, "not set")
+}

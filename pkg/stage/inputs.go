@@ -1,0 +1,65 @@
+package stage
+
+import (
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/plan"
+)
+
+// ValidateInput configures validate.
+type ValidateInput struct {
+	// Offline checks only the inventory; no network.
+	Offline bool
+	// Base is the inventory at the PR's base (nil when not given); servers
+	// absent from it are "new" and must come in pairs.
+	Base *inventory.Inventory
+	// RequireOddServers makes an even server count a failure, not a warning.
+	RequireOddServers bool
+}
+
+// VerifyInput configures verify.
+type VerifyInput struct {
+	// NoCanary skips the canary writes and reads.
+	NoCanary bool
+}
+
+// JoinInput configures join.
+type JoinInput struct {
+	// MastersOnly adds new masters but not their replicas (the seeds'
+	// order: masters, rebalance, then replicas).
+	MastersOnly bool
+	// Prune removes nodes that the cluster has and the inventory lacks.
+	Prune bool
+	// Timeout bounds every convergence wait. Default 60s.
+	Timeout time.Duration
+}
+
+// RebalanceInput configures plan and rebalance.
+type RebalanceInput struct {
+	// DryRun plans and reports; it moves nothing (plan is always dry).
+	DryRun bool
+	// MaxBatches stops after this many batches; 0 = all.
+	MaxBatches int
+	// TargetLayout plans toward a saved layout (rollback) instead of an
+	// even, weighted split.
+	TargetLayout *plan.Layout
+	// PauseFile pauses between slots while it exists; AbortFile stops the
+	// run at the next slot boundary when it appears.
+	PauseFile, AbortFile string
+	// Concurrency bounds moves in flight; 0 = the executor's default.
+	Concurrency int
+	// Timeout bounds the convergence wait before the first batch. Default 60s.
+	Timeout time.Duration
+	// FaultKillAt is a fault-injection hook for crash tests: "STEP[:N]"
+	// makes the process SIGKILL itself just before the Nth (default 1st)
+	// slot reaches protocol step STEP (importing, migrating, keys,
+	// node-target, node-source, node-others). Never set it in production.
+	FaultKillAt string
+}
+
+// SnapshotInput configures snapshot.
+type SnapshotInput struct {
+	// Output is the layout file to write.
+	Output string
+}

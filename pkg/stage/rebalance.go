@@ -1,0 +1,431 @@
+package stage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/migrate"
+	"github.com/slotshift/slotshift/pkg/plan"
+	"github.com/slotshift/slotshift/pkg/report"
+)
+
+// Check ids of plan, rebalance and snapshot.
+const (
+	IDConverged   = "cluster.converged"
+	IDMembers     = "rebalance.members"
+	IDRepair      = "rebalance.repair"
+	IDPlan        = "rebalance.plan"
+	IDBatch       = "rebalance.batch"
+	IDGates       = "rebalance.gates"
+	IDBalanced    = "rebalance.balanced"
+	IDLayoutSaved = "snapshot.layout"
+)
+
+// Plan computes the rebalance plan and reports it; it changes nothing.
+func Plan(ctx context.Context, env Env, in RebalanceInput) (Result, error) {
+	in.DryRun = true
+	return Rebalance(ctx, env, in)
+}
+
+// Rebalance moves slots toward the planned layout in gated batches:
+// observe, close any slot a killed run left open, wait for convergence,
+// plan (toward the inventory's weights or a saved layout), then run the
+// batches behind the gates. A held run is a hold check (exit 75), an
+// aborted one a failed check (exit 1); neither leaves a slot open.
+func Rebalance(ctx context.Context, env Env, in RebalanceInput) (Result, error) {
+	r := newRebalancer(env, in)
+	defer r.close()
+	err := r.run(ctx)
+	return r.res, err
+}
+
+type rebalancer struct {
+	*observer
+	in  RebalanceInput
+	res Result
+	sec *report.RebalanceSection
+}
+
+func newRebalancer(env Env, in RebalanceInput) *rebalancer {
+	o := newObserver(env)
+	// MIGRATE of a large batch may take longer than an observation read:
+	// the executor bounds each call with its own deadline.
+	o.pool = admin.NewPool(admin.Options{
+		Username: env.Secrets.Username, Password: env.Secrets.Password, PasswordEnv: passwordEnv(env.Inventory),
+		DialTimeout: dialTimeout, ReadTimeout: 30 * time.Second,
+	})
+	if in.Timeout <= 0 {
+		in.Timeout = 60 * time.Second
+	}
+	sec := &report.RebalanceSection{DryRun: in.DryRun, Batches: []report.Batch{}}
+	return &rebalancer{observer: o, in: in, sec: sec, res: Result{Rebalance: sec, Outputs: map[string]string{}}}
+}
+
+func (r *rebalancer) run(ctx context.Context) error {
+	snap, err := r.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	if down := unreachable(snap); len(down) > 0 {
+		r.res.Add(report.Check{ID: IDMembers, Status: report.Fail, Message: "cannot rebalance with unreachable nodes: " + strings.Join(down, "; "),
+			Hint: "bring the nodes back, or remove them from the cluster and the inventory"})
+		return nil
+	}
+	// A killed run leaves at most the slots it had in flight open; close
+	// them first, deterministically, toward the side that was importing.
+	if open := migrate.FindOpen(snap); len(open) > 0 {
+		if r.in.DryRun {
+			r.res.Add(report.Check{ID: IDRepair, Status: report.Warn, Message: fmt.Sprintf("%d open slot(s) left by an interrupted migration; rebalance will close them first", len(open))})
+		} else {
+			repaired, err := migrate.Repair(ctx, r.pool, snap)
+			r.sec.RepairedSlots = repaired
+			if err != nil {
+				r.res.Add(report.Check{ID: IDRepair, Status: report.Error, Message: fmt.Sprintf("closing open slots: %v", err)})
+				return fmt.Errorf("repair open slots: %w", err)
+			}
+			r.res.Add(report.Check{ID: IDRepair, Status: report.Pass, Message: fmt.Sprintf("closed %d open slot(s) left by an interrupted run: %s", len(repaired), slotList(repaired)), Observed: len(repaired)})
+		}
+	}
+	if !r.in.DryRun {
+		// A freshly joined master is not ready for seconds: moving slots in
+		// that window leaves half-moved slots (redis-cli add-node's race).
+		start := time.Now()
+		conv, err := r.pool.WaitConverged(ctx, r.seeds(), r.in.Timeout, 100*time.Millisecond)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var nc *admin.NotConvergedError
+			if errors.As(err, &nc) {
+				r.res.Add(report.Check{ID: IDConverged, Status: report.Hold, Message: "cluster not converged: " + strings.Join(nc.Reasons, "; "), Hint: "retry later; a node that stays unreachable must be fixed first"})
+				return nil
+			}
+			return fmt.Errorf("wait for convergence: %w", err)
+		}
+		r.res.Add(report.Check{ID: IDConverged, Status: report.Pass, Message: fmt.Sprintf("every node agrees on the slot map and reports cluster_state:ok (%.1fs)", time.Since(start).Seconds()), Duration: report.SecondsOf(time.Since(start))})
+		snap = conv
+	}
+
+	live := NewLive(snap)
+	if !live.Exists {
+		r.res.Add(report.Check{ID: IDMembers, Status: report.Fail, Message: notCreated, Hint: "run slotshift join first"})
+		return nil
+	}
+	r.res.Fingerprint = live.Fingerprint()
+	r.res.Masters, r.res.Replicas = len(live.Masters()), len(live.Replicas())
+	if missing := r.missingMasters(live); len(missing) > 0 {
+		r.res.Add(report.Check{ID: IDMembers, Status: report.Fail, Message: "inventory masters not in the cluster yet: " + strings.Join(missing, ", "), Hint: "run slotshift join first"})
+		return nil
+	}
+
+	masters := mastersFor(r.inv, live, false)
+	opts := plan.Options{BatchSlots: r.inv.Rebalance.BatchSlots, ThresholdPercent: r.inv.Rebalance.ThresholdPercent, Fingerprint: live.Fingerprint()}
+	var p plan.Rebalance
+	if r.in.TargetLayout != nil {
+		p, err = plan.PlanToLayout(masters, *r.in.TargetLayout, opts)
+	} else {
+		p, err = plan.PlanRebalance(masters, opts)
+	}
+	if err != nil {
+		r.res.Add(report.Check{ID: IDPlan, Status: report.Fail, Message: err.Error()})
+		return nil
+	}
+	r.describePlan(p)
+	if r.in.DryRun || len(p.Moves) == 0 {
+		r.sec.Done = len(p.Moves) == 0
+		r.sec.BatchesRemaining = len(p.Batches)
+		r.outputs()
+		return nil
+	}
+	return r.execute(ctx, snap, live, p)
+}
+
+// execute runs the plan's batches behind the gates.
+func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live Live, p plan.Rebalance) error {
+	if err := migrate.CheckFresh(snap, p); err != nil {
+		return err
+	}
+	var masterAddrs []string
+	replicas := map[string]string{}
+	for _, m := range live.Masters() {
+		masterAddrs = append(masterAddrs, m.Addr)
+	}
+	for _, rep := range live.Replicas() {
+		if m, ok := live.byID(rep.MasterID); ok {
+			replicas[rep.Addr] = m.Addr
+		}
+	}
+	mon := gate.NewMonitor(r.pool, masterAddrs, replicas, gate.MonitorOptions{Log: r.log})
+	mon.Start(ctx)
+	defer mon.Close()
+	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration}
+
+	ex := migrate.New(r.pool, migrate.Options{
+		Concurrency:         r.in.Concurrency,
+		BigKeyBytes:         r.inv.Rebalance.BigKeyBytes,
+		PauseFile:           r.in.PauseFile,
+		AbortFile:           r.in.AbortFile,
+		MaxBatches:          r.in.MaxBatches,
+		PauseBetweenBatches: r.inv.Rebalance.PauseBetweenBatches.Duration,
+		Masters:             masterAddrs,
+		Status:              r.status,
+		Log:                 r.log,
+		BeforeStep:          killAt(r.in.FaultKillAt),
+	})
+	res, err := ex.Run(ctx, p, policy)
+	r.record(p, res)
+	var big *migrate.ErrBigKey
+	switch {
+	case err == nil:
+	case errors.As(err, &big):
+		r.res.Add(report.Check{ID: "keys.big", Status: report.Hold, Node: big.Node, Message: big.Error(), Observed: big.Bytes, Threshold: big.Limit, Unit: "bytes",
+			Hint: "move or split the key, or raise rebalance.big_key_bytes in the inventory"})
+		return nil
+	case errors.Is(err, migrate.ErrHeld), errors.Is(err, gate.ErrHoldTimeout):
+		r.res.Add(report.Check{ID: IDGates, Status: report.Hold, Message: fmt.Sprintf("held after %d batch(es): %v", len(res.Batches), err), Hint: "the cluster is consistent (no slot open); retry later"})
+		return nil
+	case errors.Is(err, migrate.ErrAborted):
+		r.res.Add(report.Check{ID: IDGates, Status: report.Fail, Message: fmt.Sprintf("aborted after %d batch(es): %v", len(res.Batches), err), Hint: "the run stopped at a slot boundary; no slot is open"})
+		return nil
+	default:
+		if ctx.Err() != nil {
+			return fmt.Errorf("rebalance stopped at a slot boundary: %w", ctx.Err())
+		}
+		return fmt.Errorf("rebalance: %w", err)
+	}
+	r.res.Add(report.Check{ID: IDGates, Status: report.Pass, Message: "gates green: " + res.Gate.String()})
+	if res.Done {
+		r.checkBalanced(ctx)
+	}
+	return nil
+}
+
+// killAt returns the fault-injection hook for FaultKillAt, or nil.
+func killAt(spec string) func(step string, slot int) error {
+	if spec == "" {
+		return nil
+	}
+	step, nth, _ := strings.Cut(spec, ":")
+	n, err := strconv.Atoi(nth)
+	if err != nil || n < 1 {
+		n = 1
+	}
+	var mu sync.Mutex
+	seen := 0
+	return func(s string, _ int) error {
+		if s != step {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen++; seen == n {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way; never take the step
+		}
+		return nil
+	}
+}
+
+// record copies the executor's result into the report section.
+func (r *rebalancer) record(p plan.Rebalance, res migrate.Result) {
+	r.sec.Batches = append(r.sec.Batches, res.Batches...)
+	r.sec.SlotsMoved = res.Slots
+	r.sec.KeysMoved = res.Keys
+	r.sec.BytesMoved = res.Bytes
+	r.sec.Replaced = res.Replaced
+	r.sec.BatchesRemaining = res.BatchesRemaining
+	r.sec.Done = res.Done
+	for _, b := range res.Batches {
+		st := b.Status
+		if st == "" {
+			st = report.Pass
+		}
+		r.res.Add(report.Check{ID: IDBatch, Status: st, Batch: b.Number, Duration: b.Duration, Observed: b.Slots, Unit: "slots",
+			Message: fmt.Sprintf("batch %d/%d: %d slots, %d keys, %d bytes in %.2fs", b.Number, len(p.Batches), b.Slots, b.Keys, b.Bytes, float64(b.Duration))})
+	}
+	if res.Replaced > 0 {
+		r.res.Add(report.Check{ID: "keys.busykey_replaced", Status: report.Warn, Observed: res.Replaced,
+			Message: fmt.Sprintf("%d key(s) existed on both sides (BUSYKEY); the source copy, which held the latest writes, replaced the target's", res.Replaced)})
+	}
+	r.outputs()
+}
+
+func (r *rebalancer) outputs() {
+	r.res.Outputs["batches-remaining"] = strconv.Itoa(r.sec.BatchesRemaining)
+	r.res.Outputs["slots-moved"] = strconv.Itoa(r.sec.SlotsMoved)
+	r.res.Outputs["keys-moved"] = strconv.FormatInt(r.sec.KeysMoved, 10)
+	r.res.Outputs["done"] = strconv.FormatBool(r.sec.Done)
+}
+
+// checkBalanced re-observes after the last batch: no slot may be open and
+// the layout must be within the threshold.
+func (r *rebalancer) checkBalanced(ctx context.Context) {
+	snap, err := r.pool.Observe(ctx, r.seeds())
+	if err != nil {
+		r.res.Add(report.Check{ID: IDBalanced, Status: report.Error, Message: fmt.Sprintf("observe after rebalance: %v", err)})
+		return
+	}
+	if open := migrate.FindOpen(snap); len(open) > 0 {
+		r.res.Add(report.Check{ID: "slots.open", Status: report.Fail, Message: fmt.Sprintf("%d slot(s) open after the run", len(open))})
+	}
+	live := NewLive(snap)
+	pl := planFor(r.inv, live, false)
+	if pl.err != nil {
+		r.res.Add(report.Check{ID: IDBalanced, Status: report.Error, Message: pl.err.Error()})
+		return
+	}
+	r.res.Fingerprint = live.Fingerprint()
+	if len(pl.plan.Moves) == 0 || r.in.TargetLayout != nil {
+		r.res.Add(report.Check{ID: IDBalanced, Status: report.Pass, Message: "the layout is the planned one; no slot open"})
+		return
+	}
+	r.res.Add(report.Check{ID: IDBalanced, Status: report.Fail, Message: fmt.Sprintf("the planner still wants to move %d slot(s) after the run", countSlots(pl.plan.Moves))})
+}
+
+// describePlan puts the plan in the report and a human table in the summary.
+func (r *rebalancer) describePlan(p plan.Rebalance) {
+	ps := report.PlanSummary{Fingerprint: p.Fingerprint, Batches: len(p.Batches), SlotsToMove: countSlots(p.Moves), Moves: []report.Move{}, Targets: []report.SlotTarget{}}
+	for _, b := range p.Batches {
+		for _, m := range b.Moves {
+			ps.Moves = append(ps.Moves, report.Move{From: m.FromAddr, To: m.ToAddr, Start: m.Range.Start, End: m.Range.End, Batch: b.Number})
+		}
+	}
+	for _, t := range p.Targets {
+		ps.Targets = append(ps.Targets, report.SlotTarget{Node: t.Addr, ID: t.ID, Weight: t.Weight, Current: t.Current, Target: t.Target})
+	}
+	r.sec.Plan = ps
+	what := "toward the inventory's weights"
+	if r.in.TargetLayout != nil {
+		what = "toward the saved layout"
+	}
+	if len(p.Moves) == 0 {
+		r.res.Add(report.Check{ID: IDPlan, Status: report.Pass, Message: "balanced within the threshold: nothing to move " + what})
+		r.res.Summary = append(r.res.Summary, "nothing to move: the layout is balanced "+what)
+		return
+	}
+	r.res.Add(report.Check{ID: IDPlan, Status: report.Pass, Observed: ps.SlotsToMove, Unit: "slots",
+		Message: fmt.Sprintf("%d slots in %d moves and %d batches %s", ps.SlotsToMove, len(p.Moves), len(p.Batches), what)})
+	r.res.Summary = append(r.res.Summary, fmt.Sprintf("plan %s: %d slots, %d moves, %d batches of at most %d slots (fingerprint %s)",
+		what, ps.SlotsToMove, len(p.Moves), len(p.Batches), r.inv.Rebalance.BatchSlots, p.Fingerprint))
+	targets := append([]plan.Target(nil), p.Targets...)
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Addr < targets[j].Addr })
+	for _, t := range targets {
+		r.res.Summary = append(r.res.Summary, fmt.Sprintf("  %-21s %-10s %5d -> %5d slots (%+d)", t.Addr, serverOf(r.inv, t.Addr), t.Current, t.Target, t.Target-t.Current))
+	}
+}
+
+// missingMasters lists inventory masters the cluster does not have.
+func (r *rebalancer) missingMasters(l Live) []string {
+	var out []string
+	for _, m := range r.inv.Masters() {
+		if !l.Members[m.Addr()] {
+			out = append(out, m.Name()+" ("+m.Addr()+")")
+		}
+	}
+	return out
+}
+
+// Snapshot saves the current slot layout to a file, for rollback with
+// rebalance --target-layout.
+func Snapshot(ctx context.Context, env Env, in SnapshotInput) (Result, error) {
+	o := newObserver(env)
+	defer o.close()
+	var res Result
+	snap, err := o.snapshot(ctx)
+	if err != nil {
+		return res, err
+	}
+	if down := unreachable(snap); len(down) > 0 {
+		res.Add(report.Check{ID: IDLayoutSaved, Status: report.Fail, Message: "unreachable nodes: " + strings.Join(down, "; ")})
+		return res, nil
+	}
+	if open := migrate.FindOpen(snap); len(open) > 0 {
+		res.Add(report.Check{ID: IDLayoutSaved, Status: report.Fail, Message: fmt.Sprintf("%d slot(s) are open: a layout saved now would not be one to return to", len(open)), Hint: "run rebalance (it closes open slots) first"})
+		return res, nil
+	}
+	live := NewLive(snap)
+	if !live.Exists {
+		res.Add(report.Check{ID: IDLayoutSaved, Status: report.Fail, Message: notCreated})
+		return res, nil
+	}
+	res.Fingerprint = live.Fingerprint()
+	res.Masters, res.Replicas = len(live.Masters()), len(live.Replicas())
+	layout := plan.FromMasters(mastersFor(env.Inventory, live, false), env.Inventory.Cluster.Name, live.Fingerprint())
+	if err := writeJSONAtomic(in.Output, layout); err != nil {
+		return res, fmt.Errorf("write layout: %w", err)
+	}
+	res.Add(report.Check{ID: IDLayoutSaved, Status: report.Pass, Message: fmt.Sprintf("saved the layout of %d masters to %s", len(layout.Masters), in.Output)})
+	res.Outputs = map[string]string{"layout-file": in.Output}
+	return res, nil
+}
+
+func writeJSONAtomic(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".layout-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// unreachable lists the observation errors of nodes that could not be read.
+func unreachable(snap *cluster.Snapshot) []string {
+	var out []string
+	for _, a := range snap.Addrs() {
+		if o := snap.Nodes[a]; !o.OK() {
+			out = append(out, o.Err)
+		}
+	}
+	return out
+}
+
+func countSlots(ms []plan.Move) int {
+	n := 0
+	for _, m := range ms {
+		n += m.Range.Len()
+	}
+	return n
+}
+
+func slotList(slots []int) string {
+	var s cluster.SlotSet
+	for _, x := range slots {
+		s.Add(x)
+	}
+	return s.String()
+}

@@ -1,0 +1,107 @@
+package stage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/report"
+)
+
+// Secrets are the credentials a stage may need. They come only from the
+// environment (names given by the inventory) and never reach argv, logs or
+// reports.
+type Secrets struct {
+	Username      string // ACL user; "" = default user
+	Password      string // requirepass/masterauth
+	SSHKey        string // PEM private key content
+	SSHPassphrase string
+	KnownHosts    string // known_hosts lines
+}
+
+// Values returns every non-empty secret (for masking and scrubbing).
+func (s Secrets) Values() []string {
+	var out []string
+	for _, v := range []string{s.Password, s.SSHKey, s.SSHPassphrase} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Env is what every stage is given: the desired state, the secrets, a
+// logger and a writer for the human status line.
+type Env struct {
+	Inventory *inventory.Inventory
+	Secrets   Secrets
+	Log       *slog.Logger
+	// Status receives the human progress line (stderr by default); nil = discard.
+	Status io.Writer
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+}
+
+// Result is what a stage found and did. A failed check is data here; an
+// error returned beside a Result means the stage could not finish.
+type Result struct {
+	Checks      []report.Check
+	Summary     []string
+	Outputs     map[string]string
+	Fingerprint string
+	Masters     int
+	Replicas    int
+	Join        *report.JoinSection
+	Rebalance   *report.RebalanceSection
+	Provision   *report.ProvisionSection
+}
+
+// Add appends checks to the result.
+func (r *Result) Add(c ...report.Check) { r.Checks = append(r.Checks, c...) }
+
+// Outcome derives the stage outcome from the checks: any fail or error is
+// fail, otherwise any hold is held, otherwise pass.
+func (r *Result) Outcome() report.Outcome {
+	held := false
+	for _, c := range r.Checks {
+		switch c.Status {
+		case report.Fail, report.Error:
+			return report.OutcomeFail
+		case report.Hold:
+			held = true
+		}
+	}
+	if held {
+		return report.OutcomeHeld
+	}
+	return report.OutcomePass
+}
+
+// ErrHeld means gates stayed red past hold_timeout; the cluster is
+// consistent and the run can be retried later (exit 75).
+var ErrHeld = errors.New("held: gates stayed red")
+
+// ErrAborted means an abort threshold or the abort file stopped the run at
+// a slot boundary (exit 1).
+var ErrAborted = errors.New("aborted")
+
+// ErrNotImplemented is returned by commands that are not built yet (exit 3).
+var ErrNotImplemented = errors.New("not implemented yet")
+
+// UsageError is bad input: flags, inventory, or a request the stage refuses
+// before changing anything (exit 2).
+type UsageError struct {
+	Err  error
+	Hint string
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef returns a *UsageError.
+func Usagef(format string, a ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, a...)}
+}
