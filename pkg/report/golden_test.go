@@ -3,16 +3,14 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/slotshift/slotshift/pkg/report/reporttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden reports and the committed JSON schema")
@@ -20,8 +18,6 @@ var update = flag.Bool("update", false, "rewrite the golden reports and the comm
 const (
 	goldenDir  = "../../testdata/reports"
 	schemaPath = "../../schema/report.schema.json"
-	// junitXSD is Jenkins' junit-10.xsd in the shared folder beside the repo.
-	junitXSD = "../../../shared/schemas/junit-10.xsd"
 )
 
 // checkGolden compares got with the file, or rewrites it under -update.
@@ -53,36 +49,9 @@ func TestSchemaCommitted(t *testing.T) {
 	checkGolden(t, schemaPath, got)
 }
 
-func compileSchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	f, err := os.Open(schemaPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatalf("parse %s: %v", schemaPath, err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	if err := c.AddResource(SchemaID, doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(SchemaID)
-	if err != nil {
-		t.Fatalf("compile %s: %v", schemaPath, err)
-	}
-	return s
-}
+func compileSchema(t *testing.T) *jsonschema.Schema { return reporttest.Schema(t) }
 
-func validateJSON(s *jsonschema.Schema, b []byte) error {
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	return s.Validate(inst)
-}
+func validateJSON(s *jsonschema.Schema, b []byte) error { return reporttest.ValidateJSON(s, b) }
 
 func TestGoldenReports(t *testing.T) {
 	schema := compileSchema(t)
@@ -163,45 +132,12 @@ func TestSchemaRejectsBadReports(t *testing.T) {
 	}
 }
 
-// xmllint returns the path of xmllint and the XSD, or skips.
-func xmllint(t *testing.T) (bin, xsd string) {
-	t.Helper()
-	bin, err := exec.LookPath("xmllint")
-	if err != nil {
-		t.Skip("xmllint not found in PATH (apt-get install libxml2-utils); JUnit schema validation skipped")
-	}
-	xsd, err = filepath.Abs(junitXSD)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(xsd); err != nil {
-		t.Skipf("junit-10.xsd not found at %s; JUnit schema validation skipped", xsd)
-	}
-	return bin, xsd
-}
+func xmllint(t *testing.T) (bin, xsd string) { return reporttest.XMLLint(t) }
 
-var (
-	testcaseTag = regexp.MustCompile(`<testcase\b[^>]*>`)
-	fileLineRe  = regexp.MustCompile(` (file|line)="[^"]*"`)
-)
-
-// stripFileLine removes only the file and line attributes of testcases:
-// junit-10.xsd does not know them, every other byte must validate.
-func stripFileLine(b []byte) []byte {
-	return testcaseTag.ReplaceAllFunc(b, func(tag []byte) []byte { return fileLineRe.ReplaceAll(tag, nil) })
-}
+func stripFileLine(b []byte) []byte { return reporttest.StripFileLine(b) }
 
 func runXmllint(t *testing.T, bin, xsd string, doc []byte) error {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "report.xml")
-	if err := os.WriteFile(p, doc, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "--noout", "--schema", xsd, p).CombinedOutput()
-	if err != nil {
-		return errors.New(strings.TrimSpace(string(out)))
-	}
-	return nil
+	return reporttest.RunXMLLint(t, bin, xsd, doc)
 }
 
 func TestGoldenJUnitValidatesAgainstXSD(t *testing.T) {
