@@ -2,6 +2,8 @@ package gate
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -159,7 +161,7 @@ func Decide(r Readings, g inventory.Gates) Decision {
 	if len(masters) == 0 {
 		holds = append(holds, "no reading yet: no master is probed")
 	}
-	for _, a := range sortedKeys(r.Errors) {
+	for _, a := range slices.Sorted(maps.Keys(r.Errors)) {
 		holds = append(holds, fmt.Sprintf("probe error on %s: %s", a, r.Errors[a]))
 	}
 	for _, a := range masters {
@@ -241,15 +243,6 @@ func num(v float64) string {
 
 func sorted(in []string) []string {
 	out := append([]string(nil), in...)
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
 	sort.Strings(out)
 	return out
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/provision/sshrunner"
+	"github.com/slotshift/slotshift/pkg/redisconf"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -674,10 +675,10 @@ func (sr *serverRun) applyLive(ctx context.Context, port int, oldConf []byte) []
 	newConf := map[string]string{}
 	for _, f := range mustRender(sr) {
 		if f.Path == l.Conf {
-			newConf = parseConf(f.Content)
+			newConf = redisconf.Parse(f.Content)
 		}
 	}
-	prev := parseConf(oldConf)
+	prev := redisconf.Parse(oldConf)
 	var keys []string
 	for k, v := range newConf {
 		if prev[k] != v {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/redisconf"
 )
 
 // File is one rendered file and the mode and owner it must have.
@@ -191,8 +192,8 @@ func renderConf(inv *inventory.Inventory, server inventory.Server, l NodeLayout,
 	kv("cluster-config-file", l.NodesConf)
 	kv("pidfile", l.PidFile)
 	kv("logfile", l.LogFile)
-	kv("requirepass", quoteConf(password))
-	kv("masterauth", quoteConf(password))
+	kv("requirepass", redisconf.Quote(password))
+	kv("masterauth", redisconf.Quote(password))
 	defaults := map[string]string{"loglevel": "notice", "appendonly": "no", "protected-mode": "no"}
 	extra := map[string]string{}
 	for k, v := range inv.Cluster.RedisConfig {
@@ -240,27 +241,6 @@ func bindFor(addr string) string {
 	default:
 		return ip.String() + " 127.0.0.1"
 	}
-}
-
-// quoteConf quotes a value the way redis.conf's parser (sdssplitargs)
-// reads it back, so that any password round-trips.
-func quoteConf(v string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == '\\' || c == '"':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c >= 0x7f:
-			fmt.Fprintf(&b, "\\x%02x", c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 func renderUnit(server inventory.Server, l NodeLayout, s Settings) []byte {

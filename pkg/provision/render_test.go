@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/redisconf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/provision")
@@ -165,8 +166,8 @@ func TestBind(t *testing.T) {
 
 func TestQuoteConfRoundTrip(t *testing.T) {
 	for _, pw := range []string{"plain-password-123456", `sp ace "quote" back\slash`, "tab\tnl\nbyte\x01é"} {
-		conf := "requirepass " + quoteConf(pw) + "\n"
-		if got := parseConf([]byte(conf))["requirepass"]; got != pw {
+		conf := "requirepass " + redisconf.Quote(pw) + "\n"
+		if got := redisconf.Parse([]byte(conf))["requirepass"]; got != pw {
 			t.Errorf("round trip %q → %q → %q", pw, conf, got)
 		}
 		if r := string(redactConf([]byte(conf))); strings.Contains(r, pw) || !strings.Contains(r, Mask) {

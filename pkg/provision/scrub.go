@@ -51,67 +51,6 @@ func redactConf(content []byte) []byte {
 	return []byte(b.String())
 }
 
-// parseConf reads directive → value (the rest of the line, unquoted when
-// it is one quoted word) from a redis.conf. Later lines win, as in Redis.
-func parseConf(content []byte) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(string(content), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, _ := strings.Cut(line, " ")
-		out[strings.ToLower(k)] = unquoteConf(strings.TrimSpace(v))
-	}
-	return out
-}
-
-// unquoteConf undoes quoteConf for a single double-quoted word; anything
-// else is returned as written.
-func unquoteConf(v string) string {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return v
-	}
-	var b strings.Builder
-	in := v[1 : len(v)-1]
-	for i := 0; i < len(in); i++ {
-		c := in[i]
-		if c != '\\' || i+1 == len(in) {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		switch in[i] {
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'x':
-			if i+2 < len(in) {
-				var x byte
-				for _, h := range in[i+1 : i+3] {
-					x <<= 4
-					switch {
-					case h >= '0' && h <= '9':
-						x |= byte(h - '0')
-					case h >= 'a' && h <= 'f':
-						x |= byte(h-'a') + 10
-					case h >= 'A' && h <= 'F':
-						x |= byte(h-'A') + 10
-					}
-				}
-				b.WriteByte(x)
-				i += 2
-			}
-		default:
-			b.WriteByte(in[i])
-		}
-	}
-	return b.String()
-}
-
 // LogWarnings returns the warning lines of a Redis log tail that belong to
 // the latest start ("Redis is starting" onwards): lines at warning level
 // ('#') or that say WARNING.

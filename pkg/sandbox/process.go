@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/slotshift/slotshift/pkg/redisconf"
 )
 
 // DefaultBin is the redis-server executable looked up in PATH when
@@ -356,15 +357,15 @@ func writeConf(cfg NodeConfig) error {
 	w("bind", cfg.Host)
 	w("protected-mode", "no")
 	w("daemonize", "no")
-	w("dir", quote(cfg.Dir))
-	w("logfile", quote(filepath.Join(cfg.Dir, "redis.log")))
-	w("pidfile", quote(filepath.Join(cfg.Dir, "redis.pid")))
+	w("dir", redisconf.Quote(cfg.Dir))
+	w("logfile", redisconf.Quote(filepath.Join(cfg.Dir, "redis.log")))
+	w("pidfile", redisconf.Quote(filepath.Join(cfg.Dir, "redis.pid")))
 	w("cluster-enabled", "yes")
 	w("cluster-config-file", "nodes.conf")
 	w("cluster-node-timeout", strconv.Itoa(cfg.NodeTimeoutMS))
 	if cfg.Password != "" {
-		w("requirepass", quote(cfg.Password))
-		w("masterauth", quote(cfg.Password))
+		w("requirepass", redisconf.Quote(cfg.Password))
+		w("masterauth", redisconf.Quote(cfg.Password))
 	}
 	if cfg.Persistence {
 		w("appendonly", "yes")
@@ -393,27 +394,6 @@ func writeConf(cfg NodeConfig) error {
 		return fmt.Errorf("chmod %s: %w", path, err)
 	}
 	return nil
-}
-
-// quote renders s as a double-quoted redis.conf string, escaping what the
-// config parser (sdssplitargs) would otherwise interpret.
-func quote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c >= 0x7f:
-			fmt.Fprintf(&b, "\\x%02x", c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // Port range FreePort draws from; p+10000 stays below 50000.

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/redisconf"
 )
 
 const testPassword = "sandbox-test-password-42"
@@ -337,7 +338,7 @@ func TestPidIsNodeRejectsOthers(t *testing.T) {
 }
 
 func TestQuote(t *testing.T) {
-	if got := quote("a\"b\\c\n"); got != `"a\"b\\c\x0a"` {
+	if got := redisconf.Quote("a\"b\\c\n"); got != `"a\"b\\c\x0a"` {
 		t.Errorf("quote = %s", got)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -66,7 +68,7 @@ func (o *observer) canary(ctx context.Context, l Live) map[string]CanaryResult {
 		Protocol:        2,
 	})
 	defer func() { _ = cc.Close() }()
-	return perNode(ctx, sortedKeys(keyOf), func(ctx context.Context, addr string) CanaryResult {
+	return perNode(ctx, slices.Sorted(maps.Keys(keyOf)), func(ctx context.Context, addr string) CanaryResult {
 		key := keyOf[addr]
 		start := time.Now()
 		err := writeRead(ctx, cc, key)

@@ -2,7 +2,9 @@ package stage
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -372,7 +374,7 @@ func CheckVersion(inv *inventory.Inventory, l Live) report.Check {
 		}
 		byVersion[v] = append(byVersion[v], label(inv, o.Addr))
 	}
-	versions := sortedKeys(byVersion)
+	versions := slices.Sorted(maps.Keys(byVersion))
 	switch len(versions) {
 	case 0:
 		return check(IDVersion, report.Skip, "", "no node was reachable")
@@ -441,14 +443,14 @@ func CheckConfigDrift(inv *inventory.Inventory, l Live) []report.Check {
 			}
 		}
 		best, bestN := "", 0
-		for _, v := range sortedKeys(count) {
+		for _, v := range slices.Sorted(maps.Keys(count)) {
 			if count[v] > bestN {
 				best, bestN = v, count[v]
 			}
 		}
 		majority[k] = best
 	}
-	names := sortedKeys(keys)
+	names := slices.Sorted(maps.Keys(keys))
 	var out []report.Check
 	for _, o := range obs {
 		var diffs []string
@@ -468,7 +470,7 @@ func CheckConfigDrift(inv *inventory.Inventory, l Live) []report.Check {
 				diffs = append(diffs, fmt.Sprintf("%s is %q, other nodes have %q", k, v, majority[k]))
 			}
 		}
-		for _, k := range sortedKeys(want) {
+		for _, k := range slices.Sorted(maps.Keys(want)) {
 			if _, ok := o.Config[k]; !ok {
 				diffs = append(diffs, fmt.Sprintf("%s (from redis_config) could not be read with CONFIG GET", k))
 			}
@@ -779,7 +781,7 @@ func gateStatus(v float64, t inventory.Threshold) report.Status {
 
 // CheckCPU reports gate.cpu per node from measured CPU percentages.
 func CheckCPU(inv *inventory.Inventory, cpu map[string]float64, g inventory.Threshold) []report.Check {
-	addrs := sortedKeys(cpu)
+	addrs := slices.Sorted(maps.Keys(cpu))
 	sortByInventory(inv, addrs)
 	var out []report.Check
 	for _, a := range addrs {
@@ -911,7 +913,7 @@ type BigKeyScan struct {
 // CheckBigKeys reports keys.big per scanned node: warn when the largest
 // key is over warn bytes, fail over fail bytes.
 func CheckBigKeys(inv *inventory.Inventory, scans map[string]BigKeyScan, warn, fail int64) []report.Check {
-	addrs := sortedKeys(scans)
+	addrs := slices.Sorted(maps.Keys(scans))
 	sortByInventory(inv, addrs)
 	var out []report.Check
 	for _, a := range addrs {
@@ -1083,7 +1085,7 @@ type Lag struct {
 // CheckReplLag reports replication.lag per measured replica against the
 // replication_lag_ms gate.
 func CheckReplLag(inv *inventory.Inventory, lags map[string]Lag, g inventory.Threshold) []report.Check {
-	addrs := sortedKeys(lags)
+	addrs := slices.Sorted(maps.Keys(lags))
 	sortByInventory(inv, addrs)
 	var out []report.Check
 	for _, a := range addrs {
@@ -1111,7 +1113,7 @@ type Latency struct {
 
 // CheckLatency reports gate.latency_avg and gate.latency_p99 per master.
 func CheckLatency(inv *inventory.Inventory, lat map[string]Latency, g inventory.Gates) []report.Check {
-	addrs := sortedKeys(lat)
+	addrs := slices.Sorted(maps.Keys(lat))
 	sortByInventory(inv, addrs)
 	var out []report.Check
 	for _, a := range addrs {
@@ -1223,7 +1225,7 @@ type CanaryResult struct {
 
 // CheckCanary reports canary.write_read per master.
 func CheckCanary(inv *inventory.Inventory, res map[string]CanaryResult) []report.Check {
-	addrs := sortedKeys(res)
+	addrs := slices.Sorted(maps.Keys(res))
 	sortByInventory(inv, addrs)
 	var out []report.Check
 	for _, a := range addrs {
@@ -1236,15 +1238,6 @@ func CheckCanary(inv *inventory.Inventory, res map[string]CanaryResult) []report
 		c.File, c.Line = lineOf(inv, a)
 		out = append(out, c)
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -183,7 +185,7 @@ func perNode[T any](ctx context.Context, addrs []string, f func(context.Context,
 // dials connects over TCP to every target's client port and cluster bus
 // port (port+10000, or the bus port the cluster announces).
 func dials(ctx context.Context, targets map[string]string) map[string]Dial {
-	addrs := sortedKeys(targets)
+	addrs := slices.Sorted(maps.Keys(targets))
 	return perNode(ctx, addrs, func(ctx context.Context, addr string) Dial {
 		var d Dial
 		var wg sync.WaitGroup
@@ -359,7 +361,7 @@ func (o *observer) lags(ctx context.Context, l Live) map[string]Lag {
 			masterOf[r.Addr] = m.Addr
 		}
 	}
-	return perNode(ctx, sortedKeys(masterOf), func(ctx context.Context, replica string) Lag {
+	return perNode(ctx, slices.Sorted(maps.Keys(masterOf)), func(ctx context.Context, replica string) Lag {
 		master := masterOf[replica]
 		info, err := o.pool.Client(master).Info(ctx, "replication").Result()
 		if err != nil {
