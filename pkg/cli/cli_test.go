@@ -229,4 +229,7 @@ func TestActionsUnsetFilesDoNotPanic(t *testing.T) {
 	if res.code != 0 || strings.Contains(res.stderr, "panic") {
 		t.Fatalf("exit %d with GITHUB_OUTPUT unset:\n%s", res.code, res.stderr)
 	}
+	if !strings.Contains(res.stdout, "::group::slotshift validate\n") || !strings.Contains(res.stdout, "::endgroup::") {
+		t.Errorf("the stage's output is not folded in a group:\n%s", res.stdout)
+	}
 }

@@ -113,7 +113,11 @@ func (r *runner) runStage(c *cli.Context, name string, fn stageFunc) (err error)
 		return &stage.UsageError{Err: fmt.Errorf("invalid inventory:\n  %s", strings.Join(msgs, "\n  ")), Hint: "fix the inventory; 'slotshift validate --offline' lists every rule"}
 	}
 	env := stage.Env{Inventory: inv, Secrets: secrets, Log: log, Status: stderr}
+	// Fold the stage's progress and logs in the Actions log; the verdict
+	// printed after it stays visible.
+	actions.Group("slotshift " + name)
 	res, err = fn(ctx, c, env)
+	actions.EndGroup()
 	return err
 }
 
