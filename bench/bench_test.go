@@ -1,0 +1,370 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"log/slog"
+
+	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/report"
+	"github.com/slotshift/slotshift/pkg/sandbox"
+)
+
+// TestMain lets the test binary act as the measuring wrapper, as the
+// benchmark program does when it re-executes itself.
+func TestMain(m *testing.M) {
+	if out := os.Getenv(measureEnv); out != "" {
+		os.Exit(measureMain(out, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+var ballast []byte
+
+// TestMeasureIsNotInflatedByParent checks the reason the wrapper exists: a
+// tool's peak RSS must not include the benchmark's own (here 200 MB of
+// ballast), while a tool that does use memory must show it.
+func TestMeasureIsNotInflatedByParent(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("needs Linux /proc")
+	}
+	ballast = make([]byte, 200<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	defer func() { ballast = nil }()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) measurement {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "m.json")
+		cmd := measured(context.Background(), self, out, args, os.Environ())
+		_ = cmd.Run()
+		m, err := readMeasurement(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m := run("true")
+	if m.ExitCode != 0 || m.Err != "" || m.Seconds <= 0 {
+		t.Fatalf("true: %+v", m)
+	}
+	if m.MaxRSSKB > 50*1024 {
+		t.Fatalf("true peaked at %d KiB: the parent's 200 MB leaked into the measurement", m.MaxRSSKB)
+	}
+	if m.BiasKB <= 0 || m.BiasKB > 50*1024 {
+		t.Fatalf("wrapper bias %d KiB, want a few MB", m.BiasKB)
+	}
+	// A 64 MB shell variable must show as at least 64 MB.
+	big := run("sh", "-c", `x=$(head -c 67108864 /dev/zero | tr '\0' a); test ${#x} -eq 67108864`)
+	if big.ExitCode != 0 || big.MaxRSSKB < 64*1024 {
+		t.Fatalf("64 MB shell: %+v, want exit 0 and >= 65536 KiB", big)
+	}
+	if m := run("sh", "-c", "exit 3"); m.ExitCode != 3 {
+		t.Fatalf("exit 3: got %+v", m)
+	}
+	if m := run("/nonexistent/tool"); m.ExitCode != 127 || m.Err == "" {
+		t.Fatalf("missing tool: got %+v", m)
+	}
+}
+
+func TestValueSizesCoverRangeDeterministically(t *testing.T) {
+	seen := map[int]bool{}
+	for i := range 100000 {
+		n := valueSize(i)
+		if n < minValueSize || n > maxValueSize {
+			t.Fatalf("valueSize(%d) = %d, want %d..%d", i, n, minValueSize, maxValueSize)
+		}
+		seen[n] = true
+		v := appendValue(nil, i)
+		if len(v) != n {
+			t.Fatalf("len(appendValue(%d)) = %d, want valueSize %d", i, len(v), n)
+		}
+		if i < 100 && !bytes.Equal(v, appendValue(nil, i)) {
+			t.Fatalf("appendValue(%d) differs between calls", i)
+		}
+	}
+	if len(seen) != maxValueSize-minValueSize+1 {
+		t.Fatalf("100000 keys use %d distinct sizes, want all %d", len(seen), maxValueSize-minValueSize+1)
+	}
+}
+
+func TestAppendSetRESP(t *testing.T) {
+	got := string(appendSetRESP(nil, 7))
+	v := string(appendValue(nil, 7))
+	want := "*3\r\n$3\r\nSET\r\n$5\r\nkey:7\r\n$" + strconv.Itoa(len(v)) + "\r\n" + v + "\r\n"
+	if got != want {
+		t.Fatalf("appendSetRESP(7) = %q, want %q", got, want)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{3}, 3},
+		{[]float64{9, 1, 5}, 5},
+		{[]float64{4, 1, 3, 2}, 2.5},
+	} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseModes(t *testing.T) {
+	got, err := parseModes(" cli, slotshift ,")
+	if err != nil || strings.Join(got, ",") != "cli,slotshift" {
+		t.Fatalf("parseModes = %v, %v; want [cli slotshift]", got, err)
+	}
+	for _, bad := range []string{"", "cli,cli", "redis"} {
+		if _, err := parseModes(bad); err == nil {
+			t.Errorf("parseModes(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseFlagsRejectsNonsense(t *testing.T) {
+	for _, args := range [][]string{{"-keys", "10"}, {"-runs", "0"}, {"-modes", "x"}, {"extra"}} {
+		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("parseFlags(%v): no error", args)
+		}
+	}
+	cfg, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 3 {
+		t.Fatalf("defaults = %+v, %v", cfg, err)
+	}
+}
+
+func TestSummariseAndPrint(t *testing.T) {
+	r := &results{Keys: 1000, Runs: 3, NodeTimeoutMS: 1000, Modes: []modeResult{
+		{Mode: modeCLI, Label: modeLabels[modeCLI], Runs: []timedRun{{Seconds: 12, KeysMoved: 250}, {Seconds: 10, KeysMoved: 250}, {Seconds: 14, KeysMoved: 250}}},
+		{Mode: modeCLI1000, Label: modeLabels[modeCLI1000], Runs: []timedRun{{Seconds: 6, KeysMoved: 250}}},
+		{Mode: modeSlotshift, Label: modeLabels[modeSlotshift], Runs: []timedRun{{Seconds: 2, KeysMoved: 250, MaxRSSKB: 40 * 1024, BatchSeconds: 0.5}, {Seconds: 1, KeysMoved: 250, MaxRSSKB: 50 * 1024, BatchSeconds: 0.25}}},
+	}, Floor: &floorResult{Keys: 250, RunsS: []float64{0.5}}}
+	r.summarise()
+	if r.Modes[0].MedianS != 12 || r.Modes[2].MedianS != 1.5 {
+		t.Fatalf("medians %v %v, want 12 1.5", r.Modes[0].MedianS, r.Modes[2].MedianS)
+	}
+	if v := r.Ratios.CLIOverSlotshift; v == nil || *v != 8 {
+		t.Fatalf("cli/slotshift ratio %v, want 8", v)
+	}
+	if v := r.Ratios.CLI1000OverSlotshift; v == nil || *v != 4 {
+		t.Fatalf("cli1000/slotshift ratio %v, want 4", v)
+	}
+	if v := r.Ratios.SlotshiftOverFloor; v == nil || *v != 3 {
+		t.Fatalf("slotshift/floor ratio %v, want 3", v)
+	}
+	if r.SlotshiftPeakRSSMB != 50 {
+		t.Fatalf("peak RSS %v MB, want 50", r.SlotshiftPeakRSSMB)
+	}
+	var out bytes.Buffer
+	r.print(&out)
+	for _, want := range []string{
+		"redis-cli / slotshift       =    8.0x  (goal >= 10x, minimum 5x)  below goal, above minimum",
+		"redis-cli p1000 / slotshift =    4.0x  (goal >= 5x)  MISSED",
+		"slotshift peak RSS: 50 MB (goal < 100 MB)  met",
+		"slotshift moving slots (sum of its batches): 0.38 s median of 1.50 s",
+		"12.00 10.00 14.00",
+		"floor (--pipe)",
+		"cluster-node-timeout 1000 ms",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestInventoryYAMLParses(t *testing.T) {
+	c := &benchCluster{nodes: []*sandbox.Process{{Port: 30001}, {Port: 30002}, {Port: 30003}, {Port: 30004}}}
+	inv, err := inventory.Parse("inventory.yml", inventoryYAML(c, 1000))
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, inventoryYAML(c, 1000))
+	}
+	if len(inv.Servers) != 4 || inv.Cluster.NodeTimeoutMS != 1000 || inv.Cluster.PasswordEnv != "SLOTSHIFT_PASSWORD" {
+		t.Fatalf("parsed %+v", inv)
+	}
+	for i, s := range inv.Servers {
+		if s.Address != "127.0.0.1" || len(s.Nodes) != 1 || s.Nodes[0].Port != 30001+i || s.Nodes[0].Role != inventory.RoleMaster {
+			t.Fatalf("server %d = %+v", i, s)
+		}
+	}
+}
+
+func TestReadRebalanceReport(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rep report.Report) string {
+		b, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "rebalance.json")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := report.Report{Outcome: report.OutcomePass, Rebalance: &report.RebalanceSection{Done: true, SlotsMoved: 4096, KeysMoved: 250}}
+	if sec, err := readRebalanceReport(write(ok)); err != nil || sec.KeysMoved != 250 {
+		t.Fatalf("good report: %+v, %v", sec, err)
+	}
+	notDone := ok
+	notDone.Rebalance = &report.RebalanceSection{Done: false, SlotsMoved: 100, KeysMoved: 7, BatchesRemaining: 3}
+	if _, err := readRebalanceReport(write(notDone)); err == nil {
+		t.Fatal("report with done=false accepted")
+	}
+	noKeys := ok
+	noKeys.Rebalance = &report.RebalanceSection{Done: true}
+	if _, err := readRebalanceReport(write(noKeys)); err == nil {
+		t.Fatal("report that moved nothing accepted")
+	}
+	if _, err := readRebalanceReport(write(report.Report{ExitCode: 75, Outcome: report.OutcomeHeld})); err == nil {
+		t.Fatal("held report accepted")
+	}
+}
+
+func needRedis(t *testing.T) {
+	t.Helper()
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not in PATH: %v", bin, err)
+		}
+	}
+}
+
+// TestBuildClusterAndVerify builds a small benchmark cluster and checks
+// that it is what a run starts from (keys spread over three masters, a
+// converged empty fourth), and that verify rejects it: nothing moved yet,
+// and after a key is deleted the DBSIZE sum is wrong too.
+func TestBuildClusterAndVerify(t *testing.T) {
+	needRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const keys = 3000
+	c, err := buildCluster(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+
+	var sum int64
+	for i, n := range c.nodes {
+		size, err := c.pool.DBSize(ctx, n.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 && size == 0 {
+			t.Errorf("master %d (%s) holds no keys", i, n.Addr)
+		}
+		if i == 3 && size != 0 {
+			t.Errorf("new master holds %d keys before the rebalance", size)
+		}
+		sum += size
+	}
+	if sum != keys {
+		t.Fatalf("DBSIZE sum %d, want %d", sum, keys)
+	}
+	owner := c.nodes[0]
+	for m, r := range masterRanges {
+		if s := cluster.KeySlot(keyName(0)); s >= r.Start && s <= r.End {
+			owner = c.nodes[m]
+		}
+	}
+	got, err := c.pool.Client(owner.Addr).Get(ctx, keyName(0)).Result()
+	if err != nil || got != string(appendValue(nil, 0)) {
+		t.Fatalf("GET %s on %s = %q, %v; want %q", keyName(0), owner.Addr, got, err, appendValue(nil, 0))
+	}
+
+	v, err := c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.NewMasterSlots != 0 || !hasProblem(v.Problems, "owns 0 slots") {
+		t.Fatalf("verify before any move: slots %d, problems %q; want a complaint about 0 slots", v.NewMasterSlots, v.Problems)
+	}
+	if hasProblem(v.Problems, "DBSIZE") || hasProblem(v.Problems, "redis-cli --cluster check") {
+		t.Fatalf("verify of an intact cluster complains about keys or redis-cli check: %q", v.Problems)
+	}
+
+	// Delete one key on its owner: verify must see the loss.
+	for _, n := range c.nodes[:3] {
+		k, err := c.pool.Client(n.Addr).RandomKey(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.pool.Client(n.Addr).Del(ctx, k).Err(); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	v, err = c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasProblem(v.Problems, "DBSIZE sum over the 4 masters is 2999") {
+		t.Fatalf("verify after deleting a key: %q; want a DBSIZE complaint", v.Problems)
+	}
+
+	// An open slot must fail redis-cli --cluster check.
+	id, err := c.pool.MyID(ctx, c.nodes[3].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.pool.SetSlot(ctx, c.nodes[0].Addr, 0, "MIGRATING", id); err != nil {
+		t.Fatal(err)
+	}
+	v, err = c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasProblem(v.Problems, "open slots") || !hasProblem(v.Problems, "redis-cli --cluster check") {
+		t.Fatalf("verify with slot 0 migrating: %q; want open-slot and redis-cli check complaints", v.Problems)
+	}
+}
+
+func hasProblem(ps []string, sub string) bool {
+	for _, p := range ps {
+		if strings.Contains(p, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFloor runs the floor on a few keys and checks that every SET landed.
+func TestFloor(t *testing.T) {
+	needRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	file := filepath.Join(t.TempDir(), "set.resp")
+	if err := writeRESPFile(file, 2000); err != nil {
+		t.Fatal(err)
+	}
+	s, err := runFloor(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", 2000, 1000, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s <= 0 {
+		t.Fatalf("floor took %v s", s)
+	}
+	// A file with more commands than claimed must be caught by the reply
+	// count check.
+	if _, err := runFloor(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", 1999, 1000, file); err == nil {
+		t.Fatal("floor accepted 2000 replies for 1999 keys")
+	}
+}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/sandbox"
+)
+
+// The three original masters' slot ranges, as redis-cli --cluster create
+// would split them.
+var masterRanges = []cluster.Range{{Start: 0, End: 5460}, {Start: 5461, End: 10922}, {Start: 10923, End: 16383}}
+
+// loadBatch is how many SETs one pipeline carries while loading.
+const loadBatch = 10000
+
+// convergeTimeout bounds every wait for the cluster to agree.
+const convergeTimeout = 60 * time.Second
+
+// benchCluster is one fresh cluster: three loaded masters and a fourth,
+// empty master that has joined and converged.
+type benchCluster struct {
+	dir      string
+	password string
+	nodes    []*sandbox.Process // masters[0..2], then the new master
+	pool     *admin.Pool
+	keys     int
+	log      *slog.Logger
+}
+
+// addrs returns every node's host:port.
+func (c *benchCluster) addrs() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.Addr
+	}
+	return out
+}
+
+// newMaster is the empty master the rebalance fills.
+func (c *benchCluster) newMaster() *sandbox.Process { return c.nodes[len(c.nodes)-1] }
+
+// startNode starts one cluster-enabled node in dir on a free port, picking
+// another port when something else grabbed the one FreePort offered.
+func startNode(ctx context.Context, dir, password string, nodeTimeoutMS int) (*sandbox.Process, error) {
+	var last error
+	for range 5 {
+		port, err := sandbox.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		p, err := sandbox.Start(ctx, sandbox.NodeConfig{
+			Dir:           fmt.Sprintf("%s/node-%d", dir, port),
+			Port:          port,
+			Password:      password,
+			NodeTimeoutMS: nodeTimeoutMS,
+			Persistence:   false,
+		})
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, sandbox.ErrPortInUse) {
+			return nil, err
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// buildCluster starts four nodes under a fresh temp dir, forms a 3-master
+// cluster, loads keys into it, joins the fourth node as an empty master and
+// waits until all four agree and report cluster_state:ok. On error it tears
+// down whatever it started.
+func buildCluster(ctx context.Context, log *slog.Logger, password string, keys, nodeTimeoutMS int) (_ *benchCluster, err error) {
+	dir, err := os.MkdirTemp("", "slotshift-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("cluster temp dir: %w", err)
+	}
+	c := &benchCluster{dir: dir, password: password, keys: keys, log: log, nodes: make([]*sandbox.Process, 4)}
+	c.pool = admin.NewPool(admin.Options{Password: password, ReadTimeout: 30 * time.Second})
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range c.nodes {
+		g.Go(func() error {
+			p, err := startNode(gctx, dir, password, nodeTimeoutMS)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			c.nodes[i] = p
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	masters := c.nodes[:3]
+	for i, m := range masters {
+		// Distinct epochs, as redis-cli --cluster create sets them, so that
+		// no epoch collision has to be resolved while the cluster forms.
+		if err := c.pool.SetConfigEpoch(ctx, m.Addr, int64(i+1)); err != nil {
+			return nil, err
+		}
+		if err := c.pool.AddSlotsRange(ctx, m.Addr, []cluster.Range{masterRanges[i]}); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range masters[1:] {
+		if err := c.pool.Meet(ctx, masters[0].Addr, "127.0.0.1", m.Port, 0); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := c.pool.WaitConverged(ctx, addrsOf(masters), convergeTimeout, 50*time.Millisecond); err != nil {
+		return nil, fmt.Errorf("3-master cluster in %s: %w", dir, err)
+	}
+
+	start := time.Now()
+	if err := c.load(ctx); err != nil {
+		return nil, err
+	}
+	log.Debug("loaded", "keys", keys, "took", time.Since(start).Round(time.Millisecond))
+
+	nm := c.newMaster()
+	if err := c.pool.Meet(ctx, masters[0].Addr, "127.0.0.1", nm.Port, 0); err != nil {
+		return nil, err
+	}
+	snap, err := c.pool.WaitConverged(ctx, c.addrs(), convergeTimeout, 50*time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("4-master cluster in %s: %w", dir, err)
+	}
+	if n := countMasters(snap); n != 4 {
+		return nil, fmt.Errorf("4-master cluster in %s: converged with %d masters", dir, n)
+	}
+	return c, nil
+}
+
+func addrsOf(ps []*sandbox.Process) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Addr
+	}
+	return out
+}
+
+func countMasters(snap *cluster.Snapshot) int {
+	n := 0
+	for _, node := range snap.View() {
+		if node.IsMaster() {
+			n++
+		}
+	}
+	return n
+}
+
+// load writes c.keys keys with pipelined SETs straight to each key's owning
+// master, the three masters in parallel: a plain client per node avoids the
+// cluster client's routing cost, and the slot maths is pkg/cluster's.
+func (c *benchCluster) load(ctx context.Context) error {
+	owned := make([][]int32, len(masterRanges))
+	for i := range c.keys {
+		slot := cluster.KeySlot(keyName(i))
+		for m, r := range masterRanges {
+			if slot >= r.Start && slot <= r.End {
+				owned[m] = append(owned[m], int32(i))
+				break
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for m, idx := range owned {
+		addr := c.nodes[m].Addr
+		g.Go(func() error {
+			cl := c.pool.Client(addr)
+			for lo := 0; lo < len(idx); lo += loadBatch {
+				hi := min(lo+loadBatch, len(idx))
+				pipe := cl.Pipeline()
+				for _, i := range idx[lo:hi] {
+					pipe.Set(gctx, keyName(int(i)), appendValue(nil, int(i)), 0)
+				}
+				if _, err := pipe.Exec(gctx); err != nil {
+					return fmt.Errorf("load keys into %s (batch at %d): %w", addr, lo, err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// verification is what verify found after a rebalance.
+type verification struct {
+	// KeysMoved is the new master's DBSIZE.
+	KeysMoved int64
+	// NewMasterSlots is how many slots the new master owns.
+	NewMasterSlots int
+	// Problems lists every failed check; empty when the run is a result.
+	Problems []string
+}
+
+// verify checks the cluster after a rebalance: it converges again, no key
+// was lost or duplicated (DBSIZE sum), the new master owns ~4096 slots
+// (within 2%), no slot is open, and `redis-cli --cluster check` passes.
+func (c *benchCluster) verify(ctx context.Context) (verification, error) {
+	var v verification
+	snap, err := c.pool.WaitConverged(ctx, c.addrs(), convergeTimeout, 50*time.Millisecond)
+	if err != nil {
+		var nc *admin.NotConvergedError
+		if !errors.As(err, &nc) {
+			return v, err
+		}
+		v.Problems = append(v.Problems, err.Error())
+	}
+	var sum int64
+	for i, n := range c.nodes {
+		size, err := c.pool.DBSize(ctx, n.Addr)
+		if err != nil {
+			return v, err
+		}
+		sum += size
+		if i == len(c.nodes)-1 {
+			v.KeysMoved = size
+		}
+	}
+	if sum != int64(c.keys) {
+		v.Problems = append(v.Problems, fmt.Sprintf("DBSIZE sum over the 4 masters is %d, want %d", sum, c.keys))
+	}
+	if snap != nil {
+		nmID := ""
+		if o := snap.Nodes[c.newMaster().Addr]; o != nil {
+			nmID = o.ID
+		}
+		owned, covered := 0, 0
+		for _, id := range snap.Owners() {
+			if id != "" {
+				covered++
+			}
+			if id != "" && id == nmID {
+				owned++
+			}
+		}
+		v.NewMasterSlots = owned
+		const want = cluster.NumSlots / 4
+		if d := owned - want; d*d*10000 > want*want*4 { // |d| > 2% of want
+			v.Problems = append(v.Problems, fmt.Sprintf("new master %s owns %d slots, want %d±2%%", c.newMaster().Addr, owned, want))
+		}
+		if covered != cluster.NumSlots {
+			v.Problems = append(v.Problems, fmt.Sprintf("%d of %d slots have an owner", covered, cluster.NumSlots))
+		}
+		// A node shows its own open slots only on its myself line.
+		for _, o := range snap.Reachable() {
+			if me, ok := o.Self(); ok && me.Open() {
+				v.Problems = append(v.Problems, fmt.Sprintf("node %s has open slots (migrating %v, importing %v)", o.Addr, me.Migrating, me.Importing))
+			}
+		}
+	}
+	if p := c.cliCheck(ctx); p != "" {
+		v.Problems = append(v.Problems, p)
+	}
+	return v, nil
+}
+
+// ansi matches the colour escapes redis-cli --cluster prints even to a pipe.
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// cliCheck runs `redis-cli --cluster check` and returns "" when it passes,
+// else why not (with its complaints).
+func (c *benchCluster) cliCheck(ctx context.Context) string {
+	cmd := exec.CommandContext(ctx, "redis-cli", "--cluster", "check", c.nodes[0].Addr)
+	cmd.Env = childEnv("REDISCLI_AUTH=" + c.password)
+	out, err := cmd.CombinedOutput()
+	text := ansi.ReplaceAllString(string(out), "")
+	var bad []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, "[ERR]") || strings.Contains(line, "[WARNING]") {
+			bad = append(bad, strings.TrimSpace(line))
+		}
+	}
+	if !strings.Contains(text, "[OK] All 16384 slots covered") {
+		bad = append(bad, "no \"[OK] All 16384 slots covered\" line")
+	}
+	if err != nil {
+		bad = append(bad, "exit: "+err.Error())
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	return "redis-cli --cluster check: " + strings.Join(bad, "; ")
+}
+
+// close stops every node and removes the cluster's directory. It uses its
+// own context because it also runs after Ctrl-C cancelled the run's.
+func (c *benchCluster) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if c.pool != nil {
+		_ = c.pool.Close()
+	}
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.Stop(ctx); err != nil {
+				c.log.Warn("stop node", "addr", n.Addr, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := os.RemoveAll(c.dir); err != nil {
+		c.log.Warn("remove cluster dir", "dir", c.dir, "err", err)
+	}
+}
+
+// childEnv is this process's environment without anything that would change
+// how slotshift or redis-cli behave (SLOTSHIFT_* settings, GitHub Actions
+// outputs, a stray REDISCLI_AUTH), plus extra.
+func childEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "SLOTSHIFT_"), strings.HasPrefix(name, "GITHUB_"), name == "REDISCLI_AUTH":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}

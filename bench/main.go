@@ -1,0 +1,329 @@
+// Command bench times a 3→4 master rebalance of a loaded Redis Cluster with
+// redis-cli (at its defaults and with --cluster-pipeline 1000) and with
+// slotshift, on identical fresh clusters of local redis-server processes,
+// and prints medians, ratios against goals, slotshift's peak RSS, a floor
+// (loading the moved keys with redis-cli --pipe) and the planner's time on a
+// 1000-master topology. `make bench` runs it; see bench/README.md.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/sandbox"
+)
+
+// config is the parsed command line.
+type config struct {
+	keys          int
+	runs          int
+	modes         []string
+	jsonPath      string
+	nodeTimeoutMS int
+	slotshiftBin  string
+	runTimeout    time.Duration
+	keepDir       string
+	verbose       bool
+}
+
+func main() {
+	if out := os.Getenv(measureEnv); out != "" {
+		os.Exit(measureMain(out, os.Args[1:]))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main with its exit code: 0 finished, 1 a run failed or could not
+// be measured, 2 bad flags, 130 interrupted.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	level := slog.LevelInfo
+	if cfg.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, restore the default so that a second Ctrl-C
+	// ends the program at once (nodes die with it: they run with a
+	// parent-death signal).
+	go func() { <-ctx.Done(); stop() }()
+
+	b := &bench{cfg: cfg, log: log, res: &results{
+		StartedAt: time.Now(), Keys: cfg.keys, Runs: cfg.runs, NodeTimeoutMS: cfg.nodeTimeoutMS,
+	}}
+	err = b.run(ctx)
+	b.res.Machine.LoadAvgEnd = loadAvg()
+	b.res.summarise()
+	if err != nil {
+		b.res.Failure = err.Error()
+		if ctx.Err() != nil {
+			b.res.Failure = "interrupted (" + err.Error() + ")"
+		}
+	}
+	b.res.print(stdout)
+	if cfg.jsonPath != "" {
+		if jerr := b.res.writeJSON(cfg.jsonPath); jerr != nil {
+			fmt.Fprintln(stderr, "bench:", jerr)
+			if err == nil {
+				return 1
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		return 0
+	case ctx.Err() != nil:
+		return 130
+	default:
+		return 1
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.keys, "keys", 1000000, "keys loaded into each 3-master cluster")
+	fs.IntVar(&cfg.runs, "runs", 3, "timed runs per mode (the median is reported)")
+	modes := fs.String("modes", "cli,cli1000,slotshift", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), slotshift")
+	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.IntVar(&cfg.nodeTimeoutMS, "node-timeout-ms", 1000, "cluster-node-timeout of every node, ms (short so that fresh clusters converge fast)")
+	fs.StringVar(&cfg.slotshiftBin, "bin", filepath.Join("bin", "slotshift"), "slotshift binary (built with 'go build -o bin/slotshift ./cmd/slotshift' when missing)")
+	fs.DurationVar(&cfg.runTimeout, "run-timeout", 5*time.Minute, "give up on one timed rebalance after this long")
+	fs.StringVar(&cfg.keepDir, "keep", "", "copy every run's tool output and slotshift reports to DIR/round<N>-<mode>/")
+	fs.BoolVar(&cfg.verbose, "v", false, "log every step")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.keys < 1000 {
+		return cfg, fmt.Errorf("-keys %d: want at least 1000 (so that every master holds keys)", cfg.keys)
+	}
+	if cfg.runs < 1 {
+		return cfg, fmt.Errorf("-runs %d: want at least 1", cfg.runs)
+	}
+	if cfg.nodeTimeoutMS < 100 {
+		return cfg, fmt.Errorf("-node-timeout-ms %d: want at least 100", cfg.nodeTimeoutMS)
+	}
+	m, err := parseModes(*modes)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.modes = m
+	return cfg, nil
+}
+
+// bench is one benchmark run.
+type bench struct {
+	cfg config
+	log *slog.Logger
+	res *results
+	// password protects every node; random per run and passed to children
+	// only through their environment.
+	password string
+}
+
+func (b *bench) run(ctx context.Context) error {
+	if _, err := sandbox.LookBin(""); err != nil {
+		return err
+	}
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		return fmt.Errorf("redis-cli not found (apt-get install redis-tools): %w", err)
+	}
+	pw := make([]byte, 16)
+	if _, err := rand.Read(pw); err != nil {
+		return fmt.Errorf("password: %w", err)
+	}
+	b.password = hex.EncodeToString(pw)
+
+	bin := ""
+	if slices.Contains(b.cfg.modes, modeSlotshift) {
+		var err error
+		if bin, err = b.slotshiftBinary(ctx); err != nil {
+			return err
+		}
+	}
+	b.res.Machine = machineFacts(bin)
+	for _, m := range b.cfg.modes {
+		b.res.Modes = append(b.res.Modes, modeResult{Mode: m, Label: modeLabels[m]})
+	}
+
+	if err := b.planBench(); err != nil {
+		return err
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this program (to run tools under the measuring wrapper): %w", err)
+	}
+	rc := runConfig{self: self, slotshiftBin: bin, nodeTimeoutMS: b.cfg.nodeTimeoutMS, timeout: b.cfg.runTimeout}
+	for round := 1; round <= b.cfg.runs; round++ {
+		for i, mode := range b.cfg.modes {
+			tr, err := b.timedRound(ctx, round, mode, rc)
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", round, modeLabels[mode], err)
+			}
+			b.res.Modes[i].Runs = append(b.res.Modes[i].Runs, tr)
+			b.log.Info("run", "round", round, "mode", modeLabels[mode], "seconds", fmt.Sprintf("%.2f", tr.Seconds),
+				"keys_moved", tr.KeysMoved, "new_master_slots", tr.NewMasterSlots, "max_rss_mb", tr.MaxRSSKB/1024)
+		}
+	}
+	b.res.summarise()
+	return b.floor(ctx)
+}
+
+// timedRound builds a fresh cluster, times one rebalance in mode, verifies
+// the result and tears the cluster down, also when anything fails.
+func (b *bench) timedRound(ctx context.Context, round int, mode string, rc runConfig) (timedRun, error) {
+	start := time.Now()
+	c, err := buildCluster(ctx, b.log, b.password, b.cfg.keys, b.cfg.nodeTimeoutMS)
+	if err != nil {
+		return timedRun{}, fmt.Errorf("build cluster: %w", err)
+	}
+	defer c.close()
+	b.log.Debug("cluster ready", "mode", mode, "dir", c.dir, "took", time.Since(start).Round(time.Millisecond))
+
+	tr, err := runMode(ctx, c, mode, rc)
+	if b.cfg.keepDir != "" {
+		dst := filepath.Join(b.cfg.keepDir, fmt.Sprintf("round%d-%s", round, mode))
+		if kerr := keepOutputs(c.dir, mode, dst); kerr != nil {
+			b.log.Warn("keep outputs", "dir", dst, "err", kerr)
+		}
+	}
+	if err != nil {
+		return tr, err
+	}
+	v, err := c.verify(ctx)
+	if err != nil {
+		return tr, fmt.Errorf("verify: %w", err)
+	}
+	tr.KeysMoved, tr.NewMasterSlots = v.KeysMoved, v.NewMasterSlots
+	if len(v.Problems) > 0 {
+		return tr, fmt.Errorf("the cluster is wrong after the rebalance (a fast wrong answer is not a result):\n  - %s",
+			strings.Join(v.Problems, "\n  - "))
+	}
+	if mode == modeSlotshift && tr.ReportKeysMoved != tr.KeysMoved {
+		b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("slotshift's report says %d keys moved, the new master holds %d",
+			tr.ReportKeysMoved, tr.KeysMoved))
+	}
+	return tr, nil
+}
+
+// slotshiftBinary returns the slotshift binary, building it when missing.
+func (b *bench) slotshiftBinary(ctx context.Context) (string, error) {
+	bin := b.cfg.slotshiftBin
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	b.log.Info("building slotshift", "bin", bin)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/slotshift")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build -o %s ./cmd/slotshift: %w\n%s", bin, err, out)
+	}
+	return bin, nil
+}
+
+// planBench runs the planner benchmark on two 1000-master topologies: one
+// new master joining 999 (few moves), and 500 new masters joining 500 (half
+// of every slot moves).
+func (b *bench) planBench() error {
+	for _, sc := range []struct {
+		name    string
+		holders int
+	}{
+		{"999 holding all slots + 1 new", planMastersTotal - 1},
+		{"500 holding all slots + 500 new", planMastersTotal / 2},
+	} {
+		r, err := benchPlanner(sc.name, planMastersTotal, sc.holders, planIterations)
+		if err != nil {
+			return err
+		}
+		b.res.Plan = append(b.res.Plan, r)
+		b.log.Info("plan", "scenario", sc.name, "median_ms", fmt.Sprintf("%.2f", r.MedianMS), "slots", r.SlotsMoved)
+	}
+	return nil
+}
+
+// floor times loading as many keys as the rebalance moved (slotshift's
+// median, else the first measured mode's) into an empty node with
+// redis-cli --pipe, once per round.
+func (b *bench) floor(ctx context.Context) error {
+	n := int64(0)
+	if m := b.res.mode(modeSlotshift); m != nil {
+		n = m.MedianKeysMoved
+	} else if len(b.res.Modes) > 0 && len(b.res.Modes[0].Runs) > 0 {
+		n = b.res.Modes[0].MedianKeysMoved
+	}
+	if n <= 0 {
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "slotshift-bench-resp-")
+	if err != nil {
+		return fmt.Errorf("floor temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "set.resp")
+	if err := writeRESPFile(file, int(n)); err != nil {
+		return err
+	}
+	b.res.Floor = &floorResult{Keys: int(n)}
+	for round := 1; round <= b.cfg.runs; round++ {
+		s, err := runFloor(ctx, b.log, b.password, int(n), b.cfg.nodeTimeoutMS, file)
+		if err != nil {
+			return fmt.Errorf("floor, round %d: %w", round, err)
+		}
+		b.res.Floor.RunsS = append(b.res.Floor.RunsS, s)
+		b.log.Info("floor", "round", round, "keys", n, "seconds", fmt.Sprintf("%.2f", s))
+	}
+	return nil
+}
+
+// keepOutputs copies a run's tool log, measurement and slotshift reports
+// (never the inventory or redis.conf, whatever they hold) from the cluster
+// dir to dst.
+func keepOutputs(dir, mode, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	files := []string{mode + ".log", mode + ".measure.json"}
+	reports, _ := filepath.Glob(filepath.Join(dir, "reports", "*"))
+	for _, r := range reports {
+		rel, _ := filepath.Rel(dir, r)
+		files = append(files, rel)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			continue // a tool that failed early may not have written it
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

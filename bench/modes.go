@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/report"
+)
+
+// Mode names accepted by -modes.
+const (
+	modeCLI       = "cli"
+	modeCLI1000   = "cli1000"
+	modeSlotshift = "slotshift"
+)
+
+// modeLabels are the names the table prints.
+var modeLabels = map[string]string{
+	modeCLI:       "redis-cli",
+	modeCLI1000:   "redis-cli p1000",
+	modeSlotshift: "slotshift",
+}
+
+// parseModes splits and checks the -modes flag.
+func parseModes(s string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range strings.Split(s, ",") {
+		m = strings.TrimSpace(m)
+		if m == "" {
+			continue
+		}
+		if _, ok := modeLabels[m]; !ok {
+			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, slotshift)", m)
+		}
+		if seen[m] {
+			return nil, fmt.Errorf("-modes: %q given twice", m)
+		}
+		seen[m] = true
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-modes: no mode given")
+	}
+	return out, nil
+}
+
+// timedRun is one timed rebalance.
+type timedRun struct {
+	Seconds float64 `json:"seconds"`
+	// KeysMoved is the new master's DBSIZE afterwards.
+	KeysMoved int64 `json:"keys_moved"`
+	// NewMasterSlots is how many slots the new master owns afterwards.
+	NewMasterSlots int `json:"new_master_slots"`
+	// MaxRSSKB is the tool's peak resident set (rusage ru_maxrss), KiB,
+	// measured through the wrapper (see measureEnv).
+	MaxRSSKB int64 `json:"max_rss_kb"`
+	// RSSBiasKB bounds how much of MaxRSSKB may be the wrapper's, KiB.
+	RSSBiasKB int64 `json:"rss_bias_kb"`
+	// ReportKeysMoved is what slotshift's report says it moved (slotshift
+	// mode only).
+	ReportKeysMoved int64 `json:"report_keys_moved,omitempty"`
+	// BatchSeconds is the sum of the batches' durations in slotshift's
+	// report: the time spent moving slots, without start-up, waits for the
+	// first gate readings and gate holds (slotshift mode only).
+	BatchSeconds float64 `json:"batch_seconds,omitempty"`
+}
+
+// runConfig is what every mode needs besides the cluster.
+type runConfig struct {
+	// self is this program, re-executed as the measuring wrapper.
+	self          string
+	slotshiftBin  string
+	nodeTimeoutMS int
+	timeout       time.Duration
+}
+
+// runMode times one rebalance of c in mode. The returned error means the run
+// is not a result (the tool failed, or its output says it did not finish);
+// the caller verifies the cluster for every run that returned nil. The
+// tool's output goes to <c.dir>/<mode>.log, slotshift's reports to
+// <c.dir>/reports.
+func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (timedRun, error) {
+	ctx, cancel := context.WithTimeout(ctx, rc.timeout)
+	defer cancel()
+	var (
+		args   []string
+		env    []string
+		report string
+	)
+	switch mode {
+	case modeCLI, modeCLI1000:
+		args = []string{"redis-cli", "--cluster", "rebalance", c.nodes[0].Addr, "--cluster-use-empty-masters"}
+		if mode == modeCLI1000 {
+			args = append(args, "--cluster-pipeline", "1000")
+		}
+		// redis-cli reads the password from REDISCLI_AUTH and uses it for
+		// both its connections and MIGRATE ... AUTH; never -a (argv).
+		env = childEnv("REDISCLI_AUTH=" + c.password)
+	case modeSlotshift:
+		inv := filepath.Join(c.dir, "inventory.yml")
+		if err := os.WriteFile(inv, inventoryYAML(c, rc.nodeTimeoutMS), 0o600); err != nil {
+			return timedRun{}, fmt.Errorf("write inventory %s: %w", inv, err)
+		}
+		report = filepath.Join(c.dir, "reports")
+		args = []string{rc.slotshiftBin, "rebalance", "--inventory", inv, "--report-dir", report}
+		env = childEnv("SLOTSHIFT_PASSWORD=" + c.password)
+	default:
+		return timedRun{}, fmt.Errorf("unknown mode %q", mode)
+	}
+	logPath := filepath.Join(c.dir, mode+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return timedRun{}, fmt.Errorf("tool log %s: %w", logPath, err)
+	}
+	defer logFile.Close()
+	mPath := filepath.Join(c.dir, mode+".measure.json")
+	cmd := measured(ctx, rc.self, mPath, args, env)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+
+	runErr := cmd.Run()
+	m, err := readMeasurement(mPath)
+	if err != nil {
+		return timedRun{}, fmt.Errorf("%s: %w (run: %v)", strings.Join(args, " "), err, runErr)
+	}
+	r := timedRun{Seconds: m.Seconds, MaxRSSKB: m.MaxRSSKB, RSSBiasKB: m.BiasKB}
+	if runErr != nil || m.ExitCode != 0 || m.Err != "" {
+		why := fmt.Sprintf("exit code %d", m.ExitCode)
+		if m.Err != "" {
+			why = m.Err
+		}
+		if ctx.Err() != nil {
+			why += " (" + ctx.Err().Error() + ")"
+		}
+		return r, fmt.Errorf("%s: %s\n--- last lines of its output (%s) ---\n%s", strings.Join(args, " "), why, logPath, tailFile(logPath, 25))
+	}
+	if mode == modeSlotshift {
+		sec, err := readRebalanceReport(filepath.Join(report, "rebalance.json"))
+		if err != nil {
+			return r, fmt.Errorf("%w\n--- last lines of slotshift's output (%s) ---\n%s", err, logPath, tailFile(logPath, 25))
+		}
+		r.ReportKeysMoved = sec.KeysMoved
+		for _, b := range sec.Batches {
+			r.BatchSeconds += float64(b.Duration)
+		}
+	}
+	return r, nil
+}
+
+// inventoryYAML is the slotshift inventory for c: one server per master,
+// no replicas, default gates and rebalance settings.
+func inventoryYAML(c *benchCluster, nodeTimeoutMS int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\ncluster:\n  name: bench\n  password_env: SLOTSHIFT_PASSWORD\n  node_timeout_ms: %d\nservers:\n", nodeTimeoutMS)
+	for i, n := range c.nodes {
+		fmt.Fprintf(&b, "  - name: server%d\n    address: 127.0.0.1\n    nodes:\n      - {port: %d, role: master}\n", i+1, n.Port)
+	}
+	return []byte(b.String())
+}
+
+// readRebalanceReport checks slotshift's rebalance report: outcome passed,
+// rebalance section done and keys moved. It returns the rebalance section.
+func readRebalanceReport(path string) (*report.RebalanceSection, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("slotshift report: %w", err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("slotshift report %s: %w", path, err)
+	}
+	if rep.ExitCode != 0 {
+		return nil, fmt.Errorf("slotshift report %s: exit_code %d, outcome %s: %s", path, rep.ExitCode, rep.Outcome, rep.Error)
+	}
+	if rep.Rebalance == nil {
+		return nil, fmt.Errorf("slotshift report %s: no rebalance section", path)
+	}
+	if !rep.Rebalance.Done {
+		return nil, fmt.Errorf("slotshift report %s: rebalance.done is false (%d batches remaining)", path, rep.Rebalance.BatchesRemaining)
+	}
+	if rep.Rebalance.KeysMoved <= 0 || rep.Rebalance.SlotsMoved <= 0 {
+		return nil, fmt.Errorf("slotshift report %s: rebalance moved %d slots, %d keys", path, rep.Rebalance.SlotsMoved, rep.Rebalance.KeysMoved)
+	}
+	return rep.Rebalance, nil
+}
+
+// tailFile returns the last n lines of path, for failure messages.
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(unreadable: %v)", err)
+	}
+	// redis-cli prints a dot per key batch on one line; keep lines short.
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	for i, l := range lines {
+		if len(l) > 300 {
+			lines[i] = l[:300] + "…"
+		}
+	}
+	return strings.Join(lines, "\n")
+}

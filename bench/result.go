@@ -1,0 +1,350 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Goals the table prints next to the measurements (from the issue).
+const (
+	goalVsCLI        = 10.0 // redis-cli defaults / slotshift
+	minimumVsCLI     = 5.0
+	goalVsCLI1000    = 5.0 // redis-cli --cluster-pipeline 1000 / slotshift
+	goalPeakRSSMB    = 100.0
+	goalPlanMS       = 50.0
+	planIterations   = 20
+	planMastersTotal = 1000
+)
+
+// results is everything one benchmark run measured; -json writes it.
+type results struct {
+	StartedAt     time.Time    `json:"started_at"`
+	Machine       machine      `json:"machine"`
+	Keys          int          `json:"keys"`
+	Runs          int          `json:"runs"`
+	NodeTimeoutMS int          `json:"node_timeout_ms"`
+	Modes         []modeResult `json:"modes"`
+	Floor         *floorResult `json:"floor,omitempty"`
+	Ratios        ratios       `json:"ratios"`
+	// SlotshiftPeakRSSMB is the largest ru_maxrss of any slotshift run, MiB.
+	SlotshiftPeakRSSMB float64      `json:"slotshift_peak_rss_mb,omitempty"`
+	Plan               []planResult `json:"plan,omitempty"`
+	// Warnings are oddities that do not invalidate a run (e.g. slotshift's
+	// report counting a different number of keys than DBSIZE shows).
+	Warnings []string `json:"warnings,omitempty"`
+	// Failure says why the benchmark stopped early; "" when it finished.
+	Failure string `json:"failure,omitempty"`
+}
+
+// modeResult is every run of one mode.
+type modeResult struct {
+	Mode            string     `json:"mode"`
+	Label           string     `json:"label"`
+	Runs            []timedRun `json:"runs"`
+	MedianS         float64    `json:"median_s"`
+	MedianKeysMoved int64      `json:"median_keys_moved"`
+	KeysPerS        float64    `json:"keys_per_s"`
+}
+
+// floorResult is the redis-cli --pipe floor.
+type floorResult struct {
+	Keys     int       `json:"keys"`
+	RunsS    []float64 `json:"runs_s"`
+	MedianS  float64   `json:"median_s"`
+	KeysPerS float64   `json:"keys_per_s"`
+}
+
+// ratios compare median times; nil when a side was not measured.
+type ratios struct {
+	CLIOverSlotshift     *float64 `json:"redis_cli_over_slotshift,omitempty"`
+	CLI1000OverSlotshift *float64 `json:"redis_cli_p1000_over_slotshift,omitempty"`
+	SlotshiftOverFloor   *float64 `json:"slotshift_over_floor,omitempty"`
+}
+
+// machine describes where the benchmark ran.
+type machine struct {
+	CPUs        int    `json:"cpus"`
+	CPUModel    string `json:"cpu_model,omitempty"`
+	MemoryGiB   int    `json:"memory_gib,omitempty"`
+	Kernel      string `json:"kernel,omitempty"`
+	Go          string `json:"go"`
+	RedisServer string `json:"redis_server"`
+	RedisCLI    string `json:"redis_cli"`
+	Slotshift   string `json:"slotshift,omitempty"`
+	// LoadAvgStart and LoadAvgEnd are /proc/loadavg's 1-minute load when the
+	// benchmark started and ended: other work on the machine skews timings.
+	LoadAvgStart float64 `json:"load_avg_start"`
+	LoadAvgEnd   float64 `json:"load_avg_end"`
+}
+
+// loadAvg returns the 1-minute load average, 0 when unknown.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var v float64
+	if _, err := fmt.Sscanf(string(b), "%f", &v); err != nil {
+		return 0
+	}
+	return v
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// count), 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// summarise fills the medians, keys/s, ratios and peak RSS from the runs.
+func (r *results) summarise() {
+	for i := range r.Modes {
+		m := &r.Modes[i]
+		var secs, keys []float64
+		for _, run := range m.Runs {
+			secs = append(secs, run.Seconds)
+			keys = append(keys, float64(run.KeysMoved))
+		}
+		m.MedianS = median(secs)
+		m.MedianKeysMoved = int64(median(keys))
+		if m.MedianS > 0 {
+			m.KeysPerS = float64(m.MedianKeysMoved) / m.MedianS
+		}
+	}
+	if r.Floor != nil {
+		r.Floor.MedianS = median(r.Floor.RunsS)
+		if r.Floor.MedianS > 0 {
+			r.Floor.KeysPerS = float64(r.Floor.Keys) / r.Floor.MedianS
+		}
+	}
+	ss := r.mode(modeSlotshift)
+	ratio := func(num, den float64) *float64 {
+		if num <= 0 || den <= 0 {
+			return nil
+		}
+		v := num / den
+		return &v
+	}
+	r.Ratios = ratios{}
+	if ss != nil {
+		if m := r.mode(modeCLI); m != nil {
+			r.Ratios.CLIOverSlotshift = ratio(m.MedianS, ss.MedianS)
+		}
+		if m := r.mode(modeCLI1000); m != nil {
+			r.Ratios.CLI1000OverSlotshift = ratio(m.MedianS, ss.MedianS)
+		}
+		if r.Floor != nil {
+			r.Ratios.SlotshiftOverFloor = ratio(ss.MedianS, r.Floor.MedianS)
+		}
+		var peak int64
+		for _, run := range ss.Runs {
+			peak = max(peak, run.MaxRSSKB)
+		}
+		r.SlotshiftPeakRSSMB = float64(peak) / 1024
+	}
+}
+
+// mode returns the results of mode, nil when it has no run.
+func (r *results) mode(name string) *modeResult {
+	for i := range r.Modes {
+		if r.Modes[i].Mode == name && len(r.Modes[i].Runs) > 0 {
+			return &r.Modes[i]
+		}
+	}
+	return nil
+}
+
+// keysPerS renders a rate as 950, 17.6k or 1.25M.
+func keysPerS(v float64) string {
+	switch {
+	case v <= 0:
+		return "-"
+	case v < 1000:
+		return fmt.Sprintf("%.0f", v)
+	case v < 1e6:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	default:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	}
+}
+
+func secondsList(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, " ")
+}
+
+// verdict says whether v meets a goal (higher is better when higher).
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// print writes the fixed-format report: machine facts, the table, ratios
+// with their goals, slotshift's peak RSS and the planner benchmark.
+func (r *results) print(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "\nslotshift rebalance benchmark, %s\n", r.StartedAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "machine: %d CPUs (%s), %d GiB RAM, linux %s, %s\n", m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.Go)
+	fmt.Fprintf(w, "load:    1-min load average %.1f at start, %.1f at end\n", m.LoadAvgStart, m.LoadAvgEnd)
+	if max(m.LoadAvgStart, m.LoadAvgEnd) > float64(m.CPUs) {
+		fmt.Fprintf(w, "         WARNING: more runnable work than CPUs; other processes skew these timings\n")
+	}
+	fmt.Fprintf(w, "redis:   %s | %s\n", m.RedisServer, m.RedisCLI)
+	if m.Slotshift != "" {
+		fmt.Fprintf(w, "slotshift: %s\n", m.Slotshift)
+	}
+	fmt.Fprintf(w, "cluster: 3 masters (0-5460, 5461-10922, 10923-16383) + 1 empty converged master, no replicas,\n")
+	fmt.Fprintf(w, "         %d keys of %d-%d byte values, persistence off, cluster-node-timeout %d ms\n", r.Keys, minValueSize, maxValueSize, r.NodeTimeoutMS)
+	fmt.Fprintf(w, "         (short, so that fresh clusters converge fast; it does not slow or speed a migration)\n")
+	fmt.Fprintf(w, "runs:    %d per mode, alternating by mode, each on a fresh identical cluster; wall time of the whole command\n\n", r.Runs)
+
+	type row struct{ mode, median, runs, keys, rate string }
+	rows := []row{{"mode", "median_s", "runs_s", "keys_moved", "keys/s"}}
+	for _, mr := range r.Modes {
+		if len(mr.Runs) == 0 {
+			continue
+		}
+		var secs []float64
+		for _, run := range mr.Runs {
+			secs = append(secs, run.Seconds)
+		}
+		rows = append(rows, row{mr.Label, fmt.Sprintf("%.2f", mr.MedianS), secondsList(secs), strconv.FormatInt(mr.MedianKeysMoved, 10), keysPerS(mr.KeysPerS)})
+	}
+	if f := r.Floor; f != nil && len(f.RunsS) > 0 {
+		rows = append(rows, row{"floor (--pipe)", fmt.Sprintf("%.2f", f.MedianS), secondsList(f.RunsS), strconv.Itoa(f.Keys), keysPerS(f.KeysPerS)})
+	}
+	runsW := 0
+	for _, rw := range rows {
+		runsW = max(runsW, len(rw.runs))
+	}
+	// Names left-aligned, numbers right-aligned, like the issue's example.
+	for _, rw := range rows {
+		fmt.Fprintf(w, "%-16s %8s  %-*s  %10s  %7s\n", rw.mode, rw.median, runsW, rw.runs, rw.keys, rw.rate)
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "ratios (median time / median time):")
+	if v := r.Ratios.CLIOverSlotshift; v != nil {
+		s := "met"
+		switch {
+		case *v < minimumVsCLI:
+			s = "MISSED (below the minimum)"
+		case *v < goalVsCLI:
+			s = "below goal, above minimum"
+		}
+		fmt.Fprintf(w, "  redis-cli / slotshift       = %6.1fx  (goal >= %.0fx, minimum %.0fx)  %s\n", *v, goalVsCLI, minimumVsCLI, s)
+	} else {
+		fmt.Fprintln(w, "  redis-cli / slotshift       = n/a (needs modes cli and slotshift)")
+	}
+	if v := r.Ratios.CLI1000OverSlotshift; v != nil {
+		fmt.Fprintf(w, "  redis-cli p1000 / slotshift = %6.1fx  (goal >= %.0fx)  %s\n", *v, goalVsCLI1000, verdict(*v >= goalVsCLI1000))
+	} else {
+		fmt.Fprintln(w, "  redis-cli p1000 / slotshift = n/a (needs modes cli1000 and slotshift)")
+	}
+	if v := r.Ratios.SlotshiftOverFloor; v != nil {
+		fmt.Fprintf(w, "  slotshift / floor           = %6.1fx  (1x = as fast as SETting the moved keys into an empty node with --pipe)\n", *v)
+	} else {
+		fmt.Fprintln(w, "  slotshift / floor           = n/a (needs mode slotshift)")
+	}
+	if ss := r.mode(modeSlotshift); ss != nil {
+		var bs []float64
+		for _, run := range ss.Runs {
+			bs = append(bs, run.BatchSeconds)
+		}
+		fmt.Fprintf(w, "slotshift moving slots (sum of its batches): %.2f s median of %.2f s; the rest is start-up,\n", median(bs), ss.MedianS)
+		fmt.Fprintf(w, "  waiting for the first gate readings and gate holds (-keep DIR keeps its reports)\n")
+		fmt.Fprintf(w, "slotshift peak RSS: %.0f MB (goal < %.0f MB)  %s\n", r.SlotshiftPeakRSSMB, goalPeakRSSMB, verdict(r.SlotshiftPeakRSSMB < goalPeakRSSMB))
+	}
+	for _, p := range r.Plan {
+		fmt.Fprintf(w, "plan %d masters (%s): %.1f ms median of %d, %d slots in %d batches (goal < %.0f ms)  %s\n",
+			p.Masters, p.Scenario, p.MedianMS, p.Iterations, p.SlotsMoved, p.Batches, goalPlanMS, verdict(p.MedianMS < goalPlanMS))
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	switch {
+	case strings.HasPrefix(r.Failure, "interrupted"):
+		fmt.Fprintf(w, "\nINTERRUPTED: partial results only; %s\n", strings.TrimPrefix(r.Failure, "interrupted "))
+	case r.Failure != "":
+		fmt.Fprintf(w, "\nFAILED: %s\n", r.Failure)
+	}
+}
+
+// writeJSON writes r to path atomically.
+func (r *results) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// machineFacts gathers what the table's header prints.
+func machineFacts(slotshiftBin string) machine {
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadAvgStart: loadAvg()}
+	m.RedisServer = firstLine(exec.Command("redis-server", "--version").Output())
+	m.RedisCLI = firstLine(exec.Command("redis-cli", "--version").Output())
+	if slotshiftBin != "" {
+		m.Slotshift = firstLine(exec.Command(slotshiftBin, "version").Output())
+		if st, err := os.Stat(slotshiftBin); err == nil {
+			m.Slotshift = strings.TrimSpace(fmt.Sprintf("%s %s (built %s)", slotshiftBin, m.Slotshift, st.ModTime().Format(time.RFC3339)))
+		}
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		for _, line := range strings.Split(string(b), "\n") {
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+				m.MemoryGiB = int((kb + 512*1024) / (1024 * 1024))
+				break
+			}
+		}
+	}
+	return m
+}
+
+func firstLine(b []byte, err error) string {
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return line
+}
