@@ -37,7 +37,8 @@ func FromMasters(masters []Master, clusterName, fingerprint string) Layout {
 // still matches. Every slot owned by another master than the layout says
 // moves; moves are maximal contiguous ranges per (source, target) and are
 // batched like PlanRebalance's. The layout must name every slot exactly once
-// and only current masters. Options.ThresholdPercent is ignored.
+// and only current masters, except that a layout master without slots that
+// is no longer a master is ignored. Options.ThresholdPercent is ignored.
 func PlanToLayout(masters []Master, layout Layout, opts Options) (Rebalance, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -67,6 +68,12 @@ func PlanToLayout(masters []Master, layout Layout, opts Options) (Rebalance, err
 		i, ok := byAddr[lm.Addr]
 		if !ok {
 			i, ok = byID[lm.ID]
+		}
+		if !ok && len(lm.Ranges) == 0 {
+			// It is to own nothing, and owns nothing: a master that gave
+			// away its last slot may have become a replica (Redis'
+			// cluster-allow-replica-migration) or left the cluster.
+			continue
 		}
 		if !ok {
 			return Rebalance{}, fmt.Errorf("plan to layout: layout master %s (id %s) is not a current master", lm.Addr, lm.ID)

@@ -131,14 +131,7 @@ func (r *rebalancer) run(ctx context.Context) error {
 		return nil
 	}
 
-	masters := mastersFor(r.inv, live, false)
-	opts := plan.Options{BatchSlots: r.inv.Rebalance.BatchSlots, ThresholdPercent: r.inv.Rebalance.ThresholdPercent, Fingerprint: live.Fingerprint()}
-	var p plan.Rebalance
-	if r.in.TargetLayout != nil {
-		p, err = plan.PlanToLayout(masters, *r.in.TargetLayout, opts)
-	} else {
-		p, err = plan.PlanRebalance(masters, opts)
-	}
+	p, err := r.planFrom(live)
 	if err != nil {
 		r.res.Add(report.Check{ID: IDPlan, Status: report.Fail, Message: err.Error()})
 		return nil
@@ -282,17 +275,31 @@ func (r *rebalancer) checkBalanced(ctx context.Context) {
 		r.res.Add(report.Check{ID: "slots.open", Status: report.Fail, Message: fmt.Sprintf("%d slot(s) open after the run", len(open))})
 	}
 	live := NewLive(snap)
-	pl := planFor(r.inv, live, false)
-	if pl.err != nil {
-		r.res.Add(report.Check{ID: IDBalanced, Status: report.Error, Message: pl.err.Error()})
+	r.res.Fingerprint = live.Fingerprint()
+	// Re-plan toward the same goal: a run that reached it leaves nothing
+	// to move, whether the goal is the weights or a saved layout.
+	p, err := r.planFrom(live)
+	if err != nil {
+		r.res.Add(report.Check{ID: IDBalanced, Status: report.Error, Message: err.Error()})
 		return
 	}
-	r.res.Fingerprint = live.Fingerprint()
-	if len(pl.plan.Moves) == 0 || r.in.TargetLayout != nil {
+	moves := p.Moves
+	if len(moves) == 0 {
 		r.res.Add(report.Check{ID: IDBalanced, Status: report.Pass, Message: "the layout is the planned one; no slot open"})
 		return
 	}
-	r.res.Add(report.Check{ID: IDBalanced, Status: report.Fail, Message: fmt.Sprintf("the planner still wants to move %d slot(s) after the run", countSlots(pl.plan.Moves))})
+	r.res.Add(report.Check{ID: IDBalanced, Status: report.Fail, Message: fmt.Sprintf("the planner still wants to move %d slot(s) after the run", countSlots(moves))})
+}
+
+// planFrom plans from the live cluster toward the goal of this run: the
+// saved layout when one was given, the inventory's weights otherwise.
+func (r *rebalancer) planFrom(live Live) (plan.Rebalance, error) {
+	masters := mastersFor(r.inv, live, false)
+	opts := plan.Options{BatchSlots: r.inv.Rebalance.BatchSlots, ThresholdPercent: r.inv.Rebalance.ThresholdPercent, Fingerprint: live.Fingerprint()}
+	if r.in.TargetLayout != nil {
+		return plan.PlanToLayout(masters, *r.in.TargetLayout, opts)
+	}
+	return plan.PlanRebalance(masters, opts)
 }
 
 // describePlan puts the plan in the report and a human table in the summary.
