@@ -28,9 +28,15 @@ const windowBuckets = 5
 
 // MonitorOptions configure a Monitor. Zero values take the defaults.
 type MonitorOptions struct {
-	// Interval is the latency and replication-lag probe period. Default 100ms.
+	// Interval is the replication-lag probe period and how often Wait
+	// re-decides. Default 100ms.
 	Interval time.Duration
-	// Window is the span latency avg/p99 are computed over. Default 5s.
+	// LatencyInterval is the period of the PING latency probe per master.
+	// Default 10ms: with a 2 s window that is ~200 samples per master, so
+	// p99 is a percentile, not the single slowest PING.
+	LatencyInterval time.Duration
+	// Window is the span latency avg/p99 are computed over. Default 2s: a
+	// hold clears about that long after the cluster calms down.
 	Window time.Duration
 	// InfoInterval is the period of the INFO cpu/memory and cluster-state
 	// probes; CPU % is the delta between two of them. Default 1s.
@@ -46,8 +52,11 @@ func (o MonitorOptions) withDefaults() MonitorOptions {
 	if o.Interval <= 0 {
 		o.Interval = 100 * time.Millisecond
 	}
+	if o.LatencyInterval <= 0 {
+		o.LatencyInterval = 10 * time.Millisecond
+	}
 	if o.Window <= 0 {
-		o.Window = 5 * time.Second
+		o.Window = 2 * time.Second
 	}
 	if o.InfoInterval <= 0 {
 		o.InfoInterval = time.Second
@@ -121,7 +130,7 @@ func NewMonitor(pool *admin.Pool, masters []string, replicas map[string]string, 
 func (m *Monitor) Start(ctx context.Context) {
 	ctx, m.cancel = context.WithCancel(ctx)
 	for _, a := range m.masters {
-		m.loop(ctx, m.opts.Interval, func(ctx context.Context) { m.probeLatency(ctx, a) })
+		m.loop(ctx, m.opts.LatencyInterval, func(ctx context.Context) { m.probeLatency(ctx, a) })
 	}
 	for r, master := range m.replicas {
 		m.loop(ctx, m.opts.Interval, func(ctx context.Context) { m.probeLag(ctx, r, master) })
