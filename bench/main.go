@@ -34,6 +34,7 @@ type config struct {
 	modes         []string
 	jsonPath      string
 	nodeTimeoutMS int
+	slotshiftArgs string
 	slotshiftBin  string
 	runTimeout    time.Duration
 	keepDir       string
@@ -110,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.runs, "runs", 3, "timed runs per mode (the median is reported)")
 	modes := fs.String("modes", "cli,cli1000,slotshift", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), slotshift")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&cfg.slotshiftArgs, "slotshift-args", "", "extra flags for slotshift rebalance, split on spaces (e.g. \"--concurrency 2\")")
 	fs.IntVar(&cfg.nodeTimeoutMS, "node-timeout-ms", 1000, "cluster-node-timeout of every node, ms (short so that fresh clusters converge fast)")
 	fs.StringVar(&cfg.slotshiftBin, "bin", filepath.Join("bin", "slotshift"), "slotshift binary (built with 'go build -o bin/slotshift ./cmd/slotshift' when missing)")
 	fs.DurationVar(&cfg.runTimeout, "run-timeout", 5*time.Minute, "give up on one timed rebalance after this long")
@@ -181,7 +183,7 @@ func (b *bench) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find this program (to run tools under the measuring wrapper): %w", err)
 	}
-	rc := runConfig{self: self, slotshiftBin: bin, nodeTimeoutMS: b.cfg.nodeTimeoutMS, timeout: b.cfg.runTimeout}
+	rc := runConfig{self: self, slotshiftBin: bin, slotshiftArgs: strings.Fields(b.cfg.slotshiftArgs), nodeTimeoutMS: b.cfg.nodeTimeoutMS, timeout: b.cfg.runTimeout}
 	for round := 1; round <= b.cfg.runs; round++ {
 		for i, mode := range b.cfg.modes {
 			tr, err := b.timedRound(ctx, round, mode, rc)

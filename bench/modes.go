@@ -77,6 +77,7 @@ type runConfig struct {
 	self          string
 	slotshiftBin  string
 	nodeTimeoutMS int
+	slotshiftArgs []string
 	timeout       time.Duration
 }
 
@@ -108,7 +109,7 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 			return timedRun{}, fmt.Errorf("write inventory %s: %w", inv, err)
 		}
 		report = filepath.Join(c.dir, "reports")
-		args = []string{rc.slotshiftBin, "rebalance", "--inventory", inv, "--report-dir", report}
+		args = append([]string{rc.slotshiftBin, "rebalance", "--inventory", inv, "--report-dir", report}, rc.slotshiftArgs...)
 		env = childEnv("SLOTSHIFT_PASSWORD=" + c.password)
 	default:
 		return timedRun{}, fmt.Errorf("unknown mode %q", mode)
