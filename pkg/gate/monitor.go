@@ -136,7 +136,17 @@ func (m *Monitor) Start(ctx context.Context) {
 		m.loop(ctx, m.opts.Interval, func(ctx context.Context) { m.probeLag(ctx, r, master) })
 	}
 	for _, a := range m.nodes() {
-		m.loop(ctx, m.opts.InfoInterval, func(ctx context.Context) { m.probeInfo(ctx, a) })
+		m.loop(ctx, m.opts.InfoInterval, func(ctx context.Context) {
+			m.probeInfo(ctx, a)
+			// CPU % needs two samples: take the second one early so the
+			// first decision does not wait a whole InfoInterval.
+			m.mu.Lock()
+			_, have := m.cpu[a]
+			m.mu.Unlock()
+			if !have && sleepCtx(ctx, firstCPUDelta) {
+				m.probeInfo(ctx, a)
+			}
+		})
 	}
 	m.loop(ctx, m.opts.Window/windowBuckets, func(context.Context) {
 		m.mu.Lock()
@@ -161,6 +171,21 @@ func (m *Monitor) nodes() []string {
 		out = append(out, r)
 	}
 	return sorted(out)
+}
+
+// firstCPUDelta is the gap between the first two INFO samples of a node.
+const firstCPUDelta = 200 * time.Millisecond
+
+// sleepCtx sleeps for d; it reports false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // loop runs f at a fixed period (not back to back: a slow f delays the next).
