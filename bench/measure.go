@@ -38,8 +38,10 @@ type measurement struct {
 	// BiasKB is the wrapper's own peak RSS (VmHWM) when it started the
 	// command: an upper bound of what MaxRSSKB may include that is not the
 	// command's.
-	BiasKB   int64 `json:"bias_kb"`
-	ExitCode int   `json:"exit_code"`
+	BiasKB int64 `json:"bias_kb"`
+	// CPUSeconds is the command's user + system CPU time.
+	CPUSeconds float64 `json:"cpu_s"`
+	ExitCode   int     `json:"exit_code"`
 	// Err says why the command could not be started or waited for.
 	Err string `json:"error,omitempty"`
 }
@@ -93,6 +95,7 @@ func measureMain(outPath string, argv []string) int {
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			m.MaxRSSKB = ru.Maxrss // KiB on Linux
+			m.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 		}
 		m.ExitCode = ps.ExitCode()
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
