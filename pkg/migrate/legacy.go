@@ -452,34 +452,51 @@ func (l *Legacy) getKeys(ctx context.Context, addr string, slots []int) (map[int
 	return out, nil
 }
 
-// measure records MEMORY USAGE of every key not measured yet. A key that
-// vanished meanwhile measures 0.
+// sizesScript returns MEMORY USAGE (default sampling) of each of KEYS, 0
+// for a key that is gone. One call per slot instead of one command per key:
+// the command round trip costs more than the measurement.
+const sizesScript = `local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('MEMORY', 'USAGE', k) or 0 end
+return out`
+
+// measure fills sizes for the listed keys not measured yet, one pipelined
+// script call per slot (all keys of a call share a slot, as cluster mode
+// requires).
 func (l *Legacy) measure(ctx context.Context, addr string, keys map[int][]string, sizes map[string]int64) error {
-	var todo []string
+	type call struct {
+		keys []string
+		cmd  *redis.Cmd
+	}
+	var calls []call
+	cctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
+	defer cancel()
+	pipe := l.conns.get(addr).Pipeline()
 	for _, ks := range keys {
+		var todo []string
 		for _, k := range ks {
 			if _, ok := sizes[k]; !ok {
 				todo = append(todo, k)
 			}
 		}
+		if len(todo) > 0 {
+			calls = append(calls, call{todo, pipe.Eval(cctx, sizesScript, todo)})
+		}
 	}
-	const chunk = 20000
-	for len(todo) > 0 {
-		part := todo[:min(chunk, len(todo))]
-		todo = todo[len(part):]
-		cctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
-		pipe := l.conns.get(addr).Pipeline()
-		cmds := make([]*redis.IntCmd, len(part))
-		for i, k := range part {
-			cmds[i] = pipe.MemoryUsage(cctx, k, 0)
-		}
-		_, err := pipe.Exec(cctx)
-		cancel()
-		if err != nil && !isRedisErr(err) {
-			return fmt.Errorf("MEMORY USAGE on %s: %w", addr, err)
-		}
-		for i, k := range part {
-			n, _ := cmds[i].Result() // nil (gone) or ASK (moved meanwhile) measure 0
+	if len(calls) == 0 {
+		return nil
+	}
+	_, err := pipe.Exec(cctx)
+	if err != nil && !isRedisErr(err) {
+		return fmt.Errorf("MEMORY USAGE on %s: %w", addr, err)
+	}
+	for _, c := range calls {
+		// An error (ASK: the slot moved meanwhile) measures the keys as 0.
+		vals, _ := c.cmd.Int64Slice()
+		for i, k := range c.keys {
+			var n int64
+			if i < len(vals) {
+				n = vals[i]
+			}
 			sizes[k] = n
 		}
 	}
