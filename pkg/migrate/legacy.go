@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -340,11 +339,10 @@ func (l *Legacy) publish(ctx context.Context, src, dst endpoint, slots []int, ke
 	for attempt := 0; ; attempt++ {
 		var again []int
 		err := l.setSlots(ctx, src.addr, slots[:n], "NODE", dst.id, func(slot int, err error) bool {
-			msg := err.Error()
-			if strings.Contains(msg, "only with masters") || strings.Contains(msg, "only with primaries") {
+			if admin.IsOnlyMasters(err) {
 				return true // the source gave away its last slot and became a replica
 			}
-			if strings.Contains(msg, "hold keys") && attempt < 3 {
+			if admin.IsStillHoldsKeys(err) && attempt < 3 {
 				again = append(again, slot)
 				return true
 			}
@@ -675,7 +673,7 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 						delete(busy[b.slot], k)
 					}
 				}
-			case strings.Contains(err.Error(), "BUSYKEY") && !b.replace:
+			case admin.IsBusyKey(err) && !b.replace:
 				// The keys MIGRATE could restore are gone from the source; the
 				// busy ones stay. The source copy is authoritative while the
 				// slot is migrating (writes go to it): resend them with REPLACE.

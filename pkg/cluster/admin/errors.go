@@ -88,12 +88,19 @@ func IsBusyKey(err error) bool {
 	return ok && (strings.HasPrefix(t, "BUSYKEY") || strings.Contains(t, "error: BUSYKEY"))
 }
 
-// IsOnlyMasters reports "Please use SETSLOT only with masters": the node
-// gave away its last slot and became a replica, which is expected when
-// closing a migration on the source.
+// IsOnlyMasters reports "Please use SETSLOT only with masters" (Valkey:
+// "primaries"): the node gave away its last slot and became a replica, which
+// is expected when closing a migration on the source.
 func IsOnlyMasters(err error) bool {
 	t, ok := replyText(err)
-	return ok && strings.Contains(t, "Please use SETSLOT only with masters")
+	return ok && (strings.Contains(t, "SETSLOT only with masters") || strings.Contains(t, "SETSLOT only with primaries"))
+}
+
+// IsStillHoldsKeys reports that a source refused SETSLOT NODE because it
+// still holds keys in the slot: a write raced the last GETKEYSINSLOT.
+func IsStillHoldsKeys(err error) bool {
+	t, ok := replyText(err)
+	return ok && strings.Contains(t, "hold keys")
 }
 
 // IsUnknownNode reports "Unknown node <id>" (CLUSTER REPLICATE, SETSLOT,
