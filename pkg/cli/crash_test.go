@@ -201,30 +201,6 @@ func (ch *child) waitOutput(t *testing.T, want string, within time.Duration) {
 	}
 }
 
-// openSlots lists the open-slot markers ("[slot->-id]", "[slot-<-id]")
-// every node reports on its own CLUSTER NODES line, from the raw text.
-func openSlots(t *testing.T, c *sandboxtest.Cluster) []string {
-	t.Helper()
-	var out []string
-	for i, n := range c.Nodes {
-		text, err := c.Client(i).ClusterNodes(context.Background()).Result()
-		if err != nil {
-			t.Fatalf("CLUSTER NODES on %s: %v", n.Addr, err)
-		}
-		for _, line := range strings.Split(text, "\n") {
-			if !strings.Contains(line, "myself") {
-				continue
-			}
-			for _, f := range strings.Fields(line) {
-				if strings.HasPrefix(f, "[") {
-					out = append(out, n.Addr+" "+f)
-				}
-			}
-		}
-	}
-	return out
-}
-
 // slotCounts is node 0's view of every master's slot count.
 func slotCounts(t *testing.T, c *sandboxtest.Cluster) map[string]int {
 	t.Helper()
@@ -268,7 +244,7 @@ func wantShares(t *testing.T, counts map[string]int, weights map[string]float64)
 func (f *crashFixture) healthy(t *testing.T) {
 	t.Helper()
 	f.c.WaitConverged(t)
-	if open := openSlots(t, f.c); len(open) > 0 {
+	if open := f.c.OpenSlots(t); len(open) > 0 {
 		t.Errorf("open slots: %v", open)
 	}
 	f.c.CheckKeys(t, f.keys, crashValueSize)
@@ -339,7 +315,7 @@ func TestRebalanceSurvivesSIGKILL(t *testing.T) {
 				t.Fatalf("--fault-kill-at %s: exit %d signal %v, want death by SIGKILL\n%s", rd.kill, st.ExitCode(), sig, out)
 			}
 			if rd.open {
-				open := openSlots(t, f.c)
+				open := f.c.OpenSlots(t)
 				if len(open) == 0 {
 					t.Fatalf("killed at %s, yet no slot is open", rd.kill)
 				}
@@ -403,7 +379,7 @@ func TestRebalanceHoldAbortAndSignals(t *testing.T) {
 		if r.Outputs["done"] != "false" || r.Rebalance.SlotsMoved != 0 {
 			t.Errorf("held before the first batch, yet outputs %v, %d slots moved", r.Outputs, r.Rebalance.SlotsMoved)
 		}
-		if open := openSlots(t, f.c); len(open) > 0 {
+		if open := f.c.OpenSlots(t); len(open) > 0 {
 			t.Errorf("open slots after a hold: %v", open)
 		}
 	})
@@ -435,7 +411,7 @@ func TestRebalanceHoldAbortAndSignals(t *testing.T) {
 			if r.Outcome != report.OutcomeInterrupted || r.ExitCode != sg.code {
 				t.Errorf("%s report: outcome %s exit %d", sg.sig, r.Outcome, r.ExitCode)
 			}
-			if open := openSlots(t, f.c); len(open) > 0 {
+			if open := f.c.OpenSlots(t); len(open) > 0 {
 				t.Errorf("open slots after %s: %v", sg.sig, open)
 			}
 		})

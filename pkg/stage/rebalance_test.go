@@ -88,9 +88,8 @@ func rbJoin(t *testing.T, c *sandboxtest.Cluster, inv string) {
 	c.WaitConverged(t)
 }
 
-// rbLayout is node i's view of every master's slots (address -> slot set
-// text), read straight from CLUSTER NODES.
-func rbLayout(t *testing.T, c *sandboxtest.Cluster, i int) map[string]string {
+// rbMasters is node i's view of the masters, read straight from CLUSTER NODES.
+func rbMasters(t *testing.T, c *sandboxtest.Cluster, i int) []cluster.Node {
 	t.Helper()
 	text, err := c.Client(i).ClusterNodes(context.Background()).Result()
 	if err != nil {
@@ -100,56 +99,29 @@ func rbLayout(t *testing.T, c *sandboxtest.Cluster, i int) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
+	var out []cluster.Node
 	for _, n := range nodes {
 		if n.IsMaster() {
-			out[n.Addr] = n.Slots.String()
+			out = append(out, n)
 		}
+	}
+	return out
+}
+
+// rbLayout is node i's view of every master's slots (address -> slot set text).
+func rbLayout(t *testing.T, c *sandboxtest.Cluster, i int) map[string]string {
+	out := map[string]string{}
+	for _, n := range rbMasters(t, c, i) {
+		out[n.Addr] = n.Slots.String()
 	}
 	return out
 }
 
 // rbCounts is node i's view of every master's slot count.
 func rbCounts(t *testing.T, c *sandboxtest.Cluster, i int) map[string]int {
-	t.Helper()
-	text, err := c.Client(i).ClusterNodes(context.Background()).Result()
-	if err != nil {
-		t.Fatalf("CLUSTER NODES on %s: %v", c.Nodes[i].Addr, err)
-	}
-	nodes, err := cluster.ParseNodes(text)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int{}
-	for _, n := range nodes {
-		if n.IsMaster() {
-			out[n.Addr] = n.Slots.Len()
-		}
-	}
-	return out
-}
-
-// rbOpen lists the open-slot markers ("[slot->-id]", "[slot-<-id]") that
-// any node reports on its own CLUSTER NODES line. It reads the raw text, so
-// it does not depend on the parser under test.
-func rbOpen(t *testing.T, c *sandboxtest.Cluster) []string {
-	t.Helper()
-	var out []string
-	for i, n := range c.Nodes {
-		text, err := c.Client(i).ClusterNodes(context.Background()).Result()
-		if err != nil {
-			t.Fatalf("CLUSTER NODES on %s: %v", n.Addr, err)
-		}
-		for _, line := range strings.Split(text, "\n") {
-			if !strings.Contains(line, "myself") {
-				continue
-			}
-			for _, f := range strings.Fields(line) {
-				if strings.HasPrefix(f, "[") {
-					out = append(out, n.Addr+" "+f)
-				}
-			}
-		}
+	for _, n := range rbMasters(t, c, i) {
+		out[n.Addr] = n.Slots.Len()
 	}
 	return out
 }
@@ -190,7 +162,7 @@ func rbWantBalanced(t *testing.T, counts map[string]int, owners []string, thresh
 func rbHealthy(t *testing.T, c *sandboxtest.Cluster) {
 	t.Helper()
 	c.WaitConverged(t)
-	if open := rbOpen(t, c); len(open) > 0 {
+	if open := c.OpenSlots(t); len(open) > 0 {
 		t.Errorf("open slots left: %v", open)
 	}
 	c.CheckKeys(t, rbKeys, rbValueSize)
@@ -299,7 +271,7 @@ func TestRebalanceThreeToFour(t *testing.T) {
 	if got := rbCounts(t, c, 0)[newMaster]; got != batch1 || sec.SlotsMoved != batch1 || batch1 == 0 {
 		t.Errorf("after one batch the new master owns %d slots, report says %d moved; batch 1 has %d", got, sec.SlotsMoved, batch1)
 	}
-	if open := rbOpen(t, c); len(open) > 0 {
+	if open := c.OpenSlots(t); len(open) > 0 {
 		t.Errorf("open slots after one batch: %v", open)
 	}
 	c.WaitConverged(t)

@@ -609,3 +609,28 @@ func (c *Cluster) RedisCLICheck(t testing.TB) string {
 	}
 	return string(out)
 }
+
+// OpenSlots lists the open-slot markers ("[slot->-id]", "[slot-<-id]")
+// that any node reports on its own CLUSTER NODES line, as "addr marker". It
+// reads the raw text, so it does not depend on slotshift's parser.
+func (c *Cluster) OpenSlots(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for i, n := range c.Nodes {
+		text, err := c.Client(i).ClusterNodes(context.Background()).Result()
+		if err != nil {
+			t.Fatalf("CLUSTER NODES on %s: %v", n.Addr, err)
+		}
+		for _, line := range strings.Split(text, "\n") {
+			if !strings.Contains(line, "myself") {
+				continue
+			}
+			for _, f := range strings.Fields(line) {
+				if strings.HasPrefix(f, "[") {
+					out = append(out, n.Addr+" "+f)
+				}
+			}
+		}
+	}
+	return out
+}
