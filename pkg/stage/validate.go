@@ -94,6 +94,7 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	res.Add(CheckMemory(inv, l, inv.Gates.MemoryPercent)...)
 	res.Add(CheckBigKeys(inv, bigRes, inv.Validate.BigKeyWarnBytes, inv.Validate.BigKeyFailBytes)...)
 	res.Add(CheckBackup(inv, l, now(), inv.Validate.BackupMaxAge.Duration)...)
+	res.Add(CheckKernel(ctx, env)...)
 
 	res.Summary = append(res.Summary, changePreview(inv, l, pl)...)
 	res.Fingerprint = l.Fingerprint()

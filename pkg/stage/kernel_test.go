@@ -1,0 +1,191 @@
+package stage
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/provision/sshdtest"
+	"github.com/slotshift/slotshift/pkg/report"
+)
+
+func TestKernelVerdicts(t *testing.T) {
+	type want struct {
+		thp, overcommit, somaxconn report.Status
+	}
+	cases := []struct {
+		name string
+		out  string
+		want want
+	}{
+		{"tuned", "always madvise [never]\n1\n65535\n", want{report.Pass, report.Pass, report.Pass}},
+		{"distribution defaults", "always [madvise] never\n0\n4096\n", want{report.Warn, report.Fail, report.Warn}},
+		{"thp always", "[always] madvise never\n1\n65535\n", want{report.Fail, report.Pass, report.Pass}},
+		{"overcommit never", "always madvise [never]\n2\n65535\n", want{report.Pass, report.Fail, report.Pass}},
+		{"somaxconn old default", "always madvise [never]\n1\n128\n", want{report.Pass, report.Pass, report.Fail}},
+		{"somaxconn at the floor", "always madvise [never]\n1\n511\n", want{report.Pass, report.Pass, report.Warn}},
+		{"somaxconn above recommended", "always madvise [never]\n1\n1048576", want{report.Pass, report.Pass, report.Pass}},
+		{"no thp support", "unavailable\n1\n65535\n", want{report.Warn, report.Pass, report.Pass}},
+		{"garbage", "what\nnope\n", want{report.Error, report.Error, report.Error}},
+		{"empty", "", want{report.Error, report.Error, report.Error}},
+		{"crlf and spaces", " always madvise [never] \r\n 1\r\n65535\r\n", want{report.Pass, report.Pass, report.Pass}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := KernelVerdicts("s1", tc.out)
+			if len(got) != 3 {
+				t.Fatalf("got %d checks, want 3: %+v", len(got), got)
+			}
+			ids := []string{IDKernelTHP, IDKernelOvercommit, IDKernelSomaxconn}
+			statuses := []report.Status{tc.want.thp, tc.want.overcommit, tc.want.somaxconn}
+			for i, c := range got {
+				if c.ID != ids[i] || c.Status != statuses[i] || c.Node != "s1" {
+					t.Errorf("check %d = %s %s node %q (%s), want %s %s node s1", i, c.ID, c.Status, c.Node, c.Message, ids[i], statuses[i])
+				}
+				if c.Observed == nil {
+					t.Errorf("%s: no observed value", c.ID)
+				}
+			}
+		})
+	}
+}
+
+func TestKernelVerdictsObserved(t *testing.T) {
+	got := KernelVerdicts("s1", "always [madvise] never\n0\n300\n")
+	if got[0].Observed != "madvise" || got[0].Threshold != "never" {
+		t.Errorf("thp observed/threshold = %v/%v", got[0].Observed, got[0].Threshold)
+	}
+	if got[1].Observed != 0 || got[1].Threshold != 1 {
+		t.Errorf("overcommit observed/threshold = %v/%v", got[1].Observed, got[1].Threshold)
+	}
+	if got[2].Observed != 300 || got[2].Threshold != minSomaxconn {
+		t.Errorf("somaxconn observed/threshold = %v/%v", got[2].Observed, got[2].Threshold)
+	}
+}
+
+func TestSelectedTHP(t *testing.T) {
+	for in, want := range map[string]string{
+		"always madvise [never]": "never",
+		"always [madvise] never": "madvise",
+		"[always] madvise never": "always",
+		"never":                  "never",
+		"unavailable":            "unavailable",
+		"always madvise never":   "",
+		"[]":                     "",
+		"":                       "",
+	} {
+		if got := SelectedTHP(in); got != want {
+			t.Errorf("SelectedTHP(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestKernelSkippedWithoutSSHKey(t *testing.T) {
+	inv := &inventory.Inventory{Source: "inv.yaml", Servers: []inventory.Server{{Name: "s1", Address: "127.0.0.1", Line: 3}}}
+	got := CheckKernel(context.Background(), Env{Inventory: inv})
+	if len(got) != 1 || got[0].ID != IDKernelSettings || got[0].Status != report.Skip ||
+		!strings.Contains(got[0].Message, "SLOTSHIFT_SSH_KEY") {
+		t.Fatalf("got %+v, want one %s skip naming SLOTSHIFT_SSH_KEY", got, IDKernelSettings)
+	}
+}
+
+// localKernel reads the files the remote command reads: the test sshd
+// runs on this machine, so these are the values it must report.
+func localKernel(t *testing.T) (thp string, overcommit, somaxconn int) {
+	t.Helper()
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	thp = SelectedTHP(read("/sys/kernel/mm/transparent_hugepage/enabled"))
+	if thp == "" {
+		thp = "unavailable"
+	}
+	var err error
+	if overcommit, err = strconv.Atoi(read("/proc/sys/vm/overcommit_memory")); err != nil {
+		t.Fatalf("overcommit_memory: %v", err)
+	}
+	if somaxconn, err = strconv.Atoi(read("/proc/sys/net/core/somaxconn")); err != nil {
+		t.Fatalf("somaxconn: %v", err)
+	}
+	return thp, overcommit, somaxconn
+}
+
+func TestKernelOverSSH(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	thp, overcommit, somaxconn := localKernel(t)
+	inv := &inventory.Inventory{Source: "inv.yaml", Servers: []inventory.Server{
+		{Name: "s1", Address: "127.0.0.1", SSH: inventory.SSH{User: "root", Port: sshd.Port}, Line: 7},
+		{Name: "s2", Address: "127.0.0.1", SSH: inventory.SSH{User: "root", Port: sshd.Port}, Line: 12},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	t.Run("values", func(t *testing.T) {
+		env := Env{Inventory: inv, Secrets: Secrets{SSHKey: sshd.ClientKey, KnownHosts: sshd.KnownHosts}}
+		got := CheckKernel(ctx, env)
+		if len(got) != 6 {
+			t.Fatalf("got %d checks, want 3 per server: %+v", len(got), got)
+		}
+		for i, srv := range inv.Servers {
+			cs := got[3*i : 3*i+3]
+			wantIDs := []string{IDKernelTHP, IDKernelOvercommit, IDKernelSomaxconn}
+			wantObs := []any{thp, overcommit, somaxconn}
+			for j, c := range cs {
+				if c.ID != wantIDs[j] || c.Node != srv.Name || c.File != "inv.yaml" || c.Line != srv.Line {
+					t.Errorf("check %+v: want %s on %s at inv.yaml:%d", c, wantIDs[j], srv.Name, srv.Line)
+				}
+				if c.Observed != wantObs[j] {
+					t.Errorf("%s on %s observed %v (%T), this machine has %v", c.ID, srv.Name, c.Observed, c.Observed, wantObs[j])
+				}
+				if c.Status == report.Error {
+					t.Errorf("%s: %s", c.ID, c.Message)
+				}
+			}
+		}
+		if st := got[1].Status; (overcommit == 1) != (st == report.Pass) {
+			t.Errorf("overcommit %d judged %s", overcommit, st)
+		}
+	})
+
+	t.Run("wrong known_hosts", func(t *testing.T) {
+		other, _ := sshdtest.NewKey(t)
+		env := Env{Inventory: inv, Secrets: Secrets{SSHKey: sshd.ClientKey, KnownHosts: sshdtest.KnownHostsLine(sshd.Addr, other)}}
+		got := CheckKernel(ctx, env)
+		if len(got) != 2 {
+			t.Fatalf("got %d checks, want one %s per server: %+v", len(got), IDKernelSSH, got)
+		}
+		for i, c := range got {
+			srv := inv.Servers[i]
+			if c.ID != IDKernelSSH || c.Status != report.Fail || c.Node != srv.Name || c.Line != srv.Line {
+				t.Errorf("got %+v, want %s fail on %s", c, IDKernelSSH, srv.Name)
+			}
+			if !strings.Contains(c.Message, srv.Name) || !strings.Contains(c.Message, "mismatch") {
+				t.Errorf("message %q should name %s and the mismatch", c.Message, srv.Name)
+			}
+			if c.Observed != sshd.Fingerprint {
+				t.Errorf("observed %v, want the presented fingerprint %s", c.Observed, sshd.Fingerprint)
+			}
+			if strings.Contains(c.Message, "PRIVATE KEY") {
+				t.Errorf("message leaks the key: %q", c.Message)
+			}
+		}
+	})
+
+	t.Run("unknown host", func(t *testing.T) {
+		// known_hosts knows another host only.
+		other, _ := sshdtest.NewKey(t)
+		env := Env{Inventory: inv, Secrets: Secrets{SSHKey: sshd.ClientKey, KnownHosts: sshdtest.KnownHostsLine("127.0.0.2:22", other)}}
+		got := CheckKernel(ctx, env)
+		if len(got) != 2 || got[0].ID != IDKernelSSH || got[0].Status != report.Fail || !strings.Contains(got[0].Message, "not in known_hosts") {
+			t.Fatalf("got %+v, want %s fails saying the host is not in known_hosts", got, IDKernelSSH)
+		}
+	})
+}
