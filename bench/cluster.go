@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -52,31 +53,14 @@ func (c *benchCluster) addrs() []string {
 // newMaster is the empty master the rebalance fills.
 func (c *benchCluster) newMaster() *sandbox.Process { return c.nodes[len(c.nodes)-1] }
 
-// startNode starts one cluster-enabled node in dir on a free port, picking
-// another port when something else grabbed the one FreePort offered.
-func startNode(ctx context.Context, dir, password string, nodeTimeoutMS int) (*sandbox.Process, error) {
-	var last error
-	for range 5 {
-		port, err := sandbox.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		p, err := sandbox.Start(ctx, sandbox.NodeConfig{
-			Dir:           fmt.Sprintf("%s/node-%d", dir, port),
-			Port:          port,
-			Password:      password,
-			NodeTimeoutMS: nodeTimeoutMS,
-			Persistence:   false,
-		})
-		if err == nil {
-			return p, nil
-		}
-		if !errors.Is(err, sandbox.ErrPortInUse) {
-			return nil, err
-		}
-		last = err
-	}
-	return nil, last
+// startNode starts one cluster-enabled node on a free port in dir/name.
+func startNode(ctx context.Context, dir, name, password string, nodeTimeoutMS int) (*sandbox.Process, error) {
+	return sandbox.StartFree(ctx, sandbox.NodeConfig{
+		Dir:           filepath.Join(dir, name),
+		Password:      password,
+		NodeTimeoutMS: nodeTimeoutMS,
+		Persistence:   false,
+	})
 }
 
 // buildCluster starts four nodes under a fresh temp dir, forms a 3-master
@@ -100,7 +84,7 @@ func buildCluster(ctx context.Context, log *slog.Logger, password string, keys, 
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range c.nodes {
 		g.Go(func() error {
-			p, err := startNode(gctx, dir, password, nodeTimeoutMS)
+			p, err := startNode(gctx, dir, fmt.Sprintf("node-%d", i), password, nodeTimeoutMS)
 			if err != nil {
 				return err
 			}

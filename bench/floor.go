@@ -58,7 +58,7 @@ func runFloor(ctx context.Context, log *slog.Logger, password string, n, nodeTim
 	}
 	c := &benchCluster{dir: dir, password: password, log: log}
 	defer c.close()
-	p, err := startNode(ctx, dir, password, nodeTimeoutMS)
+	p, err := startNode(ctx, dir, "floor", password, nodeTimeoutMS)
 	if err != nil {
 		return 0, err
 	}

@@ -24,11 +24,7 @@ func (r *runner) sandboxCommand() *cli.Command {
 				Usage: "start every node of the inventory (addresses must be loopback); does not form the cluster (that is join)",
 				Flags: []cli.Flag{dir(), boolFlag("persistence", "keep RDB/AOF persistence on (off by default)")},
 				Action: func(c *cli.Context) error {
-					inv, err := inventory.FromEnv(r.io.Getenv, c.String(flagInventory))
-					if err != nil {
-						return &stage.UsageError{Err: err}
-					}
-					secrets, err := loadSecrets(c, r.io.Getenv, inv)
+					inv, secrets, err := r.inventoryAndSecrets(c)
 					if err != nil {
 						return err
 					}
@@ -60,11 +56,7 @@ func (r *runner) sandboxCommand() *cli.Command {
 				Usage: "write demo keys through a cluster client (for trying rebalance)",
 				Flags: []cli.Flag{intFlag("keys", "how many keys", 10000), intFlag("value-size", "bytes per value", 64)},
 				Action: func(c *cli.Context) error {
-					inv, err := inventory.FromEnv(r.io.Getenv, c.String(flagInventory))
-					if err != nil {
-						return &stage.UsageError{Err: err}
-					}
-					secrets, err := loadSecrets(c, r.io.Getenv, inv)
+					inv, secrets, err := r.inventoryAndSecrets(c)
 					if err != nil {
 						return err
 					}
@@ -104,6 +96,17 @@ func (r *runner) sandboxCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// inventoryAndSecrets loads the inventory and the secrets it names, for the
+// sandbox commands (stages get them from runStage).
+func (r *runner) inventoryAndSecrets(c *cli.Context) (*inventory.Inventory, stage.Secrets, error) {
+	inv, err := inventory.FromEnv(r.io.Getenv, c.String(flagInventory))
+	if err != nil {
+		return nil, stage.Secrets{}, &stage.UsageError{Err: err}
+	}
+	secrets, err := loadSecrets(c, r.io.Getenv, inv)
+	return inv, secrets, err
 }
 
 func passwordEnv(inv *inventory.Inventory) string {

@@ -356,7 +356,7 @@ func (m *Monitor) probeInfo(ctx context.Context, addr string) {
 		if denom > 0 {
 			m.mem[addr] = used / denom * 100
 		}
-		m.state[addr] = infoString(ci, "cluster_state")
+		m.state[addr] = cluster.InfoField(ci, "cluster_state")
 		m.failing[addr] = failing
 		return nil
 	}()
@@ -462,17 +462,8 @@ func (p Policy) Wait(ctx context.Context) (Decision, error) {
 // Current decides on the latest readings without waiting.
 func (p Policy) Current() Decision { return Decide(p.Monitor.Readings(), p.Gates) }
 
-func infoString(info, key string) string {
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 func infoFloat(info, key string) (float64, error) {
-	s := infoString(info, key)
+	s := cluster.InfoField(info, key)
 	if s == "" {
 		return 0, fmt.Errorf("INFO has no %s", key)
 	}
@@ -484,7 +475,7 @@ func infoFloat(info, key string) (float64, error) {
 }
 
 func infoInt(info, key string) (int64, error) {
-	s := infoString(info, key)
+	s := cluster.InfoField(info, key)
 	if s == "" {
 		return 0, fmt.Errorf("INFO has no %s", key)
 	}

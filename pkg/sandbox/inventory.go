@@ -421,27 +421,18 @@ func nodeStatus(ctx context.Context, ns NodeState, password string) NodeStatus {
 		s.Err = fmt.Sprintf("query %s: %v", ns.Addr, err)
 		return s
 	}
-	switch r := infoField(repl.Val(), "role"); r {
+	switch r := cluster.InfoField(repl.Val(), "role"); r {
 	case "slave":
 		s.Role = string(inventory.RoleReplica)
 	default:
 		s.Role = r
 	}
-	s.ClusterState = infoField(info.Val(), "cluster_state")
-	s.KnownNodes, _ = strconv.Atoi(infoField(info.Val(), "cluster_known_nodes"))
+	s.ClusterState = cluster.InfoField(info.Val(), "cluster_state")
+	s.KnownNodes, _ = strconv.Atoi(cluster.InfoField(info.Val(), "cluster_known_nodes"))
 	if parsed, err := cluster.ParseNodes(nodes.Val()); err == nil {
 		if me, ok := cluster.Myself(parsed); ok {
 			s.Slots = me.Slots.Len()
 		}
 	}
 	return s
-}
-
-func infoField(text, key string) string {
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
-			return v
-		}
-	}
-	return ""
 }

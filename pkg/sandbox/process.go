@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/redisconf"
 )
 
@@ -236,10 +237,10 @@ func (p *Process) waitPong(ctx context.Context, done <-chan struct{}) error {
 			// Another process may hold the port (our child then exits with
 			// "Address already in use"): only our own pid counts as up.
 			info, ierr := c.Info(ctx, "server").Result()
-			if ierr == nil && infoField(info, "process_id") == strconv.Itoa(p.Pid) {
+			if ierr == nil && cluster.InfoField(info, "process_id") == strconv.Itoa(p.Pid) {
 				return nil
 			}
-			err = fmt.Errorf("port answered by another process (process_id %s)", infoField(info, "process_id"))
+			err = fmt.Errorf("port answered by another process (process_id %s)", cluster.InfoField(info, "process_id"))
 			if ierr != nil {
 				err = ierr
 			}
@@ -406,6 +407,26 @@ var (
 	portMu    sync.Mutex
 	portGiven = map[int]bool{}
 )
+
+// StartFree is Start on a port from FreePort (cfg.Port is ignored),
+// picking another port, up to five times, when a process outside this one
+// took the offered port between FreePort and bind.
+func StartFree(ctx context.Context, cfg NodeConfig) (*Process, error) {
+	var last error
+	for range 5 {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Port = port
+		p, err := Start(ctx, cfg)
+		if err == nil || !errors.Is(err, ErrPortInUse) {
+			return p, err
+		}
+		last = err
+	}
+	return nil, last
+}
 
 // FreePort returns a port p such that p and its cluster bus port p+10000 are
 // both free on 127.0.0.1 right now. Ports are drawn at random from

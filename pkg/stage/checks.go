@@ -138,22 +138,16 @@ func (l Live) memberAddrs() []string {
 }
 
 // Masters returns the view's masters (slots or not), sorted by address.
-func (l Live) Masters() []cluster.Node {
-	var out []cluster.Node
-	for _, n := range l.View {
-		if n.IsMaster() && l.Members[n.Addr] {
-			out = append(out, n)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
-	return out
-}
+func (l Live) Masters() []cluster.Node { return l.members((*cluster.Node).IsMaster) }
 
 // Replicas returns the view's replicas, sorted by address.
-func (l Live) Replicas() []cluster.Node {
+func (l Live) Replicas() []cluster.Node { return l.members((*cluster.Node).IsReplica) }
+
+// members returns the view's member nodes that match, sorted by address.
+func (l Live) members(match func(*cluster.Node) bool) []cluster.Node {
 	var out []cluster.Node
 	for _, n := range l.View {
-		if n.IsReplica() && l.Members[n.Addr] {
+		if match(&n) && l.Members[n.Addr] {
 			out = append(out, n)
 		}
 	}

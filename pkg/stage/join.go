@@ -595,9 +595,9 @@ func (j *joiner) replicaLag(ctx context.Context, steps []plan.ReplicateStep, see
 		switch {
 		case err != nil:
 			add(fmt.Sprintf("%s: %v", r.Node, err))
-		case infoField(text, "master_link_status") != "up":
+		case cluster.InfoField(text, "master_link_status") != "up":
 			add(fmt.Sprintf("%s: master_link_status:%s master_sync_in_progress:%s", r.Node,
-				infoField(text, "master_link_status"), infoField(text, "master_sync_in_progress")))
+				cluster.InfoField(text, "master_link_status"), cluster.InfoField(text, "master_sync_in_progress")))
 		}
 		return nil
 	})
@@ -625,15 +625,6 @@ func (j *joiner) replicaLag(ctx context.Context, steps []plan.ReplicateStep, see
 	})
 	sort.Strings(reasons)
 	return reasons
-}
-
-func infoField(text, key string) string {
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // forget removes the plan's nodes one after another (replicas first): all

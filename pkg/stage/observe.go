@@ -48,7 +48,10 @@ type observer struct {
 	status  io.Writer
 }
 
-func newObserver(env Env) *observer {
+func newObserver(env Env) *observer { return newObserverTimeout(env, 3*time.Second) }
+
+// newObserverTimeout is newObserver with the admin clients' read timeout.
+func newObserverTimeout(env Env, readTimeout time.Duration) *observer {
 	log := env.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -64,7 +67,7 @@ func newObserver(env Env) *observer {
 		// quickly, never a hang.
 		pool: admin.NewPool(admin.Options{
 			Username: env.Secrets.Username, Password: env.Secrets.Password, PasswordEnv: passwordEnv(env.Inventory),
-			DialTimeout: dialTimeout, ReadTimeout: 3 * time.Second,
+			DialTimeout: dialTimeout, ReadTimeout: readTimeout,
 		}),
 		log:    log,
 		status: status,
@@ -244,7 +247,7 @@ func (o *observer) cpu(ctx context.Context, addrs []string) map[string]float64 {
 			if err != nil {
 				return 0, time.Time{}, err
 			}
-			f := admin.ParseInfo(info)
+			f := cluster.ParseInfo(info)
 			sys, _ := infoFloat(f, "used_cpu_sys")
 			user, _ := infoFloat(f, "used_cpu_user")
 			return sys + user, time.Now(), nil
@@ -367,7 +370,7 @@ func (o *observer) lags(ctx context.Context, l Live) map[string]Lag {
 		if err != nil {
 			return Lag{Err: fmt.Sprintf("INFO replication on master %s: %v", master, err)}
 		}
-		target, err := strconv.ParseInt(admin.ParseInfo(info)["master_repl_offset"], 10, 64)
+		target, err := strconv.ParseInt(cluster.ParseInfo(info)["master_repl_offset"], 10, 64)
 		if err != nil {
 			return Lag{Err: fmt.Sprintf("master %s: master_repl_offset: %v", master, err)}
 		}
@@ -377,7 +380,7 @@ func (o *observer) lags(ctx context.Context, l Live) map[string]Lag {
 			if err != nil {
 				return Lag{Err: fmt.Sprintf("INFO replication on %s: %v", replica, err)}
 			}
-			f := admin.ParseInfo(info)
+			f := cluster.ParseInfo(info)
 			off, err := strconv.ParseInt(f["slave_repl_offset"], 10, 64)
 			if err != nil {
 				off, _ = strconv.ParseInt(f["master_repl_offset"], 10, 64)

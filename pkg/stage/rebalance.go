@@ -60,13 +60,9 @@ type rebalancer struct {
 }
 
 func newRebalancer(env Env, in RebalanceInput) *rebalancer {
-	o := newObserver(env)
-	// MIGRATE of a large batch may take longer than an observation read:
-	// the executor bounds each call with its own deadline.
-	o.pool = admin.NewPool(admin.Options{
-		Username: env.Secrets.Username, Password: env.Secrets.Password, PasswordEnv: passwordEnv(env.Inventory),
-		DialTimeout: dialTimeout, ReadTimeout: 30 * time.Second,
-	})
+	// Gate probes and SETSLOT pipelines may take longer than an observation
+	// read on a busy node; the executor bounds each call with its own deadline.
+	o := newObserverTimeout(env, 30*time.Second)
 	if in.Timeout <= 0 {
 		in.Timeout = 60 * time.Second
 	}

@@ -121,7 +121,7 @@ func (p *Pool) observeNode(ctx context.Context, addr string) *cluster.Observatio
 		}
 		return o
 	}
-	o.Info = ParseInfo(info.Val())
+	o.Info = cluster.ParseInfo(info.Val())
 	if o.Info["cluster_enabled"] == "0" || IsClusterDisabled(nodes.Err()) {
 		o.Err = fmt.Sprintf("cluster support disabled on %s: set \"cluster-enabled yes\" in its redis.conf and restart it", addr)
 		return o
@@ -143,7 +143,7 @@ func (p *Pool) observeNode(ctx context.Context, addr string) *cluster.Observatio
 	if me, ok := cluster.Myself(parsed); ok {
 		o.ID = me.ID
 	}
-	o.ClusterInfo = ParseInfo(cinfo.Val())
+	o.ClusterInfo = cluster.ParseInfo(cinfo.Val())
 	o.Config = map[string]string{}
 	// A missing or renamed CONFIG command leaves Config without that key:
 	// checks that need it report it as unknown rather than failing the node.
@@ -163,23 +163,6 @@ func (p *Pool) authMessage(addr string) string {
 		return fmt.Sprintf("authentication failed on %s: check the password in $%s", addr, p.opts.PasswordEnv)
 	}
 	return fmt.Sprintf("authentication failed on %s: check the cluster password", addr)
-}
-
-// ParseInfo parses INFO or CLUSTER INFO text into a flat map of its
-// "key:value" lines; section headers and blank lines are skipped. Keyspace
-// lines keep their value whole ("db0" → "keys=1,expires=0,avg_ttl=0").
-func ParseInfo(text string) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // NotConvergedError is WaitConverged giving up: the cluster did not settle

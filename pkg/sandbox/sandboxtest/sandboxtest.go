@@ -115,7 +115,12 @@ func (c *Cluster) startNodes(t testing.TB, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			procs[i], errs[i] = startNode(ctx, filepath.Join(c.Dir, fmt.Sprintf("node-%d", first+i)), c.opts)
+			procs[i], errs[i] = sandbox.StartFree(ctx, sandbox.NodeConfig{
+				Dir:           filepath.Join(c.Dir, fmt.Sprintf("node-%d", first+i)),
+				Password:      c.opts.Password,
+				NodeTimeoutMS: c.opts.NodeTimeoutMS,
+				Extra:         c.opts.Extra,
+			})
 		}()
 	}
 	wg.Wait()
@@ -130,33 +135,6 @@ func (c *Cluster) startNodes(t testing.TB, n int) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatalf("sandboxtest: start %d nodes: %v", n, err)
 	}
-}
-
-// startNode starts one node, picking another port when one was taken by a
-// process outside this test binary between FreePort and bind.
-func startNode(ctx context.Context, dir string, opts Options) (*sandbox.Process, error) {
-	var last error
-	for range 5 {
-		port, err := sandbox.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		p, err := sandbox.Start(ctx, sandbox.NodeConfig{
-			Dir:           dir,
-			Port:          port,
-			Password:      opts.Password,
-			NodeTimeoutMS: opts.NodeTimeoutMS,
-			Extra:         opts.Extra,
-		})
-		if err == nil {
-			return p, nil
-		}
-		if !errors.Is(err, sandbox.ErrPortInUse) {
-			return nil, err
-		}
-		last = err
-	}
-	return nil, last
 }
 
 func (c *Cluster) close() {
@@ -391,19 +369,9 @@ func (c *Cluster) poll(ctx context.Context, i int) nodeState {
 		}
 	}
 	s.sig = cluster.Signature(parsed)
-	s.state = field(info.Val(), "cluster_state")
-	s.linkUp = field(repl.Val(), "master_link_status") == "up"
+	s.state = cluster.InfoField(info.Val(), "cluster_state")
+	s.linkUp = cluster.InfoField(repl.Val(), "master_link_status") == "up"
 	return s
-}
-
-// field returns the value of "key:value" in an INFO-style text.
-func field(text, key string) string {
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // notConverged returns "" when every node agrees, or why not, naming a node.
