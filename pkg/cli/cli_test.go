@@ -2,11 +2,14 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/report/reporttest"
@@ -231,5 +234,51 @@ func TestActionsUnsetFilesDoNotPanic(t *testing.T) {
 	}
 	if !strings.Contains(res.stdout, "::group::slotshift validate\n") || !strings.Contains(res.stdout, "::endgroup::") {
 		t.Errorf("the stage's output is not folded in a group:\n%s", res.stdout)
+	}
+}
+
+// TestUnreachableNodesFailCleanly: validate against nodes that are not
+// running fails (exit 1) with a check naming each node, quickly, and the
+// driver's own dial errors do not spill onto stderr.
+func TestUnreachableNodesFailCleanly(t *testing.T) {
+	var ports []int
+	for range 6 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+	}
+	var b strings.Builder
+	b.WriteString("version: 1\ncluster: {name: down}\nservers:\n")
+	for s := range 3 {
+		fmt.Fprintf(&b, "  - name: server%d\n    address: 127.0.0.1\n    nodes:\n      - {port: %d, role: master}\n      - {port: %d, role: replica, replica_of: \"server%d:%d\"}\n",
+			s+1, ports[s], ports[3+s], (s+1)%3+1, ports[(s+1)%3])
+	}
+	dir := t.TempDir()
+	start := time.Now()
+	res := runBin(t, dir, []string{"SLOTSHIFT_PASSWORD=" + testPassword, "SLOTSHIFT_INVENTORY=" + b.String()}, "validate", "--report-dir", dir)
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", res.code, res.stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("validate took %s against unreachable nodes", d)
+	}
+	if strings.Contains(res.stderr, "pool.go") || strings.Contains(res.stderr, "redis: 20") {
+		t.Errorf("driver log lines on stderr:\n%s", res.stderr)
+	}
+	r := readReport(t, dir, "validate")
+	for _, p := range ports {
+		addr := fmt.Sprintf("127.0.0.1:%d", p)
+		found := false
+		for _, c := range r.Checks {
+			if c.ID == "node.reachable" && c.Node == addr && c.Status == report.Fail {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no failed node.reachable check for %s", addr)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/stage"
@@ -51,6 +52,9 @@ func (r *runner) runStage(c *cli.Context, name string, fn stageFunc) (err error)
 	if logErr != nil {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	// go-redis prints its own dial failures on stderr; they are already in
+	// the checks, so send them to the logger at debug level instead.
+	admin.RouteDriverLog(log)
 
 	var res stage.Result
 	ctx := c.Context

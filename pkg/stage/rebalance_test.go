@@ -375,3 +375,43 @@ func TestRebalanceThreeToFivePair(t *testing.T) {
 		t.Errorf("removed servers' masters own %d and %d slots", counts[a[6]], counts[a[8]])
 	}
 }
+
+// TestRebalanceRefusesUnreachableNode: with a node down, rebalance fails a
+// check naming it, and moves nothing; a wrong password fails the same way.
+func TestRebalanceRefusesUnreachableNode(t *testing.T) {
+	c := sandboxtest.Start(t, 6, sandboxtest.Options{NodeTimeoutMS: 1000})
+	c.Form(t, 3)
+	inv := crossYAML(ports(c), rbSettings)
+	before := rbLayout(t, c, 0)
+
+	env := harnessEnv(t, parseInv(t, inv), "wrong-password-0123456789")
+	res, err := Rebalance(ctxT(t), env, RebalanceInput{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("a wrong password must be a failed check, not an error: %v", err)
+	}
+	want(t, res.Checks, IDMembers, "", report.Fail, "authentication failed", c.Nodes[0].Addr)
+	if res.Outcome() != report.OutcomeFail {
+		t.Errorf("outcome %s, want fail", res.Outcome())
+	}
+
+	down := c.Nodes[5]
+	if err := down.Stop(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	env = harnessEnv(t, parseInv(t, inv), c.Password)
+	res, err = Rebalance(ctxT(t), env, RebalanceInput{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("a node down must be a failed check, not an error: %v", err)
+	}
+	want(t, res.Checks, IDMembers, "", report.Fail, "unreachable", down.Addr)
+	if res.Rebalance.SlotsMoved != 0 {
+		t.Errorf("moved %d slots with a node down", res.Rebalance.SlotsMoved)
+	}
+	rbSameLayout(t, "layout after a refused rebalance", rbLayout(t, c, 0), before)
+	if err := down.Restart(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if open := c.OpenSlots(t); len(open) > 0 {
+		t.Errorf("open slots after a refused rebalance: %v", open)
+	}
+}
