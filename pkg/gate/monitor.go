@@ -28,15 +28,13 @@ const windowBuckets = 5
 
 // MonitorOptions configure a Monitor. Zero values take the defaults.
 type MonitorOptions struct {
-	// Interval is the replication-lag probe period and how often Wait
-	// re-decides. Default 100ms.
+	// Interval is the replication-lag probe period. Default 100ms.
 	Interval time.Duration
 	// LatencyInterval is the period of the PING latency probe per master.
 	// Default 10ms: with a 2 s window that is ~200 samples per master, so
 	// p99 is a percentile, not the single slowest PING.
 	LatencyInterval time.Duration
-	// Window is the span latency avg/p99 are computed over. Default 2s: a
-	// hold clears about that long after the cluster calms down.
+	// Window is the span latency avg/p99 are computed over. Default 2s.
 	Window time.Duration
 	// InfoInterval is the period of the INFO cpu/memory and cluster-state
 	// probes; CPU % is the delta between two of them. Default 1s.
@@ -44,6 +42,14 @@ type MonitorOptions struct {
 	// LagTimeout bounds one replication-lag measurement; a replica that has
 	// not caught up by then reads as LagTimeout. Default 10s.
 	LagTimeout time.Duration
+	// CalmPeriod is how long Wait, once holding, looks at latency measured
+	// since the hold began instead of the whole window. While the run holds
+	// it adds no load, so those samples are the cluster on its own; the
+	// window would keep the spike that caused the hold for up to Window
+	// after it ended. With 10ms probes that is ~30 samples per master, and
+	// p99 of them is their maximum: one slow PING keeps the hold. Default
+	// 300ms.
+	CalmPeriod time.Duration
 	// Log receives probe errors at debug level. Default: discard.
 	Log *slog.Logger
 }
@@ -63,6 +69,9 @@ func (o MonitorOptions) withDefaults() MonitorOptions {
 	}
 	if o.LagTimeout <= 0 {
 		o.LagTimeout = 10 * time.Second
+	}
+	if o.CalmPeriod <= 0 {
+		o.CalmPeriod = 300 * time.Millisecond
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -87,6 +96,8 @@ type Monitor struct {
 	failing  map[string][]string // reporter addr -> failing nodes it sees
 	errs     map[string]map[string]string
 	lastInfo map[string]cpuSample
+	// holdStart is when Wait began holding; zero when it is not holding.
+	holdStart time.Time
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -94,7 +105,8 @@ type Monitor struct {
 
 type latencyProbe struct {
 	hist     *hdrhistogram.WindowedHistogram
-	inflight atomic.Int64 // unix nanos when the outstanding PING was sent; 0 if none
+	since    *hdrhistogram.Histogram // samples since the current hold began; nil when not holding
+	inflight atomic.Int64            // unix nanos when the outstanding PING was sent; 0 if none
 }
 
 type cpuSample struct {
@@ -174,7 +186,13 @@ func (m *Monitor) nodes() []string {
 }
 
 // firstCPUDelta is the gap between the first two INFO samples of a node.
-const firstCPUDelta = 200 * time.Millisecond
+// CPU % over it is coarser than over InfoInterval, but the first decision
+// (before the first batch) does not wait for it longer than needed.
+const firstCPUDelta = 100 * time.Millisecond
+
+// waitPoll is how often Wait re-decides (or Interval, if shorter): a hold
+// ends within waitPoll of the readings turning green.
+const waitPoll = 20 * time.Millisecond
 
 // sleepCtx sleeps for d; it reports false when ctx ended first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -235,8 +253,12 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 		return
 	}
 	m.setErr(addr, "latency", nil)
+	us := max(elapsed.Microseconds(), 1)
 	m.mu.Lock()
-	_ = p.hist.Current.RecordValue(max(elapsed.Microseconds(), 1))
+	_ = p.hist.Current.RecordValue(us)
+	if p.since != nil && !start.Before(m.holdStart) {
+		_ = p.since.RecordValue(us)
+	}
 	m.mu.Unlock()
 }
 
@@ -386,8 +408,12 @@ func (m *Monitor) Readings() Readings {
 		r.Replicas = append(r.Replicas, a)
 	}
 	r.Replicas = sorted(r.Replicas)
+	calm := !m.holdStart.IsZero() && now.Sub(m.holdStart) >= m.opts.CalmPeriod
 	for a, p := range m.lat {
 		h := p.hist.Merge()
+		if calm && p.since != nil && p.since.TotalCount() > 0 {
+			h = p.since
+		}
 		l := Latency{Samples: h.TotalCount()}
 		if l.Samples > 0 {
 			l.AvgMS = h.Mean() / 1000
@@ -425,16 +451,27 @@ func (m *Monitor) Readings() Readings {
 // Wait blocks while the gates hold. It returns the first non-hold decision
 // (proceed or abort, with a nil error), or the last hold decision with
 // ErrHoldTimeout once holdTimeout has passed (0 means do not wait at all),
-// or with ctx's error when ctx ends.
+// or with ctx's error when ctx ends. Once it holds for CalmPeriod, latency
+// is judged on the samples taken since the hold began.
 func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.Duration) (Decision, error) {
 	deadline := time.Now().Add(holdTimeout)
-	t := time.NewTicker(m.opts.Interval)
+	t := time.NewTicker(min(m.opts.Interval, waitPoll))
 	defer t.Stop()
+	defer m.setHolding(false)
+	var heldSince time.Time
 	for {
 		d := Decide(m.Readings(), g)
 		if d.Verdict != Hold {
+			if !heldSince.IsZero() {
+				m.opts.Log.Info("gates no longer hold", "held", time.Since(heldSince).Round(time.Millisecond), "verdict", d.Verdict.String())
+			}
 			return d, nil
 		}
+		if heldSince.IsZero() {
+			heldSince = time.Now()
+			m.opts.Log.Info("gates hold", "reason", d.Reason())
+		}
+		m.setHolding(true)
 		if !time.Now().Before(deadline) {
 			return d, fmt.Errorf("%w (%s): %s", ErrHoldTimeout, holdTimeout, d.Reason())
 		}
@@ -442,6 +479,25 @@ func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 		case <-ctx.Done():
 			return d, ctx.Err()
 		case <-t.C:
+		}
+	}
+}
+
+// setHolding starts (once) or ends the latency record of the current hold;
+// see MonitorOptions.CalmPeriod.
+func (m *Monitor) setHolding(on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case on && m.holdStart.IsZero():
+		m.holdStart = time.Now()
+		for _, p := range m.lat {
+			p.since = hdrhistogram.New(1, 60_000_000, 3)
+		}
+	case !on:
+		m.holdStart = time.Time{}
+		for _, p := range m.lat {
+			p.since = nil
 		}
 	}
 }

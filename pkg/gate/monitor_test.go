@@ -120,3 +120,83 @@ func TestMonitorOnRealCluster(t *testing.T) {
 		}
 	})
 }
+
+// A hold caused by a latency spike clears once the cluster has been calm for
+// CalmPeriod, not when the spike leaves the (much longer) window; a stall
+// that is still going on keeps it.
+func TestHoldClearsAfterCalmPeriod(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server processes")
+	}
+	c := sandboxtest.Start(t, 3, sandboxtest.Options{})
+	c.Form(t, 3)
+	masters := c.Addrs()
+	pool := admin.NewPool(admin.Options{Password: c.Password})
+	t.Cleanup(func() { _ = pool.Close() })
+	const window = 6 * time.Second
+	m := NewMonitor(pool, masters, nil, MonitorOptions{Interval: 20 * time.Millisecond, Window: window, InfoInterval: 200 * time.Millisecond, CalmPeriod: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m.Start(ctx)
+	t.Cleanup(m.Close)
+	g := inventory.Gates{
+		LatencyP99MS:     inventory.Threshold{Hold: 30, Abort: 10000},
+		ReplicationLagMS: inventory.Threshold{Hold: 500, Abort: 5000},
+		MemoryPercent:    inventory.Threshold{Hold: 80, Abort: 95},
+		// latency avg and CPU unset: a loaded test machine must not hold.
+	}
+	if d, err := m.Wait(ctx, g, 10*time.Second); err != nil || d.Verdict != Proceed {
+		t.Fatalf("idle cluster: %v, %v", d, err)
+	}
+	p99 := func(d Decision) (float64, bool) {
+		for _, r := range d.Readings {
+			if r.Gate == "latency_p99_ms" && r.Node == masters[0] {
+				return r.Value, true
+			}
+		}
+		return 0, false
+	}
+
+	// Ten 60ms stalls of one master: ~10 slow PINGs among at most ~600 in
+	// the window, so its p99 stays over 30ms for the whole window.
+	for range 10 {
+		if err := c.Client(0).Do(ctx, "CLIENT", "PAUSE", 60).Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(80 * time.Millisecond)
+	}
+	stallsEnded := time.Now()
+	if d := Decide(m.Readings(), g); d.Verdict != Hold || !strings.Contains(d.Reason(), masters[0]) {
+		t.Fatalf("after the stalls the window should hold on %s: %v", masters[0], d)
+	}
+	d, err := m.Wait(ctx, g, 10*time.Second)
+	held := time.Since(stallsEnded)
+	t.Logf("held %v after the stalls", held)
+	if err != nil || d.Verdict != Proceed {
+		t.Fatalf("Wait = %v, %v", d, err)
+	}
+	if held >= window/2 {
+		t.Errorf("the hold lasted %v, most of the %v window: the calm period did not count", held, window)
+	}
+	if v, ok := p99(d); !ok || v >= 30 {
+		t.Errorf("proceeded on p99 %.1fms (found %v) of %s", v, ok, masters[0])
+	}
+	// Outside a hold the window still holds the spike.
+	if d := Decide(m.Readings(), g); d.Verdict != Hold {
+		t.Errorf("the window forgot the stalls after %v: %v", time.Since(stallsEnded), d)
+	}
+
+	// A stall still in progress is not calm: Wait keeps holding.
+	if err := c.Client(1).Do(ctx, "CLIENT", "PAUSE", 1500).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	d, err = m.Wait(ctx, g, 10*time.Second)
+	if err != nil {
+		t.Fatalf("Wait = %v, %v", d, err)
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("proceeded %v into a 1.5s stall: %v", el, d)
+	}
+}
