@@ -412,93 +412,77 @@ func (l *Legacy) broadcast(ctx context.Context, src, dst endpoint, slots []int) 
 	wg.Wait()
 }
 
-// scan fetches up to KeysPerMigrate keys of each slot from src in one
-// pipeline, and their sizes in another when sizes are measured.
+// scan lists up to KeysPerMigrate keys of each slot of src, with their sizes
+// when sizes are measured.
 func (l *Legacy) scan(ctx context.Context, src endpoint, slots []int) (map[int][]string, map[string]int64, error) {
-	keys, err := l.getKeys(ctx, src.addr, slots)
+	sizes := map[string]int64{}
+	keys, err := l.list(ctx, src.addr, slots, sizes)
 	if err != nil {
 		return nil, nil, err
-	}
-	sizes := map[string]int64{}
-	if l.opts.measureSizes() {
-		if err := l.measure(ctx, src.addr, keys, sizes); err != nil {
-			return nil, nil, err
-		}
 	}
 	return keys, sizes, nil
 }
 
-func (l *Legacy) getKeys(ctx context.Context, addr string, slots []int) (map[int][]string, error) {
+// listScript returns up to ARGV[2] keys of slot ARGV[1] followed by the
+// MEMORY USAGE (default sampling) of each: one call per slot lists and
+// measures, instead of a GETKEYSINSLOT and then one command per key (the
+// round trips cost more than the measurement). The keys are local to the
+// node (it owns or exports the slot), as cluster mode requires of a script.
+const listScript = `local ks = redis.call('CLUSTER', 'GETKEYSINSLOT', ARGV[1], ARGV[2])
+local n = #ks
+for i = 1, n do ks[n + i] = redis.call('MEMORY', 'USAGE', ks[i]) or 0 end
+return ks`
+
+// list lists up to KeysPerMigrate keys of each slot of addr in one pipeline
+// and, when sizes are measured, records their sizes in sizes.
+func (l *Legacy) list(ctx context.Context, addr string, slots []int, sizes map[string]int64) (map[int][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
 	defer cancel()
+	measure := l.opts.measureSizes()
 	pipe := l.conns.get(addr).Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(slots))
+	cmds := make([]*redis.Cmd, len(slots))
 	for i, s := range slots {
-		cmds[i] = pipe.ClusterGetKeysInSlot(ctx, s, l.opts.KeysPerMigrate)
+		if measure {
+			cmds[i] = pipe.Eval(ctx, listScript, nil, s, l.opts.KeysPerMigrate)
+		} else {
+			cmds[i] = pipe.Do(ctx, "CLUSTER", "GETKEYSINSLOT", s, l.opts.KeysPerMigrate)
+		}
 	}
 	_, _ = pipe.Exec(ctx)
 	out := make(map[int][]string, len(slots))
 	for i, s := range slots {
-		ks, err := cmds[i].Result()
+		vals, err := cmds[i].Slice()
 		if err != nil {
-			return nil, fmt.Errorf("CLUSTER GETKEYSINSLOT %d on %s: %w", s, addr, err)
+			return nil, fmt.Errorf("listing the keys of slot %d on %s: %w", s, addr, err)
 		}
-		if len(ks) > 0 {
-			out[s] = ks
+		n := len(vals)
+		if measure {
+			if n%2 != 0 {
+				return nil, fmt.Errorf("listing the keys of slot %d on %s: odd reply of %d values", s, addr, n)
+			}
+			n /= 2
 		}
+		if n == 0 {
+			continue
+		}
+		ks := make([]string, n)
+		for j := range n {
+			k, ok := vals[j].(string)
+			if !ok {
+				return nil, fmt.Errorf("listing the keys of slot %d on %s: key %d is %T", s, addr, j, vals[j])
+			}
+			ks[j] = k
+			if measure {
+				size, ok := vals[n+j].(int64)
+				if !ok {
+					return nil, fmt.Errorf("listing the keys of slot %d on %s: size of %q is %T", s, addr, k, vals[n+j])
+				}
+				sizes[k] = size
+			}
+		}
+		out[s] = ks
 	}
 	return out, nil
-}
-
-// sizesScript returns MEMORY USAGE (default sampling) of each of KEYS, 0
-// for a key that is gone. One call per slot instead of one command per key:
-// the command round trip costs more than the measurement.
-const sizesScript = `local out = {}
-for i, k in ipairs(KEYS) do out[i] = redis.call('MEMORY', 'USAGE', k) or 0 end
-return out`
-
-// measure fills sizes for the listed keys not measured yet, one pipelined
-// script call per slot (all keys of a call share a slot, as cluster mode
-// requires).
-func (l *Legacy) measure(ctx context.Context, addr string, keys map[int][]string, sizes map[string]int64) error {
-	type call struct {
-		keys []string
-		cmd  *redis.Cmd
-	}
-	var calls []call
-	cctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
-	defer cancel()
-	pipe := l.conns.get(addr).Pipeline()
-	for _, ks := range keys {
-		var todo []string
-		for _, k := range ks {
-			if _, ok := sizes[k]; !ok {
-				todo = append(todo, k)
-			}
-		}
-		if len(todo) > 0 {
-			calls = append(calls, call{todo, pipe.Eval(cctx, sizesScript, todo)})
-		}
-	}
-	if len(calls) == 0 {
-		return nil
-	}
-	_, err := pipe.Exec(cctx)
-	if err != nil && !isRedisErr(err) {
-		return fmt.Errorf("MEMORY USAGE on %s: %w", addr, err)
-	}
-	for _, c := range calls {
-		// An error (ASK: the slot moved meanwhile) measures the keys as 0.
-		vals, _ := c.cmd.Int64Slice()
-		for i, k := range c.keys {
-			var n int64
-			if i < len(vals) {
-				n = vals[i]
-			}
-			sizes[k] = n
-		}
-	}
-	return nil
 }
 
 // setSlots sends CLUSTER SETSLOT s <sub> <id> for every slot in one pipeline.
@@ -577,16 +561,11 @@ func (l *Legacy) drain(ctx context.Context, src, dst endpoint, slots []int, know
 			return st, fmt.Errorf("slots %s on %s never emptied", slotSpan(pending), src.addr)
 		}
 		if !listed {
-			if keys, err = l.getKeys(ctx, src.addr, pending); err != nil {
+			if keys, err = l.list(ctx, src.addr, pending, sizes); err != nil {
 				return st, err
 			}
 			if len(keys) == 0 {
 				return st, nil
-			}
-			if l.opts.measureSizes() {
-				if err := l.measure(ctx, src.addr, keys, sizes); err != nil {
-					return st, err
-				}
 			}
 			pending = pending[:0:0]
 			for _, s := range slots {
