@@ -203,6 +203,12 @@ func (p *progress) snapshot() Progress {
 // abort verdict from g.Current and ctx's cancellation stop the run at a slot
 // boundary: slots in flight are finished, no new slot is opened. Slots the
 // target already owns are skipped, so a plan can be resumed after Repair.
+//
+// Batches overlap by at most one: once a move of batch N has finished, the
+// gates are checked and batch N+1 starts, so the target keeps receiving
+// while N's last move drains (the mover bounds the streams per node, so the
+// overlap adds no load on any node, only removes idle time). Batch N+2 waits
+// for N to finish. With PauseBetweenBatches set, batches do not overlap.
 func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, error) {
 	start := time.Now()
 	res := Result{BatchesRemaining: len(p.Batches)}
@@ -230,16 +236,56 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 	defer stopStatus()
 
 	cur := &currentGate{g: g}
+	stop := &stopper{}
 	// In-flight slots must finish even after ctx is cancelled; they get a
 	// context that is never cancelled, and stop only at slot boundaries.
 	ioCtx := context.WithoutCancel(ctx)
+	var (
+		inflight []*batchRun
+		runErr   error // why no further batch was started
+	)
+	// collect waits for the oldest batch in flight and adds it to res.
+	collect := func() {
+		br := inflight[0]
+		inflight = inflight[1:]
+		<-br.done
+		res.Batches = append(res.Batches, br.rb)
+		res.Slots += br.st.Slots
+		res.Skipped += br.skipped
+		res.Keys += br.st.Keys
+		res.Bytes += br.st.Bytes
+		res.Replaced += br.st.Replaced
+		if br.err == nil {
+			res.BatchesRemaining--
+			e.opts.Log.Info("batch done", "batch", br.b.Number, "slots", br.st.Slots, "keys", br.st.Keys, "duration", time.Duration(float64(br.rb.Duration)*float64(time.Second)))
+		}
+	}
+	overlap := e.opts.PauseBetweenBatches <= 0
 	for i, b := range p.Batches {
 		if e.opts.MaxBatches > 0 && i >= e.opts.MaxBatches {
 			break
 		}
-		prog.batch.Store(int64(b.Number))
+		if len(inflight) == 2 || (len(inflight) == 1 && !overlap) {
+			collect()
+		}
+		if len(inflight) == 1 {
+			select {
+			case <-inflight[0].moveDone:
+			case <-inflight[0].done:
+			}
+		}
+		if stop.get() != nil {
+			break
+		}
+		if i > 0 && !overlap {
+			select {
+			case <-ctx.Done():
+			case <-time.After(e.opts.PauseBetweenBatches):
+			}
+		}
 		if err := e.boundary(ctx); err != nil {
-			return e.finish(res, start), err
+			runErr = stop.set(err, 0)
+			break
 		}
 		d := gate.Decision{}
 		if g != nil {
@@ -249,37 +295,85 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 			prog.gates.Store(d.String())
 			switch {
 			case errors.Is(err, gate.ErrHoldTimeout):
-				return e.finish(res, start), fmt.Errorf("%w before batch %d: %s", ErrHeld, b.Number, d.Reason())
+				// A hold stops new batches; the one in flight was let in
+				// by the gates and finishes.
+				runErr = fmt.Errorf("%w before batch %d: %s", ErrHeld, b.Number, d.Reason())
 			case ctx.Err() != nil:
-				return e.finish(res, start), fmt.Errorf("%w before batch %d: %w", ErrInterrupted, b.Number, ctx.Err())
+				runErr = stop.set(fmt.Errorf("%w before batch %d: %w", ErrInterrupted, b.Number, ctx.Err()), 0)
 			case err != nil:
-				return e.finish(res, start), fmt.Errorf("gates before batch %d: %w", b.Number, err)
+				runErr = stop.set(fmt.Errorf("gates before batch %d: %w", b.Number, err), 0)
 			case d.Verdict == gate.Abort:
-				return e.finish(res, start), fmt.Errorf("%w before batch %d: %s", ErrAborted, b.Number, d.Reason())
+				runErr = stop.set(fmt.Errorf("%w before batch %d: %s", ErrAborted, b.Number, d.Reason()), 0)
+			}
+			if runErr != nil {
+				break
 			}
 		}
-		rb, st, skipped, err := e.runBatch(ctx, ioCtx, mover, b, owners, cur, prog)
-		rb.Gates = d.Readings
-		res.Batches = append(res.Batches, rb)
-		res.Slots += st.Slots
-		res.Skipped += skipped
-		res.Keys += st.Keys
-		res.Bytes += st.Bytes
-		res.Replaced += st.Replaced
-		if err != nil {
-			return e.finish(res, start), err
+		if stop.get() != nil {
+			break
 		}
-		res.BatchesRemaining--
-		e.opts.Log.Info("batch done", "batch", b.Number, "slots", st.Slots, "keys", st.Keys, "duration", time.Duration(float64(rb.Duration)*float64(time.Second)))
-		if e.opts.PauseBetweenBatches > 0 && i < len(p.Batches)-1 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(e.opts.PauseBetweenBatches):
-			}
-		}
+		prog.batch.Store(int64(b.Number))
+		br := &batchRun{b: b, done: make(chan struct{}), moveDone: make(chan struct{})}
+		inflight = append(inflight, br)
+		go func() {
+			defer close(br.done)
+			br.rb, br.st, br.skipped, br.err = e.runBatch(ctx, ioCtx, mover, b, owners, cur, prog, stop, br.moveDone)
+			br.rb.Gates = d.Readings
+		}()
+	}
+	for len(inflight) > 0 {
+		collect()
+	}
+	if err := stop.get(); err != nil {
+		return e.finish(res, start), err
+	}
+	if runErr != nil {
+		return e.finish(res, start), runErr
 	}
 	res.Done = res.BatchesRemaining == 0
 	return e.finish(res, start), nil
+}
+
+// batchRun is one batch in flight.
+type batchRun struct {
+	b        plan.Batch
+	done     chan struct{} // closed when the batch has finished
+	moveDone chan struct{} // closed when its first move has finished
+	rb       report.Batch
+	st       Stats
+	skipped  int
+	err      error
+}
+
+// stopper holds the first reason to stop, shared by the batches in flight:
+// when one fails, the other stops at its next slot boundary too.
+type stopper struct {
+	mu    sync.Mutex
+	err   error
+	batch int // the batch that stopped; 0 when the run loop did
+}
+
+// set records err unless a reason is already recorded, and returns the
+// recorded one.
+func (s *stopper) set(err error, batch int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err, s.batch = err, batch
+	}
+	return s.err
+}
+
+func (s *stopper) get() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *stopper) from() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batch
 }
 
 func (e *Executor) finish(res Result, start time.Time) Result {
@@ -288,27 +382,23 @@ func (e *Executor) finish(res Result, start time.Time) Result {
 }
 
 // runBatch runs one batch's moves concurrently. The first stop reason (an
-// error, abort, interrupt) makes every move stop at its next slot boundary.
-func (e *Executor) runBatch(ctx, ioCtx context.Context, mover Mover, b plan.Batch, owners [cluster.NumSlots]string, cur *currentGate, prog *progress) (report.Batch, Stats, int, error) {
+// error, abort, interrupt, here or in the other batch in flight) makes every
+// move stop at its next slot boundary. moveDone is closed when the first
+// move finishes.
+func (e *Executor) runBatch(ctx, ioCtx context.Context, mover Mover, b plan.Batch, owners [cluster.NumSlots]string, cur *currentGate, prog *progress, stop *stopper, moveDone chan struct{}) (report.Batch, Stats, int, error) {
 	t0 := time.Now()
-	rb := report.Batch{Number: b.Number, Status: report.Pass}
+	rb := report.Batch{Number: b.Number, StartedAt: t0.UTC(), Status: report.Pass}
 	for _, m := range b.Moves {
 		rb.Moves = append(rb.Moves, report.Move{From: m.FromAddr, To: m.ToAddr, Start: m.Range.Start, End: m.Range.End, Batch: b.Number})
 	}
 	var (
-		mu      sync.Mutex
-		total   Stats
-		stop    error
-		skipped int
+		mu        sync.Mutex
+		total     Stats
+		skipped   int
+		cut       bool // a move of this batch stopped short
+		closeOnce sync.Once
 	)
-	setStop := func(err error) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if stop == nil {
-			stop = err
-		}
-		return stop
-	}
+	defer closeOnce.Do(func() { close(moveDone) })
 	var eg errgroup.Group
 	eg.SetLimit(e.opts.Concurrency)
 	for _, m := range b.Moves {
@@ -320,17 +410,14 @@ func (e *Executor) runBatch(ctx, ioCtx context.Context, mover Mover, b plan.Batc
 					mu.Unlock()
 					return ErrSkipSlot
 				}
-				mu.Lock()
-				s := stop
-				mu.Unlock()
-				if s != nil {
-					return s
+				if err := stop.get(); err != nil {
+					return err
 				}
 				if err := e.boundary(ctx); err != nil {
-					return setStop(err)
+					return stop.set(err, b.Number)
 				}
 				if d := cur.get(); d.Verdict == gate.Abort {
-					return setStop(fmt.Errorf("%w in batch %d at slot %d: %s", ErrAborted, b.Number, slot, d.Reason()))
+					return stop.set(fmt.Errorf("%w in batch %d at slot %d: %s", ErrAborted, b.Number, slot, d.Reason()), b.Number)
 				}
 				return nil
 			}
@@ -341,29 +428,41 @@ func (e *Executor) runBatch(ctx, ioCtx context.Context, mover Mover, b plan.Batc
 			st, err := mover.Move(ioCtx, m, Control{Next: next, Progress: progress})
 			mu.Lock()
 			total.Add(st)
+			if err != nil {
+				cut = true
+			}
 			mu.Unlock()
 			if err != nil {
-				setStop(err)
+				stop.set(err, b.Number)
 			}
+			closeOnce.Do(func() { close(moveDone) })
 			return nil
 		})
 	}
 	_ = eg.Wait()
 	rb.Slots, rb.Keys, rb.Bytes = total.Slots, total.Keys, total.Bytes
 	rb.Duration = report.SecondsOf(time.Since(t0))
+	var err error
+	if cut {
+		err = stop.get()
+	}
 	switch {
-	case stop == nil:
-	case errors.Is(stop, ErrHeld):
+	case err == nil:
+	case stop.from() != b.Number:
+		// Cut short because the other batch in flight (or the run) stopped.
+		rb.Status = report.Skip
+		err = fmt.Errorf("batch %d stopped at a slot boundary: %w", b.Number, err)
+	case errors.Is(err, ErrHeld):
 		rb.Status = report.Hold
-	case errors.Is(stop, ErrAborted), errors.Is(stop, ErrInterrupted):
+	case errors.Is(err, ErrAborted), errors.Is(err, ErrInterrupted):
 		rb.Status = report.Skip
 	default:
 		rb.Status = report.Error
 	}
-	if stop != nil {
-		rb.Checks = append(rb.Checks, report.Check{ID: "rebalance.batch", Status: rb.Status, Message: stop.Error(), Batch: b.Number})
+	if err != nil {
+		rb.Checks = append(rb.Checks, report.Check{ID: "rebalance.batch", Status: rb.Status, Message: err.Error(), Batch: b.Number})
 	}
-	return rb, total, skipped, stop
+	return rb, total, skipped, err
 }
 
 // boundary is checked before each batch and each slot: interrupt, abort

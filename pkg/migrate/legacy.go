@@ -88,9 +88,17 @@ type LegacyOptions struct {
 	// Redis runs a client's queued commands back to back: a deep pipeline
 	// makes other clients of the source wait for all of it. Default 4.
 	MigratesPerPipeline int
-	// StreamsPerNode is how many key-moving streams a node takes part in at
-	// once. Default 2.
-	StreamsPerNode int
+	// StreamsPerSource is how many groups at a time move keys out of one
+	// node. MIGRATE blocks its source until the target has restored the
+	// keys, so every stream adds to what the source's other clients wait
+	// for. Default 1.
+	StreamsPerSource int
+	// StreamsPerTarget is how many groups at a time move keys into one
+	// node. Restoring does not block the target beyond the commands
+	// themselves; a second stream overlaps one source's serialising with the
+	// other's restoring. More streams make each source wait longer for its
+	// MIGRATE replies (measured on loopback). Default 2.
+	StreamsPerTarget int
 	// GroupsInFlight is how many such groups of one move run at once.
 	// Default 2.
 	GroupsInFlight int
@@ -121,8 +129,11 @@ func (o LegacyOptions) withDefaults() LegacyOptions {
 	if o.SlotsInFlight <= 0 {
 		o.SlotsInFlight = 128
 	}
-	if o.StreamsPerNode <= 0 {
-		o.StreamsPerNode = 2
+	if o.StreamsPerSource <= 0 {
+		o.StreamsPerSource = 1
+	}
+	if o.StreamsPerTarget <= 0 {
+		o.StreamsPerTarget = 2
 	}
 	if o.MigratesPerPipeline <= 0 {
 		o.MigratesPerPipeline = 4
@@ -148,38 +159,43 @@ type Legacy struct {
 	conns   *conns
 	masters []string
 
-	mu    sync.Mutex
-	nodes map[string]chan struct{} // per-node key-moving slots
+	mu      sync.Mutex
+	out, in map[string]chan struct{} // per-node key-moving streams, as source and as target
 }
 
-// lockPair gives at most StreamsPerNode groups at a time the key-moving
-// phase on a source and on a target. MIGRATE is a synchronous ping-pong
-// between the two nodes, blocking both: a second stream into the same
-// target overlaps one source's serialising with the other's restoring,
-// more streams only add context switches (measured on loopback). SETSLOT
-// phases of other groups still overlap it. Slots are taken in address order,
-// so two groups never wait on each other's second slot.
-func (l *Legacy) lockPair(a, b string) func() {
-	if b < a {
-		a, b = b, a
+// lockPair gives a group the key-moving phase from src to dst once src
+// sends fewer than StreamsPerSource streams and dst receives fewer than
+// StreamsPerTarget. SETSLOT phases of other groups still overlap it. The two
+// semaphores are taken in address order (the two are of different nodes), so two
+// groups never hold one each while waiting for the other's.
+func (l *Legacy) lockPair(src, dst string) func() {
+	out, in := l.sem(src, true), l.sem(dst, false)
+	first, second := out, in
+	if dst < src {
+		first, second = in, out
 	}
+	first <- struct{}{}
+	second <- struct{}{}
+	return func() { <-second; <-first }
+}
+
+// sem returns the stream semaphore of addr as a source (out) or a target.
+func (l *Legacy) sem(addr string, out bool) chan struct{} {
 	l.mu.Lock()
-	if l.nodes == nil {
-		l.nodes = map[string]chan struct{}{}
+	defer l.mu.Unlock()
+	m, n := &l.in, l.opts.StreamsPerTarget
+	if out {
+		m, n = &l.out, l.opts.StreamsPerSource
 	}
-	sa, sb := l.nodes[a], l.nodes[b]
-	if sa == nil {
-		sa = make(chan struct{}, l.opts.StreamsPerNode)
-		l.nodes[a] = sa
+	if *m == nil {
+		*m = map[string]chan struct{}{}
 	}
-	if sb == nil {
-		sb = make(chan struct{}, l.opts.StreamsPerNode)
-		l.nodes[b] = sb
+	c := (*m)[addr]
+	if c == nil {
+		c = make(chan struct{}, n)
+		(*m)[addr] = c
 	}
-	l.mu.Unlock()
-	sa <- struct{}{}
-	sb <- struct{}{}
-	return func() { <-sb; <-sa }
+	return c
 }
 
 // NewLegacy returns a legacy mover. masters are the addresses of every master
