@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,7 +180,7 @@ func TestSummariseAndPrint(t *testing.T) {
 		"redis-cli / slotshift       =    8.0x  (goal >= 10x, minimum 5x)  below goal, above minimum",
 		"redis-cli p1000 / slotshift =    4.0x  (goal >= 5x)  MISSED",
 		"slotshift peak RSS: 50 MB (goal < 100 MB)  met",
-		"slotshift moving slots (sum of its batches): 0.38 s median of 1.50 s",
+		"slotshift moving slots (first batch start to last batch end): 0.38 s median of 1.50 s",
 		"12.00 10.00 14.00",
 		"floor (--pipe)",
 		"cluster-node-timeout 1000 ms",
@@ -366,5 +367,25 @@ func TestFloor(t *testing.T) {
 	// count check.
 	if _, err := runFloor(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", 1999, 1000, file); err == nil {
 		t.Fatal("floor accepted 2000 replies for 1999 keys")
+	}
+}
+
+// Batches overlap: the time in batches is their span, not their sum.
+func TestBatchSpan(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	overlapping := []report.Batch{
+		{Number: 1, StartedAt: t0, Duration: 1},
+		{Number: 2, StartedAt: t0.Add(500 * time.Millisecond), Duration: 1},
+		{Number: 3, StartedAt: t0.Add(1400 * time.Millisecond), Duration: 0.5},
+	}
+	if got := batchSpan(overlapping); math.Abs(got-1.9) > 1e-9 {
+		t.Errorf("span = %v, want 1.9", got)
+	}
+	unknown := []report.Batch{{Number: 1, Duration: 1}, {Number: 2, StartedAt: t0, Duration: 0.5}}
+	if got := batchSpan(unknown); math.Abs(got-1.5) > 1e-9 {
+		t.Errorf("without start times span = %v, want the sum 1.5", got)
+	}
+	if got := batchSpan(nil); got != 0 {
+		t.Errorf("no batches: %v", got)
 	}
 }

@@ -65,8 +65,9 @@ type timedRun struct {
 	// ReportKeysMoved is what slotshift's report says it moved (slotshift
 	// mode only).
 	ReportKeysMoved int64 `json:"report_keys_moved,omitempty"`
-	// BatchSeconds is the sum of the batches' durations in slotshift's
-	// report: the time spent moving slots, without start-up, waits for the
+	// BatchSeconds is the time from the first batch's start to the last
+	// batch's end in slotshift's report (batches overlap, so not the sum of
+	// their durations): the time spent moving slots, without start-up, waits for the
 	// first gate readings and gate holds (slotshift mode only).
 	BatchSeconds float64 `json:"batch_seconds,omitempty"`
 }
@@ -146,9 +147,7 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 			return r, fmt.Errorf("%w\n--- last lines of slotshift's output (%s) ---\n%s", err, logPath, tailFile(logPath, 25))
 		}
 		r.ReportKeysMoved = sec.KeysMoved
-		for _, b := range sec.Batches {
-			r.BatchSeconds += float64(b.Duration)
-		}
+		r.BatchSeconds = batchSpan(sec.Batches)
 	}
 	return r, nil
 }
@@ -188,6 +187,32 @@ func readRebalanceReport(path string) (*report.RebalanceSection, error) {
 		return nil, fmt.Errorf("slotshift report %s: rebalance moved %d slots, %d keys", path, rep.Rebalance.SlotsMoved, rep.Rebalance.KeysMoved)
 	}
 	return rep.Rebalance, nil
+}
+
+// batchSpan is the seconds from the first batch's start to the last batch's
+// end; the sum of the durations when a batch has no start time.
+func batchSpan(batches []report.Batch) float64 {
+	var first, last time.Time
+	var sum float64
+	spans := true
+	for _, b := range batches {
+		d := time.Duration(float64(b.Duration) * float64(time.Second))
+		sum += d.Seconds()
+		if b.StartedAt.IsZero() {
+			spans = false
+			continue
+		}
+		if first.IsZero() || b.StartedAt.Before(first) {
+			first = b.StartedAt
+		}
+		if end := b.StartedAt.Add(d); end.After(last) {
+			last = end
+		}
+	}
+	if !spans || first.IsZero() {
+		return sum
+	}
+	return last.Sub(first).Seconds()
 }
 
 // tailFile returns the last n lines of path, for failure messages.

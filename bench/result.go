@@ -272,7 +272,7 @@ func (r *results) print(w io.Writer) {
 		for _, run := range ss.Runs {
 			bs = append(bs, run.BatchSeconds)
 		}
-		fmt.Fprintf(w, "slotshift moving slots (sum of its batches): %.2f s median of %.2f s; the rest is start-up,\n", median(bs), ss.MedianS)
+		fmt.Fprintf(w, "slotshift moving slots (first batch start to last batch end): %.2f s median of %.2f s; the rest is start-up,\n", median(bs), ss.MedianS)
 		fmt.Fprintf(w, "  waiting for the first gate readings and gate holds (-keep DIR keeps its reports)\n")
 		fmt.Fprintf(w, "slotshift peak RSS: %.0f MB (goal < %.0f MB)  %s\n", r.SlotshiftPeakRSSMB, goalPeakRSSMB, verdict(r.SlotshiftPeakRSSMB < goalPeakRSSMB))
 	}
