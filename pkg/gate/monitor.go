@@ -107,6 +107,7 @@ type latencyProbe struct {
 	hist     *hdrhistogram.WindowedHistogram
 	since    *hdrhistogram.Histogram // samples since the current hold began; nil when not holding
 	inflight atomic.Int64            // unix nanos when the outstanding PING was sent; 0 if none
+	seen     atomic.Bool             // a PING has been answered
 }
 
 type cpuSample struct {
@@ -254,6 +255,7 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 	}
 	m.setErr(addr, "latency", nil)
 	us := max(elapsed.Microseconds(), 1)
+	p.seen.Store(true)
 	m.mu.Lock()
 	_ = p.hist.Current.RecordValue(us)
 	if p.since != nil && !start.Before(m.holdStart) {
@@ -467,7 +469,9 @@ func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 			}
 			return d, nil
 		}
-		if heldSince.IsZero() {
+		// Waiting for the probes' first readings is not worth a log line;
+		// a hold on readings (or on a probe's error) is.
+		if heldSince.IsZero() && m.ready() {
 			heldSince = time.Now()
 			m.opts.Log.Info("gates hold", "reason", d.Reason())
 		}
@@ -481,6 +485,34 @@ func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 		case <-t.C:
 		}
 	}
+}
+
+// ready reports whether every probe has a first reading or an error.
+func (m *Monitor) ready() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	has := func(addr, probe string, ok bool) bool {
+		_, failed := m.errs[addr][probe]
+		return ok || failed
+	}
+	for a, p := range m.lat {
+		if !has(a, "latency", p.seen.Load()) {
+			return false
+		}
+	}
+	for _, a := range m.nodes() {
+		_, ok := m.cpu[a]
+		if !has(a, "info", ok) {
+			return false
+		}
+	}
+	for r := range m.replicas {
+		_, ok := m.lag[r]
+		if !has(r, "lag", ok) {
+			return false
+		}
+	}
+	return true
 }
 
 // setHolding starts (once) or ends the latency record of the current hold;

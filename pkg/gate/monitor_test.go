@@ -1,9 +1,12 @@
 package gate
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,7 +137,9 @@ func TestHoldClearsAfterCalmPeriod(t *testing.T) {
 	pool := admin.NewPool(admin.Options{Password: c.Password})
 	t.Cleanup(func() { _ = pool.Close() })
 	const window = 6 * time.Second
-	m := NewMonitor(pool, masters, nil, MonitorOptions{Interval: 20 * time.Millisecond, Window: window, InfoInterval: 200 * time.Millisecond, CalmPeriod: 300 * time.Millisecond})
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	m := NewMonitor(pool, masters, nil, MonitorOptions{Interval: 20 * time.Millisecond, Window: window, InfoInterval: 200 * time.Millisecond, CalmPeriod: 300 * time.Millisecond, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	m.Start(ctx)
@@ -147,6 +152,10 @@ func TestHoldClearsAfterCalmPeriod(t *testing.T) {
 	}
 	if d, err := m.Wait(ctx, g, 10*time.Second); err != nil || d.Verdict != Proceed {
 		t.Fatalf("idle cluster: %v, %v", d, err)
+	}
+	// Waiting for the first readings is not a hold worth logging.
+	if strings.Contains(logs.String(), "gates hold") {
+		t.Errorf("the wait for the first readings was logged as a hold:\n%s", logs.String())
 	}
 	p99 := func(d Decision) (float64, bool) {
 		for _, r := range d.Readings {
@@ -181,6 +190,9 @@ func TestHoldClearsAfterCalmPeriod(t *testing.T) {
 	if v, ok := p99(d); !ok || v >= 30 {
 		t.Errorf("proceeded on p99 %.1fms (found %v) of %s", v, ok, masters[0])
 	}
+	if l := logs.String(); !strings.Contains(l, `msg="gates hold" reason="latency_p99`) || !strings.Contains(l, "gates no longer hold") {
+		t.Errorf("the hold was not logged with its reason and end:\n%s", l)
+	}
 	// Outside a hold the window still holds the spike.
 	if d := Decide(m.Readings(), g); d.Verdict != Hold {
 		t.Errorf("the window forgot the stalls after %v: %v", time.Since(stallsEnded), d)
@@ -199,4 +211,22 @@ func TestHoldClearsAfterCalmPeriod(t *testing.T) {
 	if el := time.Since(start); el < time.Second {
 		t.Errorf("proceeded %v into a 1.5s stall: %v", el, d)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the monitor's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
