@@ -44,9 +44,10 @@ type MonitorOptions struct {
 	LagTimeout time.Duration
 	// CalmPeriod is how long Wait, once holding, looks at latency measured
 	// since the hold began instead of the whole window. While the run holds
-	// it adds no load, so those samples are the cluster on its own; the
-	// window would keep the spike that caused the hold for up to Window
-	// after it ended. With 10ms probes that is ~30 samples per master, and
+	// it starts nothing new (a batch already in flight may finish, which
+	// only makes those samples stricter), so they show how the cluster fares
+	// now; the window would keep the spike that caused the hold for up to
+	// Window after it ended. With 10ms probes that is ~30 samples per master, and
 	// p99 of them is their maximum: one slow PING keeps the hold. Default
 	// 300ms.
 	CalmPeriod time.Duration
