@@ -166,6 +166,12 @@ func TestFailureStopsTheOverlappingBatch(t *testing.T) {
 	// started (batch 1's one-slot move ends first).
 	long1 := p.Batches[0].Moves[1].Range
 	f.failAt[long1.Start+2] = true
+	// Batch 2's long move takes 4x30ms: it is well inside its second slot
+	// when batch 1 fails at ~45ms, whatever the scheduling noise.
+	long2 := p.Batches[1].Moves[1].Range
+	for s := long2.Start; s <= long2.End; s++ {
+		f.perSlot[s] = 30 * time.Millisecond
+	}
 	res, err := New(pool, Options{Mover: f}).Run(context.Background(), p, &fakeGate{})
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("Run err = %v, want the injected failure", err)
@@ -184,7 +190,6 @@ func TestFailureStopsTheOverlappingBatch(t *testing.T) {
 		t.Errorf("remaining %d done %v, want 4 and false", res.BatchesRemaining, res.Done)
 	}
 	// Batch 2's long move stopped at a slot boundary: not all of its slots moved.
-	long2 := p.Batches[1].Moves[1].Range
 	moved := 0
 	for s := long2.Start; s <= long2.End; s++ {
 		if f.slots[s] {
