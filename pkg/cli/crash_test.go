@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -110,28 +108,10 @@ func (f *crashFixture) reportDir(name string) string {
 	return filepath.Join(f.dir, "reports-"+name)
 }
 
-// syncBuffer collects a child's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // child is a slotshift process running in the background.
 type child struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *sandboxtest.Output
 	done   chan struct{}
 	err    error
 	start  time.Time
@@ -143,7 +123,7 @@ func startChild(t *testing.T, env []string, args ...string) *child {
 	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(baseEnv(), env...)
-	ch := &child{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), start: time.Now()}
+	ch := &child{cmd: cmd, stderr: &sandboxtest.Output{}, done: make(chan struct{}), start: time.Now()}
 	cmd.Stdout, cmd.Stderr = ch.stderr, ch.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start slotshift: %v", err)

@@ -1,12 +1,10 @@
 package gate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -137,7 +135,7 @@ func TestHoldClearsAfterCalmPeriod(t *testing.T) {
 	pool := admin.NewPool(admin.Options{Password: c.Password})
 	t.Cleanup(func() { _ = pool.Close() })
 	const window = 6 * time.Second
-	var logs syncBuffer
+	var logs sandboxtest.Output
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	m := NewMonitor(pool, masters, nil, MonitorOptions{Interval: 20 * time.Millisecond, Window: window, InfoInterval: 200 * time.Millisecond, CalmPeriod: 300 * time.Millisecond, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -211,22 +209,4 @@ func TestHoldClearsAfterCalmPeriod(t *testing.T) {
 	if el := time.Since(start); el < time.Second {
 		t.Errorf("proceeded %v into a 1.5s stall: %v", el, d)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the monitor's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/provision"
 	"github.com/slotshift/slotshift/pkg/provision/sshdtest"
 	"github.com/slotshift/slotshift/pkg/report"
+	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
 )
 
 // testPassword has a space, a quote and a backslash so that the test also
@@ -35,24 +35,7 @@ type env struct {
 	root  string
 	sys   provision.System
 	ports []int
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *sandboxtest.Output
 }
 
 // redisPort returns a free port whose bus port (+10000) is free too.
@@ -106,7 +89,7 @@ func newEnv(t *testing.T) *env {
 			},
 		},
 	}
-	e := &env{sshd: sshd, inv: inv, root: root, ports: ports, logs: &syncBuffer{},
+	e := &env{sshd: sshd, inv: inv, root: root, ports: ports, logs: &sandboxtest.Output{},
 		sys: provision.System{
 			UnitDir: filepath.Join(root, "etc/systemd/system"), SysctlDir: filepath.Join(root, "etc/sysctl.d"),
 			LogrotateDir: filepath.Join(root, "etc/logrotate.d"),
