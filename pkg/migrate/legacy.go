@@ -86,8 +86,16 @@ type LegacyOptions struct {
 	// MigratesPerPipeline caps the MIGRATE calls sent in one pipeline.
 	// MIGRATE blocks the source until the target has restored the keys, and
 	// Redis runs a client's queued commands back to back: a deep pipeline
-	// makes other clients of the source wait for all of it. Default 4.
+	// makes other clients of the source wait for all of it. Default 2
+	// (measured: p99 PING latency on the sources half that with 4, at the
+	// same throughput once a third stream runs into the target).
 	MigratesPerPipeline int
+	// ListsPerPipeline caps the slots listed (and measured) in one
+	// pipeline. Listing a slot of ~60 keys with their sizes takes the node
+	// ~0.2ms, and Redis runs a client's queued commands back to back: a
+	// pipeline of a whole group's slots kept the source's other clients
+	// waiting for ~6ms. Default 8.
+	ListsPerPipeline int
 	// StreamsPerSource is how many groups at a time move keys out of one
 	// node. MIGRATE blocks its source until the target has restored the
 	// keys, so every stream adds to what the source's other clients wait
@@ -95,9 +103,10 @@ type LegacyOptions struct {
 	StreamsPerSource int
 	// StreamsPerTarget is how many groups at a time move keys into one
 	// node. Restoring does not block the target beyond the commands
-	// themselves; a second stream overlaps one source's serialising with the
-	// other's restoring. More streams make each source wait longer for its
-	// MIGRATE replies (measured on loopback). Default 2.
+	// themselves; more streams overlap the sources' serialising with the
+	// target's restoring, but make each source wait longer for its MIGRATE
+	// replies. Default 3 (measured on loopback with short pipelines: as
+	// fast as 2 streams of deep pipelines, with half the latency impact).
 	StreamsPerTarget int
 	// GroupsInFlight is how many such groups of one move run at once.
 	// Default 2.
@@ -129,14 +138,17 @@ func (o LegacyOptions) withDefaults() LegacyOptions {
 	if o.SlotsInFlight <= 0 {
 		o.SlotsInFlight = 128
 	}
+	if o.ListsPerPipeline <= 0 {
+		o.ListsPerPipeline = 8
+	}
 	if o.StreamsPerSource <= 0 {
 		o.StreamsPerSource = 1
 	}
 	if o.StreamsPerTarget <= 0 {
-		o.StreamsPerTarget = 2
+		o.StreamsPerTarget = 3
 	}
 	if o.MigratesPerPipeline <= 0 {
-		o.MigratesPerPipeline = 4
+		o.MigratesPerPipeline = 2
 	}
 	if o.GroupsInFlight <= 0 {
 		o.GroupsInFlight = 2
@@ -455,16 +467,18 @@ func (l *Legacy) list(ctx context.Context, addr string, slots []int, sizes map[s
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
 	defer cancel()
 	measure := l.opts.measureSizes()
-	pipe := l.conns.get(addr).Pipeline()
 	cmds := make([]*redis.Cmd, len(slots))
-	for i, s := range slots {
-		if measure {
-			cmds[i] = pipe.Eval(ctx, listScript, nil, s, l.opts.KeysPerMigrate)
-		} else {
-			cmds[i] = pipe.Do(ctx, "CLUSTER", "GETKEYSINSLOT", s, l.opts.KeysPerMigrate)
+	for start := 0; start < len(slots); start += l.opts.ListsPerPipeline {
+		pipe := l.conns.get(addr).Pipeline()
+		for i := start; i < min(start+l.opts.ListsPerPipeline, len(slots)); i++ {
+			if measure {
+				cmds[i] = pipe.Eval(ctx, listScript, nil, slots[i], l.opts.KeysPerMigrate)
+			} else {
+				cmds[i] = pipe.Do(ctx, "CLUSTER", "GETKEYSINSLOT", slots[i], l.opts.KeysPerMigrate)
+			}
 		}
+		_, _ = pipe.Exec(ctx)
 	}
-	_, _ = pipe.Exec(ctx)
 	out := make(map[int][]string, len(slots))
 	for i, s := range slots {
 		vals, err := cmds[i].Slice()
