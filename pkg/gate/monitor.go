@@ -190,7 +190,7 @@ func (m *Monitor) nodes() []string {
 // firstCPUDelta is the gap between the first two INFO samples of a node.
 // CPU % over it is coarser than over InfoInterval, but the first decision
 // (before the first batch) does not wait for it longer than needed.
-const firstCPUDelta = 100 * time.Millisecond
+const firstCPUDelta = 50 * time.Millisecond
 
 // waitPoll is how often Wait re-decides (or Interval, if shorter): a hold
 // ends within waitPoll of the readings turning green.
