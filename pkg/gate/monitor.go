@@ -99,6 +99,8 @@ type Monitor struct {
 	lastInfo map[string]cpuSample
 	// holdStart is when Wait began holding; zero when it is not holding.
 	holdStart time.Time
+	holds     int           // holds Wait has ended
+	heldFor   time.Duration // their total length
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -462,6 +464,14 @@ func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 	defer t.Stop()
 	defer m.setHolding(false)
 	var heldSince time.Time
+	defer func() {
+		if !heldSince.IsZero() {
+			m.mu.Lock()
+			m.holds++
+			m.heldFor += time.Since(heldSince)
+			m.mu.Unlock()
+		}
+	}()
 	for {
 		d := Decide(m.Readings(), g)
 		if d.Verdict != Hold {
@@ -486,6 +496,14 @@ func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 		case <-t.C:
 		}
 	}
+}
+
+// Held returns how many times Wait has held (not counting the wait for the
+// probes' first readings) and for how long in all.
+func (m *Monitor) Held() (int, time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.holds, m.heldFor
 }
 
 // ready reports whether every probe has a first reading or an error.

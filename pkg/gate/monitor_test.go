@@ -155,6 +155,9 @@ func TestHoldClearsAfterCalmPeriod(t *testing.T) {
 	if strings.Contains(logs.String(), "gates hold") {
 		t.Errorf("the wait for the first readings was logged as a hold:\n%s", logs.String())
 	}
+	if n, held := m.Held(); n != 0 || held != 0 {
+		t.Errorf("Held() = %d, %v after the wait for first readings, want none", n, held)
+	}
 	p99 := func(d Decision) (float64, bool) {
 		for _, r := range d.Readings {
 			if r.Gate == "latency_p99_ms" && r.Node == masters[0] {
@@ -191,6 +194,9 @@ func TestHoldClearsAfterCalmPeriod(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, `msg="gates hold" reason="latency_p99`) || !strings.Contains(l, "gates no longer hold") {
 		t.Errorf("the hold was not logged with its reason and end:\n%s", l)
 	}
+	if n, h := m.Held(); n != 1 || h <= 0 || h > held {
+		t.Errorf("Held() = %d, %v; want 1 hold of at most %v", n, h, held)
+	}
 	// Outside a hold the window still holds the spike.
 	if d := Decide(m.Readings(), g); d.Verdict != Hold {
 		t.Errorf("the window forgot the stalls after %v: %v", time.Since(stallsEnded), d)
@@ -208,5 +214,8 @@ func TestHoldClearsAfterCalmPeriod(t *testing.T) {
 	}
 	if el := time.Since(start); el < time.Second {
 		t.Errorf("proceeded %v into a 1.5s stall: %v", el, d)
+	}
+	if n, h := m.Held(); n != 2 || h < time.Second {
+		t.Errorf("Held() = %d, %v after the second hold; want 2 holds, over 1s in all", n, h)
 	}
 }

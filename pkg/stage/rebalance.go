@@ -195,7 +195,11 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 		}
 		return fmt.Errorf("rebalance: %w", err)
 	}
-	r.res.Add(report.Check{ID: IDGates, Status: report.Pass, Message: "gates green: " + res.Gate.String()})
+	msg := "gates green: " + res.Gate.String()
+	if n, held := mon.Held(); n > 0 {
+		msg += fmt.Sprintf("; held %d time(s) before batches, %.1fs in all", n, held.Seconds())
+	}
+	r.res.Add(report.Check{ID: IDGates, Status: report.Pass, Message: msg})
 	if res.Done {
 		r.checkBalanced(ctx)
 	}
