@@ -461,8 +461,9 @@ local n = #ks
 for i = 1, n do ks[n + i] = redis.call('MEMORY', 'USAGE', ks[i]) or 0 end
 return ks`
 
-// list lists up to KeysPerMigrate keys of each slot of addr in one pipeline
-// and, when sizes are measured, records their sizes in sizes.
+// list lists up to KeysPerMigrate keys of each slot of addr, in pipelines of
+// ListsPerPipeline slots, and, when sizes are measured, records their sizes
+// in sizes.
 func (l *Legacy) list(ctx context.Context, addr string, slots []int, sizes map[string]int64) (map[int][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
 	defer cancel()
