@@ -209,10 +209,10 @@ func batchSpan(batches []report.Batch) float64 {
 			last = end
 		}
 	}
-	if !spans || first.IsZero() {
+	if !spans {
 		return sum
 	}
-	return last.Sub(first).Seconds()
+	return last.Sub(first).Seconds() // 0 without batches
 }
 
 // tailFile returns the last n lines of path, for failure messages.

@@ -415,9 +415,9 @@ func (m *Monitor) Readings() Readings {
 	r.Replicas = sorted(r.Replicas)
 	calm := !m.holdStart.IsZero() && now.Sub(m.holdStart) >= m.opts.CalmPeriod
 	for a, p := range m.lat {
-		h := p.hist.Merge()
-		if calm && p.since != nil && p.since.TotalCount() > 0 {
-			h = p.since
+		h := p.since
+		if !calm || h == nil || h.TotalCount() == 0 {
+			h = p.hist.Merge()
 		}
 		l := Latency{Samples: h.TotalCount()}
 		if l.Samples > 0 {

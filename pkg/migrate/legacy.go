@@ -172,7 +172,7 @@ type Legacy struct {
 	masters []string
 
 	mu      sync.Mutex
-	out, in map[string]chan struct{} // per-node key-moving streams, as source and as target
+	streams map[streamKey]chan struct{} // per-node key-moving streams, as source and as target
 }
 
 // lockPair gives a group the key-moving phase from src to dst once src
@@ -191,21 +191,27 @@ func (l *Legacy) lockPair(src, dst string) func() {
 	return func() { <-second; <-first }
 }
 
+type streamKey struct {
+	addr string
+	out  bool // as the source
+}
+
 // sem returns the stream semaphore of addr as a source (out) or a target.
 func (l *Legacy) sem(addr string, out bool) chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m, n := &l.in, l.opts.StreamsPerTarget
-	if out {
-		m, n = &l.out, l.opts.StreamsPerSource
+	if l.streams == nil {
+		l.streams = map[streamKey]chan struct{}{}
 	}
-	if *m == nil {
-		*m = map[string]chan struct{}{}
-	}
-	c := (*m)[addr]
+	k := streamKey{addr, out}
+	c := l.streams[k]
 	if c == nil {
+		n := l.opts.StreamsPerTarget
+		if out {
+			n = l.opts.StreamsPerSource
+		}
 		c = make(chan struct{}, n)
-		(*m)[addr] = c
+		l.streams[k] = c
 	}
 	return c
 }
