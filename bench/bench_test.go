@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if out := os.Getenv(measureEnv); out != "" {
 		os.Exit(measureMain(out, os.Args[1:]))
 	}
+	if os.Getenv(bareEnv) != "" {
+		os.Exit(bareMain(os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 
@@ -147,7 +150,7 @@ func TestParseFlagsRejectsNonsense(t *testing.T) {
 		}
 	}
 	cfg, err := parseFlags(nil, &bytes.Buffer{})
-	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 3 {
+	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 4 {
 		t.Fatalf("defaults = %+v, %v", cfg, err)
 	}
 }
@@ -157,6 +160,7 @@ func TestSummariseAndPrint(t *testing.T) {
 		{Mode: modeCLI, Label: modeLabels[modeCLI], Runs: []timedRun{{Seconds: 12, KeysMoved: 250}, {Seconds: 10, KeysMoved: 250}, {Seconds: 14, KeysMoved: 250}}},
 		{Mode: modeCLI1000, Label: modeLabels[modeCLI1000], Runs: []timedRun{{Seconds: 6, KeysMoved: 250}}},
 		{Mode: modeSlotshift, Label: modeLabels[modeSlotshift], Runs: []timedRun{{Seconds: 2, KeysMoved: 250, MaxRSSKB: 40 * 1024, BatchSeconds: 0.5}, {Seconds: 1, KeysMoved: 250, MaxRSSKB: 50 * 1024, BatchSeconds: 0.25}}},
+		{Mode: modeBare, Label: modeLabels[modeBare], Runs: []timedRun{{Seconds: 1.2, KeysMoved: 250}}},
 	}, Floor: &floorResult{Keys: 250, RunsS: []float64{0.5}}}
 	r.summarise()
 	if r.Modes[0].MedianS != 12 || r.Modes[2].MedianS != 1.5 {
@@ -171,6 +175,12 @@ func TestSummariseAndPrint(t *testing.T) {
 	if v := r.Ratios.SlotshiftOverFloor; v == nil || *v != 3 {
 		t.Fatalf("slotshift/floor ratio %v, want 3", v)
 	}
+	if v := r.Ratios.CLIOverBare; v == nil || *v != 10 {
+		t.Fatalf("cli/bare ratio %v, want 10", v)
+	}
+	if v := r.Ratios.SlotshiftOverBare; v == nil || math.Abs(*v-1.25) > 1e-9 {
+		t.Fatalf("slotshift/bare ratio %v, want 1.25", v)
+	}
 	if r.SlotshiftPeakRSSMB != 50 {
 		t.Fatalf("peak RSS %v MB, want 50", r.SlotshiftPeakRSSMB)
 	}
@@ -183,6 +193,9 @@ func TestSummariseAndPrint(t *testing.T) {
 		"slotshift moving slots (first batch start to last batch end): 0.38 s median of 1.50 s",
 		"12.00 10.00 14.00",
 		"floor (--pipe)",
+		"bare MIGRATE",
+		"redis-cli / bare MIGRATE    =   10.0x",
+		"slotshift / bare MIGRATE    =    1.2x",
 		"cluster-node-timeout 1000 ms",
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -387,5 +400,58 @@ func TestBatchSpan(t *testing.T) {
 	}
 	if got := batchSpan(nil); got != 0 {
 		t.Errorf("no batches: %v", got)
+	}
+}
+
+// TestBareMover runs the bare mode through the measuring wrapper on a small
+// cluster, as the benchmark does, and checks the cluster it leaves: every
+// key kept, the new master at its share, no slot open, redis-cli check
+// clean. A wrong password must fail the run, not pass it.
+func TestBareMover(t *testing.T) {
+	needRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const keys = 20000
+	c, err := buildCluster(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := runConfig{self: self, nodeTimeoutMS: 1000, timeout: time.Minute}
+
+	good := c.password
+	c.password = "not-the-password"
+	if _, err := runMode(ctx, c, modeBare, rc); err == nil || !strings.Contains(err.Error(), "exit code 1") {
+		t.Fatalf("bare mover with a wrong password: %v; want a failed run", err)
+	}
+	c.password = good
+
+	tr, err := runMode(ctx, c, modeBare, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Seconds <= 0 {
+		t.Fatalf("run took %v s", tr.Seconds)
+	}
+	v, err := c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Problems) > 0 {
+		t.Fatalf("cluster after the bare mover: %q", v.Problems)
+	}
+	if v.NewMasterSlots != 4096 || v.KeysMoved < keys/5 {
+		t.Fatalf("new master owns %d slots and %d keys; want 4096 slots and about %d keys", v.NewMasterSlots, v.KeysMoved, keys/4)
+	}
+	log, err := os.ReadFile(filepath.Join(c.dir, modeBare+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "bare: moved " + strconv.FormatInt(v.KeysMoved, 10) + " keys"; !strings.Contains(string(log), want) {
+		t.Fatalf("bare mover's output %q lacks %q", log, want)
 	}
 }

@@ -45,6 +45,9 @@ func main() {
 	if out := os.Getenv(measureEnv); out != "" {
 		os.Exit(measureMain(out, os.Args[1:]))
 	}
+	if os.Getenv(bareEnv) != "" {
+		os.Exit(bareMain(os.Args[1:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -109,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.keys, "keys", 1000000, "keys loaded into each 3-master cluster")
 	fs.IntVar(&cfg.runs, "runs", 3, "timed runs per mode (the median is reported)")
-	modes := fs.String("modes", "cli,cli1000,slotshift", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), slotshift")
+	modes := fs.String("modes", "cli,cli1000,slotshift,bare", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), slotshift, bare (MIGRATE with nothing around it)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&cfg.slotshiftArgs, "slotshift-args", "", "extra flags for slotshift rebalance, split on spaces (e.g. \"--concurrency 2\")")
 	fs.IntVar(&cfg.nodeTimeoutMS, "node-timeout-ms", 1000, "cluster-node-timeout of every node, ms (short so that fresh clusters converge fast)")

@@ -17,13 +17,19 @@ const (
 	modeCLI       = "cli"
 	modeCLI1000   = "cli1000"
 	modeSlotshift = "slotshift"
+	modeBare      = "bare"
 )
+
+// passwordEnv carries the cluster's password to slotshift (the
+// inventory's password_env) and to the bare mover.
+const passwordEnv = "SLOTSHIFT_PASSWORD"
 
 // modeLabels are the names the table prints.
 var modeLabels = map[string]string{
 	modeCLI:       "redis-cli",
 	modeCLI1000:   "redis-cli p1000",
 	modeSlotshift: "slotshift",
+	modeBare:      "bare MIGRATE",
 }
 
 // parseModes splits and checks the -modes flag.
@@ -36,7 +42,7 @@ func parseModes(s string) ([]string, error) {
 			continue
 		}
 		if _, ok := modeLabels[m]; !ok {
-			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, slotshift)", m)
+			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, slotshift, bare)", m)
 		}
 		if seen[m] {
 			return nil, fmt.Errorf("-modes: %q given twice", m)
@@ -104,6 +110,10 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 		// redis-cli reads the password from REDISCLI_AUTH and uses it for
 		// both its connections and MIGRATE ... AUTH; never -a (argv).
 		env = childEnv("REDISCLI_AUTH=" + c.password)
+	case modeBare:
+		// This program again, as the bare mover (see bareEnv).
+		args = append([]string{rc.self}, c.addrs()...)
+		env = childEnv(bareEnv+"=1", passwordEnv+"="+c.password)
 	case modeSlotshift:
 		inv := filepath.Join(c.dir, "inventory.yml")
 		if err := os.WriteFile(inv, inventoryYAML(c, rc.nodeTimeoutMS), 0o600); err != nil {
@@ -111,7 +121,7 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 		}
 		report = filepath.Join(c.dir, "reports")
 		args = append([]string{rc.slotshiftBin, "rebalance", "--inventory", inv, "--report-dir", report}, rc.slotshiftArgs...)
-		env = childEnv("SLOTSHIFT_PASSWORD=" + c.password)
+		env = childEnv(passwordEnv + "=" + c.password)
 	default:
 		return timedRun{}, fmt.Errorf("unknown mode %q", mode)
 	}
@@ -156,7 +166,7 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 // no replicas, default gates and rebalance settings.
 func inventoryYAML(c *benchCluster, nodeTimeoutMS int) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "version: 1\ncluster:\n  name: bench\n  password_env: SLOTSHIFT_PASSWORD\n  node_timeout_ms: %d\nservers:\n", nodeTimeoutMS)
+	fmt.Fprintf(&b, "version: 1\ncluster:\n  name: bench\n  password_env: %s\n  node_timeout_ms: %d\nservers:\n", passwordEnv, nodeTimeoutMS)
 	for i, n := range c.nodes {
 		fmt.Fprintf(&b, "  - name: server%d\n    address: 127.0.0.1\n    nodes:\n      - {port: %d, role: master}\n", i+1, n.Port)
 	}

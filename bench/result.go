@@ -67,6 +67,11 @@ type ratios struct {
 	CLIOverSlotshift     *float64 `json:"redis_cli_over_slotshift,omitempty"`
 	CLI1000OverSlotshift *float64 `json:"redis_cli_p1000_over_slotshift,omitempty"`
 	SlotshiftOverFloor   *float64 `json:"slotshift_over_floor,omitempty"`
+	// CLIOverBare is the most any MIGRATE-based mover can show against
+	// redis-cli on this machine; SlotshiftOverBare what slotshift's batches,
+	// size checks and gates cost on top of bare MIGRATE.
+	CLIOverBare       *float64 `json:"redis_cli_over_bare,omitempty"`
+	SlotshiftOverBare *float64 `json:"slotshift_over_bare,omitempty"`
 }
 
 // machine describes where the benchmark ran.
@@ -142,6 +147,14 @@ func (r *results) summarise() {
 		return &v
 	}
 	r.Ratios = ratios{}
+	if bare := r.mode(modeBare); bare != nil {
+		if m := r.mode(modeCLI); m != nil {
+			r.Ratios.CLIOverBare = ratio(m.MedianS, bare.MedianS)
+		}
+		if ss != nil {
+			r.Ratios.SlotshiftOverBare = ratio(ss.MedianS, bare.MedianS)
+		}
+	}
 	if ss != nil {
 		if m := r.mode(modeCLI); m != nil {
 			r.Ratios.CLIOverSlotshift = ratio(m.MedianS, ss.MedianS)
@@ -266,6 +279,12 @@ func (r *results) print(w io.Writer) {
 		fmt.Fprintf(w, "  slotshift / floor           = %6.1fx  (1x = as fast as SETting the moved keys into an empty node with --pipe)\n", *v)
 	} else {
 		fmt.Fprintln(w, "  slotshift / floor           = n/a (needs mode slotshift)")
+	}
+	if v := r.Ratios.CLIOverBare; v != nil {
+		fmt.Fprintf(w, "  redis-cli / bare MIGRATE    = %6.1fx  (the most any MIGRATE-based mover can reach on this machine)\n", *v)
+	}
+	if v := r.Ratios.SlotshiftOverBare; v != nil {
+		fmt.Fprintf(w, "  slotshift / bare MIGRATE    = %6.1fx  (what sizes, batches, gates and gentle pipelines cost)\n", *v)
 	}
 	if ss := r.mode(modeSlotshift); ss != nil {
 		var bs []float64
