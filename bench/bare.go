@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/plan"
 )
 
@@ -57,15 +58,13 @@ func bareMove(ctx context.Context, addrs []string, password string) (int64, erro
 	if len(addrs) == 0 {
 		return 0, errors.New("no node address given")
 	}
-	clients := map[string]*redis.Client{}
+	pool := admin.NewPool(admin.Options{Password: password, ReadTimeout: time.Minute})
+	defer pool.Close()
+	known := map[string]bool{}
 	for _, a := range addrs {
-		clients[a] = redis.NewClient(&redis.Options{
-			Addr: a, Password: password, Protocol: 2, DisableIdentity: true,
-			ReadTimeout: time.Minute, MaxRetries: -1,
-		})
-		defer clients[a].Close()
+		known[a] = true
 	}
-	text, err := clients[addrs[0]].ClusterNodes(ctx).Result()
+	text, err := pool.Client(addrs[0]).ClusterNodes(ctx).Result()
 	if err != nil {
 		return 0, fmt.Errorf("CLUSTER NODES on %s: %w", addrs[0], err)
 	}
@@ -84,10 +83,10 @@ func bareMove(ctx context.Context, addrs []string, password string) (int64, erro
 		return 0, err
 	}
 	client := func(addr string) (*redis.Client, error) {
-		if c := clients[addr]; c != nil {
-			return c, nil
+		if !known[addr] {
+			return nil, fmt.Errorf("node %s is not among the given addresses", addr)
 		}
-		return nil, fmt.Errorf("node %s is not among the given addresses", addr)
+		return pool.Client(addr), nil
 	}
 	bySource := map[string][]plan.Move{}
 	for _, m := range p.Moves {
@@ -176,11 +175,7 @@ func bareMoveRange(ctx context.Context, client func(string) (*redis.Client, erro
 			if len(keys) == 0 {
 				continue
 			}
-			args := append(make([]any, 0, 9+len(keys)), "MIGRATE", host, port, "", 0, 60000, "AUTH", password, "KEYS")
-			for _, k := range keys {
-				args = append(args, k)
-			}
-			pipe.Do(ctx, args...)
+			pipe.Do(ctx, admin.MigrateArgs(host, port, keys, admin.MigrateOptions{Timeout: time.Minute}, "", password)...)
 			n += len(keys)
 		}
 		if n == 0 {

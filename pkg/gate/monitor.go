@@ -26,6 +26,14 @@ var ErrHoldTimeout = errors.New("gates held past the hold timeout")
 // window slides by Window/windowBuckets.
 const windowBuckets = 5
 
+// Latency histograms record microseconds from 1 µs to 60 s, to 3
+// significant figures, in the window and in a hold alike.
+const (
+	histMinUS   = 1
+	histMaxUS   = 60_000_000
+	histSigFigs = 3
+)
+
 // MonitorOptions configure a Monitor. Zero values take the defaults.
 type MonitorOptions struct {
 	// Interval is the replication-lag probe period. Default 100ms.
@@ -137,7 +145,7 @@ func NewMonitor(pool *admin.Pool, masters []string, replicas map[string]string, 
 	}
 	for _, a := range m.masters {
 		// 1µs .. 60s at 3 significant digits.
-		m.lat[a] = &latencyProbe{hist: hdrhistogram.NewWindowed(windowBuckets, 1, 60_000_000, 3)}
+		m.lat[a] = &latencyProbe{hist: hdrhistogram.NewWindowed(windowBuckets, histMinUS, histMaxUS, histSigFigs)}
 	}
 	return m
 }
@@ -543,7 +551,7 @@ func (m *Monitor) setHolding(on bool) {
 	case on && m.holdStart.IsZero():
 		m.holdStart = time.Now()
 		for _, p := range m.lat {
-			p.since = hdrhistogram.New(1, 60_000_000, 3)
+			p.since = hdrhistogram.New(histMinUS, histMaxUS, histSigFigs)
 		}
 	case !on:
 		m.holdStart = time.Time{}

@@ -299,7 +299,8 @@ func (l *Legacy) upTo(step string, slots []int) (int, error) {
 func (l *Legacy) moveGroup(ctx context.Context, src, dst endpoint, slots []int) (Stats, error) {
 	var st Stats
 	// Measure before opening anything, so a big key leaves its slot untouched.
-	keys, sizes, err := l.scan(ctx, src, slots)
+	sizes := map[string]int64{}
+	keys, err := l.list(ctx, src.addr, slots, sizes)
 	if err != nil {
 		return st, err
 	}
@@ -446,17 +447,6 @@ func (l *Legacy) broadcast(ctx context.Context, src, dst endpoint, slots []int) 
 	wg.Wait()
 }
 
-// scan lists up to KeysPerMigrate keys of each slot of src, with their sizes
-// when sizes are measured.
-func (l *Legacy) scan(ctx context.Context, src endpoint, slots []int) (map[int][]string, map[string]int64, error) {
-	sizes := map[string]int64{}
-	keys, err := l.list(ctx, src.addr, slots, sizes)
-	if err != nil {
-		return nil, nil, err
-	}
-	return keys, sizes, nil
-}
-
 // listScript returns up to ARGV[2] keys of slot ARGV[1] followed by the
 // MEMORY USAGE (default sampling) of each: one call per slot lists and
 // measures, instead of a GETKEYSINSLOT and then one command per key (the
@@ -570,11 +560,11 @@ type migrateBatch struct {
 	replace bool
 }
 
-// drain MIGRATEs every key of slots from src to dst until GETKEYSINSLOT
-// comes back empty for all of them. known holds keys already listed for the
-// first round (from the scan); every slot is listed again afterwards, so keys
-// written between the scan and MIGRATING are not missed. One pipeline of
-// GETKEYSINSLOT and one of MIGRATE per round, whatever the number of slots.
+// drain MIGRATEs every key of slots from src to dst until listing them
+// comes back empty for all of them. known holds the keys listed before the
+// slots opened, for the first round; every slot is listed again afterwards,
+// so keys written between that listing and MIGRATING are not missed. Lists
+// and MIGRATEs go in short pipelines (ListsPerPipeline, MigratesPerPipeline).
 func (l *Legacy) drain(ctx context.Context, src, dst endpoint, slots []int, known map[int][]string, sizes map[string]int64) (Stats, error) {
 	var st Stats
 	if len(slots) == 0 {
@@ -669,7 +659,7 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 		for i, b := range part {
 			timeout := l.opts.MigrateTimeout + time.Duration(b.bytes>>20)*time.Second
 			budget += timeout
-			cmds[i] = pipe.Do(ctx, l.migrateArgs(host, port, timeout, b)...)
+			cmds[i] = pipe.Do(ctx, admin.MigrateArgs(host, port, b.keys, admin.MigrateOptions{Timeout: timeout, Replace: b.replace}, l.conns.user, l.conns.pass)...)
 		}
 		cctx, cancel := context.WithTimeout(ctx, budget+l.opts.CommandTimeout)
 		_, err := pipe.Exec(cctx)
@@ -705,25 +695,6 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 		}
 	}
 	return nil
-}
-
-func (l *Legacy) migrateArgs(host, port string, timeout time.Duration, b migrateBatch) []any {
-	args := make([]any, 0, 12+len(b.keys))
-	args = append(args, "MIGRATE", host, port, "", 0, timeout.Milliseconds())
-	if b.replace {
-		args = append(args, "REPLACE")
-	}
-	switch {
-	case l.conns.user != "" && l.conns.pass != "":
-		args = append(args, "AUTH2", l.conns.user, l.conns.pass)
-	case l.conns.pass != "":
-		args = append(args, "AUTH", l.conns.pass)
-	}
-	args = append(args, "KEYS")
-	for _, k := range b.keys {
-		args = append(args, k)
-	}
-	return args
 }
 
 func isRedisErr(err error) bool {

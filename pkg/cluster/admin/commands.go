@@ -143,6 +143,32 @@ type MigrateOptions struct {
 	Replace bool
 }
 
+// MigrateArgs is the MIGRATE … KEYS command that moves keys to host:port,
+// authenticating to the target as username (AUTH2) or with the password
+// alone (AUTH) when they are set. Redis redacts these in SLOWLOG and
+// MONITOR; the arguments must never be logged.
+func MigrateArgs(host, port string, keys []string, opts MigrateOptions, username, password string) []any {
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	args := make([]any, 0, 11+len(keys))
+	args = append(args, "MIGRATE", host, port, "", 0, opts.Timeout.Milliseconds())
+	if opts.Replace {
+		args = append(args, "REPLACE")
+	}
+	switch {
+	case username != "":
+		args = append(args, "AUTH2", username, password)
+	case password != "":
+		args = append(args, "AUTH", password)
+	}
+	args = append(args, "KEYS")
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	return args
+}
+
 // Migrate moves keys from the node at addr to host:port with MIGRATE …
 // KEYS, authenticating to the target with the pool's credentials (AUTH, or
 // AUTH2 when a username is set). It returns false when none of the keys
@@ -151,23 +177,7 @@ func (p *Pool) Migrate(ctx context.Context, addr, host string, port int, keys []
 	if len(keys) == 0 {
 		return false, nil
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 10 * time.Second
-	}
-	args := []any{"MIGRATE", host, port, "", 0, opts.Timeout.Milliseconds()}
-	if opts.Replace {
-		args = append(args, "REPLACE")
-	}
-	switch {
-	case p.opts.Username != "":
-		args = append(args, "AUTH2", p.opts.Username, p.opts.Password)
-	case p.opts.Password != "":
-		args = append(args, "AUTH", p.opts.Password)
-	}
-	args = append(args, "KEYS")
-	for _, k := range keys {
-		args = append(args, k)
-	}
+	args := MigrateArgs(host, strconv.Itoa(port), keys, opts, p.opts.Username, p.opts.Password)
 	// The op names the target and the key count, never the credentials.
 	op := fmt.Sprintf("MIGRATE %d keys to %s:%d", len(keys), host, port)
 	res, err := p.Client(addr).Do(ctx, args...).Text()

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
 )
@@ -136,5 +137,27 @@ func TestDivergence(t *testing.T) {
 	e := &NotConvergedError{After: 5e9, Reasons: []string{"x", "y"}}
 	if e.Error() != "cluster not converged after 5s: x; y" {
 		t.Errorf("error text %q", e.Error())
+	}
+}
+
+// MigrateArgs is shared by the pool, the legacy mover and the benchmark:
+// credentials go to AUTH2 when a user is named, AUTH when only a password
+// is, nowhere otherwise, and REPLACE and the timeout land where MIGRATE
+// expects them.
+func TestMigrateArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		opts       MigrateOptions
+		user, pass string
+		want       []any
+	}{
+		{"no auth", MigrateOptions{}, "", "", []any{"MIGRATE", "h", "7001", "", 0, int64(10000), "KEYS", "a", "b"}},
+		{"password", MigrateOptions{Timeout: 2 * time.Second}, "", "pw", []any{"MIGRATE", "h", "7001", "", 0, int64(2000), "AUTH", "pw", "KEYS", "a", "b"}},
+		{"user", MigrateOptions{Replace: true}, "ops", "pw", []any{"MIGRATE", "h", "7001", "", 0, int64(10000), "REPLACE", "AUTH2", "ops", "pw", "KEYS", "a", "b"}},
+	} {
+		got := MigrateArgs("h", "7001", []string{"a", "b"}, tc.opts, tc.user, tc.pass)
+		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", tc.want) {
+			t.Errorf("%s: %#v, want %#v", tc.name, got, tc.want)
+		}
 	}
 }
