@@ -18,6 +18,12 @@ type Options struct {
 	DialTimeout time.Duration
 	// ReadTimeout bounds each command's reply. Default 5s.
 	ReadTimeout time.Duration
+	// WriteTimeout bounds sending a command. Default: ReadTimeout.
+	WriteTimeout time.Duration
+	// ContextTimeout makes a call's context deadline bound its socket
+	// reads and writes too (go-redis' ContextTimeoutEnabled). Off by
+	// default: a cancelled context must not cut a reply in half.
+	ContextTimeout bool
 	// PoolSize is the connections kept per node. Default 8.
 	PoolSize int
 	// PasswordEnv names the environment variable the password came from,
@@ -63,21 +69,7 @@ func (p *Pool) Client(addr string) *redis.Client {
 	if c, ok := p.clients[addr]; ok {
 		return c
 	}
-	c := redis.NewClient(&redis.Options{
-		Addr:         addr,
-		Username:     p.opts.Username,
-		Password:     p.opts.Password,
-		DialTimeout:  p.opts.DialTimeout,
-		ReadTimeout:  p.opts.ReadTimeout,
-		WriteTimeout: p.opts.ReadTimeout,
-		PoolSize:     p.opts.PoolSize,
-		MaxRetries:   -1, // admin commands are not blindly retried
-		// One dial attempt: an unreachable node must be reported at once,
-		// not after go-redis' default five attempts.
-		DialerRetries:   1,
-		DisableIdentity: true,
-		Protocol:        2,
-	})
+	c := NewClient(addr, p.opts)
 	p.clients[addr] = c
 	return c
 }
