@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slotshift/slotshift/pkg/atomicfile"
 )
 
 // Goals the table prints next to the measurements (from the issue).
@@ -312,18 +313,7 @@ func (r *results) print(w io.Writer) {
 
 // writeJSON writes r to path atomically.
 func (r *results) writeJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return nil
+	return atomicfile.WriteJSON(path, r, 0o644)
 }
 
 // machineFacts gathers what the table's header prints.

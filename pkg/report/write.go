@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slotshift/slotshift/pkg/atomicfile"
 )
 
 // MarshalJSON writes s as a number with exactly three decimals
@@ -93,7 +94,7 @@ func WriteJSON(path string, r *Report, reds ...*Redactor) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, b)
+	return atomicfile.Write(path, b, 0o644)
 }
 
 // WriteJUnit writes r as a JUnit XML report to path, atomically (see
@@ -103,7 +104,7 @@ func WriteJUnit(path string, r *Report, reds ...*Redactor) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, b)
+	return atomicfile.Write(path, b, 0o644)
 }
 
 // Write writes both reports of r as <dir>/<stage>.json and
@@ -134,46 +135,4 @@ func Write(dir string, r *Report, reds ...*Redactor) (jsonPath, junitPath string
 		junitPath = xp
 	}
 	return jsonPath, junitPath, errors.Join(jsonErr, xmlErr)
-}
-
-// writeAtomic writes b to path with mode 0644 via a temporary file in the
-// same directory, fsync and rename, then syncs the directory so the rename
-// survives a crash.
-func writeAtomic(path string, b []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
-	}
-	// Best effort: not every file system lets a directory be synced.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }

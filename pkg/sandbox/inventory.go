@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/slotshift/slotshift/pkg/atomicfile"
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/inventory"
 )
@@ -245,19 +246,7 @@ func readState(dir string) (*State, error) {
 // writeState writes state.json atomically so that a crash never leaves a
 // half-written record of running processes.
 func writeState(st *State) error {
-	path := filepath.Join(st.Dir, stateFile)
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return nil
+	return atomicfile.WriteJSON(filepath.Join(st.Dir, stateFile), st, 0o600)
 }
 
 // pidIsNode reports whether pid is a live (not zombie) redis-server serving

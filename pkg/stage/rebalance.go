@@ -2,11 +2,9 @@ package stage
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/atomicfile"
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/gate"
@@ -371,43 +370,12 @@ func Snapshot(ctx context.Context, env Env, in SnapshotInput) (Result, error) {
 	res.Fingerprint = live.Fingerprint()
 	res.Masters, res.Replicas = len(live.Masters()), len(live.Replicas())
 	layout := plan.FromMasters(mastersFor(env.Inventory, live, false), env.Inventory.Cluster.Name, live.Fingerprint())
-	if err := writeJSONAtomic(in.Output, layout); err != nil {
+	if err := atomicfile.WriteJSON(in.Output, layout, 0o644); err != nil {
 		return res, fmt.Errorf("write layout: %w", err)
 	}
 	res.Add(report.Check{ID: IDLayoutSaved, Status: report.Pass, Message: fmt.Sprintf("saved the layout of %d masters to %s", len(layout.Masters), in.Output)})
 	res.Outputs = map[string]string{"layout-file": in.Output}
 	return res, nil
-}
-
-func writeJSONAtomic(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".layout-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // unreachable lists the observation errors of nodes that could not be read.
