@@ -278,10 +278,7 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 			break
 		}
 		if i > 0 && !overlap {
-			select {
-			case <-ctx.Done():
-			case <-time.After(e.opts.PauseBetweenBatches):
-			}
+			_ = sleep(ctx, e.opts.PauseBetweenBatches) // boundary reports the interrupt
 		}
 		if err := e.boundary(ctx); err != nil {
 			runErr = stop.set(err, 0)
@@ -478,10 +475,19 @@ func (e *Executor) boundary(ctx context.Context) error {
 		if e.opts.PauseFile == "" || !exists(e.opts.PauseFile) {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
+		_ = sleep(ctx, 200*time.Millisecond) // the next round reports the interrupt
+	}
+}
+
+// sleep waits d, or until ctx is done; then it returns ctx's error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
