@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -161,7 +162,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 	defer mon.Close()
 	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration}
 
-	ex := migrate.New(r.pool, migrate.Options{
+	opts := migrate.Options{
 		Concurrency:         r.in.Concurrency,
 		BigKeyBytes:         r.inv.Rebalance.BigKeyBytes,
 		PauseFile:           r.in.PauseFile,
@@ -169,11 +170,15 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 		MaxBatches:          r.in.MaxBatches,
 		PauseBetweenBatches: r.inv.Rebalance.PauseBetweenBatches.Duration,
 		Masters:             masterAddrs,
-		Status:              r.status,
 		Log:                 r.log,
 		BeforeStep:          killAt(r.in.FaultKillAt),
-	})
-	res, err := ex.Run(ctx, p, policy)
+	}
+	if r.in.ProgressEvents {
+		opts.OnProgress = r.logProgress
+	} else {
+		opts.Status = r.status
+	}
+	res, err := migrate.New(r.pool, opts).Run(ctx, p, policy)
 	r.record(p, res)
 	var big *migrate.ErrBigKey
 	switch {
@@ -203,6 +208,21 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 		r.checkBalanced(ctx)
 	}
 	return nil
+}
+
+// logProgress logs one snapshot of the run as a "progress" event: the
+// status line's numbers under constant keys. eta_seconds is -1 while
+// unknown.
+func (r *rebalancer) logProgress(p migrate.Progress) {
+	eta := -1.0
+	if p.ETA >= 0 {
+		eta = math.Round(p.ETA.Seconds()*10) / 10
+	}
+	r.log.Info("progress",
+		"batch", p.Batch, "batches", p.Batches,
+		"slots_done", p.Slots, "slots_total", p.SlotsTotal,
+		"keys", p.Keys, "keys_per_sec", math.Round(p.KeysPerSec*10)/10,
+		"eta_seconds", eta, "gates", p.Gates)
 }
 
 // killAt returns the fault-injection hook for FaultKillAt, or nil.
