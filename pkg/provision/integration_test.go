@@ -38,15 +38,15 @@ type env struct {
 	logs  *sandboxtest.Output
 }
 
-// redisPort returns a free port whose bus port (+10000) is free too.
+// redisPort returns a free port whose cluster bus port is free too.
 func redisPort(t *testing.T, taken map[int]bool) int {
 	t.Helper()
 	for range 200 {
 		p := sshdtest.FreePort(t)
-		if p > 55000 || taken[p] {
+		if p > inventory.MaxPort || taken[p] {
 			continue
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+10000))
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+inventory.BusPortOffset))
 		if err != nil {
 			continue
 		}
