@@ -2,9 +2,14 @@ package provision
 
 import "strings"
 
-// LogWarnings returns the warning lines of a Redis log tail that belong to
-// the latest start ("Redis is starting" onwards): lines at warning level
-// ('#') or that say WARNING.
+// LogWarnings returns the warnings a Redis log tail holds for the node's
+// latest start (from its last "Redis is starting" line on), each distinct
+// warning once, as the line that first logged it. A warning is a line whose
+// message starts with "WARNING" (in any case): overcommit_memory,
+// transparent huge pages, the TCP backlog and the like. The log level says
+// nothing: Redis 7 logs its start-up banner ("Redis version=…",
+// "Configuration loaded", "Server initialized") and routine cluster events
+// at warning level ('#') too.
 func LogWarnings(tail []byte) []string {
 	lines := strings.Split(string(tail), "\n")
 	start := 0
@@ -13,15 +18,32 @@ func LogWarnings(tail []byte) []string {
 			start = i + 1
 		}
 	}
+	seen := map[string]bool{}
 	var out []string
 	for _, l := range lines[start:] {
 		l = strings.TrimSpace(l)
-		if l == "" {
+		msg := logMessage(l)
+		if !isWarning(msg) || seen[msg] {
 			continue
 		}
-		if strings.Contains(l, " # ") || strings.Contains(l, "WARNING") {
-			out = append(out, l)
-		}
+		seen[msg] = true
+		out = append(out, l)
 	}
 	return out
+}
+
+// logMessage returns the message of a Redis log line, "pid:role dd Mon
+// yyyy hh:mm:ss.mmm level message", or the whole line when it has another
+// form.
+func logMessage(line string) string {
+	f := strings.SplitN(line, " ", 7)
+	if len(f) == 7 && strings.Contains(f[0], ":") && len(f[5]) == 1 && strings.Contains(".-*#", f[5]) {
+		return f[6]
+	}
+	return line
+}
+
+func isWarning(msg string) bool {
+	const w = "warning"
+	return len(msg) >= len(w) && strings.EqualFold(msg[:len(w)], w)
 }
