@@ -166,8 +166,11 @@ func (x *extension) pickTarget() bool {
 	if x.target != nil || len(x.fresh)+len(x.rejoin) == 0 {
 		return true
 	}
-	first := append(append([]*observed(nil), x.fresh...), x.rejoin...)[0]
-	x.p.refuse(first.node, "no master of the cluster to meet: none of the inventory's members is a master", "fix the inventory")
+	first := x.fresh
+	if len(first) == 0 {
+		first = x.rejoin
+	}
+	x.p.refuse(first[0].node, "no master of the cluster to meet: none of the inventory's members is a master", "fix the inventory")
 	return false
 }
 
