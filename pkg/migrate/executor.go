@@ -318,7 +318,7 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 		go func() {
 			defer close(br.done)
 			br.rb, br.st, br.skipped, br.err = e.runBatch(ctx, ioCtx, mover, b, owners, cur, prog, stop, br.moveDone)
-			br.rb.Gates = d.Readings
+			br.rb.Gates = gateReadings(d.Readings)
 		}()
 	}
 	for len(inflight) > 0 {
