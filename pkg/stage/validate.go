@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check"
+
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/plan"
 	"github.com/slotshift/slotshift/pkg/report"
@@ -53,9 +55,9 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	// slowest (the big-key budget) bounds the stage, not their sum.
 	var (
 		wg      sync.WaitGroup
-		dialRes map[string]Dial
+		dialRes map[string]check.Dial
 		cpuRes  map[string]float64
-		bigRes  map[string]BigKeyScan
+		bigRes  map[string]check.BigKeyScan
 	)
 	reachable := addrsOf(snap.Reachable())
 	var masters []string
@@ -76,24 +78,24 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 		return res, fmt.Errorf("validate: %w", err)
 	}
 
-	res.Add(CheckReachable(inv, dialRes)...)
-	res.Add(CheckAuth(inv, l, dialRes)...)
-	res.Add(CheckClusterEnabled(inv, l)...)
-	res.Add(CheckVersion(inv, l))
-	res.Add(CheckConfigDrift(inv, l)...)
-	res.Add(HealthChecks(inv, l)...)
-	res.Add(CheckNewEmpty(inv, l)...)
+	res.Add(check.CheckReachable(inv, dialRes)...)
+	res.Add(check.CheckAuth(inv, l.Live, dialRes)...)
+	res.Add(check.CheckClusterEnabled(inv, l.Live)...)
+	res.Add(check.CheckVersion(inv, l.Live))
+	res.Add(check.CheckConfigDrift(inv, l.Live)...)
+	res.Add(check.HealthChecks(inv, l.Live)...)
+	res.Add(check.CheckNewEmpty(inv, l.Live)...)
 
 	pl := planFor(inv, l, true)
 	if pl.err != nil {
-		res.Add(check(IDMemoryHeadroom, report.Skip, "", "no rebalance plan: %v", pl.err))
+		res.Add(check.New(check.IDMemoryHeadroom, report.Skip, "", "no rebalance plan: %v", pl.err))
 	} else {
-		res.Add(CheckHeadroom(inv, l, pl.targets, inv.Gates.MemoryPercent)...)
+		res.Add(check.CheckHeadroom(inv, l.Live, pl.targets, inv.Gates.MemoryPercent)...)
 	}
-	res.Add(CheckCPU(inv, cpuRes, inv.Gates.CPUPercent)...)
-	res.Add(CheckMemory(inv, l, inv.Gates.MemoryPercent)...)
-	res.Add(CheckBigKeys(inv, bigRes, inv.Validate.BigKeyWarnBytes, inv.Validate.BigKeyFailBytes)...)
-	res.Add(CheckBackup(inv, l, now(), inv.Validate.BackupMaxAge.Duration)...)
+	res.Add(check.CheckCPU(inv, cpuRes, inv.Gates.CPUPercent)...)
+	res.Add(check.CheckMemory(inv, l.Live, inv.Gates.MemoryPercent)...)
+	res.Add(check.CheckBigKeys(inv, bigRes, inv.Validate.BigKeyWarnBytes, inv.Validate.BigKeyFailBytes)...)
+	res.Add(check.CheckBackup(inv, l.Live, now(), inv.Validate.BackupMaxAge.Duration)...)
 	res.Add(CheckKernel(ctx, env)...)
 
 	res.Summary = append(res.Summary, changePreview(inv, l, pl)...)
@@ -232,7 +234,7 @@ func inventorySummary(inv *inventory.Inventory, base *inventory.Inventory) []str
 // planned is the rebalance the planner would make from the live cluster.
 type planned struct {
 	plan    plan.Rebalance
-	targets []Receive
+	targets []check.Receive
 	err     error
 }
 
@@ -261,7 +263,7 @@ func planFor(inv *inventory.Inventory, l Live, withNew bool) planned {
 			// targets say: no node receives a slot.
 			target = t.Current
 		}
-		out.targets = append(out.targets, Receive{Addr: t.Addr, Current: t.Current, Target: target})
+		out.targets = append(out.targets, check.Receive{Addr: t.Addr, Current: t.Current, Target: target})
 	}
 	return out
 }
@@ -280,10 +282,10 @@ func mastersFor(inv *inventory.Inventory, l Live, withNew bool) []plan.Master {
 	}
 	var masters []plan.Master
 	for _, m := range l.Masters() {
-		masters = append(masters, plan.Master{ID: m.ID, Addr: m.Addr, Server: serverOf(inv, m.Addr), Weight: weight(m.Addr), Slots: m.Slots})
+		masters = append(masters, plan.Master{ID: m.ID, Addr: m.Addr, Server: check.ServerOf(inv, m.Addr), Weight: weight(m.Addr), Slots: m.Slots})
 	}
 	if withNew {
-		for _, r := range NewNodes(inv, l) {
+		for _, r := range check.NewNodes(inv, l.Live) {
 			if r.Role != inventory.RoleMaster {
 				continue
 			}
@@ -306,7 +308,7 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 	existing := map[string]string{}
 	liveMaster := map[string]string{}
 	for _, r := range l.Replicas() {
-		m, ok := l.byID(r.MasterID)
+		m, ok := l.ByID(r.MasterID)
 		if !ok {
 			continue
 		}
@@ -329,7 +331,7 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 		return out
 	}
 	var adds, attaches, removes []string
-	for _, r := range NewNodes(inv, l) {
+	for _, r := range check.NewNodes(inv, l.Live) {
 		if r.Role == inventory.RoleMaster {
 			adds = append(adds, fmt.Sprintf("  add master %s (%s)", r.Name(), r.Addr()))
 		} else {
@@ -347,13 +349,13 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 			case !in || !l.Members[r.Addr()]:
 				attaches = append(attaches, fmt.Sprintf("  attach replica %s to %s", r.Name(), want.Name()))
 			case cur != want.Addr():
-				attaches = append(attaches, fmt.Sprintf("  re-point replica %s from %s to %s", r.Name(), label(inv, cur), want.Name()))
+				attaches = append(attaches, fmt.Sprintf("  re-point replica %s from %s to %s", r.Name(), check.Label(inv, cur), want.Name()))
 			}
 		}
 	}
-	for _, a := range l.memberAddrs() {
+	for _, a := range l.MemberAddrs() {
 		if _, ok := inv.NodeByAddr(a); !ok {
-			n, _ := l.node(a)
+			n, _ := l.Node(a)
 			removes = append(removes, fmt.Sprintf("  remove %s (id %s): not in the inventory", a, n.ID))
 		}
 	}
@@ -376,11 +378,11 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 			moved += m.Range.Len()
 		}
 		out = append(out, fmt.Sprintf("rebalance: move %d slots in %d batches of up to %d", moved, len(pl.plan.Batches), inv.Rebalance.BatchSlots))
-		ts := append([]Receive(nil), pl.targets...)
+		ts := append([]check.Receive(nil), pl.targets...)
 		sort.Slice(ts, func(i, j int) bool { return ts[i].Addr < ts[j].Addr })
 		for _, t := range ts {
 			if t.Current != t.Target {
-				out = append(out, fmt.Sprintf("  %s: %d → %d slots", label(inv, t.Addr), t.Current, t.Target))
+				out = append(out, fmt.Sprintf("  %s: %d → %d slots", check.Label(inv, t.Addr), t.Current, t.Target))
 			}
 		}
 	}

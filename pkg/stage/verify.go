@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -35,9 +36,9 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 	l := NewLive(snap)
 
 	var res Result
-	res.Add(CheckObserved(inv, l)...)
+	res.Add(check.CheckObserved(inv, l.Live)...)
 	if !l.Exists {
-		c := check(IDClusterState, report.Fail, "", "%s", notCreated)
+		c := check.New(check.IDClusterState, report.Fail, "", "%s", notCreated)
 		c.Hint = "verify checks a running cluster; run slotshift join first"
 		res.Add(c)
 		return res, nil
@@ -45,9 +46,9 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 
 	var (
 		wg      sync.WaitGroup
-		lagRes  map[string]Lag
-		latRes  map[string]Latency
-		canRes  map[string]CanaryResult
+		lagRes  map[string]check.Lag
+		latRes  map[string]check.Latency
+		canRes  map[string]check.CanaryResult
 		masters []string
 	)
 	for _, m := range l.Masters() {
@@ -67,30 +68,30 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 		return res, fmt.Errorf("verify: %w", err)
 	}
 
-	res.Add(HealthChecks(inv, l)...)
-	res.Add(CheckPlacement(inv, l)...)
-	res.Add(CheckReplLink(inv, l)...)
-	res.Add(CheckReplLag(inv, lagRes, inv.Gates.ReplicationLagMS)...)
+	res.Add(check.HealthChecks(inv, l.Live)...)
+	res.Add(check.CheckPlacement(inv, l.Live)...)
+	res.Add(check.CheckReplLink(inv, l.Live)...)
+	res.Add(check.CheckReplLag(inv, lagRes, inv.Gates.ReplicationLagMS)...)
 	pl := planFor(inv, l, false)
 	if pl.err != nil {
-		res.Add(check(IDDistribution, report.Skip, "", "no rebalance plan: %v", pl.err))
+		res.Add(check.New(check.IDDistribution, report.Skip, "", "no rebalance plan: %v", pl.err))
 	} else {
-		res.Add(CheckDistribution(inv, l, pl.targets, len(pl.plan.Moves), inv.Rebalance.ThresholdPercent)...)
+		res.Add(check.CheckDistribution(inv, l.Live, pl.targets, len(pl.plan.Moves), inv.Rebalance.ThresholdPercent)...)
 	}
-	res.Add(CheckInventoryMatch(inv, l)...)
+	res.Add(check.CheckInventoryMatch(inv, l.Live)...)
 	if in.NoCanary {
-		res.Add(check(IDCanary, report.Skip, "", "canary writes disabled (--no-canary)"))
+		res.Add(check.New(check.IDCanary, report.Skip, "", "canary writes disabled (--no-canary)"))
 	} else {
-		res.Add(CheckCanary(inv, canRes)...)
+		res.Add(check.CheckCanary(inv, canRes)...)
 		for _, m := range l.Masters() {
 			if _, ok := canRes[m.Addr]; !ok && m.Slots.Len() > 0 {
-				c := check(IDCanary, report.Fail, m.Addr, "%s: no canary ran (the node is not reachable)", label(inv, m.Addr))
-				c.File, c.Line = lineOf(inv, m.Addr)
+				c := check.New(check.IDCanary, report.Fail, m.Addr, "%s: no canary ran (the node is not reachable)", check.Label(inv, m.Addr))
+				c.File, c.Line = check.LineOf(inv, m.Addr)
 				res.Add(c)
 			}
 		}
 	}
-	res.Add(CheckLatency(inv, latRes, inv.Gates)...)
+	res.Add(check.CheckLatency(inv, latRes, inv.Gates)...)
 
 	res.Fingerprint = l.Fingerprint()
 	res.Masters, res.Replicas = countRoles(l)

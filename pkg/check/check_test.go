@@ -1,15 +1,13 @@
-package stage
+package check
 
 import (
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/measure"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -106,8 +104,8 @@ func TestNotCreatedSkipsHealthAndAcceptsEmptyNodes(t *testing.T) {
 		t.Fatal("six lone empty nodes must read as a cluster not created yet")
 	}
 	for _, c := range HealthChecks(inv, l) {
-		if c.Status != report.Skip || c.Message != notCreated {
-			t.Errorf("%s: %s %q, want skip %q", c.ID, c.Status, c.Message, notCreated)
+		if c.Status != report.Skip || c.Message != NotCreated {
+			t.Errorf("%s: %s %q, want skip %q", c.ID, c.Status, c.Message, NotCreated)
 		}
 	}
 	checks := CheckNewEmpty(inv, l)
@@ -241,25 +239,20 @@ func TestBigKeysThresholds(t *testing.T) {
 	}
 }
 
-func TestKeepLargestAndSummarize(t *testing.T) {
-	var top []BigKey
+func TestBigKeyScanKeepsTheLargest(t *testing.T) {
+	var s BigKeyScan
 	for i, n := range []int64{5, 1, 9, 3, 7, 2, 8} {
-		top = keepLargest(top, BigKey{Key: string(rune('a' + i)), Bytes: n})
+		s.Add(BigKey{Key: string(rune('a' + i)), Bytes: n})
 	}
 	var got []int64
-	for _, k := range top {
+	for _, k := range s.Largest {
 		got = append(got, k.Bytes)
 	}
-	if len(got) != 5 || got[0] != 9 || got[4] != 3 {
+	if len(got) != 5 || got[0] != 9 || got[1] != 8 || got[4] != 3 {
 		t.Errorf("top = %v, want [9 8 7 5 3]", got)
 	}
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	l := summarize(d)
-	if l.AvgMS != 50.5 || l.P99MS != 99 || l.Samples != 100 {
-		t.Errorf("summarize: %+v", l)
+	if s.Scanned != 7 {
+		t.Errorf("scanned %d, want 7", s.Scanned)
 	}
 }
 
@@ -267,12 +260,14 @@ func TestGateChecks(t *testing.T) {
 	inv := fakeInv(t, "")
 	g := inv.Gates
 	checks := CheckLatency(inv, map[string]Latency{
-		"127.0.0.1:7000": {AvgMS: 0.1, P99MS: 0.3, Samples: 200},
-		"127.0.0.1:7002": {AvgMS: 6, P99MS: 250, Samples: 200},
+		"127.0.0.1:7000": {Latency: measure.Latency{AvgMS: 0.1, P99MS: 0.3, Samples: 200}},
+		"127.0.0.1:7002": {Latency: measure.Latency{AvgMS: 6, P99MS: 250, Samples: 200}},
+		"127.0.0.1:7004": {Err: "PING: connection refused"},
 	}, g)
 	want(t, checks, IDLatencyAvg, "127.0.0.1:7000", report.Pass)
 	want(t, checks, IDLatencyAvg, "127.0.0.1:7002", report.Warn, "6.000 ms")
 	want(t, checks, IDLatencyP99, "127.0.0.1:7002", report.Fail, "250.000 ms")
+	want(t, checks, IDLatencyP99, "127.0.0.1:7004", report.Error, "latency probe failed: PING: connection refused")
 	cpu := CheckCPU(inv, map[string]float64{"127.0.0.1:7004": 96}, g.CPUPercent)
 	c := want(t, cpu, IDGateCPU, "127.0.0.1:7004", report.Fail, "96.0%")
 	if c.Unit != "percent" || c.Threshold != g.CPUPercent.Hold {
@@ -322,91 +317,4 @@ func TestCanaryKeyHitsTheMaster(t *testing.T) {
 	if _, ok := CanaryKey(&empty); ok {
 		t.Error("CanaryKey of no slots must fail")
 	}
-}
-
-// ruleRE finds the rule id an invalid inventory's first line names.
-var ruleRE = regexp.MustCompile(`\((inventory\.[a-z_]+)\)`)
-
-func TestOfflineInventoryFiles(t *testing.T) {
-	dir := filepath.Join("..", "..", "testdata", "inventories")
-	secrets := Secrets{Password: "a-password-long-enough"}
-	for _, name := range []string{"sandbox-3x2.yaml", "prod-3x2.yaml", "prod-5x2.yaml", "sandbox-5x2.yaml", "sandbox-3x2.json"} {
-		t.Run(name, func(t *testing.T) {
-			inv, err := inventory.Load(filepath.Join(dir, name))
-			if err != nil {
-				if os.IsNotExist(err) {
-					t.Skipf("%s not written yet", name)
-				}
-				t.Fatal(err)
-			}
-			checks := OfflineChecks(inv, nil, false, secrets, false)
-			if f := failures(checks); len(f) > 0 {
-				t.Errorf("valid inventory has failures: %+v", f)
-			}
-			// Passing rules are listed too: a report of what was checked.
-			for _, id := range inventory.Rules {
-				if len(find(checks, id, "")) == 0 {
-					t.Errorf("rule %s missing from the checks", id)
-				}
-			}
-			want(t, checks, inventory.RulePassword, "", report.Pass)
-		})
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "invalid", "*.yaml"))
-	for _, path := range files {
-		t.Run("invalid/"+filepath.Base(path), func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(data), "\n")
-			m := ruleRE.FindStringSubmatch(first)
-			inv, err := inventory.Parse(path, data)
-			if m == nil {
-				if err == nil {
-					t.Fatalf("%s names no rule, so it must fail to parse", path)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parse: %v", err)
-			}
-			var base *inventory.Inventory
-			if m[1] == inventory.RuleNewServersInPairs {
-				if base, err = inventory.Load(filepath.Join(dir, "prod-3x2.yaml")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			checks := OfflineChecks(inv, base, false, secrets, false)
-			got := find(checks, m[1], "")
-			failed := false
-			for _, c := range got {
-				if c.Status == report.Fail {
-					failed = true
-					if c.File != path || c.Line == 0 {
-						t.Errorf("%s: finding without file:line: %+v", m[1], c)
-					}
-				}
-			}
-			if !failed {
-				t.Errorf("want %s to fail, got %+v", m[1], got)
-			}
-		})
-	}
-}
-
-func TestOfflineOddServersAndPassword(t *testing.T) {
-	text := crossYAML([]int{7000, 7002, 7004, 7006, 7001, 7003, 7005, 7007}, "")
-	inv := parseInv(t, text)
-	checks := OfflineChecks(inv, nil, false, Secrets{}, false)
-	want(t, checks, inventory.RuleOddServers, "", report.Warn, "4 servers")
-	want(t, checks, inventory.RulePassword, "", report.Skip, "SLOTSHIFT_PASSWORD is not set")
-	checks = OfflineChecks(inv, nil, true, Secrets{Password: "short"}, false)
-	want(t, checks, inventory.RuleOddServers, "", report.Fail, "4 servers")
-	c := want(t, checks, inventory.RulePassword, "", report.Fail, "too short")
-	if strings.Contains(c.Message, "short\"") || strings.Contains(c.Message, ": short") {
-		t.Errorf("the password leaked: %q", c.Message)
-	}
-	// Online, a missing password is a failure.
-	want(t, OfflineChecks(inv, nil, false, Secrets{}, true), inventory.RulePassword, "", report.Fail, "not set")
 }
