@@ -1,4 +1,7 @@
-package check
+// Package checktest fabricates inventories and cluster snapshots for the
+// table tests of checks, and asserts on the checks they produce; it does
+// no I/O.
+package checktest
 
 import (
 	"fmt"
@@ -13,15 +16,12 @@ import (
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
-// The helpers below fabricate inventories and snapshots of healthy
-// clusters for the checks' table tests; no test here talks to a node.
-
-// crossYAML renders an inventory of len(ports)/2 servers named server1…,
+// CrossYAML renders an inventory of len(ports)/2 servers named server1…,
 // all on 127.0.0.1. Server s runs master ports[s] and replica ports[m+s],
 // which follows the master of server (s+1)%m: exactly what
 // sandboxtest.Form builds (replica j follows master (j+1)%m), with each
 // replica on another server than its master. extra is appended verbatim.
-func crossYAML(ports []int, extra string) string {
+func CrossYAML(ports []int, extra string) string {
 	m := len(ports) / 2
 	var b strings.Builder
 	b.WriteString("version: 1\ncluster:\n  name: test\n  node_timeout_ms: 1000\nservers:\n")
@@ -34,8 +34,8 @@ func crossYAML(ports []int, extra string) string {
 	return b.String()
 }
 
-// parseInv parses inventory text, failing the test on error.
-func parseInv(t testing.TB, text string) *inventory.Inventory {
+// ParseInv parses inventory text, failing the test on error.
+func ParseInv(t testing.TB, text string) *inventory.Inventory {
 	t.Helper()
 	inv, err := inventory.Parse("inventory.yml", []byte(text))
 	if err != nil {
@@ -44,8 +44,8 @@ func parseInv(t testing.TB, text string) *inventory.Inventory {
 	return inv
 }
 
-// find returns the checks with id (and node, when node != "").
-func find(checks []report.Check, id, node string) []report.Check {
+// Find returns the checks with id (and node, when node != "").
+func Find(checks []report.Check, id, node string) []report.Check {
 	var out []report.Check
 	for _, c := range checks {
 		if c.ID == id && (node == "" || c.Node == node) {
@@ -55,11 +55,11 @@ func find(checks []report.Check, id, node string) []report.Check {
 	return out
 }
 
-// want asserts that exactly one check has id and node, with status st and
+// Want asserts that exactly one check has id and node, with status st and
 // a message containing every part; it returns the check.
-func want(t testing.TB, checks []report.Check, id, node string, st report.Status, parts ...string) report.Check {
+func Want(t testing.TB, checks []report.Check, id, node string, st report.Status, parts ...string) report.Check {
 	t.Helper()
-	got := find(checks, id, node)
+	got := Find(checks, id, node)
 	if len(got) != 1 {
 		t.Fatalf("want one %s check for node %q, got %d: %+v", id, node, len(got), got)
 	}
@@ -75,29 +75,31 @@ func want(t testing.TB, checks []report.Check, id, node string, st report.Status
 	return c
 }
 
-// fakeNode is one line of a fabricated CLUSTER NODES.
-type fakeNode struct {
+// Node is one line of a fabricated CLUSTER NODES.
+type Node struct {
 	ID, Addr, Flags, Master, Slots string
 }
 
-// fake fabricates snapshots of a healthy cluster laid out as an inventory
+// Fake fabricates snapshots of a healthy cluster laid out as an inventory
 // says: masters in inventory order with redis-cli's even split, replicas
-// following their replica_of. Tests edit nodes, then call snap and edit
+// following their replica_of. Tests edit Nodes, then call Snap and edit
 // the observations.
-type fake struct {
-	inv   *inventory.Inventory
-	nodes []fakeNode
+type Fake struct {
+	Inv   *inventory.Inventory
+	Nodes []Node
 }
 
-func fakeID(i int) string { return fmt.Sprintf("%040x", i+1) }
+// ID is the node id the fake gives the i-th inventory node.
+func ID(i int) string { return fmt.Sprintf("%040x", i+1) }
 
-func newFake(t testing.TB, inv *inventory.Inventory) *fake {
+// NewFake lays out inv as a healthy cluster.
+func NewFake(t testing.TB, inv *inventory.Inventory) *Fake {
 	t.Helper()
-	f := &fake{inv: inv}
+	f := &Fake{Inv: inv}
 	refs := inv.Nodes()
 	idOf := map[string]string{}
 	for i, r := range refs {
-		idOf[r.Name()] = fakeID(i)
+		idOf[r.Name()] = ID(i)
 	}
 	var masterIDs []string
 	for _, r := range inv.Masters() {
@@ -109,21 +111,21 @@ func newFake(t testing.TB, inv *inventory.Inventory) *fake {
 	}
 	mi := 0
 	for i, r := range refs {
-		n := fakeNode{ID: fakeID(i), Addr: r.Addr()}
+		n := Node{ID: ID(i), Addr: r.Addr()}
 		if r.Role == inventory.RoleMaster {
 			n.Flags, n.Master, n.Slots = "master", "-", ranges[mi].String()
 			mi++
 		} else {
 			n.Flags, n.Master = "slave", idOf[r.ReplicaOf]
 		}
-		f.nodes = append(f.nodes, n)
+		f.Nodes = append(f.Nodes, n)
 	}
 	return f
 }
 
-// idx is the index of the node at addr.
-func (f *fake) idx(addr string) int {
-	for i, n := range f.nodes {
+// Idx is the index of the node at addr.
+func (f *Fake) Idx(addr string) int {
+	for i, n := range f.Nodes {
 		if n.Addr == addr {
 			return i
 		}
@@ -131,10 +133,10 @@ func (f *fake) idx(addr string) int {
 	panic("fake: no node " + addr)
 }
 
-// text renders the CLUSTER NODES that node self prints.
-func (f *fake) text(self int) string {
+// Text renders the CLUSTER NODES that node self prints.
+func (f *Fake) Text(self int) string {
 	var b strings.Builder
-	for i, n := range f.nodes {
+	for i, n := range f.Nodes {
 		flags := n.Flags
 		if i == self {
 			flags = "myself," + flags
@@ -146,13 +148,13 @@ func (f *fake) text(self int) string {
 	return b.String()
 }
 
-// snap builds the snapshot: every node sees the same lines, reports Redis
+// Snap builds the snapshot: every node sees the same lines, reports Redis
 // 7.0.15, cluster_state ok and the inventory's node timeout.
-func (f *fake) snap(t testing.TB) *cluster.Snapshot {
+func (f *Fake) Snap(t testing.TB) *cluster.Snapshot {
 	t.Helper()
 	s := &cluster.Snapshot{Taken: time.Unix(1_700_000_000, 0), Nodes: map[string]*cluster.Observation{}}
-	for i, n := range f.nodes {
-		nodes, err := cluster.ParseNodes(f.text(i))
+	for i, n := range f.Nodes {
+		nodes, err := cluster.ParseNodes(f.Text(i))
 		if err != nil {
 			t.Fatalf("fake CLUSTER NODES: %v", err)
 		}
@@ -162,7 +164,7 @@ func (f *fake) snap(t testing.TB) *cluster.Snapshot {
 		}
 		s.Nodes[n.Addr] = &cluster.Observation{
 			Addr: n.Addr, ID: n.ID, Nodes: nodes,
-			ClusterInfo: map[string]string{"cluster_state": "ok", "cluster_known_nodes": strconv.Itoa(len(f.nodes)), "cluster_slots_ok": "16384"},
+			ClusterInfo: map[string]string{"cluster_state": "ok", "cluster_known_nodes": strconv.Itoa(len(f.Nodes)), "cluster_slots_ok": "16384"},
 			Info: map[string]string{
 				"redis_version": "7.0.15", "cluster_enabled": "1", "role": role,
 				"used_memory": "2000000", "used_memory_dataset": "1000000", "maxmemory": "0",
@@ -170,7 +172,7 @@ func (f *fake) snap(t testing.TB) *cluster.Snapshot {
 				"rdb_last_bgsave_status": "ok", "rdb_last_save_time": "1699999000",
 			},
 			Config: map[string]string{
-				"cluster-node-timeout": strconv.Itoa(f.inv.Cluster.NodeTimeoutMS), "maxmemory": "0",
+				"cluster-node-timeout": strconv.Itoa(f.Inv.Cluster.NodeTimeoutMS), "maxmemory": "0",
 				"maxmemory-policy": "noeviction", "appendonly": "no", "save": "",
 			},
 		}
@@ -178,18 +180,18 @@ func (f *fake) snap(t testing.TB) *cluster.Snapshot {
 	return s
 }
 
-// emptySnap fabricates nodes that were never joined: each knows only itself.
-func emptySnap(t testing.TB, inv *inventory.Inventory) *cluster.Snapshot {
-	f := newFake(t, inv)
+// EmptySnap fabricates nodes that were never joined: each knows only itself.
+func EmptySnap(t testing.TB, inv *inventory.Inventory) *cluster.Snapshot {
+	f := NewFake(t, inv)
 	s := &cluster.Snapshot{Nodes: map[string]*cluster.Observation{}}
-	for i, n := range f.nodes {
+	for i, n := range f.Nodes {
 		line := fmt.Sprintf("%s %s@1 myself,master - 0 0 0 connected\n", n.ID, n.Addr)
 		nodes, err := cluster.ParseNodes(line)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.Nodes[n.Addr] = &cluster.Observation{
-			Addr: n.Addr, ID: fakeID(i), Nodes: nodes,
+			Addr: n.Addr, ID: ID(i), Nodes: nodes,
 			ClusterInfo: map[string]string{"cluster_state": "fail", "cluster_known_nodes": "1"},
 			Info:        map[string]string{"redis_version": "7.0.15", "cluster_enabled": "1", "role": "master"},
 			Config:      map[string]string{},
