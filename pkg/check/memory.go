@@ -20,11 +20,12 @@ func CheckMemory(inv *inventory.Inventory, l Live, g inventory.Threshold) []repo
 	for _, o := range l.Snap.Reachable() {
 		used, _ := measure.Float(o.Info, "used_memory")
 		limit, what := measure.MemoryLimit(o.Info, o.Config)
+		pct, known := measure.MemoryPercent(o.Info, o.Config)
 		var c report.Check
-		if limit <= 0 {
+		if !known {
 			c = New(IDGateMemory, report.Skip, o.Addr, "%s: neither maxmemory nor total_system_memory known", Label(inv, o.Addr))
 		} else {
-			pct := round1(100 * used / limit)
+			pct = round1(pct)
 			c = New(IDGateMemory, gateStatus(pct, g), o.Addr, "%s: memory %.1f%% of %s (%s of %s; hold %g%%, abort %g%%)", Label(inv, o.Addr), pct, what, bytesText(used), bytesText(limit), g.Hold, g.Abort)
 			c.Observed, c.Threshold, c.Unit = pct, g.Hold, "percent"
 		}
