@@ -32,7 +32,10 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 		return Result{}, Usagef("validate: no inventory")
 	}
 	var res Result
-	res.Add(OfflineChecks(inv, in.Base, in.RequireOddServers, env.Secrets, !in.Offline)...)
+	res.Add(check.OfflineChecks(inv, check.Offline{
+		Base: in.Base, RequireOdd: in.RequireOddServers,
+		Password: env.Secrets.Password, Username: env.Secrets.Username, Online: !in.Offline,
+	})...)
 	res.Summary = inventorySummary(inv, in.Base)
 	if in.Offline {
 		return res, nil
@@ -104,93 +107,6 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	obs.statusf("validate: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(failed(res.Checks)), time.Since(start).Round(time.Millisecond))
 	obs.log.Info("validate observed the cluster", "nodes", len(snap.Nodes), "checks", len(res.Checks), "duration", time.Since(start).Round(time.Millisecond))
 	return res, nil
-}
-
-// ruleText says what each inventory rule checks, for the pass checks that
-// list what was verified.
-var ruleText = map[string]string{
-	inventory.RuleUniqueServer:      "server names are unique",
-	inventory.RuleUniqueAddress:     "node addresses (and their bus ports) are unique",
-	inventory.RulePortRange:         "ports are in range (port+10000 <= 65535)",
-	inventory.RuleReplicaOf:         "every replica_of names a master as server:port",
-	inventory.RuleAntiAffinity:      "no replica is declared on its master's server",
-	inventory.RulePlacement:         "every replica can be placed on another server than its master",
-	inventory.RuleMastersMin:        fmt.Sprintf("at least %d masters", inventory.MinMasters),
-	inventory.RuleOddServers:        "an odd number of servers",
-	inventory.RuleNewServersInPairs: "servers added since the base come in pairs",
-	inventory.RuleMasterHasReplica:  "every master has at least one replica",
-	inventory.RulePasswordEnv:       "the password is named by an environment variable",
-	inventory.RuleGates:             "gate thresholds are positive with hold below abort",
-	inventory.RuleSettings:          "stage settings are in range",
-}
-
-// OfflineChecks turns the inventory rules into checks: one per finding
-// (with the inventory file and line, so CI annotates the line), and a pass
-// check for every rule that found nothing. requireOdd makes an even server
-// count fail rather than warn. The password's length is checked when the
-// password is known (always when online); its value is never printed.
-// It does no I/O.
-func OfflineChecks(inv *inventory.Inventory, base *inventory.Inventory, requireOdd bool, secrets Secrets, online bool) []report.Check {
-	findings := inventory.Check(inv, base)
-	if secrets.Password != "" || online {
-		findings = append(findings, inventory.CheckSecrets(inv, func(name string) string {
-			switch name {
-			case inv.Cluster.PasswordEnv:
-				return secrets.Password
-			case inv.Cluster.UserEnv:
-				return secrets.Username
-			}
-			return ""
-		})...)
-	}
-	var out []report.Check
-	fired := map[string]bool{}
-	for _, f := range findings {
-		fired[f.ID] = true
-		st := report.Fail
-		if f.Severity == inventory.SeverityWarn {
-			st = report.Warn
-		}
-		if f.ID == inventory.RuleOddServers && requireOdd {
-			st = report.Fail
-		}
-		file := f.File
-		if file == "" {
-			file = inv.Source
-		}
-		c := report.Check{ID: f.ID, Status: st, Message: f.Message, Node: f.Node, File: file, Line: f.Line}
-		if f.Field != "" {
-			c.Tags = []string{"field:" + f.Field}
-		}
-		out = append(out, c)
-	}
-	for _, id := range inventory.Rules {
-		if fired[id] {
-			continue
-		}
-		c := report.Check{ID: id, Status: report.Pass, Message: ruleText[id], File: inv.Source}
-		if c.Message == "" {
-			c.Message = "rule passed"
-		}
-		if id == inventory.RuleNewServersInPairs && base == nil {
-			c.Status, c.Message = report.Skip, "no base inventory given (--base): new servers not compared"
-		}
-		if id == inventory.RuleOddServers {
-			c.Message = fmt.Sprintf("%d servers: an odd number", len(inv.Servers))
-		}
-		out = append(out, c)
-	}
-	if !fired[inventory.RulePassword] {
-		name := inv.Cluster.PasswordEnv
-		c := report.Check{ID: inventory.RulePassword, Status: report.Pass, File: inv.Source, Line: inv.Cluster.Line,
-			Message: fmt.Sprintf("the password in %s has at least %d characters", name, inventory.MinPasswordLength)}
-		if secrets.Password == "" && !online {
-			c.Status = report.Skip
-			c.Message = fmt.Sprintf("%s is not set here: its length is checked when it is (online validate always does)", name)
-		}
-		out = append(out, c)
-	}
-	return out
 }
 
 // inventorySummary describes the inventory and, given a base, the servers

@@ -1,4 +1,4 @@
-package stage
+package check
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/slotshift/slotshift/pkg/check/checktest"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/report"
@@ -16,7 +18,7 @@ var ruleRE = regexp.MustCompile(`\((inventory\.[a-z_]+)\)`)
 
 func TestOfflineInventoryFiles(t *testing.T) {
 	dir := filepath.Join("..", "..", "testdata", "inventories")
-	secrets := Secrets{Password: "a-password-long-enough"}
+	offline := Offline{Password: "a-password-long-enough"}
 	for _, name := range []string{"sandbox-3x2.yaml", "prod-3x2.yaml", "prod-5x2.yaml", "sandbox-5x2.yaml", "sandbox-3x2.json"} {
 		t.Run(name, func(t *testing.T) {
 			inv, err := inventory.Load(filepath.Join(dir, name))
@@ -26,17 +28,17 @@ func TestOfflineInventoryFiles(t *testing.T) {
 				}
 				t.Fatal(err)
 			}
-			checks := OfflineChecks(inv, nil, false, secrets, false)
-			if f := failures(checks); len(f) > 0 {
+			checks := OfflineChecks(inv, offline)
+			if f := checktest.Failures(checks); len(f) > 0 {
 				t.Errorf("valid inventory has failures: %+v", f)
 			}
 			// Passing rules are listed too: a report of what was checked.
 			for _, id := range inventory.Rules {
-				if len(find(checks, id, "")) == 0 {
+				if len(checktest.Find(checks, id, "")) == 0 {
 					t.Errorf("rule %s missing from the checks", id)
 				}
 			}
-			want(t, checks, inventory.RulePassword, "", report.Pass)
+			checktest.Want(t, checks, inventory.RulePassword, "", report.Pass)
 		})
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "invalid", "*.yaml"))
@@ -64,8 +66,8 @@ func TestOfflineInventoryFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			checks := OfflineChecks(inv, base, false, secrets, false)
-			got := find(checks, m[1], "")
+			checks := OfflineChecks(inv, Offline{Base: base, Password: offline.Password})
+			got := checktest.Find(checks, m[1], "")
 			failed := false
 			for _, c := range got {
 				if c.Status == report.Fail {
@@ -83,17 +85,17 @@ func TestOfflineInventoryFiles(t *testing.T) {
 }
 
 func TestOfflineOddServersAndPassword(t *testing.T) {
-	text := crossYAML([]int{7000, 7002, 7004, 7006, 7001, 7003, 7005, 7007}, "")
-	inv := parseInv(t, text)
-	checks := OfflineChecks(inv, nil, false, Secrets{}, false)
-	want(t, checks, inventory.RuleOddServers, "", report.Warn, "4 servers")
-	want(t, checks, inventory.RulePassword, "", report.Skip, "SLOTSHIFT_PASSWORD is not set")
-	checks = OfflineChecks(inv, nil, true, Secrets{Password: "short"}, false)
-	want(t, checks, inventory.RuleOddServers, "", report.Fail, "4 servers")
-	c := want(t, checks, inventory.RulePassword, "", report.Fail, "too short")
+	text := checktest.CrossYAML([]int{7000, 7002, 7004, 7006, 7001, 7003, 7005, 7007}, "")
+	inv := checktest.ParseInv(t, text)
+	checks := OfflineChecks(inv, Offline{})
+	checktest.Want(t, checks, inventory.RuleOddServers, "", report.Warn, "4 servers")
+	checktest.Want(t, checks, inventory.RulePassword, "", report.Skip, "SLOTSHIFT_PASSWORD is not set")
+	checks = OfflineChecks(inv, Offline{RequireOdd: true, Password: "short"})
+	checktest.Want(t, checks, inventory.RuleOddServers, "", report.Fail, "4 servers")
+	c := checktest.Want(t, checks, inventory.RulePassword, "", report.Fail, "too short")
 	if strings.Contains(c.Message, "short\"") || strings.Contains(c.Message, ": short") {
 		t.Errorf("the password leaked: %q", c.Message)
 	}
 	// Online, a missing password is a failure.
-	want(t, OfflineChecks(inv, nil, false, Secrets{}, true), inventory.RulePassword, "", report.Fail, "not set")
+	checktest.Want(t, OfflineChecks(inv, Offline{Online: true}), inventory.RulePassword, "", report.Fail, "not set")
 }
