@@ -30,5 +30,6 @@ const (
 	IDLatencyP99     = "gate.latency_p99"
 )
 
-// NotCreated is the message of health checks skipped before join.
+// NotCreated is the message of the checks skipped before join has created
+// the cluster.
 const NotCreated = "cluster not created yet: run join"
