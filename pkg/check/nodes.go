@@ -46,6 +46,17 @@ func LineOf(inv *inventory.Inventory, addr string) (string, int) {
 	return "", 0
 }
 
+// Failed returns the checks that fail a stage: status fail or error.
+func Failed(checks []report.Check) []report.Check {
+	var out []report.Check
+	for _, c := range checks {
+		if c.Status == report.Fail || c.Status == report.Error {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // New returns a check with a formatted message.
 func New(id string, st report.Status, node, format string, a ...any) report.Check {
 	return report.Check{ID: id, Status: st, Node: node, Message: fmt.Sprintf(format, a...)}

@@ -29,7 +29,7 @@ func TestOfflineInventoryFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			checks := OfflineChecks(inv, offline)
-			if f := checktest.Failures(checks); len(f) > 0 {
+			if f := Failed(checks); len(f) > 0 {
 				t.Errorf("valid inventory has failures: %+v", f)
 			}
 			// Passing rules are listed too: a report of what was checked.

@@ -104,7 +104,7 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	res.Summary = append(res.Summary, changePreview(inv, l, pl)...)
 	res.Fingerprint = l.Fingerprint()
 	res.Masters, res.Replicas = countRoles(l)
-	obs.statusf("validate: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(failed(res.Checks)), time.Since(start).Round(time.Millisecond))
+	obs.statusf("validate: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(check.Failed(res.Checks)), time.Since(start).Round(time.Millisecond))
 	obs.log.Info("validate observed the cluster", "nodes", len(snap.Nodes), "checks", len(res.Checks), "duration", time.Since(start).Round(time.Millisecond))
 	return res, nil
 }
@@ -308,17 +308,6 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 	}
 	if len(adds)+len(attaches)+len(removes) == 0 && pl.err == nil && len(pl.plan.Moves) == 0 {
 		out = append(out, "no changes: the cluster matches the inventory")
-	}
-	return out
-}
-
-// failed returns the checks that fail the stage.
-func failed(checks []report.Check) []report.Check {
-	var out []report.Check
-	for _, c := range checks {
-		if c.Status == report.Fail || c.Status == report.Error {
-			out = append(out, c)
-		}
 	}
 	return out
 }

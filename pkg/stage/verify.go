@@ -96,7 +96,7 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 	res.Fingerprint = l.Fingerprint()
 	res.Masters, res.Replicas = countRoles(l)
 	res.Summary = []string{fmt.Sprintf("cluster %s: %d masters, %d replicas, fingerprint %s", inv.Cluster.Name, res.Masters, res.Replicas, res.Fingerprint)}
-	obs.statusf("verify: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(failed(res.Checks)), time.Since(start).Round(time.Millisecond))
+	obs.statusf("verify: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(check.Failed(res.Checks)), time.Since(start).Round(time.Millisecond))
 	obs.log.Info("verify observed the cluster", "nodes", len(snap.Nodes), "checks", len(res.Checks), "duration", time.Since(start).Round(time.Millisecond))
 	return res, nil
 }

@@ -199,14 +199,3 @@ func EmptySnap(t testing.TB, inv *inventory.Inventory) *cluster.Snapshot {
 	}
 	return s
 }
-
-// Failures lists the fail and error checks.
-func Failures(checks []report.Check) []report.Check {
-	var out []report.Check
-	for _, c := range checks {
-		if c.Status == report.Fail || c.Status == report.Error {
-			out = append(out, c)
-		}
-	}
-	return out
-}
