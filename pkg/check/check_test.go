@@ -319,3 +319,14 @@ func TestCanaryKeyHitsTheMaster(t *testing.T) {
 		t.Error("CanaryKey of no slots must fail")
 	}
 }
+
+func TestFailed(t *testing.T) {
+	var in []report.Check
+	for _, st := range []report.Status{report.Pass, report.Fail, report.Warn, report.Error, report.Skip, report.Hold} {
+		in = append(in, report.Check{ID: string(st), Status: st})
+	}
+	got := Failed(in)
+	if len(got) != 2 || got[0].Status != report.Fail || got[1].Status != report.Error {
+		t.Errorf("Failed = %+v, want the fail and the error check", got)
+	}
+}
