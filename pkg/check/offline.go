@@ -23,6 +23,7 @@ var ruleText = map[string]string{
 	inventory.RulePasswordEnv:       "the password is named by an environment variable",
 	inventory.RuleGates:             "gate thresholds are positive with hold below abort",
 	inventory.RuleSettings:          "stage settings are in range",
+	inventory.RuleExporterPorts:     "every node's redis_exporter has its own address and port",
 }
 
 // Offline is what OfflineChecks needs besides the inventory.
