@@ -126,7 +126,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 func (g *Generator) Start(ctx context.Context) {
 	g.startOnce.Do(func() {
 		g.started = time.Now()
-		g.rec = newRecorder(g.started, nil)
+		g.rec = newRecorder(g.started, g.opts.OnSecond)
 		run, cancel := context.WithTimeout(ctx, g.opts.Duration)
 		// In-flight operations finish (bounded by ReadTimeout) when the
 		// run ends, so that a write's outcome is known whenever possible.
@@ -174,7 +174,7 @@ func (g *Generator) Stop() (Result, error) {
 func (g *Generator) finish() (Result, error) {
 	series, lat, errs := g.rec.finish(g.started.Add(g.elapsed))
 	opts := g.opts
-	opts.BeforeVerify = nil
+	opts.BeforeVerify, opts.OnSecond = nil, nil
 	res := Result{
 		Options: opts, Run: g.codec.run, StartedAt: g.started, Elapsed: g.elapsed,
 		Ops: g.ops.Load(), Reads: g.reads.Load(), Writes: g.writes.Load(),

@@ -72,6 +72,11 @@ type Options struct {
 	// default the run deletes every key it wrote.
 	KeepKeys bool
 
+	// OnSecond, when set, receives each second of the load phase as it
+	// closes (for a status line). It is called from the client goroutines,
+	// possibly from two at once, and must not block.
+	OnSecond func(Second)
+
 	// BeforeVerify, when set, is called after the load phase and before the
 	// read-back with the keys whose writes were acknowledged. A test seam:
 	// it may change the cluster behind the generator's back. An error
