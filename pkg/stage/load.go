@@ -68,7 +68,7 @@ func Load(ctx context.Context, env Env, in LoadInput) (Result, error) {
 		res.Add(report.Check{ID: IDLoadCleanup, Status: report.Warn, Message: err.Error(),
 			Hint: fmt.Sprintf("delete the keys %s* by hand", o.Prefix)})
 	}
-	res.Summary = append(res.Summary, fmt.Sprintf("%d ops in %.1fs (%.0f ops/s), %d acknowledged writes read back: %d lost, %d stale",
+	res.Summary = append(res.Summary, fmt.Sprintf("%d ops in %.1fs (%.0f ops/s), %d acknowledged keys read back: %d lost, %d stale",
 		lr.Ops, lr.Elapsed.Seconds(), opsPerSecond(lr), lr.Verify.Keys, lr.Verify.Lost, lr.Verify.Stale+lr.Verify.Foreign))
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("load stopped after %.1fs: %w", lr.Elapsed.Seconds(), context.Cause(ctx))
