@@ -93,6 +93,22 @@ func readLoadReport(t *testing.T, dir string) report.Report {
 	return r
 }
 
+// noSecret fails the test when the password shows up in what slotshift
+// printed or wrote.
+func noSecret(t *testing.T, password, printed, dir string) {
+	t.Helper()
+	texts := map[string]string{"output": printed}
+	for _, f := range []string{"load.json", "load.junit.xml"} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		texts[f] = string(b)
+	}
+	for what, text := range texts {
+		if strings.Contains(text, password) {
+			t.Errorf("the password leaked into %s", what)
+		}
+	}
+}
+
 func checkStatus(t *testing.T, r report.Report, id string, st report.Status) {
 	t.Helper()
 	for _, c := range r.Checks {
@@ -145,6 +161,7 @@ func TestLoadCommand(t *testing.T) {
 		if l.Ops == 0 || l.Verify.Keys == 0 || len(l.Seconds) < 2 || l.Latency.P99 <= 0 {
 			t.Errorf("load section: %d ops, %d keys read back, %d seconds, latency %+v", l.Ops, l.Verify.Keys, len(l.Seconds), l.Latency)
 		}
+		noSecret(t, c.Password, res.stdout+res.stderr, out)
 		if n := loadKeys(t, c, "cli:pass:"); n != 0 {
 			t.Errorf("%d keys left behind", n)
 		}
@@ -175,6 +192,7 @@ func TestLoadCommand(t *testing.T) {
 		if !strings.Contains(ch.stderr.String(), "load.lost") {
 			t.Errorf("stderr does not name the failed check:\n%s", ch.stderr)
 		}
+		noSecret(t, c.Password, ch.stderr.String(), out)
 	})
 
 	for _, sg := range []struct {

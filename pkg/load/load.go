@@ -174,7 +174,7 @@ func (g *Generator) Stop() (Result, error) {
 func (g *Generator) finish() (Result, error) {
 	series, lat, errs := g.rec.finish(g.started.Add(g.elapsed))
 	opts := g.opts
-	opts.BeforeVerify, opts.OnSecond = nil, nil
+	opts.BeforeVerify, opts.OnSecond, opts.Password = nil, nil, ""
 	res := Result{
 		Options: opts, Run: g.codec.run, StartedAt: g.started, Elapsed: g.elapsed,
 		Ops: g.ops.Load(), Reads: g.reads.Load(), Writes: g.writes.Load(),

@@ -89,6 +89,9 @@ func TestRunHealthyClusterLosesNothing(t *testing.T) {
 	if n := countKeys(t, c, o.Prefix); n != 0 {
 		t.Errorf("%d keys left after the run", n)
 	}
+	if res.Options.Password != "" || res.Options.Keys != o.Keys {
+		t.Errorf("result options: password kept, or keys %d", res.Options.Keys)
+	}
 }
 
 // TestLostWritesAreCounted deletes acknowledged keys behind the

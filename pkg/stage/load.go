@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,6 +68,12 @@ func Load(ctx context.Context, env Env, in LoadInput) (Result, error) {
 	if err != nil {
 		res.Add(report.Check{ID: IDLoadCleanup, Status: report.Warn, Message: err.Error(),
 			Hint: fmt.Sprintf("delete the keys %s* by hand", o.Prefix)})
+	}
+	res.Outputs = map[string]string{
+		"ops":    strconv.FormatInt(lr.Ops, 10),
+		"lost":   strconv.Itoa(lr.Verify.Lost),
+		"stale":  strconv.Itoa(lr.Verify.Stale + lr.Verify.Foreign),
+		"errors": strconv.FormatInt(lr.ErrorCount(), 10),
 	}
 	res.Summary = append(res.Summary, fmt.Sprintf("%d ops in %.1fs (%.0f ops/s), %d acknowledged keys read back: %d lost, %d stale",
 		lr.Ops, lr.Elapsed.Seconds(), opsPerSecond(lr), lr.Verify.Keys, lr.Verify.Lost, lr.Verify.Stale+lr.Verify.Foreign))

@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -45,8 +46,8 @@ func TestLoadStage(t *testing.T) {
 		if n, ok := lost.Observed.(int); !ok || n == 0 || n != res.Load.Verify.Lost {
 			t.Errorf("observed %v, section says %d lost", lost.Observed, res.Load.Verify.Lost)
 		}
-		if res.Outcome() != report.OutcomeFail {
-			t.Errorf("outcome %s", res.Outcome())
+		if res.Outcome() != report.OutcomeFail || res.Outputs["lost"] != strconv.Itoa(res.Load.Verify.Lost) {
+			t.Errorf("outcome %s, outputs %v", res.Outcome(), res.Outputs)
 		}
 	})
 
