@@ -11,7 +11,10 @@
 // never ambiguous. Every value names the run, the key and the key's write
 // version, so a stale or misplaced value is recognised; a write that failed
 // (its outcome is unknown: the key may hold the old or the new value) is
-// tracked as such and never counted as lost or stale when its value shows up.
+// tracked as such and never counted as lost or stale when its value shows up
+// in place of the last acknowledged one. A failed write that the server
+// applies after a later, acknowledged write of the same key does count as
+// stale: acknowledged data was overwritten.
 //
 // Memory: the generator keeps two uint32 versions per key (8 bytes; 100k
 // keys = 800 KB, the maximum MaxKeys = 8 MB), not the values, which it can

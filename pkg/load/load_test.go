@@ -53,7 +53,8 @@ func TestRunHealthyClusterLosesNothing(t *testing.T) {
 	t.Logf("TIMING run of %s: %d ops (%d acked writes), p50 %s p99 %s max %s, read-back of %d keys in %s, total %s",
 		res.Elapsed.Round(time.Millisecond), res.Ops, res.WritesAcked, res.Latency.P50, res.Latency.P99, res.Latency.Max,
 		res.Verify.Keys, res.Verify.Elapsed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	if res.Elapsed < 1900*time.Millisecond || res.Elapsed > 3*time.Second {
+	// In-flight operations finish after the 2 s: allow for a loaded machine.
+	if res.Elapsed < 1900*time.Millisecond || res.Elapsed > 5*time.Second {
 		t.Errorf("load phase took %s, want about 2s", res.Elapsed)
 	}
 	if res.Reads == 0 || res.WritesAcked == 0 || res.Ops != res.Reads+res.Writes {
@@ -73,7 +74,7 @@ func TestRunHealthyClusterLosesNothing(t *testing.T) {
 		t.Errorf("%d keys read back after %d acknowledged writes", res.Verify.Keys, res.WritesAcked)
 	}
 	l := res.Latency
-	if l.Count != res.Ops || l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max || l.P99 > time.Second {
+	if l.Count != res.Ops || l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max || l.P99 > 2*time.Second {
 		t.Errorf("latency %+v over %d ops", l, res.Ops)
 	}
 	var sum int64
@@ -83,8 +84,9 @@ func TestRunHealthyClusterLosesNothing(t *testing.T) {
 			t.Errorf("second %d: %+v", i, s)
 		}
 	}
-	if len(res.Seconds) < 2 || len(res.Seconds) > 3 || sum != res.Ops {
-		t.Errorf("%d seconds with %d ops in all, want 2-3 seconds and %d ops", len(res.Seconds), sum, res.Ops)
+	full := int(res.Elapsed / time.Second) // and maybe a last, partial one
+	if len(res.Seconds) < full || len(res.Seconds) > full+1 || sum != res.Ops {
+		t.Errorf("%d seconds with %d ops in all after %s, want %d or %d seconds and %d ops", len(res.Seconds), sum, res.Elapsed, full, full+1, res.Ops)
 	}
 	if n := countKeys(t, c, o.Prefix); n != 0 {
 		t.Errorf("%d keys left after the run", n)
@@ -242,7 +244,7 @@ func TestStopEndsTheRunEarly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 3*time.Second || res.Elapsed > 2*time.Second {
+	if took := time.Since(start); took > 5*time.Second || res.Elapsed > 4*time.Second {
 		t.Errorf("Stop took %s after a load phase of %s", took, res.Elapsed)
 	}
 	if res.Ops == 0 || res.Verify.Keys == 0 || res.Verify.Lost != 0 || res.Verify.Unverified != 0 {
@@ -258,15 +260,15 @@ func TestTimedOutWritesAreUnknownNotLost(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	o := opts(c)
-	o.Duration, o.Rate, o.Clients, o.Keys = 2500*time.Millisecond, 1000, 4, 300
-	o.ReadTimeout, o.ReadPercent = 100*time.Millisecond, 20
+	o.Duration, o.Rate, o.Clients, o.Keys = 3*time.Second, 1000, 4, 300
+	o.ReadTimeout, o.ReadPercent = 300*time.Millisecond, 20
 	g, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.Start(context.Background())
 	time.Sleep(500 * time.Millisecond)
-	if err := c.Client(0).Do(context.Background(), "CLIENT", "PAUSE", 1000, "WRITE").Err(); err != nil {
+	if err := c.Client(0).Do(context.Background(), "CLIENT", "PAUSE", 1500, "WRITE").Err(); err != nil {
 		t.Fatal(err)
 	}
 	<-g.Done()
@@ -277,12 +279,12 @@ func TestTimedOutWritesAreUnknownNotLost(t *testing.T) {
 	v := res.Verify
 	t.Logf("%d writes, %d unknown; errors %v; verify %+v", res.Writes, res.WritesUnknown, res.Errors, v)
 	if res.WritesUnknown == 0 || res.Errors[KindTimeout] == 0 {
-		t.Fatalf("no write timed out during a 1s pause: %d unknown, errors %v", res.WritesUnknown, res.Errors)
+		t.Fatalf("no write timed out during a 1.5s pause: %d unknown, errors %v", res.WritesUnknown, res.Errors)
 	}
 	if v.Lost != 0 || v.Stale != 0 || v.Foreign != 0 || v.Unverified != 0 || v.ReadsMissing != 0 || v.ReadsStale != 0 {
 		t.Errorf("timeouts miscounted: %+v", v)
 	}
-	if res.Latency.Max < 100*time.Millisecond {
+	if res.Latency.Max < o.ReadTimeout {
 		t.Errorf("max latency %s under the read timeout", res.Latency.Max)
 	}
 }
