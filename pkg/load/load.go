@@ -67,13 +67,12 @@ type Generator struct {
 	readsMissing, readsStale           atomic.Int64
 	moved, ask                         atomic.Int64
 
-	rec      *recorder
-	started  time.Time
-	elapsed  time.Duration
-	stop     chan struct{}
-	stopOnce sync.Once
-	done     chan struct{}
-	wg       sync.WaitGroup
+	rec     *recorder
+	started time.Time
+	elapsed time.Duration
+	stop    chan struct{} // closed by Stop
+	done    chan struct{} // closed when every client has returned
+	wg      sync.WaitGroup
 
 	startOnce sync.Once
 	result    Result
@@ -154,18 +153,14 @@ func (g *Generator) Done() <-chan struct{} { return g.done }
 // error.
 func (g *Generator) Stop() (Result, error) {
 	g.finished.Do(func() {
-		started := false
-		g.startOnce.Do(func() { close(g.done) }) // never started: nothing to wait for
-		if g.rec != nil {
-			started = true
-		}
-		g.stopOnce.Do(func() { close(g.stop) })
-		<-g.done
 		defer func() { _ = g.cc.Close() }()
-		if !started {
+		g.startOnce.Do(func() { close(g.done) }) // never started: nothing to wait for
+		if g.rec == nil {
 			g.err = errors.New("load: Stop before Start")
 			return
 		}
+		close(g.stop)
+		<-g.done
 		g.result, g.err = g.finish()
 	})
 	return g.result, g.err
