@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +81,20 @@ func TestLoadStage(t *testing.T) {
 			t.Fatalf("error %v, want a usage error", err)
 		}
 	})
+}
+
+func TestLoadStatusLine(t *testing.T) {
+	var b strings.Builder
+	status := loadStatus(&b, 10*time.Second)
+	for i := range 10 {
+		status(load.Second{Second: i, Ops: 900 + int64(i), Errors: map[load.Kind]int64{load.KindTimeout: int64(i)},
+			Latency: load.Latency{P99: 1234 * time.Microsecond}})
+	}
+	want := "load 5s/10s · 904 ops/s · p99 1.23ms · errors 4\nload 10s/10s · 909 ops/s · p99 1.23ms · errors 9\n"
+	if b.String() != want {
+		t.Errorf("status lines:\n%s\nwant:\n%s", b.String(), want)
+	}
+	if loadStatus(nil, time.Second) != nil {
+		t.Error("a status printer with nowhere to print")
+	}
 }
