@@ -156,12 +156,9 @@ func fill(rep *report.Report, inv *inventory.Inventory, res *stage.Result) {
 // loadSecrets reads the credentials from the environment variables the
 // inventory names (or the defaults), and key files given by flag.
 func loadSecrets(c *cli.Context, getenv func(string) string, inv *inventory.Inventory) (stage.Secrets, error) {
-	passEnv := "SLOTSHIFT_PASSWORD"
+	passEnv := inventory.PasswordEnv(inv)
 	userEnv := ""
 	if inv != nil {
-		if inv.Cluster.PasswordEnv != "" {
-			passEnv = inv.Cluster.PasswordEnv
-		}
 		userEnv = inv.Cluster.UserEnv
 	}
 	s := stage.Secrets{

@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/redisconf"
 )
 
@@ -84,8 +85,8 @@ func (c NodeConfig) withDefaults() (NodeConfig, error) {
 	if c.Dir == "" {
 		return c, errors.New("sandbox node: Dir is required")
 	}
-	if c.Port <= 0 || c.Port+10000 > 65535 {
-		return c, fmt.Errorf("sandbox node in %s: port %d out of range (need 1..55535 so that the bus port port+10000 is valid)", c.Dir, c.Port)
+	if c.Port <= 0 || c.Port > inventory.MaxPort {
+		return c, fmt.Errorf("sandbox node in %s: port %d out of range (need 1..%d so that the bus port port+%d is valid)", c.Dir, c.Port, inventory.MaxPort, inventory.BusPortOffset)
 	}
 	abs, err := filepath.Abs(c.Dir)
 	if err != nil {
@@ -438,13 +439,13 @@ func FreePort() (int, error) {
 	defer portMu.Unlock()
 	for range 1000 {
 		p := freePortMin + rand.IntN(freePortMax-freePortMin+1)
-		if portGiven[p] || !canListen(p) || !canListen(p+10000) {
+		if portGiven[p] || !canListen(p) || !canListen(p+inventory.BusPortOffset) {
 			continue
 		}
 		portGiven[p] = true
 		return p, nil
 	}
-	return 0, fmt.Errorf("no free port pair (p, p+10000) in %d-%d on 127.0.0.1", freePortMin, freePortMax)
+	return 0, fmt.Errorf("no free port pair (p, p+%d) in %d-%d on 127.0.0.1", inventory.BusPortOffset, freePortMin, freePortMax)
 }
 
 func canListen(port int) bool {

@@ -506,7 +506,7 @@ func (j *joiner) converge(ctx context.Context, when string) error {
 	if err != nil {
 		msg := fmt.Sprintf("cluster not converged %s within %s", when, j.in.Timeout)
 		j.res.Add(report.Check{ID: IDJoinConverged, Status: report.Error, Message: msg + ": " + err.Error(), Duration: report.SecondsOf(d),
-			Hint: "check that every node reaches every other on its port and bus port (port+10000); raise --timeout for a large cluster"})
+			Hint: fmt.Sprintf("check that every node reaches every other on its port and bus port (port+%d); raise --timeout for a large cluster", inventory.BusPortOffset)})
 		return fmt.Errorf("join: %s: %w", msg, err)
 	}
 	j.res.Add(report.Check{ID: IDJoinConverged, Status: report.Pass, Duration: report.SecondsOf(d),

@@ -32,11 +32,7 @@ func Provision(ctx context.Context, env Env, in ProvisionInput) (Result, error) 
 		return Result{}, Usagef("provision: no inventory")
 	}
 	if env.Secrets.Password == "" {
-		name := inv.Cluster.PasswordEnv
-		if name == "" {
-			name = "SLOTSHIFT_PASSWORD"
-		}
-		return Result{}, &UsageError{Err: fmt.Errorf("provision: no password"), Hint: "set " + name}
+		return Result{}, &UsageError{Err: fmt.Errorf("provision: no password"), Hint: "set " + inventory.PasswordEnv(inv)}
 	}
 	if env.Secrets.SSHKey == "" {
 		return Result{}, &UsageError{Err: fmt.Errorf("provision: no SSH private key"), Hint: "set SLOTSHIFT_SSH_KEY"}
