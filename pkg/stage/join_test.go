@@ -632,3 +632,50 @@ func TestResolveIP(t *testing.T) {
 		t.Error("resolveIP(no-port): want an error")
 	}
 }
+
+// TestClassifyReplicas: a replica whose link is not up is reported as not
+// attached and never as gossip lag; an attached replica is reported per
+// node that does not yet show it under its master.
+func TestClassifyReplicas(t *testing.T) {
+	m1 := plan.JoinNode{Name: "server1:7000", Addr: "127.0.0.1:7000", ID: "m1"}
+	m2 := plan.JoinNode{Name: "server2:7002", Addr: "127.0.0.1:7002", ID: "m2"}
+	r1 := plan.JoinNode{Name: "server2:7003", Addr: "127.0.0.1:7003", ID: "r1"}
+	r2 := plan.JoinNode{Name: "server1:7001", Addr: "127.0.0.1:7001", ID: "r2"}
+	steps := []plan.ReplicateStep{{Node: r1, Master: m1}, {Node: r2, Master: m2}}
+	up := admin.Replication{Role: "slave", MasterLinkStatus: "up"}
+	syncing := admin.Replication{Role: "slave", MasterLinkStatus: "down", MasterSyncInProgress: true}
+	full := []cluster.Node{
+		{ID: "m1", Flags: []string{"master"}}, {ID: "m2", Flags: []string{"master"}},
+		{ID: "r1", Flags: []string{"slave"}, MasterID: "m1"}, {ID: "r2", Flags: []string{"slave"}, MasterID: "m2"},
+	}
+	stale := []cluster.Node{ // r1 still shown as a master
+		{ID: "m1", Flags: []string{"master"}}, {ID: "m2", Flags: []string{"master"}},
+		{ID: "r1", Flags: []string{"master"}}, {ID: "r2", Flags: []string{"master"}},
+	}
+
+	w := classifyReplicas(steps,
+		map[string]replicaLink{r1.Addr: {info: up}, r2.Addr: {info: syncing}},
+		map[string]nodeView{m1.Addr: {nodes: full}, m2.Addr: {nodes: stale}, "127.0.0.1:7004": {err: errors.New("connection refused")}})
+	if w.done() {
+		t.Fatal("done while a replica is syncing")
+	}
+	if len(w.Unattached) != 1 || !strings.Contains(w.Unattached[0], "server1:7001") || !strings.Contains(w.Unattached[0], "master_link_status:down") {
+		t.Errorf("unattached = %q, want server1:7001 with its link status", w.Unattached)
+	}
+	if len(w.Unseen) != 1 || !strings.Contains(w.Unseen[0], "127.0.0.1:7002 does not yet see server2:7003") {
+		t.Errorf("unseen = %q, want only the attached server2:7003, on 127.0.0.1:7002", w.Unseen)
+	}
+	if len(w.Unobserved) != 1 || !strings.Contains(w.Unobserved[0], "127.0.0.1:7004") {
+		t.Errorf("unobserved = %q", w.Unobserved)
+	}
+	if s := w.String(); !strings.Contains(s, "not attached: ") || !strings.Contains(s, "attached, not yet seen: ") {
+		t.Errorf("String() = %q does not tell the kinds apart", s)
+	}
+
+	w = classifyReplicas(steps,
+		map[string]replicaLink{r1.Addr: {info: up}, r2.Addr: {info: up}},
+		map[string]nodeView{m1.Addr: {nodes: full}, m2.Addr: {nodes: full}})
+	if !w.done() {
+		t.Errorf("not done with every link up and every view current: %s", w)
+	}
+}
