@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/redisconf"
 )
@@ -213,16 +213,7 @@ func (p *Process) launch(ctx context.Context) error {
 func (p *Process) waitPong(ctx context.Context, done <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	c := redis.NewClient(&redis.Options{
-		Addr:            p.Addr,
-		Password:        p.cfg.Password,
-		DialTimeout:     200 * time.Millisecond,
-		ReadTimeout:     time.Second,
-		MaxRetries:      -1,
-		PoolSize:        1,
-		DisableIdentity: true,
-		Protocol:        2,
-	})
+	c := admin.NewClient(p.Addr, admin.Options{Password: p.cfg.Password, DialTimeout: 200 * time.Millisecond, ReadTimeout: time.Second, PoolSize: 1})
 	defer c.Close()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
