@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
-
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/redisconf"
 )
