@@ -38,17 +38,7 @@ func joinYAML(servers ...joinServer) string {
 	var b strings.Builder
 	b.WriteString("version: 1\ncluster:\n  name: join-test\n  node_timeout_ms: 1000\nservers:\n")
 	for _, s := range servers {
-		fmt.Fprintf(&b, "  - name: %s\n    address: 127.0.0.1\n    nodes:\n", s.name)
-		if s.master != 0 {
-			fmt.Fprintf(&b, "      - {port: %d, role: master}\n", s.master)
-		}
-		if s.replica != 0 {
-			if s.replicaOf != "" {
-				fmt.Fprintf(&b, "      - {port: %d, role: replica, replica_of: %q}\n", s.replica, s.replicaOf)
-			} else {
-				fmt.Fprintf(&b, "      - {port: %d, role: replica}\n", s.replica)
-			}
-		}
+		b.WriteString(sandboxtest.Server(s.name, "", s.master, s.replica, s.replicaOf))
 	}
 	return b.String()
 }
