@@ -77,8 +77,13 @@ func Join(ctx context.Context, env Env, in JoinInput) (Result, error) {
 	if inv == nil {
 		return Result{}, Usagef("join: no inventory")
 	}
-	j := newJoiner(env, in)
-	defer j.close()
+	pool := in.Pool
+	if pool == nil {
+		pool = admin.NewPool(admin.Options{Username: env.Secrets.Username, Password: env.Secrets.Password,
+			PasswordEnv: inventory.PasswordEnv(inv), DialTimeout: dialTimeout})
+		defer pool.Close()
+	}
+	j := newJoiner(env, in, pool)
 	err := j.run(ctx)
 	return j.res, err
 }
@@ -97,14 +102,14 @@ type joiner struct {
 	started time.Time
 }
 
-func newJoiner(env Env, in JoinInput) *joiner {
+func newJoiner(env Env, in JoinInput, pool *admin.Pool) *joiner {
 	if in.Timeout <= 0 {
 		in.Timeout = DefaultJoinTimeout
 	}
 	j := &joiner{
 		inv:    env.Inventory,
 		in:     in,
-		pool:   admin.NewPool(admin.Options{Username: env.Secrets.Username, Password: env.Secrets.Password, DialTimeout: dialTimeout}),
+		pool:   pool,
 		log:    env.Log,
 		status: env.Status,
 		now:    env.Now,
@@ -125,8 +130,6 @@ func newJoiner(env Env, in JoinInput) *joiner {
 	}
 	return j
 }
-
-func (j *joiner) close() { _ = j.pool.Close() }
 
 func (j *joiner) statusf(format string, a ...any) { fmt.Fprintf(j.status, "join: "+format+"\n", a...) }
 

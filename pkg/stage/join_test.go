@@ -669,3 +669,29 @@ func TestClassifyReplicas(t *testing.T) {
 		t.Errorf("not done with every link up and every view current: %s", w)
 	}
 }
+
+// TestJoinUsesGivenPool: join talks to the nodes through the pool it is
+// given, with that pool's credentials, and leaves it open for its owner.
+func TestJoinUsesGivenPool(t *testing.T) {
+	t.Parallel()
+	c := joinNodes(t, 3)
+	p := ports(c)
+	yaml := joinYAML(joinServer{name: "server1", master: p[0]}, joinServer{name: "server2", master: p[1]}, joinServer{name: "server3", master: p[2]})
+
+	wrong := admin.NewPool(admin.Options{Password: "not-the-password-0123456789"})
+	defer wrong.Close()
+	if _, err, _ := joinRun(t, c, yaml, JoinInput{Pool: wrong}); err == nil {
+		t.Fatal("join with a pool holding the wrong password succeeded")
+	}
+
+	pool := admin.NewPool(admin.Options{Password: c.Password})
+	defer pool.Close()
+	res, err, _ := joinRun(t, c, yaml, JoinInput{Pool: pool})
+	if err != nil || res.Outcome() != report.OutcomePass {
+		t.Fatalf("join: %v, outcome %s", err, res.Outcome())
+	}
+	nodes, err := pool.ClusterNodes(context.Background(), c.Nodes[0].Addr)
+	if err != nil || len(nodes) != 3 {
+		t.Errorf("given pool after join: %d nodes, %v; want it open and 3 nodes", len(nodes), err)
+	}
+}
