@@ -51,6 +51,16 @@ func modeCases() []modeCase {
 	}
 }
 
+// run runs command in this mode on the inline inventory inv.
+func (m modeCase) run(t *testing.T, inv, command string) (string, int) {
+	t.Helper()
+	env := map[string]string{"SLOTSHIFT_PASSWORD": testPassword, "SLOTSHIFT_INVENTORY": inv}
+	for k, v := range m.env {
+		env[k] = v
+	}
+	return runInProcess(t, m.terminal, env, append([]string{command, "--report-dir", t.TempDir()}, m.args...)...)
+}
+
 // checkOnce asserts that an event was printed exactly once, as the human
 // line or as the record the mode calls for.
 func checkOnce(t *testing.T, m modeCase, stderr, humanLine, record string) {
@@ -96,12 +106,7 @@ func TestOutputModesValidate(t *testing.T) {
 		fmt.Fprintf(&b, "  - name: server%d\n    address: 127.0.0.1\n    nodes: [{port: %d, role: master}]\n", s+1, port)
 	}
 	for _, m := range modeCases() {
-		env := map[string]string{"SLOTSHIFT_PASSWORD": testPassword, "SLOTSHIFT_INVENTORY": b.String()}
-		for k, v := range m.env {
-			env[k] = v
-		}
-		args := append([]string{"validate", "--report-dir", t.TempDir()}, m.args...)
-		stderr, code := runInProcess(t, m.terminal, env, args...)
+		stderr, code := m.run(t, b.String(), "validate")
 		if code != cli.CodeFail && code != cli.CodeUsage {
 			t.Fatalf("%s: exit %d, want a failed validate\n%s", m.name, code, stderr)
 		}
@@ -123,12 +128,7 @@ func TestOutputModesJoin(t *testing.T) {
 		fmt.Fprintf(&b, "  - name: server%d\n    address: 127.0.0.1\n    nodes: [{port: %d, role: master}]\n", i+1, n.Port)
 	}
 	for i, m := range modeCases() {
-		env := map[string]string{"SLOTSHIFT_PASSWORD": testPassword, "SLOTSHIFT_INVENTORY": b.String()}
-		for k, v := range m.env {
-			env[k] = v
-		}
-		args := append([]string{"join", "--report-dir", t.TempDir()}, m.args...)
-		stderr, code := runInProcess(t, m.terminal, env, args...)
+		stderr, code := m.run(t, b.String(), "join")
 		if code != cli.CodePass {
 			t.Fatalf("%s: exit %d\n%s", m.name, code, stderr)
 		}
