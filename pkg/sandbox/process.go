@@ -224,7 +224,12 @@ func (p *Process) waitPong(ctx context.Context, done <-chan struct{}) error {
 			return errors.New("exited during start-up")
 		default:
 		}
-		err := c.Ping(ctx).Err()
+		// Dial first: until the port listens there is nothing to PING,
+		// and the driver would log every refused dial on stderr.
+		err := listening(ctx, p.Addr)
+		if err == nil {
+			err = c.Ping(ctx).Err()
+		}
 		if err == nil {
 			// Another process may hold the port (our child then exits with
 			// "Address already in use"): only our own pid counts as up.
@@ -249,6 +254,16 @@ func (p *Process) waitPong(ctx context.Context, done <-chan struct{}) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// listening reports, as a nil error, that addr accepts TCP connections.
+func listening(ctx context.Context, addr string) error {
+	d := net.Dialer{Timeout: 200 * time.Millisecond}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }
 
 // Alive reports whether the current incarnation is still running.
