@@ -113,6 +113,10 @@ func (r *runner) output(c *cli.Context, w io.Writer) (output, error) {
 	return output{mode: modeCI, w: w, status: io.Discard, log: slog.New(slog.NewTextHandler(w, nil))}, err
 }
 
+// maxVerdictProblems bounds the checks named in the JSON verdict; the
+// report has them all.
+const maxVerdictProblems = 20
+
 // verdict prints the stage's outcome: the text summary for people and
 // text logs, one record in JSON mode.
 func (o output) verdict(rep *report.Report, jsonPath, junitPath string) {
@@ -129,9 +133,17 @@ func (o output) verdict(rep *report.Report, jsonPath, junitPath string) {
 		level = slog.LevelError
 	}
 	failed := 0
+	var problems []string // what the text verdict lists: every check not pass or skip
 	for _, c := range rep.Checks {
 		if c.Status == report.Fail || c.Status == report.Error {
 			failed++
+		}
+		if c.Status != report.Pass && c.Status != report.Skip && len(problems) < maxVerdictProblems {
+			where := ""
+			if c.Node != "" {
+				where = " [" + c.Node + "]"
+			}
+			problems = append(problems, fmt.Sprintf("%s %s%s: %s", c.Status, c.ID, where, c.Message))
 		}
 	}
 	attrs := []slog.Attr{
@@ -149,6 +161,9 @@ func (o output) verdict(rep *report.Report, jsonPath, junitPath string) {
 	}
 	if rep.Hint != "" {
 		attrs = append(attrs, slog.String("hint", rep.Hint))
+	}
+	if len(problems) > 0 {
+		attrs = append(attrs, slog.Any("problems", problems))
 	}
 	if len(rep.Summary) > 0 {
 		attrs = append(attrs, slog.Any("summary", rep.Summary))
