@@ -111,8 +111,11 @@ func TestOutputModesValidate(t *testing.T) {
 			t.Fatalf("%s: exit %d, want a failed validate\n%s", m.name, code, stderr)
 		}
 		checkOnce(t, m, stderr, "validate: 3 nodes observed", "validate observed the cluster")
-		if m.human && !strings.Contains(stderr, "slotshift validate: ") {
+		if !m.json && !strings.Contains(stderr, "slotshift validate: ") {
 			t.Errorf("%s: no verdict:\n%s", m.name, stderr)
+		}
+		if m.json && !strings.Contains(stderr, `"fail node.reachable [127.0.0.1:`) {
+			t.Errorf("%s: the JSON verdict does not name the unreachable nodes:\n%s", m.name, stderr)
 		}
 	}
 }
