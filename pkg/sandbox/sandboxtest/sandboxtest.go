@@ -349,13 +349,17 @@ func Divergence(ctx context.Context, pool *admin.Pool, addrs []string) []string 
 
 // notConverged returns "" when every node agrees, or why not.
 func (c *Cluster) notConverged(ctx context.Context) string {
+	return strings.Join(Divergence(ctx, c.adminPool(), c.Addrs()), "; ")
+}
+
+// adminPool returns the harness's admin pool, closed at cleanup.
+func (c *Cluster) adminPool() *admin.Pool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.pool == nil {
 		c.pool = admin.NewPool(c.adminOptions())
 	}
-	pool := c.pool
-	c.mu.Unlock()
-	return strings.Join(Divergence(ctx, pool, c.Addrs()), "; ")
+	return c.pool
 }
 
 // WaitConverged polls every node every 50 ms until every node knows every
@@ -400,11 +404,7 @@ func (c *Cluster) Load(t testing.TB, n int, valueSize int) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	text, err := c.Client(0).ClusterNodes(ctx).Result()
-	if err != nil {
-		t.Fatalf("sandboxtest: Load: CLUSTER NODES on %s: %v", c.Nodes[0].Addr, err)
-	}
-	nodes, err := cluster.ParseNodes(text)
+	nodes, err := c.adminPool().ClusterNodes(ctx, c.Nodes[0].Addr)
 	if err != nil {
 		t.Fatalf("sandboxtest: Load: %v", err)
 	}
