@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,23 @@ func TestOutputModesJoin(t *testing.T) {
 			when = "after MEET"
 		}
 		checkOnce(t, m, stderr, "join: converged "+when, "join converged")
+	}
+}
+
+// TestErrorPrintedOnce: a stage's error is in its verdict, and main does
+// not print it a second time.
+func TestErrorPrintedOnce(t *testing.T) {
+	dir := t.TempDir()
+	res := runBin(t, dir, nil, "validate", "--offline", "--inventory", filepath.Join(dir, "missing.yml"), "--report-dir", dir)
+	if res.code != cli.CodeUsage {
+		t.Fatalf("exit %d, want %d\n%s", res.code, cli.CodeUsage, res.stderr)
+	}
+	if n := strings.Count(res.stderr, "missing.yml: no such file"); n != 1 {
+		t.Errorf("the error is printed %d times, want once:\n%s", n, res.stderr)
+	}
+	// An error outside any stage still reaches stderr, once.
+	res = runBin(t, dir, nil, "validate", "--no-such-flag")
+	if res.code != cli.CodeUsage || strings.Count(res.stderr, "slotshift: flag provided but not defined: -no-such-flag") != 1 {
+		t.Errorf("unknown flag: exit %d, stderr:\n%s", res.code, res.stderr)
 	}
 }
