@@ -64,11 +64,7 @@ func bareMove(ctx context.Context, addrs []string, password string) (int64, erro
 	for _, a := range addrs {
 		known[a] = true
 	}
-	text, err := pool.Client(addrs[0]).ClusterNodes(ctx).Result()
-	if err != nil {
-		return 0, fmt.Errorf("CLUSTER NODES on %s: %w", addrs[0], err)
-	}
-	nodes, err := cluster.ParseNodes(text)
+	nodes, err := pool.ClusterNodes(ctx, addrs[0])
 	if err != nil {
 		return 0, err
 	}

@@ -308,7 +308,7 @@ func (c *benchCluster) close() {
 		go func() {
 			defer wg.Done()
 			if err := n.Stop(ctx); err != nil {
-				c.log.Warn("stop node", "addr", n.Addr, "err", err)
+				c.log.Warn("stop node", "node", n.Addr, "err", err)
 			}
 		}()
 	}

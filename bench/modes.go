@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -22,7 +23,7 @@ const (
 
 // passwordEnv carries the cluster's password to slotshift (the
 // inventory's password_env) and to the bare mover.
-const passwordEnv = "SLOTSHIFT_PASSWORD"
+const passwordEnv = inventory.DefaultPasswordEnv
 
 // modeLabels are the names the table prints.
 var modeLabels = map[string]string{

@@ -13,12 +13,18 @@ import (
 
 func main() {
 	ctx, stop := cli.SignalContext(context.Background())
-	err := cli.Run(ctx, os.Args, cli.IO{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	err := cli.Run(ctx, os.Args, cli.IO{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: isTerminal(os.Stderr)})
 	stop()
 	code := cli.ExitCode(err)
 	var ee *cli.ExitError
-	if err != nil && (!errors.As(err, &ee) || ee.Err != nil) && code != cli.CodeFail && code != cli.CodeHeld {
+	if err != nil && (!errors.As(err, &ee) || (ee.Err != nil && !ee.Reported)) && code != cli.CodeFail && code != cli.CodeHeld {
 		fmt.Fprintf(os.Stderr, "slotshift: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -18,6 +18,9 @@ type IO struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Terminal says stderr is a terminal: people read it, so stages print
+	// human lines instead of log records (see outputMode).
+	Terminal bool
 }
 
 // Run parses args (args[0] is the program name) and runs the command. The

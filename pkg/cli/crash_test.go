@@ -24,24 +24,13 @@ import (
 
 const crashValueSize = 32
 
-// crashGates renders the gates section. Runs that are not about gates get
-// generous limits (crashGreen), so that a loaded test machine does not hold
-// them; cpu and memory abort at 100%, the highest the inventory accepts.
-func crashGates(p99Hold, holdTimeout string) string {
-	return "gates:\n" +
-		"  latency_avg_ms: {hold: 500, abort: 5000}\n" +
-		"  latency_p99_ms: {hold: " + p99Hold + ", abort: 10000}\n" +
-		"  replication_lag_ms: {hold: 5000, abort: 60000}\n" +
-		"  cpu_percent: {hold: 99, abort: 100}\n" +
-		"  memory_percent: {hold: 99, abort: 100}\n" +
-		"  hold_timeout: " + holdTimeout + "\n"
-}
-
-var crashGreen = crashGates("1000", "30s")
+// Runs that are not about gates get generous limits, so that a loaded
+// test machine does not hold them.
+var crashGreen = sandboxtest.GenerousGates
 
 // crashRed holds on every reading (no PING answers within a microsecond)
 // until holdTimeout.
-func crashRed(holdTimeout string) string { return crashGates("0.001", holdTimeout) }
+func crashRed(holdTimeout string) string { return sandboxtest.Gates("0.001", holdTimeout) }
 
 // crashFixture is a 3-master, 3-replica cluster with keys plus one empty
 // master joined and converged (server4, without a replica), and a place to
@@ -74,30 +63,12 @@ func newCrashFixture(t *testing.T, keys int) *crashFixture {
 // ("" = default); gates and rebalance settings appended verbatim.
 func (f *crashFixture) inventory(t *testing.T, weights map[string]string, tail string) string {
 	t.Helper()
-	var p []int
-	for _, n := range f.c.Nodes {
-		p = append(p, n.Port)
-	}
-	var b strings.Builder
-	b.WriteString("version: 1\ncluster: {name: crash, node_timeout_ms: 1000}\nservers:\n")
-	server := func(name string) {
-		fmt.Fprintf(&b, "  - name: %s\n    address: 127.0.0.1\n", name)
-		if w := weights[name]; w != "" {
-			fmt.Fprintf(&b, "    weight: %s\n", w)
-		}
-		b.WriteString("    nodes:\n")
-	}
-	for s := range 3 {
-		server(fmt.Sprintf("server%d", s+1))
-		fmt.Fprintf(&b, "      - {port: %d, role: master}\n      - {port: %d, role: replica, replica_of: \"server%d:%d\"}\n",
-			p[s], p[3+s], (s+1)%3+1, p[(s+1)%3])
-	}
-	server("server4")
-	fmt.Fprintf(&b, "      - {port: %d, role: master}\n", p[6])
-	b.WriteString(tail)
+	p := f.c.Ports()
+	text := sandboxtest.CrossInventory(p[:6], 3, sandboxtest.InventoryOptions{Name: "crash", Weights: weights,
+		Extra: sandboxtest.Server("server4", weights["server4"], p[6], 0, "") + tail})
 	f.runs++
 	path := filepath.Join(f.dir, fmt.Sprintf("inventory-%d.yml", f.runs))
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -218,17 +189,10 @@ func wantShares(t *testing.T, counts map[string]int, weights map[string]float64)
 	}
 }
 
-// healthy asserts what every finished or stopped run must leave: once the
-// cluster has converged, no open slot, every key readable with its value,
-// and redis-cli --cluster check happy.
+// healthy asserts what every finished or stopped run must leave.
 func (f *crashFixture) healthy(t *testing.T) {
 	t.Helper()
-	f.c.WaitConverged(t)
-	if open := f.c.OpenSlots(t); len(open) > 0 {
-		t.Errorf("open slots: %v", open)
-	}
-	f.c.CheckKeys(t, f.keys, crashValueSize)
-	f.c.RedisCLICheck(t)
+	f.c.Healthy(t, f.keys, crashValueSize)
 }
 
 func signalOf(st *os.ProcessState) syscall.Signal {

@@ -26,6 +26,9 @@ const (
 type ExitError struct {
 	Code int
 	Err  error
+	// Reported means the error is already in the verdict printed on
+	// stderr, so main does not print it again.
+	Reported bool
 }
 
 func (e *ExitError) Error() string {

@@ -37,8 +37,8 @@ func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagInventory, Aliases: []string{"i"}, Usage: "inventory file (YAML or JSON); inline text may come in SLOTSHIFT_INVENTORY instead", EnvVars: []string{"SLOTSHIFT_INVENTORY_FILE"}},
 		stringFlag(flagReportDir, "directory for <stage>.json and <stage>.junit.xml", "slotshift-reports"),
-		stringFlag(flagLogFormat, "log format: text or json", "text"),
-		stringFlag(flagLogLevel, "log level: debug, info, warn or error", "info"),
+		stringFlag(flagLogFormat, "log format: text or json (json: every stderr line is a JSON record)", "text"),
+		stringFlag(flagLogLevel, "log level: debug, info, warn or error (on a terminal, human lines stand for info records)", "info"),
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -48,10 +47,8 @@ func (r *runner) runStage(c *cli.Context, name string, fn stageFunc) (err error)
 	actions.Mask(secrets.Values()...) // before anything else is printed
 	redactor := report.NewRedactor(secrets.Values()...)
 	stderr := &redactWriter{w: r.io.Stderr, r: redactor}
-	log, logErr := newLogger(stderr, c.String(flagLogFormat), c.String(flagLogLevel))
-	if logErr != nil {
-		log = slog.New(slog.NewTextHandler(stderr, nil))
-	}
+	out, logErr := r.output(c, stderr)
+	log := out.log
 	// go-redis prints its own dial failures on stderr; they are already in
 	// the checks, so send them to the logger at debug level instead.
 	admin.RouteDriverLog(log)
@@ -76,17 +73,18 @@ func (r *runner) runStage(c *cli.Context, name string, fn stageFunc) (err error)
 		rep.Finish(time.Now())
 		jsonPath, junitPath, werr := report.Write(c.String(flagReportDir), rep, redactor)
 		if werr != nil {
-			fmt.Fprintf(stderr, "slotshift: writing reports: %v\n", werr)
+			log.Error("writing reports", stage.KeyError, werr)
 			if code == CodePass {
 				code = CodeError
 			}
 		}
 		actions.Publish(rep, jsonPath, junitPath)
-		fmt.Fprint(stderr, report.Text(rep))
+		out.verdict(rep, jsonPath, junitPath)
+		// The verdict names the error: main must not print it again.
 		if code != CodePass && err == nil {
-			err = &ExitError{Code: code, Err: fmt.Errorf("%s: %s", name, outcome)}
+			err = &ExitError{Code: code, Err: fmt.Errorf("%s: %s", name, outcome), Reported: true}
 		} else if err != nil {
-			err = &ExitError{Code: code, Err: err}
+			err = &ExitError{Code: code, Err: err, Reported: true}
 		}
 	}()
 
@@ -116,7 +114,7 @@ func (r *runner) runStage(c *cli.Context, name string, fn stageFunc) (err error)
 		}
 		return &stage.UsageError{Err: fmt.Errorf("invalid inventory:\n  %s", strings.Join(msgs, "\n  ")), Hint: "fix the inventory; 'slotshift validate --offline' lists every rule"}
 	}
-	env := stage.Env{Inventory: inv, Secrets: secrets, Log: log, Status: stderr}
+	env := stage.Env{Inventory: inv, Secrets: secrets, Log: log, Status: out.status}
 	// Fold the stage's progress and logs in the Actions log; the verdict
 	// printed after it stays visible.
 	actions.Group("slotshift " + name)
@@ -157,12 +155,9 @@ func fill(rep *report.Report, inv *inventory.Inventory, res *stage.Result) {
 // loadSecrets reads the credentials from the environment variables the
 // inventory names (or the defaults), and key files given by flag.
 func loadSecrets(c *cli.Context, getenv func(string) string, inv *inventory.Inventory) (stage.Secrets, error) {
-	passEnv := "SLOTSHIFT_PASSWORD"
+	passEnv := inventory.PasswordEnv(inv)
 	userEnv := ""
 	if inv != nil {
-		if inv.Cluster.PasswordEnv != "" {
-			passEnv = inv.Cluster.PasswordEnv
-		}
 		userEnv = inv.Cluster.UserEnv
 	}
 	s := stage.Secrets{
@@ -202,21 +197,6 @@ func flagValue(c *cli.Context, name string) string {
 		}
 	}
 	return ""
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 // redactWriter scrubs secrets from everything written to stderr, a second

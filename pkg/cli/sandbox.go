@@ -29,7 +29,7 @@ func (r *runner) sandboxCommand() *cli.Command {
 						return err
 					}
 					if secrets.Password == "" {
-						return stage.Usagef("the password variable %s is empty: export it before 'sandbox up'", passwordEnv(inv))
+						return stage.Usagef("the password variable %s is empty: export it before 'sandbox up'", inventory.PasswordEnv(inv))
 					}
 					st, err := sandbox.Up(c.Context, inv, sandbox.Options{Dir: c.String("dir"), Password: secrets.Password, Persistence: c.Bool("persistence")})
 					if err != nil {
@@ -107,11 +107,4 @@ func (r *runner) inventoryAndSecrets(c *cli.Context) (*inventory.Inventory, stag
 	}
 	secrets, err := loadSecrets(c, r.io.Getenv, inv)
 	return inv, secrets, err
-}
-
-func passwordEnv(inv *inventory.Inventory) string {
-	if inv != nil && inv.Cluster.PasswordEnv != "" {
-		return inv.Cluster.PasswordEnv
-	}
-	return "SLOTSHIFT_PASSWORD"
 }

@@ -15,34 +15,17 @@ import (
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
 )
 
-// generousGates keep tests deterministic on a loaded machine: these tests
-// are about secrets, not about throttling.
-const generousGates = `gates:
-  latency_avg_ms: {hold: 1000, abort: 5000}
-  latency_p99_ms: {hold: 2000, abort: 10000}
-  replication_lag_ms: {hold: 10000, abort: 60000}
-  cpu_percent: {hold: 99, abort: 100}
-  memory_percent: {hold: 99, abort: 100}
-  hold_timeout: 30s
-`
-
 // clusterInventory renders an inventory for harness nodes: the first six
 // form server1..3 (master i, replica following master (i+1)%3, as Form
 // builds them); the next four are server4 and server5, cross-replicated.
+// Gates are generous: these tests are about secrets, not throttling.
 func clusterInventory(ports []int, sshPort int) string {
-	var b strings.Builder
-	b.WriteString("version: 1\ncluster: {name: secrets, node_timeout_ms: 1000}\n")
-	fmt.Fprintf(&b, "ssh: {user: root, port: %d}\nservers:\n", sshPort)
-	for s := 0; s < 3; s++ {
-		fmt.Fprintf(&b, "  - name: server%d\n    address: 127.0.0.1\n    nodes:\n      - {port: %d, role: master}\n      - {port: %d, role: replica, replica_of: \"server%d:%d\"}\n",
-			s+1, ports[s], ports[3+s], (s+1)%3+1, ports[(s+1)%3])
-	}
+	extra := ""
 	if len(ports) >= 10 {
-		fmt.Fprintf(&b, "  - name: server4\n    address: 127.0.0.1\n    nodes:\n      - {port: %d, role: master}\n      - {port: %d, role: replica, replica_of: \"server5:%d\"}\n", ports[6], ports[7], ports[8])
-		fmt.Fprintf(&b, "  - name: server5\n    address: 127.0.0.1\n    nodes:\n      - {port: %d, role: master}\n      - {port: %d, role: replica, replica_of: \"server4:%d\"}\n", ports[8], ports[9], ports[6])
+		extra = sandboxtest.CrossPair("server4", "server5", [4]int(ports[6:10]))
 	}
-	b.WriteString(generousGates)
-	return b.String()
+	return sandboxtest.CrossInventory(ports[:6], 3, sandboxtest.InventoryOptions{Name: "secrets",
+		Preamble: fmt.Sprintf("ssh: {user: root, port: %d}\n", sshPort), Extra: extra + sandboxtest.GenerousGates})
 }
 
 func sshKeyPEM(t *testing.T) string {

@@ -154,13 +154,20 @@ func (s Server) EffectiveWeight() float64 {
 	return *s.Weight
 }
 
+// PasswordEnv names the environment variable that holds the cluster
+// password: cluster.password_env, or DefaultPasswordEnv when the inventory
+// is nil or leaves it empty.
+func PasswordEnv(inv *Inventory) string {
+	if inv == nil || inv.Cluster.PasswordEnv == "" {
+		return DefaultPasswordEnv
+	}
+	return inv.Cluster.PasswordEnv
+}
+
 // Password reads the cluster password from the variable named by
 // cluster.password_env. The error names the variable, never a value.
 func (inv *Inventory) Password(getenv func(string) string) (string, error) {
-	name := inv.Cluster.PasswordEnv
-	if name == "" {
-		name = DefaultPasswordEnv
-	}
+	name := PasswordEnv(inv)
 	v := getenv(name)
 	if v == "" {
 		return "", fmt.Errorf("cluster password: environment variable %s (cluster.password_env) is not set", name)

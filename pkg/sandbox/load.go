@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 )
 
 // LoadOptions configure Load.
@@ -31,7 +31,7 @@ func Load(ctx context.Context, o LoadOptions) (int, error) {
 	if o.Prefix == "" {
 		o.Prefix = "demo:"
 	}
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: o.Seeds, Username: o.Username, Password: o.Password, DisableIdentity: true})
+	c := admin.NewClusterClient(admin.ClusterOptions{Seeds: o.Seeds}, admin.Options{Username: o.Username, Password: o.Password})
 	defer c.Close()
 	const batch = 2000
 	for start := 0; start < o.Keys; start += batch {

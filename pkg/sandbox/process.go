@@ -17,8 +17,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/redisconf"
 )
 
@@ -84,8 +85,8 @@ func (c NodeConfig) withDefaults() (NodeConfig, error) {
 	if c.Dir == "" {
 		return c, errors.New("sandbox node: Dir is required")
 	}
-	if c.Port <= 0 || c.Port+10000 > 65535 {
-		return c, fmt.Errorf("sandbox node in %s: port %d out of range (need 1..55535 so that the bus port port+10000 is valid)", c.Dir, c.Port)
+	if c.Port <= 0 || c.Port > inventory.MaxPort {
+		return c, fmt.Errorf("sandbox node in %s: port %d out of range (need 1..%d so that the bus port port+%d is valid)", c.Dir, c.Port, inventory.MaxPort, inventory.BusPortOffset)
 	}
 	abs, err := filepath.Abs(c.Dir)
 	if err != nil {
@@ -212,16 +213,7 @@ func (p *Process) launch(ctx context.Context) error {
 func (p *Process) waitPong(ctx context.Context, done <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	c := redis.NewClient(&redis.Options{
-		Addr:            p.Addr,
-		Password:        p.cfg.Password,
-		DialTimeout:     200 * time.Millisecond,
-		ReadTimeout:     time.Second,
-		MaxRetries:      -1,
-		PoolSize:        1,
-		DisableIdentity: true,
-		Protocol:        2,
-	})
+	c := admin.NewClient(p.Addr, admin.Options{Password: p.cfg.Password, DialTimeout: 200 * time.Millisecond, ReadTimeout: time.Second, PoolSize: 1})
 	defer c.Close()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -232,7 +224,12 @@ func (p *Process) waitPong(ctx context.Context, done <-chan struct{}) error {
 			return errors.New("exited during start-up")
 		default:
 		}
-		err := c.Ping(ctx).Err()
+		// Dial first: until the port listens there is nothing to PING,
+		// and the driver would log every refused dial on stderr.
+		err := listening(ctx, p.Addr)
+		if err == nil {
+			err = c.Ping(ctx).Err()
+		}
 		if err == nil {
 			// Another process may hold the port (our child then exits with
 			// "Address already in use"): only our own pid counts as up.
@@ -257,6 +254,16 @@ func (p *Process) waitPong(ctx context.Context, done <-chan struct{}) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// listening reports, as a nil error, that addr accepts TCP connections.
+func listening(ctx context.Context, addr string) error {
+	d := net.Dialer{Timeout: 200 * time.Millisecond}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }
 
 // Alive reports whether the current incarnation is still running.
@@ -438,13 +445,13 @@ func FreePort() (int, error) {
 	defer portMu.Unlock()
 	for range 1000 {
 		p := freePortMin + rand.IntN(freePortMax-freePortMin+1)
-		if portGiven[p] || !canListen(p) || !canListen(p+10000) {
+		if portGiven[p] || !canListen(p) || !canListen(p+inventory.BusPortOffset) {
 			continue
 		}
 		portGiven[p] = true
 		return p, nil
 	}
-	return 0, fmt.Errorf("no free port pair (p, p+10000) in %d-%d on 127.0.0.1", freePortMin, freePortMax)
+	return 0, fmt.Errorf("no free port pair (p, p+%d) in %d-%d on 127.0.0.1", inventory.BusPortOffset, freePortMin, freePortMax)
 }
 
 func canListen(port int) bool {

@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/redisconf"
 )
@@ -29,7 +28,7 @@ func needRedis(t *testing.T) {
 
 func ping(t *testing.T, addr, password string) error {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, MaxRetries: -1, DialTimeout: time.Second, DisableIdentity: true, Protocol: 2})
+	c := admin.NewClient(addr, admin.Options{Password: password, DialTimeout: time.Second})
 	defer c.Close()
 	return c.Ping(context.Background()).Err()
 }
@@ -214,9 +213,9 @@ func TestUpStatusDown(t *testing.T) {
 	}
 
 	// Make server1's replica a replica so Status shows the live role.
-	m := redis.NewClient(&redis.Options{Addr: st.Nodes[0].Addr, Password: testPassword, DisableIdentity: true, Protocol: 2})
+	m := admin.NewClient(st.Nodes[0].Addr, admin.Options{Password: testPassword})
 	defer m.Close()
-	r := redis.NewClient(&redis.Options{Addr: st.Nodes[1].Addr, Password: testPassword, DisableIdentity: true, Protocol: 2})
+	r := admin.NewClient(st.Nodes[1].Addr, admin.Options{Password: testPassword})
 	defer r.Close()
 	if err := m.ClusterMeet(ctx, "127.0.0.1", itoa(st.Nodes[1].Port)).Err(); err != nil {
 		t.Fatal(err)

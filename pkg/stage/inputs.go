@@ -3,6 +3,7 @@ package stage
 import (
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/plan"
 )
@@ -33,6 +34,9 @@ type JoinInput struct {
 	Prune bool
 	// Timeout bounds every convergence wait. Default 60s.
 	Timeout time.Duration
+	// Pool talks to the nodes; nil = a pool with the secrets' credentials,
+	// closed when Join returns. A given pool is left open.
+	Pool *admin.Pool
 }
 
 // RebalanceInput configures plan and rebalance.

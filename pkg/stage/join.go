@@ -77,8 +77,13 @@ func Join(ctx context.Context, env Env, in JoinInput) (Result, error) {
 	if inv == nil {
 		return Result{}, Usagef("join: no inventory")
 	}
-	j := newJoiner(env, in)
-	defer j.close()
+	pool := in.Pool
+	if pool == nil {
+		pool = admin.NewPool(admin.Options{Username: env.Secrets.Username, Password: env.Secrets.Password,
+			PasswordEnv: inventory.PasswordEnv(inv), DialTimeout: dialTimeout})
+		defer pool.Close()
+	}
+	j := newJoiner(env, in, pool)
 	err := j.run(ctx)
 	return j.res, err
 }
@@ -97,14 +102,14 @@ type joiner struct {
 	started time.Time
 }
 
-func newJoiner(env Env, in JoinInput) *joiner {
+func newJoiner(env Env, in JoinInput, pool *admin.Pool) *joiner {
 	if in.Timeout <= 0 {
 		in.Timeout = DefaultJoinTimeout
 	}
 	j := &joiner{
 		inv:    env.Inventory,
 		in:     in,
-		pool:   admin.NewPool(admin.Options{Username: env.Secrets.Username, Password: env.Secrets.Password, DialTimeout: dialTimeout}),
+		pool:   pool,
 		log:    env.Log,
 		status: env.Status,
 		now:    env.Now,
@@ -126,8 +131,6 @@ func newJoiner(env Env, in JoinInput) *joiner {
 	return j
 }
 
-func (j *joiner) close() { _ = j.pool.Close() }
-
 func (j *joiner) statusf(format string, a ...any) { fmt.Fprintf(j.status, "join: "+format+"\n", a...) }
 
 // action records one membership action with its duration.
@@ -142,7 +145,7 @@ func (j *joiner) action(node plan.JoinNode, what, detail string, d time.Duration
 	j.mu.Lock()
 	j.res.Join.Actions = append(j.res.Join.Actions, report.JoinAction{Node: name, Action: what, Detail: detail, Duration: report.SecondsOf(d)})
 	j.mu.Unlock()
-	j.log.Info("join action", "node", name, "addr", node.Addr, "action", what, "detail", detail, "duration", d.Round(time.Millisecond))
+	j.log.Info("join action", KeyNodeName, name, KeyNode, node.Addr, KeyAction, what, KeyDetail, detail, KeyDuration, d.Round(time.Millisecond))
 }
 
 func (j *joiner) run(ctx context.Context) error {
@@ -182,6 +185,7 @@ func (j *joiner) run(ctx context.Context) error {
 		j.res.Masters, j.res.Replicas = roleCounts(snap)
 		return nil
 	}
+	j.log.Info("join plan", KeyMode, p.Mode, "meet", len(p.Meet), "replicate", len(p.Replicate), "remove", len(p.Forget))
 	j.statusf("%s: %d to meet, %d to replicate, %d to remove", p.Mode, len(p.Meet), len(p.Replicate), len(p.Forget))
 	if err := j.execute(ctx); err != nil {
 		return err
@@ -198,7 +202,7 @@ func (j *joiner) run(ctx context.Context) error {
 	j.res.Add(report.Check{ID: IDJoinMembers, Status: report.Pass, Duration: report.SecondsOf(total),
 		Message: fmt.Sprintf("%s: membership matches the inventory (%s added, %s replicas attached, %s removed)",
 			p.Mode, j.res.Outputs["nodes-added"], j.res.Outputs["replicas-attached"], j.res.Outputs["nodes-removed"])})
-	j.log.Info("join done", "mode", p.Mode, "duration", total.Round(time.Millisecond))
+	j.log.Info("join done", KeyMode, p.Mode, KeyDuration, total.Round(time.Millisecond))
 	return nil
 }
 
@@ -410,9 +414,9 @@ func (j *joiner) copyFunctions(ctx context.Context) error {
 		return nil
 	}
 	src := targets[0].Target
-	libs, err := j.pool.Client(src.Addr).Do(ctx, "FUNCTION", "LIST").Slice()
+	libs, err := j.pool.FunctionList(ctx, src.Addr)
 	if err != nil {
-		return fmt.Errorf("join: FUNCTION LIST on %s: %w", src, err)
+		return fmt.Errorf("join: functions of %s: %w", src, err)
 	}
 	if len(libs) == 0 {
 		return nil
@@ -506,12 +510,12 @@ func (j *joiner) converge(ctx context.Context, when string) error {
 	if err != nil {
 		msg := fmt.Sprintf("cluster not converged %s within %s", when, j.in.Timeout)
 		j.res.Add(report.Check{ID: IDJoinConverged, Status: report.Error, Message: msg + ": " + err.Error(), Duration: report.SecondsOf(d),
-			Hint: "check that every node reaches every other on its port and bus port (port+10000); raise --timeout for a large cluster"})
+			Hint: fmt.Sprintf("check that every node reaches every other on its port and bus port (port+%d); raise --timeout for a large cluster", inventory.BusPortOffset)})
 		return fmt.Errorf("join: %s: %w", msg, err)
 	}
 	j.res.Add(report.Check{ID: IDJoinConverged, Status: report.Pass, Duration: report.SecondsOf(d),
 		Message: fmt.Sprintf("%d nodes converged %s in %s", len(seeds), when, d.Round(time.Millisecond))})
-	j.log.Info("join converged", "when", when, "nodes", len(seeds), "duration", d.Round(time.Millisecond))
+	j.log.Info("join converged", KeyWhen, when, KeyNodes, len(seeds), KeyDuration, d.Round(time.Millisecond))
 	j.statusf("converged %s in %s", when, d.Round(time.Millisecond))
 	return nil
 }
@@ -561,17 +565,18 @@ func (j *joiner) waitReplicas(ctx context.Context) error {
 	steps := j.plan.Replicate
 	seeds := j.clusterSeeds()
 	for {
-		reasons := j.replicaLag(ctx, steps, seeds)
-		if len(reasons) == 0 {
+		w := j.replicaWait(ctx, steps, seeds)
+		if w.done() {
 			d := time.Since(t0)
 			j.res.Add(report.Check{ID: IDJoinLinks, Status: report.Pass, Duration: report.SecondsOf(d),
 				Message: fmt.Sprintf("%d replica links up and seen by all %d nodes in %s", len(steps), len(seeds), d.Round(time.Millisecond))})
-			j.log.Info("join replicas attached", "replicas", len(steps), "duration", d.Round(time.Millisecond))
+			j.log.Info("join replicas attached", KeyReplicas, len(steps), KeyDuration, d.Round(time.Millisecond))
+			j.statusf("%d replicas attached in %s", len(steps), d.Round(time.Millisecond))
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			msg := fmt.Sprintf("replicas not attached within %s: %s", j.in.Timeout, strings.Join(reasons, "; "))
+			msg := fmt.Sprintf("replicas not attached within %s: %s", j.in.Timeout, w)
 			j.res.Add(report.Check{ID: IDJoinLinks, Status: report.Error, Message: msg, Duration: report.SecondsOf(time.Since(t0)),
 				Hint: "check masterauth and that each replica reaches its master; a big first sync needs a longer --timeout"})
 			return fmt.Errorf("join: %s", msg)
@@ -580,51 +585,111 @@ func (j *joiner) waitReplicas(ctx context.Context) error {
 	}
 }
 
-// replicaLag returns what is still missing, naming the node: a link not
-// up, or a node whose view does not yet show a replica under its master.
-func (j *joiner) replicaLag(ctx context.Context, steps []plan.ReplicateStep, seeds []string) []string {
+// replicaLink is one replica's INFO replication, or why it is missing.
+type replicaLink struct {
+	info admin.Replication
+	err  error
+}
+
+// nodeView is one node's CLUSTER NODES, or why it is missing.
+type nodeView struct {
+	nodes []cluster.Node
+	err   error
+}
+
+// replicaWait reads every new replica's link and every node's view.
+func (j *joiner) replicaWait(ctx context.Context, steps []plan.ReplicateStep, seeds []string) replicaProgress {
 	var mu sync.Mutex
-	var reasons []string
-	add := func(s string) {
-		mu.Lock()
-		reasons = append(reasons, s)
-		mu.Unlock()
-	}
+	links := map[string]replicaLink{}
+	views := map[string]nodeView{}
 	_ = parallel(steps, func(r plan.ReplicateStep) error {
-		text, err := j.pool.Client(r.Node.Addr).Info(ctx, "replication").Result()
-		switch {
-		case err != nil:
-			add(fmt.Sprintf("%s: %v", r.Node, err))
-		case cluster.InfoField(text, "master_link_status") != "up":
-			add(fmt.Sprintf("%s: master_link_status:%s master_sync_in_progress:%s", r.Node,
-				cluster.InfoField(text, "master_link_status"), cluster.InfoField(text, "master_sync_in_progress")))
-		}
+		info, err := j.pool.ReplicationInfo(ctx, r.Node.Addr)
+		mu.Lock()
+		links[r.Node.Addr] = replicaLink{info, err}
+		mu.Unlock()
 		return nil
 	})
 	_ = parallel(seeds, func(addr string) error {
-		text, err := j.pool.Client(addr).ClusterNodes(ctx).Result()
-		if err != nil {
-			add(fmt.Sprintf("%s: CLUSTER NODES: %v", addr, err))
-			return nil
-		}
-		nodes, err := cluster.ParseNodes(text)
-		if err != nil {
-			add(fmt.Sprintf("%s: %v", addr, err))
-			return nil
-		}
-		byID := map[string]cluster.Node{}
-		for _, n := range nodes {
-			byID[n.ID] = n
-		}
-		for _, r := range steps {
-			if n, ok := byID[r.Node.ID]; !ok || !n.IsReplica() || n.MasterID != r.Master.ID {
-				add(fmt.Sprintf("%s does not yet see %s as a replica of %s", addr, r.Node.Name, r.Master.Name))
-			}
-		}
+		nodes, err := j.pool.ClusterNodes(ctx, addr)
+		mu.Lock()
+		views[addr] = nodeView{nodes, err}
+		mu.Unlock()
 		return nil
 	})
-	sort.Strings(reasons)
-	return reasons
+	return classifyReplicas(steps, links, views)
+}
+
+// replicaProgress is what join still waits for after CLUSTER REPLICATE,
+// each entry naming the node.
+type replicaProgress struct {
+	// Unattached are replicas whose link to their master is not up yet
+	// (or that did not answer).
+	Unattached []string
+	// Unseen are attached replicas that some node does not yet show under
+	// their master: gossip lag.
+	Unseen []string
+	// Unobserved are nodes whose view could not be read.
+	Unobserved []string
+}
+
+func (w replicaProgress) done() bool {
+	return len(w.Unattached) == 0 && len(w.Unseen) == 0 && len(w.Unobserved) == 0
+}
+
+func (w replicaProgress) String() string {
+	var parts []string
+	for _, p := range []struct {
+		what  string
+		items []string
+	}{{"not attached", w.Unattached}, {"attached, not yet seen", w.Unseen}, {"not observed", w.Unobserved}} {
+		if len(p.items) > 0 {
+			parts = append(parts, p.what+": "+strings.Join(p.items, "; "))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// classifyReplicas sorts what is missing: a replica whose link is not up
+// is unattached, and only an attached replica is checked against every
+// node's view, so a slow first sync is not reported as gossip lag.
+func classifyReplicas(steps []plan.ReplicateStep, links map[string]replicaLink, views map[string]nodeView) replicaProgress {
+	var w replicaProgress
+	var attached []plan.ReplicateStep
+	for _, r := range steps {
+		l := links[r.Node.Addr]
+		switch {
+		case l.err != nil:
+			w.Unattached = append(w.Unattached, fmt.Sprintf("%s: %v", r.Node, l.err))
+		case !l.info.LinkUp():
+			w.Unattached = append(w.Unattached, fmt.Sprintf("%s: master_link_status:%s master_sync_in_progress:%t", r.Node,
+				l.info.MasterLinkStatus, l.info.MasterSyncInProgress))
+		default:
+			attached = append(attached, r)
+		}
+	}
+	addrs := make([]string, 0, len(views))
+	for a := range views {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	for _, addr := range addrs {
+		v := views[addr]
+		if v.err != nil {
+			w.Unobserved = append(w.Unobserved, fmt.Sprintf("%s: %v", addr, v.err))
+			continue
+		}
+		byID := map[string]cluster.Node{}
+		for _, n := range v.nodes {
+			byID[n.ID] = n
+		}
+		for _, r := range attached {
+			if n, ok := byID[r.Node.ID]; !ok || !n.IsReplica() || n.MasterID != r.Master.ID {
+				w.Unseen = append(w.Unseen, fmt.Sprintf("%s does not yet see %s as a replica of %s", addr, r.Node.Name, r.Master.Name))
+			}
+		}
+	}
+	sort.Strings(w.Unattached)
+	return w
 }
 
 // forget removes the plan's nodes one after another (replicas first): all

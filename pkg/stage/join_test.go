@@ -38,17 +38,7 @@ func joinYAML(servers ...joinServer) string {
 	var b strings.Builder
 	b.WriteString("version: 1\ncluster:\n  name: join-test\n  node_timeout_ms: 1000\nservers:\n")
 	for _, s := range servers {
-		fmt.Fprintf(&b, "  - name: %s\n    address: 127.0.0.1\n    nodes:\n", s.name)
-		if s.master != 0 {
-			fmt.Fprintf(&b, "      - {port: %d, role: master}\n", s.master)
-		}
-		if s.replica != 0 {
-			if s.replicaOf != "" {
-				fmt.Fprintf(&b, "      - {port: %d, role: replica, replica_of: %q}\n", s.replica, s.replicaOf)
-			} else {
-				fmt.Fprintf(&b, "      - {port: %d, role: replica}\n", s.replica)
-			}
-		}
+		b.WriteString(sandboxtest.Server(s.name, "", s.master, s.replica, s.replicaOf))
 	}
 	return b.String()
 }
@@ -630,5 +620,78 @@ func TestResolveIP(t *testing.T) {
 	}
 	if _, err := resolveIP(ctx, "no-port"); err == nil {
 		t.Error("resolveIP(no-port): want an error")
+	}
+}
+
+// TestClassifyReplicas: a replica whose link is not up is reported as not
+// attached and never as gossip lag; an attached replica is reported per
+// node that does not yet show it under its master.
+func TestClassifyReplicas(t *testing.T) {
+	m1 := plan.JoinNode{Name: "server1:7000", Addr: "127.0.0.1:7000", ID: "m1"}
+	m2 := plan.JoinNode{Name: "server2:7002", Addr: "127.0.0.1:7002", ID: "m2"}
+	r1 := plan.JoinNode{Name: "server2:7003", Addr: "127.0.0.1:7003", ID: "r1"}
+	r2 := plan.JoinNode{Name: "server1:7001", Addr: "127.0.0.1:7001", ID: "r2"}
+	steps := []plan.ReplicateStep{{Node: r1, Master: m1}, {Node: r2, Master: m2}}
+	up := admin.Replication{Role: "slave", MasterLinkStatus: "up"}
+	syncing := admin.Replication{Role: "slave", MasterLinkStatus: "down", MasterSyncInProgress: true}
+	full := []cluster.Node{
+		{ID: "m1", Flags: []string{"master"}}, {ID: "m2", Flags: []string{"master"}},
+		{ID: "r1", Flags: []string{"slave"}, MasterID: "m1"}, {ID: "r2", Flags: []string{"slave"}, MasterID: "m2"},
+	}
+	stale := []cluster.Node{ // r1 still shown as a master
+		{ID: "m1", Flags: []string{"master"}}, {ID: "m2", Flags: []string{"master"}},
+		{ID: "r1", Flags: []string{"master"}}, {ID: "r2", Flags: []string{"master"}},
+	}
+
+	w := classifyReplicas(steps,
+		map[string]replicaLink{r1.Addr: {info: up}, r2.Addr: {info: syncing}},
+		map[string]nodeView{m1.Addr: {nodes: full}, m2.Addr: {nodes: stale}, "127.0.0.1:7004": {err: errors.New("connection refused")}})
+	if w.done() {
+		t.Fatal("done while a replica is syncing")
+	}
+	if len(w.Unattached) != 1 || !strings.Contains(w.Unattached[0], "server1:7001") || !strings.Contains(w.Unattached[0], "master_link_status:down") {
+		t.Errorf("unattached = %q, want server1:7001 with its link status", w.Unattached)
+	}
+	if len(w.Unseen) != 1 || !strings.Contains(w.Unseen[0], "127.0.0.1:7002 does not yet see server2:7003") {
+		t.Errorf("unseen = %q, want only the attached server2:7003, on 127.0.0.1:7002", w.Unseen)
+	}
+	if len(w.Unobserved) != 1 || !strings.Contains(w.Unobserved[0], "127.0.0.1:7004") {
+		t.Errorf("unobserved = %q", w.Unobserved)
+	}
+	if s := w.String(); !strings.Contains(s, "not attached: ") || !strings.Contains(s, "attached, not yet seen: ") {
+		t.Errorf("String() = %q does not tell the kinds apart", s)
+	}
+
+	w = classifyReplicas(steps,
+		map[string]replicaLink{r1.Addr: {info: up}, r2.Addr: {info: up}},
+		map[string]nodeView{m1.Addr: {nodes: full}, m2.Addr: {nodes: full}})
+	if !w.done() {
+		t.Errorf("not done with every link up and every view current: %s", w)
+	}
+}
+
+// TestJoinUsesGivenPool: join talks to the nodes through the pool it is
+// given, with that pool's credentials, and leaves it open for its owner.
+func TestJoinUsesGivenPool(t *testing.T) {
+	t.Parallel()
+	c := joinNodes(t, 3)
+	p := ports(c)
+	yaml := joinYAML(joinServer{name: "server1", master: p[0]}, joinServer{name: "server2", master: p[1]}, joinServer{name: "server3", master: p[2]})
+
+	wrong := admin.NewPool(admin.Options{Password: "not-the-password-0123456789"})
+	defer wrong.Close()
+	if _, err, _ := joinRun(t, c, yaml, JoinInput{Pool: wrong}); err == nil {
+		t.Fatal("join with a pool holding the wrong password succeeded")
+	}
+
+	pool := admin.NewPool(admin.Options{Password: c.Password})
+	defer pool.Close()
+	res, err, _ := joinRun(t, c, yaml, JoinInput{Pool: pool})
+	if err != nil || res.Outcome() != report.OutcomePass {
+		t.Fatalf("join: %v, outcome %s", err, res.Outcome())
+	}
+	nodes, err := pool.ClusterNodes(context.Background(), c.Nodes[0].Addr)
+	if err != nil || len(nodes) != 3 {
+		t.Errorf("given pool after join: %d nodes, %v; want it open and 3 nodes", len(nodes), err)
 	}
 }

@@ -21,6 +21,9 @@ type ProvisionInput struct {
 	// TrustOnFirstUse accepts hosts missing from known_hosts and reports
 	// their fingerprints; a mismatching key is always refused.
 	TrustOnFirstUse bool
+	// Dial connects to a server; nil = SSH with the secrets' key and
+	// known_hosts. Tests give a runner of their own.
+	Dial func(ctx context.Context, inv *inventory.Inventory, server inventory.Server) (provision.Runner, error)
 }
 
 // Provision installs and configures every server's Redis processes over
@@ -32,11 +35,7 @@ func Provision(ctx context.Context, env Env, in ProvisionInput) (Result, error) 
 		return Result{}, Usagef("provision: no inventory")
 	}
 	if env.Secrets.Password == "" {
-		name := inv.Cluster.PasswordEnv
-		if name == "" {
-			name = "SLOTSHIFT_PASSWORD"
-		}
-		return Result{}, &UsageError{Err: fmt.Errorf("provision: no password"), Hint: "set " + name}
+		return Result{}, &UsageError{Err: fmt.Errorf("provision: no password"), Hint: "set " + inventory.PasswordEnv(inv)}
 	}
 	if env.Secrets.SSHKey == "" {
 		return Result{}, &UsageError{Err: fmt.Errorf("provision: no SSH private key"), Hint: "set SLOTSHIFT_SSH_KEY"}
@@ -54,6 +53,7 @@ func Provision(ctx context.Context, env Env, in ProvisionInput) (Result, error) 
 		DryRun:          in.DryRun,
 		AllowRestart:    in.AllowRestart,
 		Log:             env.Log,
+		Dial:            in.Dial,
 	})
 	res := Result{Checks: checks, Provision: sec, Outputs: map[string]string{}}
 	res.Masters, res.Replicas = provisionRoles(inv)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/provision"
 	"github.com/slotshift/slotshift/pkg/provision/sshdtest"
 	"github.com/slotshift/slotshift/pkg/report"
 )
@@ -81,5 +82,33 @@ func TestProvisionStageDryRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "conf")); !os.IsNotExist(err) {
 		t.Error("dry run created the config directory")
+	}
+}
+
+// TestProvisionUsesGivenDial: the stage talks to servers through the
+// dialer it is given; a server it cannot reach is a connect check in
+// error naming the server, not an error of the run.
+func TestProvisionUsesGivenDial(t *testing.T) {
+	inv := provisionInventory(t.TempDir(), 22)
+	var dialed []string
+	res, err := Provision(context.Background(), Env{Inventory: inv, Secrets: Secrets{Password: "p", SSHKey: "k", KnownHosts: "h"}},
+		ProvisionInput{Dial: func(_ context.Context, _ *inventory.Inventory, s inventory.Server) (provision.Runner, error) {
+			dialed = append(dialed, s.Name)
+			return nil, errors.New("no route to server")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dialed) != 1 || dialed[0] != "server1" {
+		t.Fatalf("dialed %v, want [server1]", dialed)
+	}
+	found := false
+	for _, c := range res.Checks {
+		if c.ID == "provision.connect" && c.Node == "server1" && c.Status == report.Error && strings.Contains(c.Message, "no route to server") {
+			found = true
+		}
+	}
+	if !found || res.Outcome() != report.OutcomeFail {
+		t.Errorf("outcome %s, checks %+v: want provision.connect in error naming server1", res.Outcome(), res.Checks)
 	}
 }

@@ -1,13 +1,13 @@
 package stage
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/migrate"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -81,16 +81,17 @@ func (r *Result) Outcome() report.Outcome {
 	return report.OutcomePass
 }
 
-// ErrHeld means gates stayed red past hold_timeout; the cluster is
-// consistent and the run can be retried later (exit 75).
-var ErrHeld = errors.New("held: gates stayed red")
+// ErrHeld means gates stayed red past hold_timeout (or a key too big to
+// move was found); the cluster is consistent and the run can be retried
+// later (exit 75). It is the migrate executor's sentinel: the rebalance
+// stage turns it into a hold check, and any error that still wraps it maps
+// to exit 75.
+var ErrHeld = migrate.ErrHeld
 
 // ErrAborted means an abort threshold or the abort file stopped the run at
-// a slot boundary (exit 1).
-var ErrAborted = errors.New("aborted")
-
-// ErrNotImplemented is returned by commands that are not built yet (exit 3).
-var ErrNotImplemented = errors.New("not implemented yet")
+// a slot boundary (exit 1). It is the migrate executor's sentinel, as
+// ErrHeld.
+var ErrAborted = migrate.ErrAborted
 
 // UsageError is bad input: flags, inventory, or a request the stage refuses
 // before changing anything (exit 2).

@@ -16,22 +16,10 @@ import (
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
 )
 
-// crossYAML renders an inventory of len(ports)/2 servers named server1…,
-// all on 127.0.0.1. Server s runs master ports[s] and replica ports[m+s],
-// which follows the master of server (s+1)%m: exactly what
-// sandboxtest.Form builds (replica j follows master (j+1)%m), with each
-// replica on another server than its master. extra is appended verbatim.
+// crossYAML renders the inventory of the cluster sandboxtest.Form builds
+// from ports with len(ports)/2 masters; extra is appended verbatim.
 func crossYAML(ports []int, extra string) string {
-	m := len(ports) / 2
-	var b strings.Builder
-	b.WriteString("version: 1\ncluster:\n  name: test\n  node_timeout_ms: 1000\nservers:\n")
-	for s := range m {
-		fmt.Fprintf(&b, "  - name: server%d\n    address: 127.0.0.1\n    nodes:\n", s+1)
-		fmt.Fprintf(&b, "      - {port: %d, role: master}\n", ports[s])
-		fmt.Fprintf(&b, "      - {port: %d, role: replica, replica_of: \"server%d:%d\"}\n", ports[m+s], (s+1)%m+1, ports[(s+1)%m])
-	}
-	b.WriteString(extra)
-	return b.String()
+	return sandboxtest.CrossInventory(ports, len(ports)/2, sandboxtest.InventoryOptions{Extra: extra})
 }
 
 // parseInv parses inventory text, failing the test on error.
@@ -45,13 +33,7 @@ func parseInv(t testing.TB, text string) *inventory.Inventory {
 }
 
 // ports returns the harness cluster's ports in node order.
-func ports(c *sandboxtest.Cluster) []int {
-	out := make([]int, len(c.Nodes))
-	for i, n := range c.Nodes {
-		out[i] = n.Port
-	}
-	return out
-}
+func ports(c *sandboxtest.Cluster) []int { return c.Ports() }
 
 // harnessEnv is an Env for a harness cluster and an inventory.
 func harnessEnv(t testing.TB, inv *inventory.Inventory, password string) Env {

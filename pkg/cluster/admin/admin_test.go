@@ -377,3 +377,59 @@ func TestMigrateSlot(t *testing.T) {
 		t.Errorf("DBSIZE %d, %v", sz, err)
 	}
 }
+
+// TestNodeReads: the typed reads of one node (CLUSTER NODES, INFO
+// replication, FUNCTION LIST) on a formed cluster.
+func TestNodeReads(t *testing.T) {
+	t.Parallel()
+	c := sandboxtest.Start(t, 4, sandboxtest.Options{})
+	c.Form(t, 3)
+	ctx := context.Background()
+	p := newPool(t, c.Password)
+
+	nodes, err := p.ClusterNodes(ctx, c.Nodes[0].Addr)
+	if err != nil || len(nodes) != 4 {
+		t.Fatalf("ClusterNodes: %d nodes, %v; want 4", len(nodes), err)
+	}
+	var replica string
+	for _, n := range nodes {
+		if n.IsReplica() {
+			replica = n.Addr
+		}
+	}
+	if replica == "" {
+		t.Fatalf("no replica in %v", nodes)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := p.ReplicationInfo(ctx, replica)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Role != "slave" {
+			t.Fatalf("%s: role %q, want slave", replica, r.Role)
+		}
+		if r.LinkUp() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: link %q after 10s", replica, r.MasterLinkStatus)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r, err := p.ReplicationInfo(ctx, c.Nodes[0].Addr); err != nil || r.Role != "master" || r.LinkUp() {
+		t.Errorf("master's replication info %+v, %v", r, err)
+	}
+
+	libs, err := p.FunctionList(ctx, c.Nodes[0].Addr)
+	if err != nil || len(libs) != 0 {
+		t.Fatalf("FunctionList on a fresh node: %v, %v", libs, err)
+	}
+	code := "#!lua name=nodereads\nredis.register_function('nr_ping', function() return 'pong' end)"
+	if err := c.Client(0).FunctionLoad(ctx, code).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if libs, err = p.FunctionList(ctx, c.Nodes[0].Addr); err != nil || len(libs) != 1 || libs[0] != "nodereads" {
+		t.Errorf("FunctionList after FUNCTION LOAD: %v, %v; want [nodereads]", libs, err)
+	}
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // Meet sends CLUSTER MEET ip port [busPort] to the node at addr. busPort 0
-// lets Redis assume port+10000.
+// lets Redis assume port+inventory.BusPortOffset.
 func (p *Pool) Meet(ctx context.Context, addr, ip string, port, busPort int) error {
 	args := []any{"CLUSTER", "MEET", ip, port}
 	if busPort != 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/sandbox"
 )
 
@@ -54,6 +55,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	clients map[int]*redis.Client
 	cc      *redis.ClusterClient
+	pool    *admin.Pool // for WaitConverged
 	byAddr  map[string]*redis.Client
 }
 
@@ -148,7 +150,10 @@ func (c *Cluster) close() {
 	if c.cc != nil {
 		_ = c.cc.Close()
 	}
-	c.clients, c.byAddr, c.cc = map[int]*redis.Client{}, map[string]*redis.Client{}, nil
+	if c.pool != nil {
+		_ = c.pool.Close()
+	}
+	c.clients, c.byAddr, c.cc, c.pool = map[int]*redis.Client{}, map[string]*redis.Client{}, nil, nil
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range c.Nodes {
@@ -173,16 +178,13 @@ func (c *Cluster) Addrs() []string {
 }
 
 func (c *Cluster) newClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{
-		Addr:            addr,
-		Password:        c.Password,
-		DialTimeout:     time.Second,
-		ReadTimeout:     5 * time.Second,
-		WriteTimeout:    5 * time.Second,
-		MaxRetries:      -1,
-		DisableIdentity: true,
-		Protocol:        2,
-	})
+	return admin.NewClient(addr, c.adminOptions())
+}
+
+// adminOptions are the credentials and timeouts of every client the
+// harness builds.
+func (c *Cluster) adminOptions() admin.Options {
+	return admin.Options{Password: c.Password, DialTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
 }
 
 // Client returns a plain authenticated client to node i, closed at cleanup.
@@ -220,15 +222,7 @@ func (c *Cluster) ClusterClient() *redis.ClusterClient {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cc == nil {
-		c.cc = redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:           c.Addrs(),
-			Password:        c.Password,
-			DialTimeout:     time.Second,
-			ReadTimeout:     5 * time.Second,
-			WriteTimeout:    5 * time.Second,
-			DisableIdentity: true,
-			Protocol:        2,
-		})
+		c.cc = admin.NewClusterClient(admin.ClusterOptions{Seeds: c.Addrs()}, c.adminOptions())
 	}
 	return c.cc
 }
@@ -327,84 +321,45 @@ func (c *Cluster) replicate(ctx context.Context, i int, masterID string) error {
 	}
 }
 
-// nodeState is what one poll learnt about one node.
-type nodeState struct {
-	known     int
-	sig       string
-	state     string
-	replica   bool
-	linkUp    bool
-	handshake bool
-	err       error
-}
-
-func (c *Cluster) poll(ctx context.Context, i int) nodeState {
-	var (
-		nodes *redis.StringCmd
-		info  *redis.StringCmd
-		repl  *redis.StringCmd
-	)
-	_, err := c.Client(i).Pipelined(ctx, func(p redis.Pipeliner) error {
-		nodes = p.ClusterNodes(ctx)
-		info = p.ClusterInfo(ctx)
-		repl = p.Info(ctx, "replication")
-		return nil
-	})
+// Divergence returns why the cluster of c.Nodes has not converged, naming
+// each node, or nil: admin.Divergence (every node knows every node, one
+// slot-map signature, cluster_state:ok, nothing in handshake) on a snapshot
+// of every node, and every replica's link to its master up. It is the one
+// convergence test of the harness; tests that build their own clusters use
+// it too.
+func Divergence(ctx context.Context, pool *admin.Pool, addrs []string) []string {
+	snap, err := pool.Observe(ctx, addrs)
 	if err != nil {
-		return nodeState{err: err}
+		return []string{err.Error()}
 	}
-	parsed, err := cluster.ParseNodes(nodes.Val())
-	if err != nil {
-		return nodeState{err: err}
-	}
-	var s nodeState
-	for _, n := range parsed {
-		if n.HasFlag("handshake") || n.HasFlag("noaddr") {
-			s.handshake = true
-			continue
-		}
-		s.known++
-		if n.Myself() && n.IsReplica() {
-			s.replica = true
-		}
-	}
-	s.sig = cluster.Signature(parsed)
-	s.state = cluster.InfoField(info.Val(), "cluster_state")
-	s.linkUp = cluster.InfoField(repl.Val(), "master_link_status") == "up"
-	return s
-}
-
-// notConverged returns "" when every node agrees, or why not, naming a node.
-func (c *Cluster) notConverged(ctx context.Context) string {
-	states := make([]nodeState, len(c.Nodes))
-	var wg sync.WaitGroup
-	for i := range c.Nodes {
-		wg.Add(1)
-		go func() { defer wg.Done(); states[i] = c.poll(ctx, i) }()
-	}
-	wg.Wait()
-	for i, s := range states {
-		addr := c.Nodes[i].Addr
+	reasons := admin.Divergence(snap)
+	for _, a := range addrs {
+		o := snap.Nodes[a]
 		switch {
-		case s.err != nil:
-			return fmt.Sprintf("%s: %v", addr, s.err)
-		case s.handshake:
-			return fmt.Sprintf("%s still has handshake/noaddr nodes", addr)
-		case s.known < len(c.Nodes):
-			return fmt.Sprintf("%s knows %d of %d nodes", addr, s.known, len(c.Nodes))
-		case s.known != states[0].known:
-			// Nodes met from outside c.Nodes are fine, as long as every
-			// node knows them.
-			return fmt.Sprintf("%s knows %d nodes, %s knows %d", addr, s.known, c.Nodes[0].Addr, states[0].known)
-		case s.sig != states[0].sig:
-			return fmt.Sprintf("%s slot map differs from %s's", addr, c.Nodes[0].Addr)
-		case s.state != "ok":
-			return fmt.Sprintf("%s cluster_state:%s", addr, s.state)
-		case s.replica && !s.linkUp:
-			return fmt.Sprintf("%s master_link_status is not up", addr)
+		case o == nil:
+			reasons = append(reasons, a+" not observed")
+		case !o.OK():
+			// admin.Divergence names it.
+		case o.Info["role"] == "slave" && o.Info["master_link_status"] != "up":
+			reasons = append(reasons, a+" master_link_status is not up")
 		}
 	}
-	return ""
+	return reasons
+}
+
+// notConverged returns "" when every node agrees, or why not.
+func (c *Cluster) notConverged(ctx context.Context) string {
+	return strings.Join(Divergence(ctx, c.adminPool(), c.Addrs()), "; ")
+}
+
+// adminPool returns the harness's admin pool, closed at cleanup.
+func (c *Cluster) adminPool() *admin.Pool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pool == nil {
+		c.pool = admin.NewPool(c.adminOptions())
+	}
+	return c.pool
 }
 
 // WaitConverged polls every node every 50 ms until every node knows every
@@ -449,11 +404,7 @@ func (c *Cluster) Load(t testing.TB, n int, valueSize int) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	text, err := c.Client(0).ClusterNodes(ctx).Result()
-	if err != nil {
-		t.Fatalf("sandboxtest: Load: CLUSTER NODES on %s: %v", c.Nodes[0].Addr, err)
-	}
-	nodes, err := cluster.ParseNodes(text)
+	nodes, err := c.adminPool().ClusterNodes(ctx, c.Nodes[0].Addr)
 	if err != nil {
 		t.Fatalf("sandboxtest: Load: %v", err)
 	}
