@@ -143,6 +143,16 @@ func TestFileName(t *testing.T) {
 	}
 }
 
+func TestDirName(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 30, 0, 0, time.FixedZone("CET", 3600))
+	if got := DirName("prod/cache", at); got != "prod_cache-20261203T083000Z" {
+		t.Errorf("DirName = %q", got)
+	}
+	if got := DirName("", at); got != "cluster-20261203T083000Z" {
+		t.Errorf("DirName of no name = %q", got)
+	}
+}
+
 func TestVerifyFiles(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, data string) {

@@ -88,20 +88,29 @@ func Load(path string) (*Manifest, error) {
 // anything but letters, digits, '.', '_' and '-' replaced, so that no
 // inventory name can reach outside the backup directory or hide a file.
 func FileName(server string, port int) string {
-	clean := strings.Map(func(r rune) rune {
+	return fmt.Sprintf("%s-%d.rdb", clean(server, "server"), port)
+}
+
+// DirName is the directory one backup run writes into: the cluster name
+// and the UTC start time, e.g. "prod-cache-20261203T093000Z".
+func DirName(cluster string, t time.Time) string {
+	return clean(cluster, "cluster") + "-" + t.UTC().Format("20060102T150405Z")
+}
+
+// clean makes s safe as one path element.
+func clean(s, fallback string) string {
+	out := strings.Map(func(r rune) rune {
 		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
-			return r
-		case r == '.':
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
 			return r
 		}
 		return '_'
-	}, server)
-	clean = strings.TrimLeft(clean, ".") // no hidden files
-	if clean == "" {
-		clean = "server"
+	}, s)
+	out = strings.TrimLeft(out, ".") // no hidden files, no ".."
+	if out == "" {
+		return fallback
 	}
-	return fmt.Sprintf("%s-%d.rdb", clean, port)
+	return out
 }
 
 // SlotSet returns the entry's slots as a set.
