@@ -65,6 +65,7 @@ func newApp(sys IO) *cli.App {
 			a.verifyCommand(),
 			a.snapshotCommand(),
 			a.sandboxCommand(),
+			a.backupCommand(),
 			versionCommand(sys),
 		},
 		Action: func(c *cli.Context) error {
