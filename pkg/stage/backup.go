@@ -87,7 +87,7 @@ type backupTarget struct {
 type backupRun struct {
 	env     Env
 	in      BackupInput
-	pool    *admin.Pool
+	pool    *admin.Pool // the observer's
 	checker string
 	dir     string // this run's directory
 
@@ -113,16 +113,16 @@ func Backup(ctx context.Context, env Env, in BackupInput) (Result, error) {
 	}
 	defer run.close()
 	res := Result{Outputs: map[string]string{}}
-	res.Masters, res.Replicas = provisionRoles(env.Inventory)
-
 	obs := newObserverTimeout(env, 5*time.Second)
 	defer obs.close()
+	run.pool = obs.pool
 	snap, err := obs.snapshot(ctx)
 	if err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
 	l := NewLive(snap)
 	res.Fingerprint = l.Fingerprint()
+	res.Masters, res.Replicas = len(l.Masters()), len(l.Replicas())
 	if !l.Exists {
 		res.Add(check(IDBackupSave, report.Fail, "", "%s", notCreated))
 		return res, nil
@@ -196,14 +196,7 @@ func newBackupRun(env Env, in BackupInput) (*backupRun, error) {
 		// not one.
 		return nil, fmt.Errorf("backup: %s not found (Debian and Ubuntu: apt-get install redis-tools): %w", prog, err)
 	}
-	return &backupRun{
-		env: env, in: in, checker: checker,
-		pool: admin.NewPool(admin.Options{
-			Username: env.Secrets.Username, Password: env.Secrets.Password, PasswordEnv: passwordEnv(env.Inventory),
-			DialTimeout: dialTimeout, ReadTimeout: 5 * time.Second,
-		}),
-		ssh: map[string]*sshrunner.Client{}, dials: map[string]error{},
-	}, nil
+	return &backupRun{env: env, in: in, checker: checker, ssh: map[string]*sshrunner.Client{}, dials: map[string]error{}}, nil
 }
 
 // backupClock is the stage clock.
@@ -513,7 +506,6 @@ func slotCount(rs []cluster.Range) int {
 }
 
 func (r *backupRun) close() {
-	_ = r.pool.Close()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, c := range r.ssh {
