@@ -61,7 +61,9 @@ type BackupInput struct {
 	Output string
 	// Masters backs up the masters instead of the replicas.
 	Masters bool
-	// Timeout bounds each node's save. Default 10m.
+	// Timeout bounds each node's save. Default 10m. A save that outlasts
+	// it goes on on the node; its file is not copied and the node's entry
+	// is bad.
 	Timeout time.Duration
 	// Transfer is TransferAuto (default), TransferSFTP or TransferLocal.
 	Transfer string

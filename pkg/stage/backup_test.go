@@ -161,6 +161,26 @@ func TestBackupReplicasAndMasters(t *testing.T) {
 		t.Fatalf("outcome %s, dir %s:\n%s", res2.Outcome(), res2.Outputs["backup-dir"], checksText(res2))
 	}
 	checkManifestFiles(t, res2, "master", 3000)
+
+	// A replica that is down: a failed save naming it and its inventory
+	// line, and its master's slots uncovered; the others are still taken.
+	down := c.Nodes[3]
+	if err := down.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	res3, err := Backup(context.Background(), env, BackupInput{Output: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChecks(t, res3, map[string]int{"backup.save fail": 1, "backup.verify pass": 2, "backup.coverage fail": 1})
+	for _, ch := range res3.Checks {
+		if ch.ID == IDBackupSave && ch.Status == report.Fail && (ch.Node != down.Addr || ch.Line == 0 || !strings.Contains(ch.Message, "cannot back up")) {
+			t.Errorf("failed save check %+v does not name the node and its line", ch)
+		}
+	}
+	if res3.Outputs["files-good"] != "2" {
+		t.Errorf("outputs %v", res3.Outputs)
+	}
 }
 
 func slicesContain(ports []int, addr string) bool {
@@ -174,13 +194,19 @@ func slicesContain(ports []int, addr string) bool {
 
 // TestBackupCorruptFileFailsVerify corrupts one replica's RDB on its node
 // after the save: the copy is hashed as it is, redis-check-rdb refuses it,
-// the manifest marks it bad and its master's slots are uncovered.
+// the manifest marks it bad and its master's slots are uncovered. Another
+// replica saves too slowly for the timeout and fails the same way.
 func TestBackupCorruptFileFailsVerify(t *testing.T) {
 	needCheckRDB(t)
 	c, text := loadedCross(t, 2000)
 	inv := parseInv(t, text)
-	victim := c.Nodes[4].Addr
-	in := BackupInput{Output: t.TempDir(), afterSave: func(node, path string) {
+	victim, slow := c.Nodes[4].Addr, c.Nodes[5].Addr
+	// About 650 keys at 10 ms each: this replica's save outlasts Timeout
+	// (and its orphaned child ends soon after the test).
+	if err := c.Client(5).ConfigSet(context.Background(), "rdb-key-save-delay", "10000").Err(); err != nil {
+		t.Fatal(err)
+	}
+	in := BackupInput{Output: t.TempDir(), Timeout: 3 * time.Second, afterSave: func(node, path string) {
 		if node != victim {
 			return
 		}
@@ -201,37 +227,48 @@ func TestBackupCorruptFileFailsVerify(t *testing.T) {
 	if res.Outcome() != report.OutcomeFail {
 		t.Fatalf("outcome %s, want fail:\n%s", res.Outcome(), checksText(res))
 	}
-	wantChecks(t, res, map[string]int{"backup.verify pass": 2, "backup.verify fail": 1, "backup.manifest pass": 1, "backup.coverage fail": 1})
+	wantChecks(t, res, map[string]int{"backup.verify pass": 1, "backup.verify fail": 1, "backup.save fail": 1,
+		"backup.manifest pass": 1, "backup.coverage fail": 1})
 	for _, ch := range res.Checks {
 		if ch.ID == IDBackupVerify && ch.Status == report.Fail {
 			if ch.Node != victim || !strings.Contains(ch.Message, victim) || !strings.Contains(ch.Message, ".rdb: redis-check-rdb:") {
 				t.Errorf("verify failure does not name the node and file: %+v", ch)
 			}
 		}
+		if ch.ID == IDBackupSave && ch.Status == report.Fail && (ch.Node != slow || !strings.Contains(ch.Message, "did not finish within 3s")) {
+			t.Errorf("save failure: %+v", ch)
+		}
 	}
 	m, err := backup.Load(res.Outputs["manifest"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outputs["files-bad"] != "1" || res.Outputs["files-good"] != "2" {
+	if res.Outputs["files-bad"] != "2" || res.Outputs["files-good"] != "1" {
 		t.Errorf("outputs %v", res.Outputs)
 	}
-	var masterSlots cluster.SlotSet
+	var lost cluster.SlotSet
 	for _, e := range m.Entries {
-		if e.Node != victim {
+		switch e.Node {
+		case victim:
+			if e.Status != backup.Bad || !strings.Contains(e.Problem, "redis-check-rdb") || e.SHA256 == "" {
+				t.Errorf("corrupt entry %+v, want bad with its hash", e)
+			}
+		case slow:
+			if e.Status != backup.Bad || e.File != "" || !strings.Contains(e.Problem, "did not finish") {
+				t.Errorf("slow entry %+v, want bad without a file", e)
+			}
+		default:
 			continue
 		}
-		if e.Status != backup.Bad || !strings.Contains(e.Problem, "redis-check-rdb") || e.SHA256 == "" {
-			t.Errorf("corrupt entry %+v, want bad with its hash", e)
-		}
-		masterSlots = e.SlotSet()
+		s := e.SlotSet()
+		lost.Union(&s)
 	}
 	f := backup.CheckManifest(m, time.Now(), time.Hour, backup.AllSlots())
-	if len(f) != 2 || f[0].ID != backup.IDEntry || f[0].Node != victim || f[1].ID != backup.IDCoverage {
+	if len(f) != 3 || f[0].ID != backup.IDEntry || f[1].ID != backup.IDEntry || f[2].ID != backup.IDCoverage {
 		t.Fatalf("findings %+v", f)
 	}
-	if missing := cluster.NewSlotSet(f[1].Missing...); missing.Len() != masterSlots.Len() || masterSlots.Len() == 0 || missing.String() != masterSlots.String() {
-		t.Errorf("missing %s, want the victim's master's slots %s", missing.String(), masterSlots.String())
+	if missing := cluster.NewSlotSet(f[2].Missing...); lost.Len() == 0 || missing.String() != lost.String() {
+		t.Errorf("missing %s, want the two failed replicas' masters' slots %s", missing.String(), lost.String())
 	}
 }
 
