@@ -103,7 +103,8 @@ type backupRun struct {
 // in.Output, checks every copy with redis-check-rdb and writes a manifest
 // (backup.Manifest) beside them. A file that fails is kept and marked bad
 // in the manifest, so that the manifest always says what the run produced;
-// backup.coverage then fails for the slots no good file holds.
+// backup.coverage then fails for the slots no good file holds. A node
+// that cannot be reached is a failed backup.save check and has no entry.
 //
 // Files are copied locally when in.Transfer says so (or, by default, when
 // the server's address is loopback), otherwise over SFTP with the
