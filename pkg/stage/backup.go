@@ -488,7 +488,8 @@ func (r *backupRun) finish(res *Result, targets []backupTarget, now, started tim
 		case backup.IDCoverage:
 			covered = false
 			c := check(IDBackupCoverage, report.Fail, "", "%s", f.Message)
-			c.Observed, c.Threshold, c.Unit = cluster.NumSlots-slotCount(f.Missing), cluster.NumSlots, "slots"
+			missing := cluster.NewSlotSet(f.Missing...)
+			c.Observed, c.Threshold, c.Unit = cluster.NumSlots-missing.Len(), cluster.NumSlots, "slots"
 			res.Add(c)
 		case backup.IDAge:
 			res.Add(check(IDBackupAge, report.Fail, f.Node, "%s", f.Message))
@@ -498,14 +499,6 @@ func (r *backupRun) finish(res *Result, targets []backupTarget, now, started tim
 	if covered {
 		res.Add(check(IDBackupCoverage, report.Pass, "", "all %d slots are in good files", cluster.NumSlots))
 	}
-}
-
-func slotCount(rs []cluster.Range) int {
-	n := 0
-	for _, r := range rs {
-		n += r.Len()
-	}
-	return n
 }
 
 func (r *backupRun) close() {
