@@ -11,6 +11,10 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+# prometheus (with promtool) and one redis_exporter per node: the monitoring
+# command's generated files are checked against both.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+[ -x /usr/bin/prometheus-redis-exporter ] || need+=(prometheus-redis-exporter)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -28,4 +32,5 @@ $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # processes on free ports and needs neither.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
+  $sudo systemctl disable --now prometheus prometheus-redis-exporter >/dev/null 2>&1 || true
 fi

@@ -65,6 +65,8 @@ func newApp(sys IO) *cli.App {
 			a.verifyCommand(),
 			a.snapshotCommand(),
 			a.sandboxCommand(),
+			a.loadCommand(),
+			a.monitoringCommand(),
 			a.backupCommand(),
 			versionCommand(sys),
 		},

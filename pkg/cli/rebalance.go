@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -53,6 +54,8 @@ func rebalanceInput(c *cli.Context, planOnly bool) (stage.RebalanceInput, error)
 	in.PauseFile, in.AbortFile = c.String("pause-file"), c.String("abort-file")
 	in.Concurrency = c.Int("concurrency")
 	in.Timeout = c.Duration("timeout")
+	// With JSON logs, progress goes out as log events, not a human line.
+	in.ProgressEvents = strings.EqualFold(c.String(flagLogFormat), "json")
 	in.FaultKillAt = c.String("fault-kill-at")
 	return in, nil
 }

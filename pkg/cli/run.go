@@ -151,6 +151,7 @@ func fill(rep *report.Report, inv *inventory.Inventory, res *stage.Result) {
 	rep.Summary = res.Summary
 	rep.Outputs = res.Outputs
 	rep.Join, rep.Rebalance, rep.Provision = res.Join, res.Rebalance, res.Provision
+	rep.Load = res.Load
 }
 
 // loadSecrets reads the credentials from the environment variables the

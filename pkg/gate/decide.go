@@ -9,33 +9,21 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
-	"github.com/slotshift/slotshift/pkg/report"
+	"github.com/slotshift/slotshift/pkg/measure"
 )
 
-// Verdict is what a Decision tells a migration to do.
-type Verdict int
+// Verdict is what a Decision tells a migration to do; it is the grade
+// measure.Classify gives one value against one threshold.
+type Verdict = measure.Verdict
 
 // Verdicts, in increasing severity.
 const (
-	Proceed Verdict = iota
-	Hold
-	Abort
+	Proceed = measure.Proceed
+	Hold    = measure.Hold
+	Abort   = measure.Abort
 )
 
-// String returns "proceed", "hold" or "abort" (the report's decision words).
-func (v Verdict) String() string {
-	switch v {
-	case Proceed:
-		return "proceed"
-	case Hold:
-		return "hold"
-	case Abort:
-		return "abort"
-	}
-	return fmt.Sprintf("verdict(%d)", int(v))
-}
-
-// Gate names, as used in reasons and report.GateReading.Gate.
+// Gate names, as used in reasons and Reading.Gate.
 const (
 	GateLatencyAvg   = "latency_avg_ms"
 	GateLatencyP99   = "latency_p99_ms"
@@ -48,11 +36,7 @@ const (
 )
 
 // Latency is one master's client-side PING latency over the window.
-type Latency struct {
-	AvgMS   float64 `json:"avg_ms"`
-	P99MS   float64 `json:"p99_ms"`
-	Samples int64   `json:"samples"`
-}
+type Latency = measure.Latency
 
 // Readings is one immutable snapshot of every probe's latest value. Maps are
 // keyed by node address (host:port). A node listed in Masters or Replicas
@@ -79,21 +63,6 @@ type Readings struct {
 	Errors map[string]string `json:"errors,omitempty"`
 }
 
-// Clone returns a deep copy, so a Readings handed out is never mutated.
-func (r Readings) Clone() Readings {
-	c := r
-	c.Masters = append([]string(nil), r.Masters...)
-	c.Replicas = append([]string(nil), r.Replicas...)
-	c.Failing = append([]string(nil), r.Failing...)
-	c.Latency = cloneMap(r.Latency)
-	c.ReplLagMS = cloneMap(r.ReplLagMS)
-	c.CPUPercent = cloneMap(r.CPUPercent)
-	c.MemoryPercent = cloneMap(r.MemoryPercent)
-	c.ClusterState = cloneMap(r.ClusterState)
-	c.Errors = cloneMap(r.Errors)
-	return c
-}
-
 func cloneMap[V any](m map[string]V) map[string]V {
 	if m == nil {
 		return nil
@@ -111,8 +80,21 @@ type Decision struct {
 	// Reasons explain every red gate, abort reasons first, each naming the
 	// node and the value against the threshold.
 	Reasons []string `json:"reasons,omitempty"`
-	// Readings are the measured values that were compared, for the report.
-	Readings []report.GateReading `json:"readings,omitempty"`
+	// Readings are the measured values that were compared, each with its
+	// own verdict, for the report.
+	Readings []Reading `json:"readings,omitempty"`
+}
+
+// Reading is one gate's value on one node when a decision was taken, and
+// the verdict it alone would give. Its fields match report.GateReading, so
+// a caller that writes reports converts it with a type conversion.
+type Reading struct {
+	Gate     string  `json:"gate"` // e.g. latency_p99_ms
+	Node     string  `json:"node,omitempty"`
+	Value    float64 `json:"value"`
+	Hold     float64 `json:"hold"`
+	Abort    float64 `json:"abort"`
+	Decision string  `json:"decision"` // proceed | hold | abort
 }
 
 // Reason returns the first reason, or "" when the decision is to proceed.
@@ -137,18 +119,16 @@ func (d Decision) String() string {
 // failing node holds; only measured values can abort.
 func Decide(r Readings, g inventory.Gates) Decision {
 	var aborts, holds []string
-	var readings []report.GateReading
+	var readings []Reading
 	check := func(gate, node string, v float64, t inventory.Threshold, unit string) {
-		verdict := Proceed
-		switch {
-		case t.Abort > 0 && v > t.Abort:
-			verdict = Abort
+		verdict := measure.Classify(v, t)
+		switch verdict {
+		case Abort:
 			aborts = append(aborts, fmt.Sprintf("%s %s%s on %s > abort %s%s", strings.TrimSuffix(strings.TrimSuffix(gate, "_ms"), "_percent"), num(v), unit, node, num(t.Abort), unit))
-		case t.Hold > 0 && v > t.Hold:
-			verdict = Hold
+		case Hold:
 			holds = append(holds, fmt.Sprintf("%s %s%s on %s > hold %s%s", strings.TrimSuffix(strings.TrimSuffix(gate, "_ms"), "_percent"), num(v), unit, node, num(t.Hold), unit))
 		}
-		readings = append(readings, report.GateReading{Gate: gate, Node: node, Value: v, Hold: t.Hold, Abort: t.Abort, Decision: verdict.String()})
+		readings = append(readings, Reading{Gate: gate, Node: node, Value: v, Hold: t.Hold, Abort: t.Abort, Decision: verdict.String()})
 	}
 	missing := func(gate, node string) {
 		holds = append(holds, fmt.Sprintf("%s on %s: no reading yet", strings.TrimSuffix(strings.TrimSuffix(gate, "_ms"), "_percent"), node))

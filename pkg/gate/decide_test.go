@@ -155,13 +155,3 @@ func TestDecideReadingsForReport(t *testing.T) {
 		t.Errorf("got %d readings, want 11", len(d.Readings))
 	}
 }
-
-func TestReadingsCloneIsDeep(t *testing.T) {
-	r := green()
-	c := r.Clone()
-	c.Latency[m1] = Latency{P99MS: 999, Samples: 1}
-	c.Masters[0] = "x"
-	if r.Latency[m1].P99MS == 999 || r.Masters[0] == "x" {
-		t.Fatal("Clone shares storage with the original")
-	}
-}

@@ -6,4 +6,10 @@
 // CLUSTER INFO/NODES per node) record Readings; the pure function Decide turns
 // Readings and inventory thresholds into one Decision; workers block on
 // Monitor.Wait. Decide does no I/O; Monitor does.
+//
+// The probes (ProbeLag, ProbeCPU, ProbeLatency) are exported so that the
+// read-only stages measure a node exactly as the gates do, and the
+// arithmetic behind every reading (histogram summary, CPU %, lag, memory %,
+// the hold/abort grade) lives in pkg/measure. Decisions and readings are
+// gate's own values; turning them into report entries is the caller's job.
 package gate

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,9 +12,9 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/measure"
 )
 
 // ErrHoldTimeout is returned by Wait when the gates stayed on hold for the
@@ -25,14 +24,6 @@ var ErrHoldTimeout = errors.New("gates held past the hold timeout")
 // windowBuckets is how many sub-histograms make up the latency window; the
 // window slides by Window/windowBuckets.
 const windowBuckets = 5
-
-// Latency histograms record microseconds from 1 µs to 60 s, to 3
-// significant figures, in the window and in a hold alike.
-const (
-	histMinUS   = 1
-	histMaxUS   = 60_000_000
-	histSigFigs = 3
-)
 
 // MonitorOptions configure a Monitor. Zero values take the defaults.
 type MonitorOptions struct {
@@ -104,7 +95,7 @@ type Monitor struct {
 	state    map[string]string
 	failing  map[string][]string // reporter addr -> failing nodes it sees
 	errs     map[string]map[string]string
-	lastInfo map[string]cpuSample
+	lastInfo map[string]measure.CPUSample
 	// holdStart is when Wait began holding; zero when it is not holding.
 	holdStart time.Time
 	holds     int           // holds Wait has ended
@@ -119,11 +110,6 @@ type latencyProbe struct {
 	since    *hdrhistogram.Histogram // samples since the current hold began; nil when not holding
 	inflight atomic.Int64            // unix nanos when the outstanding PING was sent; 0 if none
 	seen     atomic.Bool             // a PING has been answered
-}
-
-type cpuSample struct {
-	at  time.Time
-	cpu float64 // seconds
 }
 
 // NewMonitor returns a Monitor for the given masters and replicas
@@ -141,11 +127,10 @@ func NewMonitor(pool *admin.Pool, masters []string, replicas map[string]string, 
 		state:    map[string]string{},
 		failing:  map[string][]string{},
 		errs:     map[string]map[string]string{},
-		lastInfo: map[string]cpuSample{},
+		lastInfo: map[string]measure.CPUSample{},
 	}
 	for _, a := range m.masters {
-		// 1µs .. 60s at 3 significant digits.
-		m.lat[a] = &latencyProbe{hist: hdrhistogram.NewWindowed(windowBuckets, histMinUS, histMaxUS, histSigFigs)}
+		m.lat[a] = &latencyProbe{hist: measure.NewWindowed(windowBuckets)}
 	}
 	return m
 }
@@ -253,7 +238,7 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 	p := m.lat[addr]
 	start := time.Now()
 	p.inflight.Store(start.UnixNano())
-	err := m.pool.Client(addr).Ping(ctx).Err()
+	err := m.pool.Ping(ctx, addr)
 	elapsed := time.Since(start)
 	p.inflight.Store(0)
 	if ctx.Err() != nil {
@@ -265,7 +250,7 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 		return
 	}
 	m.setErr(addr, "latency", nil)
-	us := max(elapsed.Microseconds(), 1)
+	us := measure.Micros(elapsed)
 	p.seen.Store(true)
 	m.mu.Lock()
 	_ = p.hist.Current.RecordValue(us)
@@ -275,130 +260,69 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 	m.mu.Unlock()
 }
 
-// probeLag measures how long the replica takes to reach the replication
-// offset its master has now. No writes are needed: an idle replica that is
-// caught up reads 0.
+// probeLag records one ProbeLag of replica.
 func (m *Monitor) probeLag(ctx context.Context, replica, master string) {
-	err := func() error {
-		info, err := m.pool.Client(master).Info(ctx, "replication").Result()
-		if err != nil {
-			return fmt.Errorf("INFO replication on master %s: %w", master, err)
-		}
-		target, err := infoInt(info, "master_repl_offset")
-		if err != nil {
-			return fmt.Errorf("master %s: %w", master, err)
-		}
-		start := time.Now()
-		deadline := start.Add(m.opts.LagTimeout)
-		for {
-			info, err := m.pool.Client(replica).Info(ctx, "replication").Result()
-			if err != nil {
-				return fmt.Errorf("INFO replication: %w", err)
-			}
-			off, err := infoInt(info, "slave_repl_offset")
-			if err != nil {
-				if off, err = infoInt(info, "master_repl_offset"); err != nil {
-					return err
-				}
-			}
-			if off >= target {
-				lag := time.Since(start)
-				if lag < 2*time.Millisecond {
-					lag = 0 // caught up at the first look: the read itself is not lag
-				}
-				m.mu.Lock()
-				m.lag[replica] = float64(lag.Microseconds()) / 1000
-				m.mu.Unlock()
-				return nil
-			}
-			if time.Now().After(deadline) {
-				m.mu.Lock()
-				m.lag[replica] = float64(m.opts.LagTimeout.Milliseconds())
-				m.mu.Unlock()
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
+	lag, err := ProbeLag(ctx, m.pool, replica, master, m.opts.LagTimeout)
 	if ctx.Err() != nil {
 		return
 	}
 	if err != nil {
 		m.opts.Log.Debug("lag probe failed", "node", replica, "err", err)
+	} else {
+		m.mu.Lock()
+		m.lag[replica] = lag
+		m.mu.Unlock()
 	}
 	m.setErr(replica, "lag", err)
 }
 
+// probeInfo reads the node's vitals: CPU % against the previous sample,
+// memory %, cluster_state and the nodes it sees failing.
 func (m *Monitor) probeInfo(ctx context.Context, addr string) {
-	c := m.pool.Client(addr)
-	pipe := c.Pipeline()
-	infoCmd := pipe.Info(ctx, "cpu", "memory")
-	ciCmd := pipe.ClusterInfo(ctx)
-	cnCmd := pipe.ClusterNodes(ctx)
-	_, _ = pipe.Exec(ctx)
+	v, err := m.pool.Vitals(ctx, addr)
 	now := time.Now()
 	if ctx.Err() != nil {
 		return
 	}
-	err := func() error {
-		info, err := infoCmd.Result()
-		if err != nil {
-			return fmt.Errorf("INFO: %w", err)
-		}
-		sys, err1 := infoFloat(info, "used_cpu_sys")
-		usr, err2 := infoFloat(info, "used_cpu_user")
-		used, err3 := infoFloat(info, "used_memory")
-		maxm, err4 := infoFloat(info, "maxmemory")
-		total, err5 := infoFloat(info, "total_system_memory")
-		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
-			return err
-		}
-		ci, err := ciCmd.Result()
-		if err != nil {
-			return fmt.Errorf("CLUSTER INFO: %w", err)
-		}
-		cn, err := cnCmd.Result()
-		if err != nil {
-			return fmt.Errorf("CLUSTER NODES: %w", err)
-		}
-		nodes, err := cluster.ParseNodes(cn)
-		if err != nil {
-			return err
-		}
-		var failing []string
-		for _, n := range nodes {
-			if n.Failing() {
-				failing = append(failing, fmt.Sprintf("%s %s (seen by %s)", n.Addr, strings.Join(n.Flags, ","), addr))
-			}
-		}
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		s := cpuSample{at: now, cpu: sys + usr}
-		if prev, ok := m.lastInfo[addr]; ok {
-			if wall := s.at.Sub(prev.at).Seconds(); wall > 0 {
-				m.cpu[addr] = max(0, (s.cpu-prev.cpu)/wall*100)
-			}
-		}
-		m.lastInfo[addr] = s
-		denom := maxm
-		if denom == 0 {
-			denom = total
-		}
-		if denom > 0 {
-			m.mem[addr] = used / denom * 100
-		}
-		m.state[addr] = cluster.InfoField(ci, "cluster_state")
-		m.failing[addr] = failing
-		return nil
-	}()
+	if err == nil {
+		err = m.record(addr, now, v)
+	}
 	if err != nil {
 		m.opts.Log.Debug("info probe failed", "node", addr, "err", err)
 	}
 	m.setErr(addr, "info", err)
+}
+
+// record keeps what one Vitals read says.
+func (m *Monitor) record(addr string, at time.Time, v admin.Vitals) error {
+	cpu, err1 := measure.CPUSeconds(v.Info)
+	_, err2 := measure.Float(v.Info, "used_memory")
+	_, err3 := measure.Float(v.Info, "maxmemory")
+	_, err4 := measure.Float(v.Info, "total_system_memory")
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return err
+	}
+	var failing []string
+	for _, n := range v.Nodes {
+		if n.Failing() {
+			failing = append(failing, fmt.Sprintf("%s %s (seen by %s)", n.Addr, strings.Join(n.Flags, ","), addr))
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := measure.CPUSample{At: at, Seconds: cpu}
+	if prev, ok := m.lastInfo[addr]; ok {
+		if pct, ok := measure.CPUPercent(prev, s); ok {
+			m.cpu[addr] = pct
+		}
+	}
+	m.lastInfo[addr] = s
+	if pct, ok := measure.MemoryPercent(v.Info, nil); ok {
+		m.mem[addr] = pct
+	}
+	m.state[addr] = v.ClusterInfo["cluster_state"]
+	m.failing[addr] = failing
+	return nil
 }
 
 // Readings returns a copy of the latest readings. A PING still outstanding
@@ -427,11 +351,7 @@ func (m *Monitor) Readings() Readings {
 		if !calm || h == nil || h.TotalCount() == 0 {
 			h = p.hist.Merge()
 		}
-		l := Latency{Samples: h.TotalCount()}
-		if l.Samples > 0 {
-			l.AvgMS = h.Mean() / 1000
-			l.P99MS = float64(h.ValueAtQuantile(99)) / 1000
-		}
+		l := measure.Summarize(h)
 		if t := p.inflight.Load(); t != 0 {
 			if age := float64(now.Sub(time.Unix(0, t)).Microseconds()) / 1000; age > l.P99MS && age > float64(m.opts.Interval.Milliseconds()) {
 				l.P99MS = age
@@ -551,7 +471,7 @@ func (m *Monitor) setHolding(on bool) {
 	case on && m.holdStart.IsZero():
 		m.holdStart = time.Now()
 		for _, p := range m.lat {
-			p.since = hdrhistogram.New(histMinUS, histMaxUS, histSigFigs)
+			p.since = measure.NewHistogram()
 		}
 	case !on:
 		m.holdStart = time.Time{}
@@ -576,27 +496,3 @@ func (p Policy) Wait(ctx context.Context) (Decision, error) {
 
 // Current decides on the latest readings without waiting.
 func (p Policy) Current() Decision { return Decide(p.Monitor.Readings(), p.Gates) }
-
-func infoFloat(info, key string) (float64, error) {
-	s := cluster.InfoField(info, key)
-	if s == "" {
-		return 0, fmt.Errorf("INFO has no %s", key)
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("INFO %s=%q: %w", key, s, err)
-	}
-	return v, nil
-}
-
-func infoInt(info, key string) (int64, error) {
-	s := cluster.InfoField(info, key)
-	if s == "" {
-		return 0, fmt.Errorf("INFO has no %s", key)
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("INFO %s=%q: %w", key, s, err)
-	}
-	return v, nil
-}

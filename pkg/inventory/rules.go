@@ -31,6 +31,7 @@ const (
 	RulePassword           = "inventory.password"
 	RuleGates              = "inventory.gates"
 	RuleSettings           = "inventory.settings"
+	RuleExporterPorts      = "inventory.exporter_ports"
 	MinMasters             = 3
 	totalSlots             = 16384
 	maxPercentThresholdPct = 100
@@ -42,7 +43,7 @@ var Rules = []string{
 	RuleUniqueServer, RuleUniqueAddress, RulePortRange, RuleReplicaOf,
 	RuleAntiAffinity, RulePlacement, RuleMastersMin, RuleOddServers,
 	RuleNewServersInPairs, RuleMasterHasReplica, RulePasswordEnv, RuleGates,
-	RuleSettings,
+	RuleSettings, RuleExporterPorts,
 }
 
 // Finding is one rule that an inventory breaks.
@@ -79,6 +80,7 @@ func Check(inv *Inventory, base *Inventory) []Finding {
 	c.uniqueServers()
 	c.ports()
 	c.uniqueAddresses()
+	c.exporterPorts()
 	c.replicaOf()
 	c.placement()
 	c.mastersMin()

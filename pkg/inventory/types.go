@@ -19,6 +19,8 @@ type Inventory struct {
 	Validate  Validate  `json:"validate"`
 	Backup    Backup    `json:"backup"`
 	SSH       SSH       `json:"ssh"` // defaults for every server's ssh block
+	// Monitoring says where each node's redis_exporter listens.
+	Monitoring Monitoring `json:"monitoring"`
 }
 
 // Cluster holds cluster-wide settings.
@@ -46,7 +48,10 @@ type Server struct {
 	// 0 drains them.
 	Weight *float64 `json:"weight,omitempty"`
 	Nodes  []Node   `json:"nodes"`
-	Line   int      `json:"-"`
+	// Monitoring overrides the top-level monitoring block for this
+	// server's nodes.
+	Monitoring Monitoring `json:"monitoring"`
+	Line       int        `json:"-"`
 }
 
 // SSH says how to reach a server over SSH. Credentials come from the
@@ -73,7 +78,10 @@ type Node struct {
 	// ReplicaOf names the master as "server:port". Empty on a replica means
 	// "place me" (see PlaceReplicas).
 	ReplicaOf string `json:"replica_of,omitempty"`
-	Line      int    `json:"-"`
+	// ExporterPort is the port of this node's own redis_exporter on the
+	// server's address; 0 = derived (see ExporterPort).
+	ExporterPort int `json:"exporter_port,omitempty"`
+	Line         int `json:"-"`
 }
 
 // Threshold is a gate's two limits: over Hold the run waits, over Abort it stops.
@@ -135,6 +143,18 @@ type Provision struct {
 	Group        string `json:"group"`         // default redis
 	Paths        Paths  `json:"paths"`
 	Line         int    `json:"-"`
+}
+
+// Monitoring describes the redis_exporter deployment that `slotshift
+// monitoring` writes Prometheus targets for: one exporter per node, on the
+// node's server, each with its own port.
+type Monitoring struct {
+	// ExporterPort is the first exporter port of a run of consecutive
+	// ports: the n-th node (from 0, in file order) at an address gets
+	// ExporterPort+n. 0 = inherit (a server inherits the top level; the
+	// top level defaults to 9121, redis_exporter's own default).
+	ExporterPort int `json:"exporter_port,omitempty"`
+	Line         int `json:"-"`
 }
 
 // Paths are the directories provision writes to.

@@ -8,16 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/gate"
 	"github.com/slotshift/slotshift/pkg/plan"
-	"github.com/slotshift/slotshift/pkg/report"
 )
 
 // Gater is what the executor waits on between batches and samples between
@@ -101,100 +97,15 @@ func New(pool *admin.Pool, opts Options) *Executor {
 
 // Result is what a run did, complete or not.
 type Result struct {
-	Batches          []report.Batch `json:"batches"`
-	Slots            int            `json:"slots"`
-	Skipped          int            `json:"skipped"` // slots already on their target
-	Keys             int64          `json:"keys"`
-	Bytes            int64          `json:"bytes"`
-	Replaced         int64          `json:"replaced"`
-	BatchesRemaining int            `json:"batches_remaining"`
-	Done             bool           `json:"done"`
+	Batches []BatchResult
+	Stats       // what every batch's moves did
+	Skipped int // slots already on their target
+	// BatchesRemaining counts the plan's batches not done.
+	BatchesRemaining int
+	Done             bool
 	// Gate is the last gate decision taken.
-	Gate     gate.Decision `json:"gate"`
-	Duration time.Duration `json:"duration"`
-}
-
-// Progress is one snapshot of a run, for the status line and progress events.
-type Progress struct {
-	Batch      int           `json:"batch"`
-	Batches    int           `json:"batches"`
-	Slots      int           `json:"slots"`
-	SlotsTotal int           `json:"slots_total"`
-	Keys       int64         `json:"keys"`
-	KeysPerSec float64       `json:"keys_per_sec"`
-	ETA        time.Duration `json:"eta"` // -1 when unknown
-	Gates      string        `json:"gates"`
-	Elapsed    time.Duration `json:"elapsed"`
-}
-
-// String is the status line:
-// "batch 7/41 · slots 700/4096 · keys 172k · 9.8k keys/s · ETA 3m · gates green".
-func (p Progress) String() string {
-	eta := "?"
-	if p.ETA >= 0 {
-		eta = fmtETA(p.ETA)
-	}
-	return fmt.Sprintf("batch %d/%d · slots %d/%d · keys %s · %s keys/s · ETA %s · gates %s",
-		p.Batch, p.Batches, p.Slots, p.SlotsTotal, fmtCount(float64(p.Keys)), fmtCount(p.KeysPerSec), eta, p.Gates)
-}
-
-func fmtCount(v float64) string {
-	switch {
-	case v >= 1e6:
-		return trimZero(fmt.Sprintf("%.1f", v/1e6)) + "M"
-	case v >= 1e5:
-		return fmt.Sprintf("%.0fk", v/1e3)
-	case v >= 1e3:
-		return trimZero(fmt.Sprintf("%.1f", v/1e3)) + "k"
-	}
-	return fmt.Sprintf("%.0f", v)
-}
-
-func trimZero(s string) string {
-	if len(s) > 2 && s[len(s)-2:] == ".0" {
-		return s[:len(s)-2]
-	}
-	return s
-}
-
-func fmtETA(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int((d+time.Second-1)/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int((d+time.Minute-1)/time.Minute))
-	}
-	h := int(d / time.Hour)
-	return fmt.Sprintf("%dh%dm", h, int((d-time.Duration(h)*time.Hour)/time.Minute))
-}
-
-type progress struct {
-	start      time.Time
-	batch      atomic.Int64
-	batches    int
-	slots      atomic.Int64
-	slotsTotal int
-	keys       atomic.Int64
-	gates      atomic.Value // string
-}
-
-func (p *progress) snapshot() Progress {
-	el := time.Since(p.start)
-	s := Progress{
-		Batch: int(p.batch.Load()), Batches: p.batches,
-		Slots: int(p.slots.Load()), SlotsTotal: p.slotsTotal,
-		Keys: p.keys.Load(), ETA: -1, Elapsed: el,
-	}
-	if g, ok := p.gates.Load().(string); ok {
-		s.Gates = g
-	}
-	if sec := el.Seconds(); sec > 0 {
-		s.KeysPerSec = float64(s.Keys) / sec
-	}
-	if s.Slots > 0 {
-		s.ETA = time.Duration(float64(el) * float64(s.SlotsTotal-s.Slots) / float64(s.Slots))
-	}
-	return s
+	Gate     gate.Decision
+	Duration time.Duration
 }
 
 // Run executes p's batches in order. Before each batch it waits on g (nil:
@@ -211,258 +122,171 @@ func (p *progress) snapshot() Progress {
 // for N to finish. With PauseBetweenBatches set, batches do not overlap.
 func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, error) {
 	start := time.Now()
-	res := Result{BatchesRemaining: len(p.Batches)}
 	masters, owners, err := e.discover(ctx, p)
 	if err != nil {
-		return res, err
+		return Result{BatchesRemaining: len(p.Batches)}, err
 	}
-	mover := e.opts.Mover
-	if mover == nil {
-		l := NewLegacy(e.pool, masters, LegacyOptions{
-			KeysPerMigrate: e.opts.KeysPerMigrate, BytesPerMigrate: e.opts.BytesPerMigrate,
-			MigrateTimeout: e.opts.MigrateTimeout, BigKeyBytes: e.opts.BigKeyBytes,
-			SlotsInFlight: e.opts.SlotsInFlight, GroupsInFlight: e.opts.GroupsInFlight,
-			BeforeStep: e.opts.BeforeStep, Log: e.opts.Log,
-		})
-		defer l.Close()
-		mover = l
+	mover, closeMover := e.mover(masters)
+	defer closeMover()
+	r := &run{
+		e:   e,
+		ctx: ctx,
+		// In-flight slots must finish even after ctx is cancelled; they get
+		// a context that is never cancelled, and stop only at slot
+		// boundaries.
+		ioCtx:  context.WithoutCancel(ctx),
+		mover:  mover,
+		owners: owners,
+		gater:  g,
+		gates:  &currentGate{g: g},
+		prog:   newProgress(start, p),
+		stop:   &stopper{},
+		res:    Result{BatchesRemaining: len(p.Batches)},
 	}
-	prog := &progress{start: start, batches: len(p.Batches)}
-	for _, b := range p.Batches {
-		prog.slotsTotal += b.Slots()
-	}
-	prog.gates.Store("green")
-	stopStatus := e.startStatus(prog, g)
+	stopStatus := e.startStatus(r.prog, g)
 	defer stopStatus()
-
-	cur := &currentGate{g: g}
-	stop := &stopper{}
-	// In-flight slots must finish even after ctx is cancelled; they get a
-	// context that is never cancelled, and stop only at slot boundaries.
-	ioCtx := context.WithoutCancel(ctx)
-	var (
-		inflight []*batchRun
-		runErr   error // why no further batch was started
-	)
-	// collect waits for the oldest batch in flight and adds it to res.
-	collect := func() {
-		br := inflight[0]
-		inflight = inflight[1:]
-		<-br.done
-		res.Batches = append(res.Batches, br.rb)
-		res.Slots += br.st.Slots
-		res.Skipped += br.skipped
-		res.Keys += br.st.Keys
-		res.Bytes += br.st.Bytes
-		res.Replaced += br.st.Replaced
-		if br.err == nil {
-			res.BatchesRemaining--
-			e.opts.Log.Info("batch done", "batch", br.b.Number, "slots", br.st.Slots, "keys", br.st.Keys, "duration", time.Duration(float64(br.rb.Duration)*float64(time.Second)))
-		}
+	runErr := r.schedule(p.Batches)
+	for len(r.inflight) > 0 {
+		r.collect()
 	}
-	overlap := e.opts.PauseBetweenBatches <= 0
-	for i, b := range p.Batches {
-		if e.opts.MaxBatches > 0 && i >= e.opts.MaxBatches {
-			break
-		}
-		if len(inflight) == 2 || (len(inflight) == 1 && !overlap) {
-			collect()
-		}
-		if len(inflight) == 1 {
-			select {
-			case <-inflight[0].moveDone:
-			case <-inflight[0].done:
-			}
-		}
-		if stop.get() != nil {
-			break
-		}
-		if i > 0 && !overlap {
-			select {
-			case <-ctx.Done():
-			case <-time.After(e.opts.PauseBetweenBatches):
-			}
-		}
-		if err := e.boundary(ctx); err != nil {
-			runErr = stop.set(err, 0)
-			break
-		}
-		d := gate.Decision{}
-		if g != nil {
-			var err error
-			d, err = g.Wait(ctx)
-			res.Gate = d
-			prog.gates.Store(d.String())
-			switch {
-			case errors.Is(err, gate.ErrHoldTimeout):
-				// A hold stops new batches; the one in flight was let in
-				// by the gates and finishes.
-				runErr = fmt.Errorf("%w before batch %d: %s", ErrHeld, b.Number, d.Reason())
-			case ctx.Err() != nil:
-				runErr = stop.set(fmt.Errorf("%w before batch %d: %w", ErrInterrupted, b.Number, ctx.Err()), 0)
-			case err != nil:
-				runErr = stop.set(fmt.Errorf("gates before batch %d: %w", b.Number, err), 0)
-			case d.Verdict == gate.Abort:
-				runErr = stop.set(fmt.Errorf("%w before batch %d: %s", ErrAborted, b.Number, d.Reason()), 0)
-			}
-			if runErr != nil {
-				break
-			}
-		}
-		if stop.get() != nil {
-			break
-		}
-		prog.batch.Store(int64(b.Number))
-		br := &batchRun{b: b, done: make(chan struct{}), moveDone: make(chan struct{})}
-		inflight = append(inflight, br)
-		go func() {
-			defer close(br.done)
-			br.rb, br.st, br.skipped, br.err = e.runBatch(ctx, ioCtx, mover, b, owners, cur, prog, stop, br.moveDone)
-			br.rb.Gates = d.Readings
-		}()
-	}
-	for len(inflight) > 0 {
-		collect()
-	}
-	if err := stop.get(); err != nil {
-		return e.finish(res, start), err
+	r.res.Duration = time.Since(start)
+	if err := r.stop.get(); err != nil {
+		return r.res, err
 	}
 	if runErr != nil {
-		return e.finish(res, start), runErr
+		return r.res, runErr
 	}
-	res.Done = res.BatchesRemaining == 0
-	return e.finish(res, start), nil
+	r.res.Done = r.res.BatchesRemaining == 0
+	return r.res, nil
 }
 
-// batchRun is one batch in flight.
-type batchRun struct {
-	b        plan.Batch
-	done     chan struct{} // closed when the batch has finished
-	moveDone chan struct{} // closed when its first move has finished
-	rb       report.Batch
-	st       Stats
-	skipped  int
-	err      error
-}
-
-// stopper holds the first reason to stop, shared by the batches in flight:
-// when one fails, the other stops at its next slot boundary too.
-type stopper struct {
-	mu    sync.Mutex
-	err   error
-	batch int // the batch that stopped; 0 when the run loop did
-}
-
-// set records err unless a reason is already recorded, and returns the
-// recorded one.
-func (s *stopper) set(err error, batch int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err == nil {
-		s.err, s.batch = err, batch
+// mover returns Options.Mover, or a legacy mover for masters and the
+// function that closes it.
+func (e *Executor) mover(masters []string) (Mover, func()) {
+	if e.opts.Mover != nil {
+		return e.opts.Mover, func() {}
 	}
-	return s.err
+	l := NewLegacy(e.pool, masters, LegacyOptions{
+		KeysPerMigrate: e.opts.KeysPerMigrate, BytesPerMigrate: e.opts.BytesPerMigrate,
+		MigrateTimeout: e.opts.MigrateTimeout, BigKeyBytes: e.opts.BigKeyBytes,
+		SlotsInFlight: e.opts.SlotsInFlight, GroupsInFlight: e.opts.GroupsInFlight,
+		BeforeStep: e.opts.BeforeStep, Log: e.opts.Log,
+	})
+	return l, l.Close
 }
 
-func (s *stopper) get() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+// run is the state of one Executor.Run. Only the goroutine of Run touches
+// res and inflight; the batches in flight share the rest.
+type run struct {
+	e      *Executor
+	ctx    context.Context // cancelled by SIGINT/SIGTERM: stop at a boundary
+	ioCtx  context.Context // never cancelled: what slots in flight run under
+	mover  Mover
+	owners [cluster.NumSlots]string // slot -> owner id when the run began
+	gater  Gater                    // nil: no gates
+	gates  *currentGate             // gater.Current, rate-limited
+	prog   *progress
+	stop   *stopper
+
+	res      Result
+	inflight []*batchRun // oldest first; at most two
 }
 
-func (s *stopper) from() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.batch
-}
-
-func (e *Executor) finish(res Result, start time.Time) Result {
-	res.Duration = time.Since(start)
-	return res
-}
-
-// runBatch runs one batch's moves concurrently. The first stop reason (an
-// error, abort, interrupt, here or in the other batch in flight) makes every
-// move stop at its next slot boundary. moveDone is closed when the first
-// move finishes.
-func (e *Executor) runBatch(ctx, ioCtx context.Context, mover Mover, b plan.Batch, owners [cluster.NumSlots]string, cur *currentGate, prog *progress, stop *stopper, moveDone chan struct{}) (report.Batch, Stats, int, error) {
-	t0 := time.Now()
-	rb := report.Batch{Number: b.Number, StartedAt: t0.UTC(), Status: report.Pass}
-	for _, m := range b.Moves {
-		rb.Moves = append(rb.Moves, report.Move{From: m.FromAddr, To: m.ToAddr, Start: m.Range.Start, End: m.Range.End, Batch: b.Number})
-	}
-	var (
-		mu        sync.Mutex
-		total     Stats
-		skipped   int
-		cut       bool // a move of this batch stopped short
-		closeOnce sync.Once
-	)
-	defer closeOnce.Do(func() { close(moveDone) })
-	var eg errgroup.Group
-	eg.SetLimit(e.opts.Concurrency)
-	for _, m := range b.Moves {
-		eg.Go(func() error {
-			next := func(slot int) error {
-				if owners[slot] == m.To {
-					mu.Lock()
-					skipped++
-					mu.Unlock()
-					return ErrSkipSlot
-				}
-				if err := stop.get(); err != nil {
-					return err
-				}
-				if err := e.boundary(ctx); err != nil {
-					return stop.set(err, b.Number)
-				}
-				if d := cur.get(); d.Verdict == gate.Abort {
-					return stop.set(fmt.Errorf("%w in batch %d at slot %d: %s", ErrAborted, b.Number, slot, d.Reason()), b.Number)
-				}
-				return nil
-			}
-			progress := func(d Stats) {
-				prog.slots.Add(int64(d.Slots))
-				prog.keys.Add(d.Keys)
-			}
-			st, err := mover.Move(ioCtx, m, Control{Next: next, Progress: progress})
-			mu.Lock()
-			total.Add(st)
-			if err != nil {
-				cut = true
-			}
-			mu.Unlock()
-			if err != nil {
-				stop.set(err, b.Number)
-			}
-			closeOnce.Do(func() { close(moveDone) })
+// schedule starts the batches in order, each once there is room for it and
+// the gates let it in, and returns why it started no further batch (nil
+// when it started them all, or MaxBatches).
+func (r *run) schedule(batches []plan.Batch) error {
+	opts := r.e.opts
+	for i, b := range batches {
+		if opts.MaxBatches > 0 && i >= opts.MaxBatches {
 			return nil
-		})
+		}
+		r.makeRoom()
+		if r.stop.get() != nil {
+			return nil
+		}
+		if i > 0 && !r.overlap() {
+			_ = sleep(r.ctx, opts.PauseBetweenBatches) // boundary reports the interrupt
+		}
+		d, err := r.admit(b)
+		if err != nil {
+			return err
+		}
+		if r.stop.get() != nil {
+			return nil
+		}
+		r.start(b, d)
 	}
-	_ = eg.Wait()
-	rb.Slots, rb.Keys, rb.Bytes = total.Slots, total.Keys, total.Bytes
-	rb.Duration = report.SecondsOf(time.Since(t0))
-	var err error
-	if cut {
-		err = stop.get()
+	return nil
+}
+
+// overlap tells whether a batch may start before the previous one ends.
+func (r *run) overlap() bool { return r.e.opts.PauseBetweenBatches <= 0 }
+
+// makeRoom waits until the next batch may start: with two batches in
+// flight (or one, without overlap) for the oldest to finish, then for the
+// one left to finish a move.
+func (r *run) makeRoom() {
+	if len(r.inflight) == 2 || (len(r.inflight) == 1 && !r.overlap()) {
+		r.collect()
 	}
+	if len(r.inflight) == 1 {
+		select {
+		case <-r.inflight[0].moveDone:
+		case <-r.inflight[0].done:
+		}
+	}
+}
+
+// admit checks the boundary (interrupt, abort file, pause file) and waits
+// on the gates before batch b. It returns the decision that let b in, or
+// why b may not start.
+func (r *run) admit(b plan.Batch) (gate.Decision, error) {
+	if err := r.e.boundary(r.ctx); err != nil {
+		return gate.Decision{}, r.stop.set(err, 0)
+	}
+	if r.gater == nil {
+		return gate.Decision{}, nil
+	}
+	d, err := r.gater.Wait(r.ctx)
+	r.res.Gate = d
+	r.prog.gates.Store(d.String())
 	switch {
-	case err == nil:
-	case stop.from() != b.Number:
-		// Cut short because the other batch in flight (or the run) stopped.
-		rb.Status = report.Skip
-		err = fmt.Errorf("batch %d stopped at a slot boundary: %w", b.Number, err)
-	case errors.Is(err, ErrHeld):
-		rb.Status = report.Hold
-	case errors.Is(err, ErrAborted), errors.Is(err, ErrInterrupted):
-		rb.Status = report.Skip
-	default:
-		rb.Status = report.Error
+	case errors.Is(err, gate.ErrHoldTimeout):
+		// A hold stops new batches; the one in flight was let in by the
+		// gates and finishes.
+		return d, fmt.Errorf("%w before batch %d: %s", ErrHeld, b.Number, d.Reason())
+	case r.ctx.Err() != nil:
+		return d, r.stop.set(fmt.Errorf("%w before batch %d: %w", ErrInterrupted, b.Number, r.ctx.Err()), 0)
+	case err != nil:
+		return d, r.stop.set(fmt.Errorf("gates before batch %d: %w", b.Number, err), 0)
+	case d.Verdict == gate.Abort:
+		return d, r.stop.set(fmt.Errorf("%w before batch %d: %s", ErrAborted, b.Number, d.Reason()), 0)
 	}
-	if err != nil {
-		rb.Checks = append(rb.Checks, report.Check{ID: "rebalance.batch", Status: rb.Status, Message: err.Error(), Batch: b.Number})
+	return d, nil
+}
+
+// start runs batch b in the background; d is the decision that let it in.
+func (r *run) start(b plan.Batch, d gate.Decision) {
+	r.prog.batch.Store(int64(b.Number))
+	br := newBatchRun(r, b, d)
+	r.inflight = append(r.inflight, br)
+	go br.execute()
+}
+
+// collect waits for the oldest batch in flight and adds it to the result.
+func (r *run) collect() {
+	br := r.inflight[0]
+	r.inflight = r.inflight[1:]
+	<-br.done
+	b := br.res
+	r.res.Batches = append(r.res.Batches, b)
+	r.res.Stats.Add(b.Stats)
+	r.res.Skipped += b.Skipped
+	if b.State == BatchDone {
+		r.res.BatchesRemaining--
+		r.e.opts.Log.Info("batch done", "batch", b.Number, "slots", b.Slots, "keys", b.Keys, "duration", b.Duration)
 	}
-	return rb, total, skipped, err
 }
 
 // boundary is checked before each batch and each slot: interrupt, abort
@@ -478,10 +302,19 @@ func (e *Executor) boundary(ctx context.Context) error {
 		if e.opts.PauseFile == "" || !exists(e.opts.PauseFile) {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
+		_ = sleep(ctx, 200*time.Millisecond) // the next round reports the interrupt
+	}
+}
+
+// sleep waits d, or until ctx is done; then it returns ctx's error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -509,44 +342,6 @@ func (c *currentGate) get() gate.Decision {
 		c.last, c.at = c.g.Current(), time.Now()
 	}
 	return c.last
-}
-
-func (e *Executor) startStatus(prog *progress, g Gater) func() {
-	if e.opts.Status == nil && e.opts.OnProgress == nil {
-		return func() {}
-	}
-	emit := func() {
-		if g != nil {
-			prog.gates.Store(g.Current().String())
-		}
-		s := prog.snapshot()
-		if e.opts.Status != nil {
-			fmt.Fprintln(e.opts.Status, s.String())
-		}
-		if e.opts.OnProgress != nil {
-			e.opts.OnProgress(s)
-		}
-	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(e.opts.StatusInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				emit()
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-stopped
-		emit()
-	}
 }
 
 // discover returns every master's address and the slot owners, from

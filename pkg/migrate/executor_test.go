@@ -34,7 +34,8 @@ func TestMoveSlotsToNewMaster(t *testing.T) {
 	want := keysIn(nkeys, moved...)
 
 	var status bytes.Buffer
-	e := New(tc.pool, Options{Status: &status, StatusInterval: 50 * time.Millisecond})
+	var events []Progress // OnProgress runs on the status goroutine, which Run waits for
+	e := New(tc.pool, Options{Status: &status, StatusInterval: 50 * time.Millisecond, OnProgress: func(p Progress) { events = append(events, p) }})
 	g := &fakeGate{}
 	start := time.Now()
 	res, err := e.Run(context.Background(), p, g)
@@ -71,6 +72,16 @@ func TestMoveSlotsToNewMaster(t *testing.T) {
 	last = last[strings.LastIndex(last, "\n")+1:]
 	if !strings.HasPrefix(last, fmt.Sprintf("batch %d/%d · slots 4096/4096 · keys ", len(p.Batches), len(p.Batches))) || !strings.HasSuffix(last, "gates green") {
 		t.Errorf("last status line = %q", last)
+	}
+	// The progress events come from the same snapshots as the status lines.
+	if len(events) == 0 {
+		t.Fatal("no progress event")
+	}
+	if lines := strings.Split(strings.TrimSpace(status.String()), "\n"); len(events) != len(lines) || events[len(events)-1].String() != last {
+		t.Errorf("%d progress events for %d status lines; last event %+v", len(events), len(lines), events[len(events)-1])
+	}
+	if ev := events[len(events)-1]; ev.Slots != res.Slots || ev.SlotsTotal != 4096 || ev.Keys != res.Keys || ev.Batch != len(p.Batches) {
+		t.Errorf("last progress event %+v, result: %d slots, %d keys", ev, res.Slots, res.Keys)
 	}
 
 	// Running the same plan again moves nothing: every slot is already there.
@@ -143,6 +154,9 @@ func TestAbortFileStopsAtSlotBoundary(t *testing.T) {
 	}
 	if res.Slots < 100 || res.Slots >= 1000 || res.Done || res.BatchesRemaining != 3 {
 		t.Fatalf("slots %d done %v remaining %d", res.Slots, res.Done, res.BatchesRemaining)
+	}
+	if b := res.Batches[len(res.Batches)-1]; b.State != BatchStopped || !errors.Is(b.Err, ErrAborted) || b.Slots != res.Slots {
+		t.Errorf("aborted batch %d: %s, %d slots: %v", b.Number, b.State, b.Slots, b.Err)
 	}
 	tc.assertNoOpenSlots(t)
 	tc.waitAgreed(t)
@@ -243,6 +257,9 @@ func TestBigKeyHolds(t *testing.T) {
 	var bk *ErrBigKey
 	if !errors.As(err, &bk) || !errors.Is(err, ErrHeld) || bk.Key != big || bk.Slot != slot || bk.Bytes <= 100_000 {
 		t.Fatalf("err = %v, want ErrBigKey for %s", err, big)
+	}
+	if n := len(res.Batches); n != 1 || res.Batches[0].State != BatchHeld || !errors.As(res.Batches[0].Err, &bk) {
+		t.Errorf("batches %+v, want one held on the big key", res.Batches)
 	}
 	// Groups already in flight may finish; the big key's slot never opens.
 	if res.Slots >= p.Moves[0].Range.Len() || res.Done {

@@ -167,8 +167,11 @@ func (o LegacyOptions) measureSizes() bool { return o.BigKeyBytes > 0 || o.Bytes
 // Legacy moves slots with SETSLOT/GETKEYSINSLOT/MIGRATE. It is safe for
 // concurrent use by several moves.
 type Legacy struct {
-	opts    LegacyOptions
-	conns   *conns
+	opts LegacyOptions
+	// clients are the mover's own per-node clients: MIGRATE pipelines need
+	// longer deadlines than the admin pool's, set per call through the
+	// context.
+	clients *admin.Pool
 	masters []string
 
 	mu      sync.Mutex
@@ -221,18 +224,26 @@ func (l *Legacy) sem(addr string, out bool) chan struct{} {
 // move's own source and target). Credentials come from pool's options.
 func NewLegacy(pool *admin.Pool, masters []string, opts LegacyOptions) *Legacy {
 	o := pool.Options()
-	return &Legacy{opts: opts.withDefaults(), conns: newConns(o.Username, o.Password, o.DialTimeout), masters: append([]string(nil), masters...)}
+	clients := admin.NewPool(admin.Options{
+		Username:       o.Username,
+		Password:       o.Password,
+		PasswordEnv:    o.PasswordEnv,
+		DialTimeout:    o.DialTimeout,
+		ReadTimeout:    10 * time.Minute, // the per-call context deadline is the real bound
+		WriteTimeout:   time.Minute,
+		ContextTimeout: true,
+		PoolSize:       32,
+	})
+	return &Legacy{opts: opts.withDefaults(), clients: clients, masters: append([]string(nil), masters...)}
 }
 
 // Close closes the mover's connections.
-func (l *Legacy) Close() { l.conns.close() }
-
-type endpoint struct{ id, addr string }
+func (l *Legacy) Close() { _ = l.clients.Close() }
 
 // Move implements Mover. Groups of SlotsInFlight slots go through each step
 // in one pipeline; GroupsInFlight groups run at once.
 func (l *Legacy) Move(ctx context.Context, m plan.Move, ctl Control) (Stats, error) {
-	src, dst := endpoint{m.From, m.FromAddr}, endpoint{m.To, m.ToAddr}
+	src, dst := Endpoint{ID: m.From, Addr: m.FromAddr}, Endpoint{ID: m.To, Addr: m.ToAddr}
 	var (
 		mu       sync.Mutex
 		total    Stats
@@ -296,11 +307,11 @@ func (l *Legacy) upTo(step string, slots []int) (int, error) {
 }
 
 // moveGroup moves slots (ascending, all owned by src) in protocol order.
-func (l *Legacy) moveGroup(ctx context.Context, src, dst endpoint, slots []int) (Stats, error) {
+func (l *Legacy) moveGroup(ctx context.Context, src, dst Endpoint, slots []int) (Stats, error) {
 	var st Stats
 	// Measure before opening anything, so a big key leaves its slot untouched.
 	sizes := map[string]int64{}
-	keys, err := l.list(ctx, src.addr, slots, sizes)
+	keys, err := l.list(ctx, src.Addr, slots, sizes)
 	if err != nil {
 		return st, err
 	}
@@ -310,7 +321,7 @@ func (l *Legacy) moveGroup(ctx context.Context, src, dst endpoint, slots []int) 
 		for i, s := range slots {
 			for _, k := range keys[s] {
 				if n := sizes[k]; n > l.opts.BigKeyBytes {
-					bigErr = &ErrBigKey{Key: k, Slot: s, Bytes: n, Limit: l.opts.BigKeyBytes, Node: src.addr}
+					bigErr = &ErrBigKey{Key: k, Slot: s, Bytes: n, Limit: l.opts.BigKeyBytes, Node: src.Addr}
 					slots = slots[:i]
 					break big
 				}
@@ -322,8 +333,8 @@ func (l *Legacy) moveGroup(ctx context.Context, src, dst endpoint, slots []int) 
 	}
 
 	n, stepErr := l.upTo(StepImporting, slots)
-	if err := l.setSlots(ctx, dst.addr, slots[:n], "IMPORTING", src.id, nil); err != nil {
-		l.stable(ctx, dst.addr, slots[:n])
+	if err := l.setSlots(ctx, dst.Addr, slots[:n], "IMPORTING", src.ID, nil); err != nil {
+		l.stable(ctx, dst.Addr, slots[:n])
 		return st, err
 	}
 	if stepErr != nil {
@@ -331,10 +342,10 @@ func (l *Legacy) moveGroup(ctx context.Context, src, dst endpoint, slots []int) 
 	}
 
 	n, stepErr = l.upTo(StepMigrating, slots)
-	if err := l.setSlots(ctx, src.addr, slots[:n], "MIGRATING", dst.id, nil); err != nil {
+	if err := l.setSlots(ctx, src.Addr, slots[:n], "MIGRATING", dst.ID, nil); err != nil {
 		// No key has moved yet: closing both sides is exact.
-		l.stable(ctx, src.addr, slots)
-		l.stable(ctx, dst.addr, slots)
+		l.stable(ctx, src.Addr, slots)
+		l.stable(ctx, dst.Addr, slots)
 		return st, err
 	}
 	if stepErr != nil {
@@ -342,7 +353,7 @@ func (l *Legacy) moveGroup(ctx context.Context, src, dst endpoint, slots []int) 
 	}
 
 	n, stepErr = l.upTo(StepKeys, slots)
-	unlock := l.lockPair(src.addr, dst.addr)
+	unlock := l.lockPair(src.Addr, dst.Addr)
 	ks, err := l.drain(ctx, src, dst, slots[:n], keys, sizes)
 	unlock()
 	st.Add(ks)
@@ -354,15 +365,15 @@ func (l *Legacy) moveGroup(ctx context.Context, src, dst endpoint, slots []int) 
 		return st, err
 	}
 	st.Slots = len(slots)
-	l.opts.Log.Debug("slots moved", "from", src.addr, "to", dst.addr, "first", slots[0], "last", slots[len(slots)-1], "keys", st.Keys)
+	l.opts.Log.Debug("slots moved", "from", src.Addr, "to", dst.Addr, "first", slots[0], "last", slots[len(slots)-1], "keys", st.Keys)
 	return st, bigErr
 }
 
 // publish sends SETSLOT NODE to the target, then the source, then every
 // other master, honouring BeforeStep.
-func (l *Legacy) publish(ctx context.Context, src, dst endpoint, slots []int, keys map[int][]string, sizes map[string]int64, st *Stats) error {
+func (l *Legacy) publish(ctx context.Context, src, dst Endpoint, slots []int, keys map[int][]string, sizes map[string]int64, st *Stats) error {
 	n, stepErr := l.upTo(StepNodeTarget, slots)
-	if err := l.setSlots(ctx, dst.addr, slots[:n], "NODE", dst.id, nil); err != nil {
+	if err := l.setSlots(ctx, dst.Addr, slots[:n], "NODE", dst.ID, nil); err != nil {
 		return err
 	}
 	if stepErr != nil {
@@ -373,7 +384,7 @@ func (l *Legacy) publish(ctx context.Context, src, dst endpoint, slots []int, ke
 	// ("still hold keys"): drain again and retry, a few times.
 	for attempt := 0; ; attempt++ {
 		var again []int
-		err := l.setSlots(ctx, src.addr, slots[:n], "NODE", dst.id, func(slot int, err error) bool {
+		err := l.setSlots(ctx, src.Addr, slots[:n], "NODE", dst.ID, func(slot int, err error) bool {
 			if admin.IsOnlyMasters(err) {
 				return true // the source gave away its last slot and became a replica
 			}
@@ -394,7 +405,7 @@ func (l *Legacy) publish(ctx context.Context, src, dst endpoint, slots []int, ke
 		if err != nil {
 			return err
 		}
-		if err := l.setSlots(ctx, src.addr, again, "NODE", dst.id, nil); err != nil {
+		if err := l.setSlots(ctx, src.Addr, again, "NODE", dst.ID, nil); err != nil {
 			return err
 		}
 		break
@@ -411,13 +422,13 @@ func (l *Legacy) publish(ctx context.Context, src, dst endpoint, slots []int, ke
 // are retried briefly (a master may not know the target yet) and then only
 // logged: gossip spreads the target's bumped epoch anyway, and the slot is
 // no longer open.
-func (l *Legacy) broadcast(ctx context.Context, src, dst endpoint, slots []int) {
+func (l *Legacy) broadcast(ctx context.Context, src, dst Endpoint, slots []int) {
 	if len(slots) == 0 {
 		return
 	}
 	var wg sync.WaitGroup
 	for _, addr := range l.masters {
-		if addr == src.addr || addr == dst.addr {
+		if addr == src.Addr || addr == dst.Addr {
 			continue
 		}
 		wg.Add(1)
@@ -425,11 +436,11 @@ func (l *Legacy) broadcast(ctx context.Context, src, dst endpoint, slots []int) 
 			defer wg.Done()
 			todo := slots
 			for attempt := 0; attempt < 30 && len(todo) > 0; attempt++ {
-				if attempt > 0 {
-					time.Sleep(100 * time.Millisecond)
+				if attempt > 0 && sleep(ctx, 100*time.Millisecond) != nil {
+					break // the slot is closed; gossip tells the master
 				}
 				var retry []int
-				err := l.setSlots(ctx, addr, todo, "NODE", dst.id, func(slot int, err error) bool {
+				err := l.setSlots(ctx, addr, todo, "NODE", dst.ID, func(slot int, err error) bool {
 					retry = append(retry, slot)
 					return true
 				})
@@ -440,7 +451,7 @@ func (l *Legacy) broadcast(ctx context.Context, src, dst endpoint, slots []int) 
 				todo = retry
 			}
 			if len(todo) > 0 {
-				l.opts.Log.Warn("other master did not accept the new owner; gossip will tell it", "node", addr, "slots", len(todo), "target", dst.addr)
+				l.opts.Log.Warn("other master did not accept the new owner; gossip will tell it", "node", addr, "slots", len(todo), "target", dst.Addr)
 			}
 		}()
 	}
@@ -466,7 +477,7 @@ func (l *Legacy) list(ctx context.Context, addr string, slots []int, sizes map[s
 	measure := l.opts.measureSizes()
 	cmds := make([]*redis.Cmd, len(slots))
 	for start := 0; start < len(slots); start += l.opts.ListsPerPipeline {
-		pipe := l.conns.get(addr).Pipeline()
+		pipe := l.clients.Client(addr).Pipeline()
 		for i := start; i < min(start+l.opts.ListsPerPipeline, len(slots)); i++ {
 			if measure {
 				cmds[i] = pipe.Eval(ctx, listScript, nil, slots[i], l.opts.KeysPerMigrate)
@@ -521,7 +532,7 @@ func (l *Legacy) setSlots(ctx context.Context, addr string, slots []int, sub, id
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
 	defer cancel()
-	pipe := l.conns.get(addr).Pipeline()
+	pipe := l.clients.Client(addr).Pipeline()
 	cmds := make([]*redis.Cmd, len(slots))
 	for i, s := range slots {
 		if sub == "STABLE" {
@@ -565,14 +576,14 @@ type migrateBatch struct {
 // slots opened, for the first round; every slot is listed again afterwards,
 // so keys written between that listing and MIGRATING are not missed. Lists
 // and MIGRATEs go in short pipelines (ListsPerPipeline, MigratesPerPipeline).
-func (l *Legacy) drain(ctx context.Context, src, dst endpoint, slots []int, known map[int][]string, sizes map[string]int64) (Stats, error) {
+func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, known map[int][]string, sizes map[string]int64) (Stats, error) {
 	var st Stats
 	if len(slots) == 0 {
 		return st, nil
 	}
-	host, port, err := net.SplitHostPort(dst.addr)
+	host, port, err := net.SplitHostPort(dst.Addr)
 	if err != nil {
-		return st, fmt.Errorf("target address %q: %w", dst.addr, err)
+		return st, fmt.Errorf("target address %q: %w", dst.Addr, err)
 	}
 	busy := map[int]map[string]bool{} // keys that met BUSYKEY: resend with REPLACE
 	keys := map[int][]string{}
@@ -585,10 +596,10 @@ func (l *Legacy) drain(ctx context.Context, src, dst endpoint, slots []int, know
 	listed := len(keys) > 0 // round one uses the scan's keys
 	for round := 0; len(pending) > 0; round++ {
 		if round > 10000 {
-			return st, fmt.Errorf("slots %s on %s never emptied", slotSpan(pending), src.addr)
+			return st, fmt.Errorf("slots %s on %s never emptied", slotSpan(pending), src.Addr)
 		}
 		if !listed {
-			if keys, err = l.list(ctx, src.addr, pending, sizes); err != nil {
+			if keys, err = l.list(ctx, src.Addr, pending, sizes); err != nil {
 				return st, err
 			}
 			if len(keys) == 0 {
@@ -603,7 +614,7 @@ func (l *Legacy) drain(ctx context.Context, src, dst endpoint, slots []int, know
 		}
 		listed = false
 		batches := l.batches(keys, sizes, busy)
-		if err := l.migrate(ctx, src.addr, host, port, batches, busy, &st); err != nil {
+		if err := l.migrate(ctx, src.Addr, host, port, batches, busy, &st); err != nil {
 			return st, err
 		}
 	}
@@ -654,12 +665,13 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 			batches = batches[1:]
 		}
 		var budget time.Duration
-		pipe := l.conns.get(srcAddr).Pipeline()
+		auth := l.clients.Options()
+		pipe := l.clients.Client(srcAddr).Pipeline()
 		cmds := make([]*redis.Cmd, len(part))
 		for i, b := range part {
 			timeout := l.opts.MigrateTimeout + time.Duration(b.bytes>>20)*time.Second
 			budget += timeout
-			cmds[i] = pipe.Do(ctx, admin.MigrateArgs(host, port, b.keys, admin.MigrateOptions{Timeout: timeout, Replace: b.replace}, l.conns.user, l.conns.pass)...)
+			cmds[i] = pipe.Do(ctx, admin.MigrateArgs(host, port, b.keys, admin.MigrateOptions{Timeout: timeout, Replace: b.replace}, auth.Username, auth.Password)...)
 		}
 		cctx, cancel := context.WithTimeout(ctx, budget+l.opts.CommandTimeout)
 		_, err := pipe.Exec(cctx)
@@ -710,49 +722,4 @@ func slotSpan(slots []int) string {
 		return fmt.Sprint(slots[0])
 	}
 	return fmt.Sprintf("%d..%d (%d slots)", slots[0], slots[len(slots)-1], len(slots))
-}
-
-// conns holds the mover's own per-node clients: MIGRATE pipelines need
-// longer deadlines than the admin pool's, set per call through the context.
-type conns struct {
-	user, pass string
-	dial       time.Duration
-	mu         sync.Mutex
-	m          map[string]*redis.Client
-}
-
-func newConns(user, pass string, dial time.Duration) *conns {
-	return &conns{user: user, pass: pass, dial: dial, m: map[string]*redis.Client{}}
-}
-
-func (c *conns) get(addr string) *redis.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.m[addr]; ok {
-		return cl
-	}
-	cl := redis.NewClient(&redis.Options{
-		Addr:                  addr,
-		Username:              c.user,
-		Password:              c.pass,
-		DialTimeout:           c.dial,
-		ReadTimeout:           10 * time.Minute, // the per-call context deadline is the real bound
-		WriteTimeout:          time.Minute,
-		ContextTimeoutEnabled: true,
-		PoolSize:              32,
-		MaxRetries:            -1, // never blindly resend a MIGRATE or SETSLOT
-		DisableIdentity:       true,
-		Protocol:              2,
-	})
-	c.m[addr] = cl
-	return cl
-}
-
-func (c *conns) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for a, cl := range c.m {
-		_ = cl.Close()
-		delete(c.m, a)
-	}
 }

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,7 +11,6 @@ import (
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/plan"
-	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
 )
 
@@ -116,8 +116,8 @@ func TestBatchesOverlapByOne(t *testing.T) {
 		t.Fatalf("result: done %v slots %d batches %d remaining %d", res.Done, res.Slots, len(res.Batches), res.BatchesRemaining)
 	}
 	for i, b := range res.Batches {
-		if b.Number != i+1 || b.Status != report.Pass || b.StartedAt.IsZero() {
-			t.Errorf("batch %d of the result: number %d status %s started %v", i, b.Number, b.Status, b.StartedAt)
+		if b.Number != i+1 || b.State != BatchDone || b.Err != nil || b.StartedAt.IsZero() {
+			t.Errorf("batch %d of the result: number %d state %s (%v) started %v", i, b.Number, b.State, b.Err, b.StartedAt)
 		}
 	}
 	if f.maxBatch != 2 {
@@ -126,7 +126,7 @@ func TestBatchesOverlapByOne(t *testing.T) {
 	// Batch 2 starts once batch 1's one-slot move is done, ~60ms before
 	// its long move is.
 	b1, b2 := res.Batches[0], res.Batches[1]
-	if end1 := b1.StartedAt.Add(time.Duration(float64(b1.Duration) * float64(time.Second))); !b2.StartedAt.Before(end1) {
+	if end1 := b1.StartedAt.Add(b1.Duration); !b2.StartedAt.Before(end1) {
 		t.Errorf("batch 2 started %v after batch 1 ended: no overlap", b2.StartedAt.Sub(end1))
 	}
 	if g.waits != 6 {
@@ -151,7 +151,7 @@ func TestPauseBetweenBatchesDoesNotOverlap(t *testing.T) {
 		t.Errorf("with a pause, %d batches moved at once (%d overlaps), want 1", f.maxBatch, f.overlaps)
 	}
 	for i := 1; i < len(res.Batches); i++ {
-		prevEnd := res.Batches[i-1].StartedAt.Add(time.Duration(float64(res.Batches[i-1].Duration) * float64(time.Second)))
+		prevEnd := res.Batches[i-1].StartedAt.Add(res.Batches[i-1].Duration)
 		if gap := res.Batches[i].StartedAt.Sub(prevEnd); gap < 15*time.Millisecond {
 			t.Errorf("batch %d started %v after batch %d ended, want the 20ms pause", i+1, gap, i)
 		}
@@ -179,12 +179,12 @@ func TestFailureStopsTheOverlappingBatch(t *testing.T) {
 	if len(res.Batches) != 2 {
 		t.Fatalf("%d batches reported, want 2 (batch 3 never starts)", len(res.Batches))
 	}
-	if s := res.Batches[0].Status; s != report.Error {
-		t.Errorf("batch 1 (failed): %s", s)
+	if b1 := res.Batches[0]; b1.State != BatchFailed || !errors.Is(b1.Err, errInjected) {
+		t.Errorf("batch 1 (failed): %s: %v", b1.State, b1.Err)
 	}
 	b2 := res.Batches[1]
-	if b2.Status != report.Skip || len(b2.Checks) != 1 {
-		t.Errorf("batch 2 (stopped by batch 1): status %s checks %+v", b2.Status, b2.Checks)
+	if b2.State != BatchStopped || !errors.Is(b2.Err, errInjected) || !strings.Contains(b2.Err.Error(), "batch 2 stopped at a slot boundary") {
+		t.Errorf("batch 2 (stopped by batch 1): %s: %v", b2.State, b2.Err)
 	}
 	if res.BatchesRemaining != 4 || res.Done {
 		t.Errorf("remaining %d done %v, want 4 and false", res.BatchesRemaining, res.Done)

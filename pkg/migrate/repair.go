@@ -10,8 +10,9 @@ import (
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 )
 
-// NodeRef names a node by id and address.
-type NodeRef struct {
+// Endpoint is a cluster node as the slot protocol addresses it: by its
+// node id (for SETSLOT) and its address (to connect to).
+type Endpoint struct {
 	ID   string `json:"id"`
 	Addr string `json:"addr"`
 }
@@ -19,8 +20,8 @@ type NodeRef struct {
 // Marker is one open-slot marker a node reports about itself: migrating to
 // Peer, or importing from Peer.
 type Marker struct {
-	Node NodeRef `json:"node"`
-	Peer NodeRef `json:"peer"`
+	Node Endpoint `json:"node"`
+	Peer Endpoint `json:"peer"`
 }
 
 // OpenSlot is everything the nodes say about one open slot.
@@ -44,7 +45,7 @@ func FindOpen(snap *cluster.Snapshot) []OpenSlot {
 			}
 		}
 	}
-	ref := func(id string) NodeRef { return NodeRef{ID: id, Addr: addrs[id]} }
+	ref := func(id string) Endpoint { return Endpoint{ID: id, Addr: addrs[id]} }
 	open := map[int]*OpenSlot{}
 	get := func(s int) *OpenSlot {
 		if open[s] == nil {
@@ -114,8 +115,8 @@ const (
 type Action struct {
 	Kind        ActionKind `json:"kind"`
 	Slot        int        `json:"slot"`
-	Source      NodeRef    `json:"source"`
-	Target      NodeRef    `json:"target"`
+	Source      Endpoint   `json:"source"`
+	Target      Endpoint   `json:"target"`
 	ReImporting bool       `json:"reimporting,omitempty"` // send IMPORTING to the target again first
 	ReMigrating bool       `json:"remigrating,omitempty"` // send MIGRATING to the source again first
 	Reason      string     `json:"reason"`
@@ -232,7 +233,7 @@ func (l *Legacy) count(ctx context.Context, addr string, slot int) (int64, error
 	if addr == "" {
 		return 0, nil
 	}
-	n, err := l.conns.get(addr).ClusterCountKeysInSlot(ctx, slot).Result()
+	n, err := l.clients.Client(addr).ClusterCountKeysInSlot(ctx, slot).Result()
 	if err != nil {
 		return 0, fmt.Errorf("CLUSTER COUNTKEYSINSLOT %d on %s: %w", slot, addr, err)
 	}
@@ -258,14 +259,14 @@ func (l *Legacy) repairSlot(ctx context.Context, o OpenSlot) error {
 	case StableTarget:
 		return l.setSlots(ctx, a.Target.Addr, slots, "STABLE", "", nil)
 	case Finish:
-		src, dst := endpoint{a.Source.ID, a.Source.Addr}, endpoint{a.Target.ID, a.Target.Addr}
+		src, dst := a.Source, a.Target
 		if a.ReImporting {
-			if err := l.setSlots(ctx, dst.addr, slots, "IMPORTING", src.id, nil); err != nil {
+			if err := l.setSlots(ctx, dst.Addr, slots, "IMPORTING", src.ID, nil); err != nil {
 				return err
 			}
 		}
 		if a.ReMigrating {
-			if err := l.setSlots(ctx, src.addr, slots, "MIGRATING", dst.id, nil); err != nil {
+			if err := l.setSlots(ctx, src.Addr, slots, "MIGRATING", dst.ID, nil); err != nil {
 				return err
 			}
 		}

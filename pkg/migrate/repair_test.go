@@ -12,13 +12,13 @@ import (
 )
 
 var (
-	nS = NodeRef{ID: strings.Repeat("a", 40), Addr: "127.0.0.1:7000"}
-	nT = NodeRef{ID: strings.Repeat("b", 40), Addr: "127.0.0.1:7001"}
-	nX = NodeRef{ID: strings.Repeat("c", 40), Addr: "127.0.0.1:7002"}
+	nS = Endpoint{ID: strings.Repeat("a", 40), Addr: "127.0.0.1:7000"}
+	nT = Endpoint{ID: strings.Repeat("b", 40), Addr: "127.0.0.1:7001"}
+	nX = Endpoint{ID: strings.Repeat("c", 40), Addr: "127.0.0.1:7002"}
 )
 
 func TestResolve(t *testing.T) {
-	mig := func(n, p NodeRef) []Marker { return []Marker{{Node: n, Peer: p}} }
+	mig := func(n, p Endpoint) []Marker { return []Marker{{Node: n, Peer: p}} }
 	tests := []struct {
 		name         string
 		open         OpenSlot
@@ -38,7 +38,7 @@ func TestResolve(t *testing.T) {
 		{"migrating only, keys on source only", OpenSlot{Migrating: mig(nS, nT), Claims: []string{nS.ID}}, 4, 0, StableSource, false, false},
 		{"migrating only, keys on target", OpenSlot{Migrating: mig(nS, nT), Claims: []string{nS.ID}}, 0, 4, Finish, true, false},
 		{"NODE sent to target, not source", OpenSlot{Migrating: mig(nS, nT), Claims: []string{nS.ID, nT.ID}}, 0, 7, Finish, false, false},
-		{"migrating to unknown node", OpenSlot{Migrating: mig(nS, NodeRef{ID: nX.ID}), Claims: []string{nS.ID}}, 0, 0, Manual, false, false},
+		{"migrating to unknown node", OpenSlot{Migrating: mig(nS, Endpoint{ID: nX.ID}), Claims: []string{nS.ID}}, 0, 0, Manual, false, false},
 		{"two importers", OpenSlot{Importing: append(mig(nT, nS), mig(nX, nS)...), Claims: []string{nS.ID}}, 0, 0, Manual, false, false},
 	}
 	for _, tt := range tests {
@@ -59,10 +59,10 @@ func TestResolve(t *testing.T) {
 }
 
 func TestFindOpen(t *testing.T) {
-	line := func(n NodeRef, flags, slots string) string {
+	line := func(n Endpoint, flags, slots string) string {
 		return fmt.Sprintf("%s %s@17000 %s - 0 0 1 connected %s", n.ID, n.Addr, flags, slots)
 	}
-	obs := func(self NodeRef, lines ...string) *cluster.Observation {
+	obs := func(self Endpoint, lines ...string) *cluster.Observation {
 		nodes, err := cluster.ParseNodes(strings.Join(lines, "\n"))
 		if err != nil {
 			t.Fatal(err)

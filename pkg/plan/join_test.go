@@ -49,7 +49,7 @@ func (f *joinFake) line(myself bool) string {
 	if f.master != "" {
 		m = f.master
 	}
-	return fmt.Sprintf("%s %s@%d %s %s 0 0 %d connected %s", f.nodeID(), f.addr(), f.port+10000, flags, m, f.epoch, f.slots)
+	return fmt.Sprintf("%s %s@%d %s %s 0 0 %d connected %s", f.nodeID(), f.addr(), f.port+inventory.BusPortOffset, flags, m, f.epoch, f.slots)
 }
 
 // topology builds the inventory refs (inventory order) and the snapshot.

@@ -38,15 +38,15 @@ type env struct {
 	logs  *sandboxtest.Output
 }
 
-// redisPort returns a free port whose bus port (+10000) is free too.
+// redisPort returns a free port whose cluster bus port is free too.
 func redisPort(t *testing.T, taken map[int]bool) int {
 	t.Helper()
 	for range 200 {
 		p := sshdtest.FreePort(t)
-		if p > 55000 || taken[p] {
+		if p > inventory.MaxPort || taken[p] {
 			continue
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+10000))
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+inventory.BusPortOffset))
 		if err != nil {
 			continue
 		}
@@ -322,6 +322,7 @@ func TestProvisionOverSSH(t *testing.T) {
 		if leaks := argvLeaks(t); len(leaks) > 0 {
 			t.Fatalf("password in process argv while redis runs: %v", leaks)
 		}
+		checkLogWarnings(t, find(checks, "provision.log_warning"), e.ports)
 	})
 	if len(pids) != 2 {
 		t.FailNow()
@@ -495,4 +496,40 @@ func TestSSHRefusals(t *testing.T) {
 		}
 		nothingChanged(t)
 	})
+}
+
+// checkLogWarnings checks the warnings read from the nodes' logs after
+// their first start: real warnings only (Redis 7 logs its start-up banner
+// at warning level too), each once per node, and the overcommit warning
+// on every node when this host does not overcommit.
+func checkLogWarnings(t *testing.T, warnings []report.Check, ports []int) {
+	t.Helper()
+	seen := map[string]bool{}
+	overcommit := map[string]int{}
+	for _, c := range warnings {
+		// "pid:role dd Mon yyyy hh:mm:ss.mmm level message"
+		f := strings.SplitN(c.Message, " ", 7)
+		if len(f) != 7 {
+			t.Errorf("log warning on %s is not a Redis log line: %q", c.Node, c.Message)
+			continue
+		}
+		msg := f[6]
+		if !strings.HasPrefix(strings.ToUpper(msg), "WARNING") {
+			t.Errorf("log warning on %s is no warning: %q", c.Node, c.Message)
+		}
+		if seen[c.Node+" "+msg] {
+			t.Errorf("log warning on %s reported twice: %q", c.Node, msg)
+		}
+		seen[c.Node+" "+msg] = true
+		if strings.Contains(msg, "overcommit") {
+			overcommit[c.Node]++
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/vm/overcommit_memory"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		for _, p := range ports {
+			if node := "127.0.0.1:" + strconv.Itoa(p); overcommit[node] != 1 {
+				t.Errorf("overcommit warnings on %s: %d, want 1 (vm.overcommit_memory is 0)", node, overcommit[node])
+			}
+		}
+	}
 }

@@ -228,19 +228,6 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 }
 
-func TestLogWarnings(t *testing.T) {
-	log := `1:C 01 Jan 2026 00:00:00.000 # old warning from a previous start
-1:C 01 Jan 2026 00:00:00.000 * oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo
-2:M 01 Jan 2026 00:00:01.000 # WARNING Memory overcommit must be enabled!
-2:M 01 Jan 2026 00:00:01.000 * Ready to accept connections tcp
-2:M 01 Jan 2026 00:00:02.000 # Server initialized
-`
-	got := LogWarnings([]byte(log))
-	if len(got) != 2 || !strings.Contains(got[0], "overcommit") || !strings.Contains(got[1], "Server initialized") {
-		t.Errorf("LogWarnings = %q", got)
-	}
-}
-
 func TestScrubber(t *testing.T) {
 	s := NewScrubber("secret-one", "", "secret-two")
 	if got := s.String("a secret-one b secret-two"); got != "a "+Mask+" b "+Mask {

@@ -86,6 +86,7 @@ type Report struct {
 	Join      *JoinSection      `json:"join,omitempty"`
 	Rebalance *RebalanceSection `json:"rebalance,omitempty"`
 	Provision *ProvisionSection `json:"provision,omitempty"`
+	Load      *LoadSection      `json:"load,omitempty"`
 }
 
 // Tool identifies the program that wrote the report.
@@ -193,4 +194,69 @@ type FileResult struct {
 	Changed bool   `json:"changed"`
 	Mode    string `json:"mode"`
 	Diff    string `json:"diff,omitempty"`
+}
+
+// LoadSection is what a load run did (operations, client latency and errors
+// per second) and what the read-back of every acknowledged write found.
+type LoadSection struct {
+	Settings      LoadSettings     `json:"settings"`
+	Duration      Seconds          `json:"duration_s"` // the load phase, without the read-back
+	Ops           int64            `json:"ops"`
+	OpsPerSecond  float64          `json:"ops_per_s"`
+	Reads         int64            `json:"reads"`
+	Writes        int64            `json:"writes"`
+	WritesAcked   int64            `json:"writes_acked"`
+	WritesUnknown int64            `json:"writes_unknown"` // failed writes: the key holds the old or the new value
+	Moved         int64            `json:"moved"`          // MOVED replies followed by the client (not errors)
+	Ask           int64            `json:"ask"`            // ASK replies followed by the client (not errors)
+	Errors        map[string]int64 `json:"errors"`         // by kind: tryagain, clusterdown, moved/ask leaked, timeout, connection, other
+	Latency       LoadLatency      `json:"latency"`
+	Seconds       []LoadSecond     `json:"seconds"`
+	Verify        LoadVerify       `json:"verify"`
+}
+
+// LoadSettings are the load run's parameters.
+type LoadSettings struct {
+	Rate        int    `json:"rate"` // ops/s in total; 0 = as fast as possible
+	Clients     int    `json:"clients"`
+	Keys        int    `json:"keys"`
+	Prefix      string `json:"prefix"`
+	ValueMin    int    `json:"value_min"` // bytes
+	ValueMax    int    `json:"value_max"` // bytes
+	ReadPercent int    `json:"read_percent"`
+}
+
+// LoadLatency is the client latency of every operation, in milliseconds.
+type LoadLatency struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+// LoadSecond is one second of a load run (0 = the first second).
+type LoadSecond struct {
+	Second int              `json:"second"`
+	Ops    int64            `json:"ops"`
+	Errors map[string]int64 `json:"errors,omitempty"` // by kind
+	P50    float64          `json:"p50_ms"`
+	P99    float64          `json:"p99_ms"`
+	Max    float64          `json:"max_ms"`
+}
+
+// LoadVerify is what reading back every acknowledged key found. A key
+// whose value came from a write with an unknown outcome is not stale.
+type LoadVerify struct {
+	Keys           int      `json:"keys"`            // acknowledged keys read back
+	Lost           int      `json:"lost"`            // missing, though a write was acknowledged
+	Stale          int      `json:"stale"`           // holding a value older than the last acknowledged one
+	Foreign        int      `json:"foreign"`         // holding a value no write of this run produced
+	Unknown        int      `json:"unknown"`         // keys whose last write had an unknown outcome
+	UnknownApplied int      `json:"unknown_applied"` // ... and that hold that write's value
+	Unverified     int      `json:"unverified"`      // could not be read back
+	ReadsMissing   int64    `json:"reads_missing"`   // reads during the run that found an acknowledged key missing
+	ReadsStale     int64    `json:"reads_stale"`     // reads during the run that found an older or foreign value
+	LostKeys       []string `json:"lost_keys,omitempty"`
+	StaleKeys      []string `json:"stale_keys,omitempty"`
+	Duration       Seconds  `json:"duration_s"`
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/atomicfile"
 	"github.com/slotshift/slotshift/pkg/backup"
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
@@ -123,17 +124,17 @@ func Backup(ctx context.Context, env Env, in BackupInput) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
-	l := NewLive(snap)
+	l := check.NewLive(snap)
 	res.Fingerprint = l.Fingerprint()
 	res.Masters, res.Replicas = len(l.Masters()), len(l.Replicas())
 	if !l.Exists {
-		res.Add(check(IDBackupSave, report.Fail, "", "%s", notCreated))
+		res.Add(check.New(IDBackupSave, report.Fail, "", "%s", check.NotCreated))
 		return res, nil
 	}
 	targets, checks := backupTargets(env.Inventory, l, in.Masters, run.in.Transfer)
 	res.Add(checks...)
 	if len(targets) == 0 {
-		c := check(IDBackupSave, report.Fail, "", "no %s to back up", roleWord(in.Masters))
+		c := check.New(IDBackupSave, report.Fail, "", "no %s to back up", roleWord(in.Masters))
 		if !in.Masters {
 			c.Hint = "add replicas, or back up the masters with --masters"
 		}
@@ -237,7 +238,7 @@ func roleWord(masters bool) string {
 // wanted role, with the slots each file will hold: a master's own, or its
 // master's for a replica. An unreachable node declared in that role is a
 // failed backup.save check.
-func backupTargets(inv *inventory.Inventory, l Live, masters bool, transfer string) ([]backupTarget, []report.Check) {
+func backupTargets(inv *inventory.Inventory, l check.Live, masters bool, transfer string) ([]backupTarget, []report.Check) {
 	var out []backupTarget
 	var checks []report.Check
 	wantRole := inventory.RoleReplica
@@ -253,13 +254,13 @@ func backupTargets(inv *inventory.Inventory, l Live, masters bool, transfer stri
 				if o != nil {
 					why = o.Err
 				}
-				c := check(IDBackupSave, report.Fail, addr, "%s: cannot back up: %s", label(inv, addr), why)
+				c := check.New(IDBackupSave, report.Fail, addr, "%s: cannot back up: %s", check.Label(inv, addr), why)
 				c.File, c.Line = inv.Source, r.Line
 				checks = append(checks, c)
 			}
 			continue
 		}
-		n, ok := l.node(addr)
+		n, ok := l.Node(addr)
 		if !ok {
 			n, _ = o.Self()
 		}
@@ -271,7 +272,7 @@ func backupTargets(inv *inventory.Inventory, l Live, masters bool, transfer stri
 		slots := n.Slots
 		if n.IsReplica() {
 			e.Role = string(inventory.RoleReplica)
-			m, _ := l.byID(n.MasterID)
+			m, _ := l.ByID(n.MasterID)
 			e.Master, slots = m.Addr, m.Slots
 		}
 		e.Slots = slots.Ranges()
@@ -317,11 +318,11 @@ func (r *backupRun) needSSH(targets []backupTarget) error {
 
 // one saves, copies and checks one node, filling its manifest entry.
 func (r *backupRun) one(ctx context.Context, t *backupTarget) []report.Check {
-	addr, name := t.entry.Node, label(r.env.Inventory, t.entry.Node)
+	addr, name := t.entry.Node, check.Label(r.env.Inventory, t.entry.Node)
 	fail := func(id, format string, a ...any) []report.Check {
 		msg := fmt.Sprintf(format, a...)
 		t.entry.Problem = msg
-		return []report.Check{check(id, report.Fail, addr, "%s: %s", name, msg)}
+		return []report.Check{check.New(id, report.Fail, addr, "%s: %s", name, msg)}
 	}
 	path, err := r.pool.RDBPath(ctx, addr)
 	if err != nil {
@@ -341,7 +342,7 @@ func (r *backupRun) one(ctx context.Context, t *backupTarget) []report.Check {
 	if st.RedisVersion != "" {
 		t.entry.RedisVersion = st.RedisVersion
 	}
-	saved := check(IDBackupSave, report.Pass, addr, "%s: BGSAVE finished in %s (LASTSAVE %s)",
+	saved := check.New(IDBackupSave, report.Pass, addr, "%s: BGSAVE finished in %s (LASTSAVE %s)",
 		name, time.Since(start).Round(time.Millisecond), st.LastSave.Format(time.RFC3339))
 	saved.Duration = report.SecondsOf(time.Since(start))
 	out := []report.Check{saved}
@@ -356,7 +357,7 @@ func (r *backupRun) one(ctx context.Context, t *backupTarget) []report.Check {
 		return append(out, fail(IDBackupCopy, "copy %s: %v", path, err)...)
 	}
 	t.entry.File, t.entry.Size, t.entry.SHA256 = file, size, sum
-	copied := check(IDBackupCopy, report.Pass, addr, "%s: copied %s (%d bytes, sha256 %s) over %s", name, file, size, sum[:12], via)
+	copied := check.New(IDBackupCopy, report.Pass, addr, "%s: copied %s (%d bytes, sha256 %s) over %s", name, file, size, sum[:12], via)
 	copied.Observed, copied.Unit = size, "bytes"
 	copied.Duration = report.SecondsOf(time.Since(start))
 	out = append(out, copied)
@@ -365,7 +366,7 @@ func (r *backupRun) one(ctx context.Context, t *backupTarget) []report.Check {
 		return append(out, fail(IDBackupVerify, "%s: redis-check-rdb: %s", file, msg)...)
 	}
 	t.entry.Status = backup.Good
-	return append(out, check(IDBackupVerify, report.Pass, addr, "%s: %s: redis-check-rdb: RDB looks OK", name, file))
+	return append(out, check.New(IDBackupVerify, report.Pass, addr, "%s: %s: redis-check-rdb: RDB looks OK", name, file))
 }
 
 // copy copies the node's RDB file at path to dst (through a temporary
@@ -472,10 +473,10 @@ func (r *backupRun) finish(res *Result, targets []backupTarget, now, started tim
 	}
 	path := filepath.Join(r.dir, backup.ManifestName)
 	if err := atomicfile.WriteJSON(path, m, 0o644); err != nil {
-		res.Add(check(IDBackupManifest, report.Error, "", "write the manifest: %v", err))
+		res.Add(check.New(IDBackupManifest, report.Error, "", "write the manifest: %v", err))
 		return
 	}
-	res.Add(check(IDBackupManifest, report.Pass, "", "wrote %s: %d of %d files good", path, good, len(targets)))
+	res.Add(check.New(IDBackupManifest, report.Pass, "", "wrote %s: %d of %d files good", path, good, len(targets)))
 	res.Outputs["manifest"] = path
 	res.Outputs["backup-dir"] = r.dir
 	res.Outputs["files-good"] = strconv.Itoa(good)
@@ -487,17 +488,17 @@ func (r *backupRun) finish(res *Result, targets []backupTarget, now, started tim
 		switch f.ID {
 		case backup.IDCoverage:
 			covered = false
-			c := check(IDBackupCoverage, report.Fail, "", "%s", f.Message)
+			c := check.New(IDBackupCoverage, report.Fail, "", "%s", f.Message)
 			missing := cluster.NewSlotSet(f.Missing...)
 			c.Observed, c.Threshold, c.Unit = cluster.NumSlots-missing.Len(), cluster.NumSlots, "slots"
 			res.Add(c)
 		case backup.IDAge:
-			res.Add(check(IDBackupAge, report.Fail, f.Node, "%s", f.Message))
+			res.Add(check.New(IDBackupAge, report.Fail, f.Node, "%s", f.Message))
 		}
 		// backup.IDEntry: already a failed save, copy or verify check.
 	}
 	if covered {
-		res.Add(check(IDBackupCoverage, report.Pass, "", "all %d slots are in good files", cluster.NumSlots))
+		res.Add(check.New(IDBackupCoverage, report.Pass, "", "all %d slots are in good files", cluster.NumSlots))
 	}
 }
 

@@ -51,6 +51,9 @@ type RebalanceInput struct {
 	Concurrency int
 	// Timeout bounds the convergence wait before the first batch. Default 60s.
 	Timeout time.Duration
+	// ProgressEvents logs each status tick as a "progress" event on Env.Log
+	// (for JSON logs) instead of writing the status line to Env.Status.
+	ProgressEvents bool
 	// FaultKillAt is a fault-injection hook for crash tests: "STEP[:N]"
 	// makes the process SIGKILL itself just before the Nth (default 1st)
 	// slot reaches protocol step STEP (importing, migrating, keys,

@@ -3,34 +3,15 @@ package stage
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/provision"
 	"github.com/slotshift/slotshift/pkg/provision/sshrunner"
 	"github.com/slotshift/slotshift/pkg/report"
-)
-
-// Check ids of the kernel settings online validate reads over SSH.
-const (
-	IDKernelSettings   = "kernel.settings"
-	IDKernelSSH        = "kernel.ssh"
-	IDKernelTHP        = "kernel.thp"
-	IDKernelOvercommit = "kernel.overcommit"
-	IDKernelSomaxconn  = "kernel.somaxconn"
-)
-
-// Kernel thresholds. Redis refuses a backlog larger than somaxconn and
-// uses 511 (tcp-backlog's default), so below that is a failure; 65535 is
-// what provision sets.
-const (
-	minSomaxconn  = 511
-	wantSomaxconn = 65535
 )
 
 // kernelCommand prints the three settings, one a line. It reads only
@@ -60,7 +41,7 @@ func CheckKernel(ctx context.Context, env Env) []report.Check {
 		return nil
 	}
 	if env.Secrets.SSHKey == "" {
-		return []report.Check{{ID: IDKernelSettings, Status: report.Skip, File: inv.Source,
+		return []report.Check{{ID: check.IDKernelSettings, Status: report.Skip, File: inv.Source,
 			Message: "SSH not configured (SLOTSHIFT_SSH_KEY): kernel settings not checked"}}
 	}
 	scrub := provision.NewScrubber(env.Secrets.Values()...)
@@ -113,112 +94,15 @@ func kernelServer(ctx context.Context, env Env, srv inventory.Server, scrub prov
 	if err != nil {
 		return fail(err)
 	}
-	return KernelVerdicts(srv.Name, string(out))
+	return check.KernelVerdicts(srv.Name, string(out))
 }
 
 func kernelSSHFail(server string, err error, scrub provision.Scrubber) report.Check {
-	c := check(IDKernelSSH, report.Fail, server, "%s: kernel settings not read: %s", server, scrub.String(err.Error()))
+	c := check.New(check.IDKernelSSH, report.Fail, server, "%s: kernel settings not read: %s", server, scrub.String(err.Error()))
 	var hk *sshrunner.HostKeyError
 	if errors.As(err, &hk) {
 		c.Observed = hk.Fingerprint
 		c.Hint = "verify the fingerprint out of band, then add the host key to SLOTSHIFT_SSH_KNOWN_HOSTS"
-	}
-	return c
-}
-
-// KernelVerdicts judges the output of the kernel settings command on
-// server: kernel.thp passes only for [never] (madvise warns, always
-// fails), kernel.overcommit needs 1, kernel.somaxconn fails below 511 and
-// warns below 65535. A value that cannot be parsed is an error check. It
-// does no I/O.
-func KernelVerdicts(server, out string) []report.Check {
-	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	line := func(i int) string {
-		if i < len(lines) {
-			return strings.TrimSpace(lines[i])
-		}
-		return ""
-	}
-	return []report.Check{thpVerdict(server, line(0)), overcommitVerdict(server, line(1)), somaxconnVerdict(server, line(2))}
-}
-
-// SelectedTHP returns the selected mode of a transparent_hugepage/enabled
-// line ("always madvise [never]" → "never"); a line of one bare word is
-// that word, anything else "".
-func SelectedTHP(line string) string {
-	fields := strings.Fields(line)
-	for _, f := range fields {
-		if len(f) > 2 && f[0] == '[' && f[len(f)-1] == ']' {
-			return f[1 : len(f)-1]
-		}
-	}
-	if len(fields) == 1 && !strings.ContainsAny(fields[0], "[]") {
-		return fields[0]
-	}
-	return ""
-}
-
-func thpVerdict(server, line string) report.Check {
-	mode := SelectedTHP(line)
-	c := check(IDKernelTHP, report.Pass, server, "transparent huge pages: never")
-	c.Observed, c.Threshold = mode, "never"
-	switch mode {
-	case "never":
-	case "madvise":
-		c.Status = report.Warn
-		c.Message = "transparent huge pages: madvise (Redis wants never: a region that opts in stalls forks and copy-on-write)"
-	case "always":
-		c.Status = report.Fail
-		c.Message = "transparent huge pages: always (Redis wants never: latency spikes and memory bloat after fork)"
-	case "unavailable":
-		c.Status = report.Warn
-		c.Message = "transparent huge pages: setting not readable on this kernel"
-	default:
-		c.Status, c.Observed = report.Error, line
-		c.Message = fmt.Sprintf("transparent huge pages: cannot parse %q", line)
-	}
-	if c.Status == report.Warn || c.Status == report.Fail {
-		c.Hint = "run slotshift provision (kernel tuning), or: echo never > /sys/kernel/mm/transparent_hugepage/enabled"
-	}
-	return c
-}
-
-func overcommitVerdict(server, line string) report.Check {
-	v, err := strconv.Atoi(line)
-	if err != nil {
-		c := check(IDKernelOvercommit, report.Error, server, "vm.overcommit_memory: cannot parse %q", line)
-		c.Observed = line
-		return c
-	}
-	c := check(IDKernelOvercommit, report.Pass, server, "vm.overcommit_memory = %d", v)
-	c.Observed, c.Threshold = v, 1
-	if v != 1 {
-		c.Status = report.Fail
-		c.Message = fmt.Sprintf("vm.overcommit_memory = %d, want 1: a background save or rewrite can fail to fork", v)
-		c.Hint = "run slotshift provision (kernel tuning), or: sysctl -w vm.overcommit_memory=1"
-	}
-	return c
-}
-
-func somaxconnVerdict(server, line string) report.Check {
-	v, err := strconv.Atoi(line)
-	if err != nil {
-		c := check(IDKernelSomaxconn, report.Error, server, "net.core.somaxconn: cannot parse %q", line)
-		c.Observed = line
-		return c
-	}
-	c := check(IDKernelSomaxconn, report.Pass, server, "net.core.somaxconn = %d", v)
-	c.Observed, c.Threshold = v, wantSomaxconn
-	switch {
-	case v < minSomaxconn:
-		c.Status, c.Threshold = report.Fail, minSomaxconn
-		c.Message = fmt.Sprintf("net.core.somaxconn = %d, below Redis's tcp-backlog of %d: connection bursts are dropped", v, minSomaxconn)
-	case v < wantSomaxconn:
-		c.Status = report.Warn
-		c.Message = fmt.Sprintf("net.core.somaxconn = %d, below the recommended %d", v, wantSomaxconn)
-	}
-	if c.Status != report.Pass {
-		c.Hint = "run slotshift provision (kernel tuning), or: sysctl -w net.core.somaxconn=65535"
 	}
 	return c
 }

@@ -8,88 +8,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/provision/sshdtest"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
-func TestKernelVerdicts(t *testing.T) {
-	type want struct {
-		thp, overcommit, somaxconn report.Status
-	}
-	cases := []struct {
-		name string
-		out  string
-		want want
-	}{
-		{"tuned", "always madvise [never]\n1\n65535\n", want{report.Pass, report.Pass, report.Pass}},
-		{"distribution defaults", "always [madvise] never\n0\n4096\n", want{report.Warn, report.Fail, report.Warn}},
-		{"thp always", "[always] madvise never\n1\n65535\n", want{report.Fail, report.Pass, report.Pass}},
-		{"overcommit never", "always madvise [never]\n2\n65535\n", want{report.Pass, report.Fail, report.Pass}},
-		{"somaxconn old default", "always madvise [never]\n1\n128\n", want{report.Pass, report.Pass, report.Fail}},
-		{"somaxconn at the floor", "always madvise [never]\n1\n511\n", want{report.Pass, report.Pass, report.Warn}},
-		{"somaxconn above recommended", "always madvise [never]\n1\n1048576", want{report.Pass, report.Pass, report.Pass}},
-		{"no thp support", "unavailable\n1\n65535\n", want{report.Warn, report.Pass, report.Pass}},
-		{"garbage", "what\nnope\n", want{report.Error, report.Error, report.Error}},
-		{"empty", "", want{report.Error, report.Error, report.Error}},
-		{"crlf and spaces", " always madvise [never] \r\n 1\r\n65535\r\n", want{report.Pass, report.Pass, report.Pass}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got := KernelVerdicts("s1", tc.out)
-			if len(got) != 3 {
-				t.Fatalf("got %d checks, want 3: %+v", len(got), got)
-			}
-			ids := []string{IDKernelTHP, IDKernelOvercommit, IDKernelSomaxconn}
-			statuses := []report.Status{tc.want.thp, tc.want.overcommit, tc.want.somaxconn}
-			for i, c := range got {
-				if c.ID != ids[i] || c.Status != statuses[i] || c.Node != "s1" {
-					t.Errorf("check %d = %s %s node %q (%s), want %s %s node s1", i, c.ID, c.Status, c.Node, c.Message, ids[i], statuses[i])
-				}
-				if c.Observed == nil {
-					t.Errorf("%s: no observed value", c.ID)
-				}
-			}
-		})
-	}
-}
-
-func TestKernelVerdictsObserved(t *testing.T) {
-	got := KernelVerdicts("s1", "always [madvise] never\n0\n300\n")
-	if got[0].Observed != "madvise" || got[0].Threshold != "never" {
-		t.Errorf("thp observed/threshold = %v/%v", got[0].Observed, got[0].Threshold)
-	}
-	if got[1].Observed != 0 || got[1].Threshold != 1 {
-		t.Errorf("overcommit observed/threshold = %v/%v", got[1].Observed, got[1].Threshold)
-	}
-	if got[2].Observed != 300 || got[2].Threshold != minSomaxconn {
-		t.Errorf("somaxconn observed/threshold = %v/%v", got[2].Observed, got[2].Threshold)
-	}
-}
-
-func TestSelectedTHP(t *testing.T) {
-	for in, want := range map[string]string{
-		"always madvise [never]": "never",
-		"always [madvise] never": "madvise",
-		"[always] madvise never": "always",
-		"never":                  "never",
-		"unavailable":            "unavailable",
-		"always madvise never":   "",
-		"[]":                     "",
-		"":                       "",
-	} {
-		if got := SelectedTHP(in); got != want {
-			t.Errorf("SelectedTHP(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestKernelSkippedWithoutSSHKey(t *testing.T) {
 	inv := &inventory.Inventory{Source: "inv.yaml", Servers: []inventory.Server{{Name: "s1", Address: "127.0.0.1", Line: 3}}}
 	got := CheckKernel(context.Background(), Env{Inventory: inv})
-	if len(got) != 1 || got[0].ID != IDKernelSettings || got[0].Status != report.Skip ||
+	if len(got) != 1 || got[0].ID != check.IDKernelSettings || got[0].Status != report.Skip ||
 		!strings.Contains(got[0].Message, "SLOTSHIFT_SSH_KEY") {
-		t.Fatalf("got %+v, want one %s skip naming SLOTSHIFT_SSH_KEY", got, IDKernelSettings)
+		t.Fatalf("got %+v, want one %s skip naming SLOTSHIFT_SSH_KEY", got, check.IDKernelSettings)
 	}
 }
 
@@ -104,7 +34,7 @@ func localKernel(t *testing.T) (thp string, overcommit, somaxconn int) {
 		}
 		return strings.TrimSpace(string(b))
 	}
-	thp = SelectedTHP(read("/sys/kernel/mm/transparent_hugepage/enabled"))
+	thp = check.SelectedTHP(read("/sys/kernel/mm/transparent_hugepage/enabled"))
 	if thp == "" {
 		thp = "unavailable"
 	}
@@ -136,7 +66,7 @@ func TestKernelOverSSH(t *testing.T) {
 		}
 		for i, srv := range inv.Servers {
 			cs := got[3*i : 3*i+3]
-			wantIDs := []string{IDKernelTHP, IDKernelOvercommit, IDKernelSomaxconn}
+			wantIDs := []string{check.IDKernelTHP, check.IDKernelOvercommit, check.IDKernelSomaxconn}
 			wantObs := []any{thp, overcommit, somaxconn}
 			for j, c := range cs {
 				if c.ID != wantIDs[j] || c.Node != srv.Name || c.File != "inv.yaml" || c.Line != srv.Line {
@@ -160,12 +90,12 @@ func TestKernelOverSSH(t *testing.T) {
 		env := Env{Inventory: inv, Secrets: Secrets{SSHKey: sshd.ClientKey, KnownHosts: sshdtest.KnownHostsLine(sshd.Addr, other)}}
 		got := CheckKernel(ctx, env)
 		if len(got) != 2 {
-			t.Fatalf("got %d checks, want one %s per server: %+v", len(got), IDKernelSSH, got)
+			t.Fatalf("got %d checks, want one %s per server: %+v", len(got), check.IDKernelSSH, got)
 		}
 		for i, c := range got {
 			srv := inv.Servers[i]
-			if c.ID != IDKernelSSH || c.Status != report.Fail || c.Node != srv.Name || c.Line != srv.Line {
-				t.Errorf("got %+v, want %s fail on %s", c, IDKernelSSH, srv.Name)
+			if c.ID != check.IDKernelSSH || c.Status != report.Fail || c.Node != srv.Name || c.Line != srv.Line {
+				t.Errorf("got %+v, want %s fail on %s", c, check.IDKernelSSH, srv.Name)
 			}
 			if !strings.Contains(c.Message, srv.Name) || !strings.Contains(c.Message, "mismatch") {
 				t.Errorf("message %q should name %s and the mismatch", c.Message, srv.Name)
@@ -184,8 +114,8 @@ func TestKernelOverSSH(t *testing.T) {
 		other, _ := sshdtest.NewKey(t)
 		env := Env{Inventory: inv, Secrets: Secrets{SSHKey: sshd.ClientKey, KnownHosts: sshdtest.KnownHostsLine("127.0.0.2:22", other)}}
 		got := CheckKernel(ctx, env)
-		if len(got) != 2 || got[0].ID != IDKernelSSH || got[0].Status != report.Fail || !strings.Contains(got[0].Message, "not in known_hosts") {
-			t.Fatalf("got %+v, want %s fails saying the host is not in known_hosts", got, IDKernelSSH)
+		if len(got) != 2 || got[0].ID != check.IDKernelSSH || got[0].Status != report.Fail || !strings.Contains(got[0].Message, "not in known_hosts") {
+			t.Fatalf("got %+v, want %s fails saying the host is not in known_hosts", got, check.IDKernelSSH)
 		}
 	})
 }

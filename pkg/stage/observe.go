@@ -2,7 +2,6 @@ package stage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,27 +14,25 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/gate"
 	"github.com/slotshift/slotshift/pkg/inventory"
 )
 
 // Observation tuning. The read-only stages aim to finish in well under two
 // seconds on a healthy cluster, so every probe is short and bounded.
 const (
-	dialTimeout    = time.Second
-	cpuInterval    = 200 * time.Millisecond
-	lagBound       = time.Second
-	latencyPings   = 200
-	bigKeyBatch    = 200
-	bigKeyPause    = time.Millisecond // between SCAN batches: be gentle with production
-	bigKeyTop      = 5
-	probeParallel  = 16
-	canaryTTL      = 60 * time.Second
-	canaryTimeout  = 2 * time.Second
-	maxCanaryTries = 1 << 22
+	dialTimeout   = time.Second
+	cpuInterval   = 200 * time.Millisecond
+	lagBound      = time.Second
+	latencyPings  = 200
+	bigKeyBatch   = 200
+	bigKeyPause   = time.Millisecond // between SCAN batches: be gentle with production
+	probeParallel = 16
+	canaryTTL     = 60 * time.Second
+	canaryTimeout = 2 * time.Second
 )
 
 // observer holds what a read-only stage needs to look at the cluster: the
@@ -131,7 +128,7 @@ func (o *observer) snapshot(ctx context.Context) (*cluster.Snapshot, error) {
 			if have {
 				continue
 			}
-			vals, err := o.pool.Client(addr).ConfigGet(ctx, k).Result()
+			vals, err := o.pool.ConfigGet(ctx, addr, k)
 			if err != nil {
 				o.log.Debug("config get failed", "node", addr, "directive", k, "err", err)
 				continue
@@ -187,10 +184,10 @@ func perNode[T any](ctx context.Context, addrs []string, f func(context.Context,
 
 // dials connects over TCP to every target's client port and cluster bus
 // port (port+10000, or the bus port the cluster announces).
-func dials(ctx context.Context, targets map[string]string) map[string]Dial {
+func dials(ctx context.Context, targets map[string]string) map[string]check.Dial {
 	addrs := slices.Sorted(maps.Keys(targets))
-	return perNode(ctx, addrs, func(ctx context.Context, addr string) Dial {
-		var d Dial
+	return perNode(ctx, addrs, func(ctx context.Context, addr string) check.Dial {
+		var d check.Dial
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() { defer wg.Done(); d.Port = dialErr(ctx, addr) }()
@@ -222,7 +219,7 @@ func dialTargets(inv *inventory.Inventory, l Live) map[string]string {
 		if _, ok := out[a]; ok {
 			continue
 		}
-		n, _ := l.node(a)
+		n, _ := l.Node(a)
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
 			continue
@@ -237,43 +234,22 @@ func dialTargets(inv *inventory.Inventory, l Live) map[string]string {
 	return out
 }
 
-// cpu measures each node's CPU use: the used_cpu_sys+used_cpu_user delta
-// over cpuInterval of wall time, in percent of one core.
+// cpu measures each node's CPU use with the gates' probe: the
+// used_cpu_sys+used_cpu_user delta over cpuInterval of wall time, in
+// percent of one core. A node that cannot be read is left out.
 func (o *observer) cpu(ctx context.Context, addrs []string) map[string]float64 {
 	res := perNode(ctx, addrs, func(ctx context.Context, addr string) *float64 {
-		c := o.pool.Client(addr)
-		sample := func() (float64, time.Time, error) {
-			info, err := c.Info(ctx, "cpu").Result()
-			if err != nil {
-				return 0, time.Time{}, err
-			}
-			f := cluster.ParseInfo(info)
-			sys, _ := infoFloat(f, "used_cpu_sys")
-			user, _ := infoFloat(f, "used_cpu_user")
-			return sys + user, time.Now(), nil
-		}
-		c0, t0, err := sample()
+		pct, err := gate.ProbeCPU(ctx, o.pool, addr, cpuInterval)
 		if err != nil {
 			o.log.Debug("cpu probe failed", "node", addr, "err", err)
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(cpuInterval):
-		}
-		c1, t1, err := sample()
-		if err != nil {
-			o.log.Debug("cpu probe failed", "node", addr, "err", err)
-			return nil
-		}
-		pct := 100 * (c1 - c0) / t1.Sub(t0).Seconds()
 		return &pct
 	})
 	out := map[string]float64{}
 	for a, v := range res {
 		if v != nil {
-			out[a] = max(*v, 0)
+			out[a] = *v
 		}
 	}
 	return out
@@ -282,9 +258,14 @@ func (o *observer) cpu(ctx context.Context, addrs []string) map[string]float64 {
 // bigKeys scans each node with SCAN and MEMORY USAGE, in batches with a
 // short pause between them, until the scan ends or budget runs out, and
 // keeps the largest keys.
-func (o *observer) bigKeys(ctx context.Context, addrs []string, budget time.Duration) map[string]BigKeyScan {
-	return perNode(ctx, addrs, func(ctx context.Context, addr string) BigKeyScan {
-		s, err := scanBigKeys(ctx, o.pool.Client(addr), budget)
+func (o *observer) bigKeys(ctx context.Context, addrs []string, budget time.Duration) map[string]check.BigKeyScan {
+	opts := admin.ScanOptions{Batch: bigKeyBatch, Pause: bigKeyPause, Budget: budget}
+	return perNode(ctx, addrs, func(ctx context.Context, addr string) check.BigKeyScan {
+		var s check.BigKeyScan
+		complete, err := o.pool.ScanMemory(ctx, addr, opts, func(key string, bytes int64) {
+			s.Add(check.BigKey{Key: key, Bytes: bytes})
+		})
+		s.Complete = complete
 		if err != nil {
 			s.Err = fmt.Sprintf("%s: %v", addr, err)
 		}
@@ -292,147 +273,36 @@ func (o *observer) bigKeys(ctx context.Context, addrs []string, budget time.Dura
 	})
 }
 
-func scanBigKeys(ctx context.Context, c *redis.Client, budget time.Duration) (BigKeyScan, error) {
-	var s BigKeyScan
-	deadline := time.Now().Add(budget)
-	var cursor uint64
-	for {
-		keys, next, err := c.Scan(ctx, cursor, "", bigKeyBatch).Result()
-		if err != nil {
-			return s, fmt.Errorf("SCAN: %w", err)
-		}
-		if len(keys) > 0 {
-			cmds := make([]*redis.IntCmd, len(keys))
-			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for i, k := range keys {
-					cmds[i] = p.MemoryUsage(ctx, k)
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return s, fmt.Errorf("MEMORY USAGE: %w", err)
-			}
-			for i, cmd := range cmds {
-				n, err := cmd.Result()
-				if err != nil {
-					continue // expired or deleted since SCAN saw it
-				}
-				s.Scanned++
-				s.Largest = keepLargest(s.Largest, BigKey{Key: keys[i], Bytes: n})
-			}
-		}
-		cursor = next
-		if cursor == 0 {
-			s.Complete = true
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			return s, nil
-		}
-		select {
-		case <-ctx.Done():
-			return s, ctx.Err()
-		case <-time.After(bigKeyPause):
-		}
-	}
-}
-
-// keepLargest inserts k into top (largest first), keeping bigKeyTop.
-func keepLargest(top []BigKey, k BigKey) []BigKey {
-	if len(top) == bigKeyTop && k.Bytes <= top[len(top)-1].Bytes {
-		return top
-	}
-	i := sort.Search(len(top), func(i int) bool { return top[i].Bytes < k.Bytes })
-	top = append(top, BigKey{})
-	copy(top[i+1:], top[i:])
-	top[i] = k
-	if len(top) > bigKeyTop {
-		top = top[:bigKeyTop]
-	}
-	return top
-}
-
-// lags measures each member replica's replication lag: the time until its
-// offset reaches the offset its master reports now, bounded by lagBound.
-func (o *observer) lags(ctx context.Context, l Live) map[string]Lag {
+// lags measures each member replica's replication lag with the gates'
+// probe: the time until its offset reaches the offset its master reports
+// now, bounded by lagBound.
+func (o *observer) lags(ctx context.Context, l Live) map[string]check.Lag {
 	masterOf := map[string]string{}
 	for _, r := range l.Replicas() {
 		if ro, ok := l.Snap.Nodes[r.Addr]; !ok || !ro.OK() {
 			continue
 		}
-		if m, ok := l.byID(r.MasterID); ok && m.Addr != "" {
+		if m, ok := l.ByID(r.MasterID); ok && m.Addr != "" {
 			masterOf[r.Addr] = m.Addr
 		}
 	}
-	return perNode(ctx, slices.Sorted(maps.Keys(masterOf)), func(ctx context.Context, replica string) Lag {
-		master := masterOf[replica]
-		info, err := o.pool.Client(master).Info(ctx, "replication").Result()
+	return perNode(ctx, slices.Sorted(maps.Keys(masterOf)), func(ctx context.Context, replica string) check.Lag {
+		ms, err := gate.ProbeLag(ctx, o.pool, replica, masterOf[replica], lagBound)
 		if err != nil {
-			return Lag{Err: fmt.Sprintf("INFO replication on master %s: %v", master, err)}
+			return check.Lag{Err: err.Error()}
 		}
-		target, err := strconv.ParseInt(cluster.ParseInfo(info)["master_repl_offset"], 10, 64)
-		if err != nil {
-			return Lag{Err: fmt.Sprintf("master %s: master_repl_offset: %v", master, err)}
-		}
-		start := time.Now()
-		for {
-			info, err := o.pool.Client(replica).Info(ctx, "replication").Result()
-			if err != nil {
-				return Lag{Err: fmt.Sprintf("INFO replication on %s: %v", replica, err)}
-			}
-			f := cluster.ParseInfo(info)
-			off, err := strconv.ParseInt(f["slave_repl_offset"], 10, 64)
-			if err != nil {
-				off, _ = strconv.ParseInt(f["master_repl_offset"], 10, 64)
-			}
-			elapsed := time.Since(start)
-			if off >= target {
-				if elapsed < 2*time.Millisecond {
-					elapsed = 0 // caught up at the first look: the read is not lag
-				}
-				return Lag{MS: float64(elapsed.Microseconds()) / 1000}
-			}
-			if elapsed >= lagBound {
-				return Lag{MS: float64(elapsed.Microseconds()) / 1000}
-			}
-			select {
-			case <-ctx.Done():
-				return Lag{Err: ctx.Err().Error()}
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
+		return check.Lag{MS: ms}
 	})
 }
 
-// latency sends latencyPings PINGs to each address, one at a time, and
-// returns the average and the 99th percentile.
-func (o *observer) latency(ctx context.Context, addrs []string) map[string]Latency {
-	return perNode(ctx, addrs, func(ctx context.Context, addr string) Latency {
-		c := o.pool.Client(addr)
-		d := make([]time.Duration, 0, latencyPings)
-		for range latencyPings {
-			start := time.Now()
-			if err := c.Ping(ctx).Err(); err != nil {
-				return Latency{Err: fmt.Sprintf("PING %s: %v", addr, err)}
-			}
-			d = append(d, time.Since(start))
+// latency sends latencyPings PINGs to each address, one at a time, with
+// the gates' probe: average and 99th percentile from the same histogram.
+func (o *observer) latency(ctx context.Context, addrs []string) map[string]check.Latency {
+	return perNode(ctx, addrs, func(ctx context.Context, addr string) check.Latency {
+		l, err := gate.ProbeLatency(ctx, o.pool, addr, latencyPings)
+		if err != nil {
+			return check.Latency{Err: err.Error()}
 		}
-		return summarize(d)
+		return check.Latency{Latency: l}
 	})
-}
-
-// summarize computes avg and p99 (nearest rank) in milliseconds.
-func summarize(d []time.Duration) Latency {
-	if len(d) == 0 {
-		return Latency{}
-	}
-	sorted := append([]time.Duration(nil), d...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	var sum time.Duration
-	for _, x := range sorted {
-		sum += x
-	}
-	rank := (99*len(sorted) + 99) / 100 // ceil(0.99 n)
-	ms := func(x time.Duration) float64 { return float64(x.Nanoseconds()) / 1e6 }
-	return Latency{AvgMS: ms(sum) / float64(len(sorted)), P99MS: ms(sorted[rank-1]), Samples: len(sorted)}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -161,7 +162,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 	defer mon.Close()
 	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration}
 
-	ex := migrate.New(r.pool, migrate.Options{
+	opts := migrate.Options{
 		Concurrency:         r.in.Concurrency,
 		BigKeyBytes:         r.inv.Rebalance.BigKeyBytes,
 		PauseFile:           r.in.PauseFile,
@@ -169,11 +170,15 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 		MaxBatches:          r.in.MaxBatches,
 		PauseBetweenBatches: r.inv.Rebalance.PauseBetweenBatches.Duration,
 		Masters:             masterAddrs,
-		Status:              r.status,
 		Log:                 r.log,
 		BeforeStep:          killAt(r.in.FaultKillAt),
-	})
-	res, err := ex.Run(ctx, p, policy)
+	}
+	if r.in.ProgressEvents {
+		opts.OnProgress = r.logProgress
+	} else {
+		opts.Status = r.status
+	}
+	res, err := migrate.New(r.pool, opts).Run(ctx, p, policy)
 	r.record(p, res)
 	var big *migrate.ErrBigKey
 	switch {
@@ -205,6 +210,21 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 	return nil
 }
 
+// logProgress logs one snapshot of the run as a "progress" event: the
+// status line's numbers under constant keys. eta_seconds is -1 while
+// unknown.
+func (r *rebalancer) logProgress(p migrate.Progress) {
+	eta := -1.0
+	if p.ETA >= 0 {
+		eta = math.Round(p.ETA.Seconds()*10) / 10
+	}
+	r.log.Info("progress",
+		"batch", p.Batch, "batches", p.Batches,
+		"slots_done", p.Slots, "slots_total", p.SlotsTotal,
+		"keys", p.Keys, "keys_per_sec", math.Round(p.KeysPerSec*10)/10,
+		"eta_seconds", eta, "gates", p.Gates)
+}
+
 // killAt returns the fault-injection hook for FaultKillAt, or nil.
 func killAt(spec string) func(step string, slot int) error {
 	if spec == "" {
@@ -233,19 +253,16 @@ func killAt(spec string) func(step string, slot int) error {
 
 // record copies the executor's result into the report section.
 func (r *rebalancer) record(p plan.Rebalance, res migrate.Result) {
-	r.sec.Batches = append(r.sec.Batches, res.Batches...)
 	r.sec.SlotsMoved = res.Slots
 	r.sec.KeysMoved = res.Keys
 	r.sec.BytesMoved = res.Bytes
 	r.sec.Replaced = res.Replaced
 	r.sec.BatchesRemaining = res.BatchesRemaining
 	r.sec.Done = res.Done
-	for _, b := range res.Batches {
-		st := b.Status
-		if st == "" {
-			st = report.Pass
-		}
-		r.res.Add(report.Check{ID: IDBatch, Status: st, Batch: b.Number, Duration: b.Duration, Observed: b.Slots, Unit: "slots",
+	for _, rb := range res.Batches {
+		b := reportBatch(rb)
+		r.sec.Batches = append(r.sec.Batches, b)
+		r.res.Add(report.Check{ID: IDBatch, Status: b.Status, Batch: b.Number, Duration: b.Duration, Observed: b.Slots, Unit: "slots",
 			Message: fmt.Sprintf("batch %d/%d: %d slots, %d keys, %d bytes in %.2fs", b.Number, len(p.Batches), b.Slots, b.Keys, b.Bytes, float64(b.Duration))})
 	}
 	if res.Replaced > 0 {
@@ -253,6 +270,51 @@ func (r *rebalancer) record(p plan.Rebalance, res migrate.Result) {
 			Message: fmt.Sprintf("%d key(s) existed on both sides (BUSYKEY); the source copy, which held the latest writes, replaced the target's", res.Replaced)})
 	}
 	r.outputs()
+}
+
+// reportBatch is one batch's result in the report model: a batch that
+// stopped short carries the reason as its own check.
+func reportBatch(b migrate.BatchResult) report.Batch {
+	rb := report.Batch{
+		Number: b.Number, StartedAt: b.StartedAt.UTC(), Moves: appendMoves(nil, b.Number, b.Moves),
+		Slots: b.Slots, Keys: b.Keys, Bytes: b.Bytes, Duration: report.SecondsOf(b.Duration),
+		Status: batchStatus(b.State), Gates: gateReadings(b.Gate),
+	}
+	if b.Err != nil {
+		rb.Checks = append(rb.Checks, report.Check{ID: IDBatch, Status: rb.Status, Message: b.Err.Error(), Batch: b.Number})
+	}
+	return rb
+}
+
+// batchStatus is how a batch's end reads in a report: a batch stopped by an
+// abort, an interrupt or the other batch in flight is skipped, not failed.
+func batchStatus(s migrate.BatchState) report.Status {
+	switch s {
+	case migrate.BatchDone:
+		return report.Pass
+	case migrate.BatchHeld:
+		return report.Hold
+	case migrate.BatchStopped:
+		return report.Skip
+	}
+	return report.Error
+}
+
+// gateReadings are the readings behind a gate decision, for the report.
+func gateReadings(d gate.Decision) []report.GateReading {
+	var out []report.GateReading
+	for _, g := range d.Readings {
+		out = append(out, report.GateReading{Gate: g.Gate, Node: g.Node, Value: g.Value, Hold: g.Hold, Abort: g.Abort, Decision: g.Decision})
+	}
+	return out
+}
+
+// appendMoves appends a batch's moves, as the report shows them, to dst.
+func appendMoves(dst []report.Move, batch int, moves []plan.Move) []report.Move {
+	for _, m := range moves {
+		dst = append(dst, report.Move{From: m.FromAddr, To: m.ToAddr, Start: m.Range.Start, End: m.Range.End, Batch: batch})
+	}
+	return dst
 }
 
 func (r *rebalancer) outputs() {
@@ -305,9 +367,7 @@ func (r *rebalancer) planFrom(live Live) (plan.Rebalance, error) {
 func (r *rebalancer) describePlan(p plan.Rebalance) {
 	ps := report.PlanSummary{Fingerprint: p.Fingerprint, Batches: len(p.Batches), SlotsToMove: countSlots(p.Moves), Moves: []report.Move{}, Targets: []report.SlotTarget{}}
 	for _, b := range p.Batches {
-		for _, m := range b.Moves {
-			ps.Moves = append(ps.Moves, report.Move{From: m.FromAddr, To: m.ToAddr, Start: m.Range.Start, End: m.Range.End, Batch: b.Number})
-		}
+		ps.Moves = appendMoves(ps.Moves, b.Number, b.Moves)
 	}
 	for _, t := range p.Targets {
 		ps.Targets = append(ps.Targets, report.SlotTarget{Node: t.Addr, ID: t.ID, Weight: t.Weight, Current: t.Current, Target: t.Target})

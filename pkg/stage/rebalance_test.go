@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/migrate"
 	"github.com/slotshift/slotshift/pkg/plan"
 	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
@@ -413,5 +417,48 @@ func TestRebalanceRefusesUnreachableNode(t *testing.T) {
 	}
 	if open := c.OpenSlots(t); len(open) > 0 {
 		t.Errorf("open slots after a refused rebalance: %v", open)
+	}
+}
+
+// TestReportBatch checks how the executor's batch results read in the
+// report: status per end state, the reason as the batch's own check, moves,
+// times and the gate readings that let the batch in.
+func TestReportBatch(t *testing.T) {
+	started := time.Date(2026, 3, 1, 10, 0, 0, 0, time.FixedZone("CET", 3600))
+	moves := []plan.Move{{From: "a", To: "d", FromAddr: "10.0.0.1:7000", ToAddr: "10.0.0.4:7000", Range: cluster.Range{Start: 0, End: 99}}}
+	d := gate.Decide(gate.Readings{Masters: []string{"10.0.0.1:7000"}, Latency: map[string]gate.Latency{"10.0.0.1:7000": {AvgMS: 1, P99MS: 2.5, Samples: 10}}},
+		inventory.Gates{LatencyP99MS: inventory.Threshold{Hold: 20, Abort: 200}})
+	cases := []struct {
+		state migrate.BatchState
+		err   error
+		want  report.Status
+	}{
+		{migrate.BatchDone, nil, report.Pass},
+		{migrate.BatchHeld, fmt.Errorf("big key: %w", migrate.ErrHeld), report.Hold},
+		{migrate.BatchStopped, fmt.Errorf("batch 3 stopped at a slot boundary: %w", migrate.ErrAborted), report.Skip},
+		{migrate.BatchFailed, errors.New("MIGRATE slot 7: IOERR"), report.Error},
+	}
+	for _, c := range cases {
+		t.Run(c.state.String(), func(t *testing.T) {
+			b := reportBatch(migrate.BatchResult{Number: 3, StartedAt: started, Moves: moves, Stats: migrate.Stats{Slots: 100, Keys: 1000, Bytes: 64000},
+				Duration: 1500 * time.Millisecond, Gate: d, State: c.state, Err: c.err})
+			if b.Status != c.want || b.Number != 3 || b.Slots != 100 || b.Keys != 1000 || b.Bytes != 64000 || b.Duration != 1.5 || !b.StartedAt.Equal(started) || b.StartedAt.Location() != time.UTC {
+				t.Errorf("batch %+v, want status %s", b, c.want)
+			}
+			want := []report.Move{{From: "10.0.0.1:7000", To: "10.0.0.4:7000", Start: 0, End: 99, Batch: 3}}
+			if !slices.Equal(b.Moves, want) {
+				t.Errorf("moves %+v, want %+v", b.Moves, want)
+			}
+			i := slices.IndexFunc(b.Gates, func(g report.GateReading) bool { return g.Gate == gate.GateLatencyP99 })
+			if i < 0 || b.Gates[i] != (report.GateReading{Gate: gate.GateLatencyP99, Node: "10.0.0.1:7000", Value: 2.5, Hold: 20, Abort: 200, Decision: "proceed"}) {
+				t.Errorf("gate readings %+v", b.Gates)
+			}
+			switch {
+			case c.err == nil && len(b.Checks) != 0:
+				t.Errorf("a finished batch has checks %+v", b.Checks)
+			case c.err != nil && (len(b.Checks) != 1 || b.Checks[0].ID != IDBatch || b.Checks[0].Status != c.want || b.Checks[0].Message != c.err.Error() || b.Checks[0].Batch != 3):
+				t.Errorf("checks %+v, want one %s check with the reason", b.Checks, c.want)
+			}
+		})
 	}
 }

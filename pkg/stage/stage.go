@@ -57,6 +57,7 @@ type Result struct {
 	Join        *report.JoinSection
 	Rebalance   *report.RebalanceSection
 	Provision   *report.ProvisionSection
+	Load        *report.LoadSection
 }
 
 // Add appends checks to the result.

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check"
+
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/plan"
 	"github.com/slotshift/slotshift/pkg/report"
@@ -30,7 +32,10 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 		return Result{}, Usagef("validate: no inventory")
 	}
 	var res Result
-	res.Add(OfflineChecks(inv, in.Base, in.RequireOddServers, env.Secrets, !in.Offline)...)
+	res.Add(check.OfflineChecks(inv, check.Offline{
+		Base: in.Base, RequireOdd: in.RequireOddServers,
+		Password: env.Secrets.Password, Username: env.Secrets.Username, Online: !in.Offline,
+	})...)
 	res.Summary = inventorySummary(inv, in.Base)
 	if in.Offline {
 		return res, nil
@@ -53,9 +58,9 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	// slowest (the big-key budget) bounds the stage, not their sum.
 	var (
 		wg      sync.WaitGroup
-		dialRes map[string]Dial
+		dialRes map[string]check.Dial
 		cpuRes  map[string]float64
-		bigRes  map[string]BigKeyScan
+		bigRes  map[string]check.BigKeyScan
 	)
 	reachable := addrsOf(snap.Reachable())
 	var masters []string
@@ -76,119 +81,32 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 		return res, fmt.Errorf("validate: %w", err)
 	}
 
-	res.Add(CheckReachable(inv, dialRes)...)
-	res.Add(CheckAuth(inv, l, dialRes)...)
-	res.Add(CheckClusterEnabled(inv, l)...)
-	res.Add(CheckVersion(inv, l))
-	res.Add(CheckConfigDrift(inv, l)...)
-	res.Add(HealthChecks(inv, l)...)
-	res.Add(CheckNewEmpty(inv, l)...)
+	res.Add(check.CheckReachable(inv, dialRes)...)
+	res.Add(check.CheckAuth(inv, l.Live, dialRes)...)
+	res.Add(check.CheckClusterEnabled(inv, l.Live)...)
+	res.Add(check.CheckVersion(inv, l.Live))
+	res.Add(check.CheckConfigDrift(inv, l.Live)...)
+	res.Add(check.HealthChecks(inv, l.Live)...)
+	res.Add(check.CheckNewEmpty(inv, l.Live)...)
 
 	pl := planFor(inv, l, true)
 	if pl.err != nil {
-		res.Add(check(IDMemoryHeadroom, report.Skip, "", "no rebalance plan: %v", pl.err))
+		res.Add(check.New(check.IDMemoryHeadroom, report.Skip, "", "no rebalance plan: %v", pl.err))
 	} else {
-		res.Add(CheckHeadroom(inv, l, pl.targets, inv.Gates.MemoryPercent)...)
+		res.Add(check.CheckHeadroom(inv, l.Live, pl.targets, inv.Gates.MemoryPercent)...)
 	}
-	res.Add(CheckCPU(inv, cpuRes, inv.Gates.CPUPercent)...)
-	res.Add(CheckMemory(inv, l, inv.Gates.MemoryPercent)...)
-	res.Add(CheckBigKeys(inv, bigRes, inv.Validate.BigKeyWarnBytes, inv.Validate.BigKeyFailBytes)...)
-	res.Add(CheckBackup(inv, l, now(), inv.Validate.BackupMaxAge.Duration)...)
+	res.Add(check.CheckCPU(inv, cpuRes, inv.Gates.CPUPercent)...)
+	res.Add(check.CheckMemory(inv, l.Live, inv.Gates.MemoryPercent)...)
+	res.Add(check.CheckBigKeys(inv, bigRes, inv.Validate.BigKeyWarnBytes, inv.Validate.BigKeyFailBytes)...)
+	res.Add(check.CheckBackup(inv, l.Live, now(), inv.Validate.BackupMaxAge.Duration)...)
 	res.Add(CheckKernel(ctx, env)...)
 
 	res.Summary = append(res.Summary, changePreview(inv, l, pl)...)
 	res.Fingerprint = l.Fingerprint()
 	res.Masters, res.Replicas = countRoles(l)
-	obs.statusf("validate: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(failed(res.Checks)), time.Since(start).Round(time.Millisecond))
+	obs.statusf("validate: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(check.Failed(res.Checks)), time.Since(start).Round(time.Millisecond))
 	obs.log.Info("validate observed the cluster", "nodes", len(snap.Nodes), "checks", len(res.Checks), "duration", time.Since(start).Round(time.Millisecond))
 	return res, nil
-}
-
-// ruleText says what each inventory rule checks, for the pass checks that
-// list what was verified.
-var ruleText = map[string]string{
-	inventory.RuleUniqueServer:      "server names are unique",
-	inventory.RuleUniqueAddress:     "node addresses (and their bus ports) are unique",
-	inventory.RulePortRange:         "ports are in range (port+10000 <= 65535)",
-	inventory.RuleReplicaOf:         "every replica_of names a master as server:port",
-	inventory.RuleAntiAffinity:      "no replica is declared on its master's server",
-	inventory.RulePlacement:         "every replica can be placed on another server than its master",
-	inventory.RuleMastersMin:        fmt.Sprintf("at least %d masters", inventory.MinMasters),
-	inventory.RuleOddServers:        "an odd number of servers",
-	inventory.RuleNewServersInPairs: "servers added since the base come in pairs",
-	inventory.RuleMasterHasReplica:  "every master has at least one replica",
-	inventory.RulePasswordEnv:       "the password is named by an environment variable",
-	inventory.RuleGates:             "gate thresholds are positive with hold below abort",
-	inventory.RuleSettings:          "stage settings are in range",
-}
-
-// OfflineChecks turns the inventory rules into checks: one per finding
-// (with the inventory file and line, so CI annotates the line), and a pass
-// check for every rule that found nothing. requireOdd makes an even server
-// count fail rather than warn. The password's length is checked when the
-// password is known (always when online); its value is never printed.
-// It does no I/O.
-func OfflineChecks(inv *inventory.Inventory, base *inventory.Inventory, requireOdd bool, secrets Secrets, online bool) []report.Check {
-	findings := inventory.Check(inv, base)
-	if secrets.Password != "" || online {
-		findings = append(findings, inventory.CheckSecrets(inv, func(name string) string {
-			switch name {
-			case inv.Cluster.PasswordEnv:
-				return secrets.Password
-			case inv.Cluster.UserEnv:
-				return secrets.Username
-			}
-			return ""
-		})...)
-	}
-	var out []report.Check
-	fired := map[string]bool{}
-	for _, f := range findings {
-		fired[f.ID] = true
-		st := report.Fail
-		if f.Severity == inventory.SeverityWarn {
-			st = report.Warn
-		}
-		if f.ID == inventory.RuleOddServers && requireOdd {
-			st = report.Fail
-		}
-		file := f.File
-		if file == "" {
-			file = inv.Source
-		}
-		c := report.Check{ID: f.ID, Status: st, Message: f.Message, Node: f.Node, File: file, Line: f.Line}
-		if f.Field != "" {
-			c.Tags = []string{"field:" + f.Field}
-		}
-		out = append(out, c)
-	}
-	for _, id := range inventory.Rules {
-		if fired[id] {
-			continue
-		}
-		c := report.Check{ID: id, Status: report.Pass, Message: ruleText[id], File: inv.Source}
-		if c.Message == "" {
-			c.Message = "rule passed"
-		}
-		if id == inventory.RuleNewServersInPairs && base == nil {
-			c.Status, c.Message = report.Skip, "no base inventory given (--base): new servers not compared"
-		}
-		if id == inventory.RuleOddServers {
-			c.Message = fmt.Sprintf("%d servers: an odd number", len(inv.Servers))
-		}
-		out = append(out, c)
-	}
-	if !fired[inventory.RulePassword] {
-		name := inv.Cluster.PasswordEnv
-		c := report.Check{ID: inventory.RulePassword, Status: report.Pass, File: inv.Source, Line: inv.Cluster.Line,
-			Message: fmt.Sprintf("the password in %s has at least %d characters", name, inventory.MinPasswordLength)}
-		if secrets.Password == "" && !online {
-			c.Status = report.Skip
-			c.Message = fmt.Sprintf("%s is not set here: its length is checked when it is (online validate always does)", name)
-		}
-		out = append(out, c)
-	}
-	return out
 }
 
 // inventorySummary describes the inventory and, given a base, the servers
@@ -232,7 +150,7 @@ func inventorySummary(inv *inventory.Inventory, base *inventory.Inventory) []str
 // planned is the rebalance the planner would make from the live cluster.
 type planned struct {
 	plan    plan.Rebalance
-	targets []Receive
+	targets []check.Receive
 	err     error
 }
 
@@ -261,7 +179,7 @@ func planFor(inv *inventory.Inventory, l Live, withNew bool) planned {
 			// targets say: no node receives a slot.
 			target = t.Current
 		}
-		out.targets = append(out.targets, Receive{Addr: t.Addr, Current: t.Current, Target: target})
+		out.targets = append(out.targets, check.Receive{Addr: t.Addr, Current: t.Current, Target: target})
 	}
 	return out
 }
@@ -280,10 +198,10 @@ func mastersFor(inv *inventory.Inventory, l Live, withNew bool) []plan.Master {
 	}
 	var masters []plan.Master
 	for _, m := range l.Masters() {
-		masters = append(masters, plan.Master{ID: m.ID, Addr: m.Addr, Server: serverOf(inv, m.Addr), Weight: weight(m.Addr), Slots: m.Slots})
+		masters = append(masters, plan.Master{ID: m.ID, Addr: m.Addr, Server: check.ServerOf(inv, m.Addr), Weight: weight(m.Addr), Slots: m.Slots})
 	}
 	if withNew {
-		for _, r := range NewNodes(inv, l) {
+		for _, r := range check.NewNodes(inv, l.Live) {
 			if r.Role != inventory.RoleMaster {
 				continue
 			}
@@ -306,7 +224,7 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 	existing := map[string]string{}
 	liveMaster := map[string]string{}
 	for _, r := range l.Replicas() {
-		m, ok := l.byID(r.MasterID)
+		m, ok := l.ByID(r.MasterID)
 		if !ok {
 			continue
 		}
@@ -329,7 +247,7 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 		return out
 	}
 	var adds, attaches, removes []string
-	for _, r := range NewNodes(inv, l) {
+	for _, r := range check.NewNodes(inv, l.Live) {
 		if r.Role == inventory.RoleMaster {
 			adds = append(adds, fmt.Sprintf("  add master %s (%s)", r.Name(), r.Addr()))
 		} else {
@@ -347,13 +265,13 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 			case !in || !l.Members[r.Addr()]:
 				attaches = append(attaches, fmt.Sprintf("  attach replica %s to %s", r.Name(), want.Name()))
 			case cur != want.Addr():
-				attaches = append(attaches, fmt.Sprintf("  re-point replica %s from %s to %s", r.Name(), label(inv, cur), want.Name()))
+				attaches = append(attaches, fmt.Sprintf("  re-point replica %s from %s to %s", r.Name(), check.Label(inv, cur), want.Name()))
 			}
 		}
 	}
-	for _, a := range l.memberAddrs() {
+	for _, a := range l.MemberAddrs() {
 		if _, ok := inv.NodeByAddr(a); !ok {
-			n, _ := l.node(a)
+			n, _ := l.Node(a)
 			removes = append(removes, fmt.Sprintf("  remove %s (id %s): not in the inventory", a, n.ID))
 		}
 	}
@@ -376,11 +294,11 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 			moved += m.Range.Len()
 		}
 		out = append(out, fmt.Sprintf("rebalance: move %d slots in %d batches of up to %d", moved, len(pl.plan.Batches), inv.Rebalance.BatchSlots))
-		ts := append([]Receive(nil), pl.targets...)
+		ts := append([]check.Receive(nil), pl.targets...)
 		sort.Slice(ts, func(i, j int) bool { return ts[i].Addr < ts[j].Addr })
 		for _, t := range ts {
 			if t.Current != t.Target {
-				out = append(out, fmt.Sprintf("  %s: %d → %d slots", label(inv, t.Addr), t.Current, t.Target))
+				out = append(out, fmt.Sprintf("  %s: %d → %d slots", check.Label(inv, t.Addr), t.Current, t.Target))
 			}
 		}
 	}
@@ -390,17 +308,6 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 	}
 	if len(adds)+len(attaches)+len(removes) == 0 && pl.err == nil && len(pl.plan.Moves) == 0 {
 		out = append(out, "no changes: the cluster matches the inventory")
-	}
-	return out
-}
-
-// failed returns the checks that fail the stage.
-func failed(checks []report.Check) []report.Check {
-	var out []report.Check
-	for _, c := range checks {
-		if c.Status == report.Fail || c.Status == report.Error {
-			out = append(out, c)
-		}
 	}
 	return out
 }

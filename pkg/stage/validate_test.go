@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check"
+
 	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
 )
@@ -38,21 +40,21 @@ func TestValidateOnline(t *testing.T) {
 		if res.Outcome() != report.OutcomePass {
 			t.Errorf("outcome %s", res.Outcome())
 		}
-		for _, id := range []string{IDReachable, IDBusPort, IDAuth, IDClusterEnabled, IDConfigDrift, IDClusterState, IDSlotsOpen, IDNodeFailed, IDGateCPU, IDGateMemory} {
+		for _, id := range []string{check.IDReachable, check.IDBusPort, check.IDAuth, check.IDClusterEnabled, check.IDConfigDrift, check.IDClusterState, check.IDSlotsOpen, check.IDNodeFailed, check.IDGateCPU, check.IDGateMemory} {
 			if n := len(find(res.Checks, id, "")); n != 6 {
 				t.Errorf("%s: %d checks, want one per node (6)", id, n)
 			}
 		}
 		for _, a := range addrs[:3] {
-			want(t, res.Checks, IDBigKeys, a, report.Pass, "keys scanned")
+			want(t, res.Checks, check.IDBigKeys, a, report.Pass, "keys scanned")
 		}
 		for _, a := range addrs[3:] {
-			want(t, res.Checks, IDBackup, a, report.Skip, "persistence is disabled")
+			want(t, res.Checks, check.IDBackup, a, report.Skip, "persistence is disabled")
 		}
-		want(t, res.Checks, IDVersion, "", report.Pass, "every node runs Redis")
-		want(t, res.Checks, IDSlotsCoverage, "", report.Pass)
-		want(t, res.Checks, IDSlotsAgreement, "", report.Pass)
-		want(t, res.Checks, IDMemoryHeadroom, "", report.Pass, "no node receives slots")
+		want(t, res.Checks, check.IDVersion, "", report.Pass, "every node runs Redis")
+		want(t, res.Checks, check.IDSlotsCoverage, "", report.Pass)
+		want(t, res.Checks, check.IDSlotsAgreement, "", report.Pass)
+		want(t, res.Checks, check.IDMemoryHeadroom, "", report.Pass, "no node receives slots")
 		if res.Fingerprint == "" || res.Masters != 3 || res.Replicas != 3 {
 			t.Errorf("fingerprint %q masters %d replicas %d", res.Fingerprint, res.Masters, res.Replicas)
 		}
@@ -77,14 +79,14 @@ func TestValidateOnline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want(t, res.Checks, IDBigKeys, addr, report.Warn, key, "MiB", "warn over")
+		want(t, res.Checks, check.IDBigKeys, addr, report.Warn, key, "MiB", "warn over")
 		low := inv.Clone()
 		low.Validate.BigKeyWarnBytes, low.Validate.BigKeyFailBytes = 1_000_000, 5_000_000
 		res, err = Validate(ctx, harnessEnv(t, low, c.Password), ValidateInput{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ck := want(t, res.Checks, IDBigKeys, addr, report.Fail, key, "fail over")
+		ck := want(t, res.Checks, check.IDBigKeys, addr, report.Fail, key, "fail over")
 		if v, _ := ck.Observed.(int64); v < 11<<20 {
 			t.Errorf("observed %v bytes, want >= 11 MiB", ck.Observed)
 		}
@@ -100,8 +102,8 @@ func TestValidateOnline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want(t, res.Checks, IDConfigDrift, addrs[2], report.Fail, addrs[2], "maxmemory", "104857600")
-		want(t, res.Checks, IDConfigDrift, addrs[0], report.Pass)
+		want(t, res.Checks, check.IDConfigDrift, addrs[2], report.Fail, addrs[2], "maxmemory", "104857600")
+		want(t, res.Checks, check.IDConfigDrift, addrs[0], report.Pass)
 	})
 
 	t.Run("open slot", func(t *testing.T) {
@@ -117,7 +119,7 @@ func TestValidateOnline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want(t, res.Checks, IDSlotsOpen, addrs[0], report.Fail, addrs[0], "slot 100 migrating to "+addrs[1])
+		want(t, res.Checks, check.IDSlotsOpen, addrs[0], report.Fail, addrs[0], "slot 100 migrating to "+addrs[1])
 	})
 
 	t.Run("wrong password", func(t *testing.T) {
@@ -131,8 +133,8 @@ func TestValidateOnline(t *testing.T) {
 			t.Errorf("a wrong password took %s to report", wall)
 		}
 		for _, a := range addrs {
-			want(t, res.Checks, IDAuth, a, report.Fail, a, "authentication failed")
-			want(t, res.Checks, IDReachable, a, report.Pass)
+			want(t, res.Checks, check.IDAuth, a, report.Fail, a, "authentication failed")
+			want(t, res.Checks, check.IDReachable, a, report.Pass)
 		}
 		for _, ck := range res.Checks {
 			if strings.Contains(ck.Message, "a-wrong-password") {
@@ -166,10 +168,10 @@ func TestValidateOnline(t *testing.T) {
 			t.Fatalf("failures: %+v", f)
 		}
 		for _, a := range extra.Addrs() {
-			want(t, res.Checks, IDNewEmpty, a, report.Pass, "empty")
+			want(t, res.Checks, check.IDNewEmpty, a, report.Pass, "empty")
 		}
 		for _, a := range extra.Addrs()[:2] {
-			want(t, res.Checks, IDMemoryHeadroom, a, report.Pass, "receives 32")
+			want(t, res.Checks, check.IDMemoryHeadroom, a, report.Pass, "receives 32")
 		}
 		want(t, res.Checks, "inventory.new_servers_in_pairs", "", report.Pass)
 		sum := strings.Join(res.Summary, "\n")
@@ -192,11 +194,11 @@ func TestValidateBeforeJoin(t *testing.T) {
 	if f := failures(res.Checks); len(f) > 0 {
 		t.Fatalf("empty nodes before join have failures: %+v", f)
 	}
-	for _, id := range []string{IDClusterState, IDSlotsCoverage, IDSlotsOpen, IDSlotsAgreement, IDNodeFailed, IDMemoryHeadroom} {
+	for _, id := range []string{check.IDClusterState, check.IDSlotsCoverage, check.IDSlotsOpen, check.IDSlotsAgreement, check.IDNodeFailed, check.IDMemoryHeadroom} {
 		want(t, res.Checks, id, "", report.Skip, notCreated)
 	}
 	for _, a := range c.Addrs() {
-		want(t, res.Checks, IDNewEmpty, a, report.Pass)
+		want(t, res.Checks, check.IDNewEmpty, a, report.Pass)
 	}
 	if sum := strings.Join(res.Summary, "\n"); !strings.Contains(sum, "create the cluster: 3 masters") {
 		t.Errorf("summary: %s", sum)
@@ -214,7 +216,7 @@ func TestValidateOfflineNeedsNoNetwork(t *testing.T) {
 	if time.Since(start) > time.Second {
 		t.Errorf("offline validate took %s", time.Since(start))
 	}
-	if len(find(res.Checks, IDReachable, "")) != 0 {
+	if len(find(res.Checks, check.IDReachable, "")) != 0 {
 		t.Error("offline validate ran online checks")
 	}
 	if len(res.Checks) == 0 || res.Outcome() != report.OutcomePass {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -35,9 +36,9 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 	l := NewLive(snap)
 
 	var res Result
-	res.Add(CheckObserved(inv, l)...)
+	res.Add(check.CheckObserved(inv, l.Live)...)
 	if !l.Exists {
-		c := check(IDClusterState, report.Fail, "", "%s", notCreated)
+		c := check.New(check.IDClusterState, report.Fail, "", "%s", notCreated)
 		c.Hint = "verify checks a running cluster; run slotshift join first"
 		res.Add(c)
 		return res, nil
@@ -45,9 +46,9 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 
 	var (
 		wg      sync.WaitGroup
-		lagRes  map[string]Lag
-		latRes  map[string]Latency
-		canRes  map[string]CanaryResult
+		lagRes  map[string]check.Lag
+		latRes  map[string]check.Latency
+		canRes  map[string]check.CanaryResult
 		masters []string
 	)
 	for _, m := range l.Masters() {
@@ -67,35 +68,35 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 		return res, fmt.Errorf("verify: %w", err)
 	}
 
-	res.Add(HealthChecks(inv, l)...)
-	res.Add(CheckPlacement(inv, l)...)
-	res.Add(CheckReplLink(inv, l)...)
-	res.Add(CheckReplLag(inv, lagRes, inv.Gates.ReplicationLagMS)...)
+	res.Add(check.HealthChecks(inv, l.Live)...)
+	res.Add(check.CheckPlacement(inv, l.Live)...)
+	res.Add(check.CheckReplLink(inv, l.Live)...)
+	res.Add(check.CheckReplLag(inv, lagRes, inv.Gates.ReplicationLagMS)...)
 	pl := planFor(inv, l, false)
 	if pl.err != nil {
-		res.Add(check(IDDistribution, report.Skip, "", "no rebalance plan: %v", pl.err))
+		res.Add(check.New(check.IDDistribution, report.Skip, "", "no rebalance plan: %v", pl.err))
 	} else {
-		res.Add(CheckDistribution(inv, l, pl.targets, len(pl.plan.Moves), inv.Rebalance.ThresholdPercent)...)
+		res.Add(check.CheckDistribution(inv, l.Live, pl.targets, len(pl.plan.Moves), inv.Rebalance.ThresholdPercent)...)
 	}
-	res.Add(CheckInventoryMatch(inv, l)...)
+	res.Add(check.CheckInventoryMatch(inv, l.Live)...)
 	if in.NoCanary {
-		res.Add(check(IDCanary, report.Skip, "", "canary writes disabled (--no-canary)"))
+		res.Add(check.New(check.IDCanary, report.Skip, "", "canary writes disabled (--no-canary)"))
 	} else {
-		res.Add(CheckCanary(inv, canRes)...)
+		res.Add(check.CheckCanary(inv, canRes)...)
 		for _, m := range l.Masters() {
 			if _, ok := canRes[m.Addr]; !ok && m.Slots.Len() > 0 {
-				c := check(IDCanary, report.Fail, m.Addr, "%s: no canary ran (the node is not reachable)", label(inv, m.Addr))
-				c.File, c.Line = lineOf(inv, m.Addr)
+				c := check.New(check.IDCanary, report.Fail, m.Addr, "%s: no canary ran (the node is not reachable)", check.Label(inv, m.Addr))
+				c.File, c.Line = check.LineOf(inv, m.Addr)
 				res.Add(c)
 			}
 		}
 	}
-	res.Add(CheckLatency(inv, latRes, inv.Gates)...)
+	res.Add(check.CheckLatency(inv, latRes, inv.Gates)...)
 
 	res.Fingerprint = l.Fingerprint()
 	res.Masters, res.Replicas = countRoles(l)
 	res.Summary = []string{fmt.Sprintf("cluster %s: %d masters, %d replicas, fingerprint %s", inv.Cluster.Name, res.Masters, res.Replicas, res.Fingerprint)}
-	obs.statusf("verify: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(failed(res.Checks)), time.Since(start).Round(time.Millisecond))
+	obs.statusf("verify: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(check.Failed(res.Checks)), time.Since(start).Round(time.Millisecond))
 	obs.log.Info("verify observed the cluster", "nodes", len(snap.Nodes), "checks", len(res.Checks), "duration", time.Since(start).Round(time.Millisecond))
 	return res, nil
 }

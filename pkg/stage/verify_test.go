@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check"
+
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -33,10 +35,10 @@ func TestVerify(t *testing.T) {
 			t.Fatalf("healthy cluster has failures: %+v", f)
 		}
 		for _, a := range addrs[:3] {
-			want(t, res.Checks, IDCanary, a, report.Pass, "wrote, read back and deleted")
-			want(t, res.Checks, IDPlacement, a, report.Pass, "has a replica on another server")
-			want(t, res.Checks, IDDistribution, a, report.Pass)
-			for _, id := range []string{IDLatencyAvg, IDLatencyP99} {
+			want(t, res.Checks, check.IDCanary, a, report.Pass, "wrote, read back and deleted")
+			want(t, res.Checks, check.IDPlacement, a, report.Pass, "has a replica on another server")
+			want(t, res.Checks, check.IDDistribution, a, report.Pass)
+			for _, id := range []string{check.IDLatencyAvg, check.IDLatencyP99} {
 				ck := want(t, res.Checks, id, a, report.Pass, "200 samples")
 				if ck.Unit != "ms" || ck.Threshold == nil {
 					t.Errorf("%s: unit %q threshold %v", id, ck.Unit, ck.Threshold)
@@ -44,12 +46,12 @@ func TestVerify(t *testing.T) {
 			}
 		}
 		for _, a := range addrs[3:] {
-			want(t, res.Checks, IDReplLink, a, report.Pass, "is up")
-			want(t, res.Checks, IDReplLag, a, report.Pass, "replication lag")
+			want(t, res.Checks, check.IDReplLink, a, report.Pass, "is up")
+			want(t, res.Checks, check.IDReplLag, a, report.Pass, "replication lag")
 		}
 		for _, a := range addrs {
-			want(t, res.Checks, IDInventoryMatch, a, report.Pass, "as declared")
-			want(t, res.Checks, IDClusterState, a, report.Pass)
+			want(t, res.Checks, check.IDInventoryMatch, a, report.Pass, "as declared")
+			want(t, res.Checks, check.IDClusterState, a, report.Pass)
 		}
 		if res.Masters != 3 || res.Replicas != 3 || res.Fingerprint == "" {
 			t.Errorf("masters %d replicas %d fingerprint %q", res.Masters, res.Replicas, res.Fingerprint)
@@ -75,7 +77,7 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want(t, res.Checks, IDCanary, "", report.Skip, "--no-canary")
+		want(t, res.Checks, check.IDCanary, "", report.Skip, "--no-canary")
 	})
 
 	t.Run("replica on its master's server", func(t *testing.T) {
@@ -93,7 +95,7 @@ func TestVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		for s := range 3 {
-			want(t, res.Checks, IDPlacement, addrs[s], report.Fail, addrs[s], fmt.Sprintf("server%d", s+1), "only on its own server")
+			want(t, res.Checks, check.IDPlacement, addrs[s], report.Fail, addrs[s], fmt.Sprintf("server%d", s+1), "only on its own server")
 		}
 	})
 
@@ -108,7 +110,7 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want(t, res.Checks, IDInventoryMatch, addrs[3], report.Fail, addrs[3], "follows "+addrs[1], fmt.Sprintf("replica_of server3:%d", p[2]))
+		want(t, res.Checks, check.IDInventoryMatch, addrs[3], report.Fail, addrs[3], "follows "+addrs[1], fmt.Sprintf("replica_of server3:%d", p[2]))
 	})
 
 	t.Run("open slot", func(t *testing.T) {
@@ -128,8 +130,8 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want(t, res.Checks, IDSlotsOpen, addrs[0], report.Fail, "slot 200 migrating to "+addrs[2])
-		want(t, res.Checks, IDSlotsOpen, addrs[2], report.Fail, "slot 200 importing from "+addrs[0])
+		want(t, res.Checks, check.IDSlotsOpen, addrs[0], report.Fail, "slot 200 migrating to "+addrs[2])
+		want(t, res.Checks, check.IDSlotsOpen, addrs[2], report.Fail, "slot 200 importing from "+addrs[0])
 		if res.Outcome() != report.OutcomeFail {
 			t.Errorf("outcome %s", res.Outcome())
 		}
@@ -146,7 +148,7 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ck := want(t, res.Checks, IDSlotsCoverage, "", report.Fail, "16383 of 16384", "unowned: 300")
+		ck := want(t, res.Checks, check.IDSlotsCoverage, "", report.Fail, "16383 of 16384", "unowned: 300")
 		if ck.Observed != 16383 {
 			t.Errorf("observed %v", ck.Observed)
 		}
@@ -171,7 +173,7 @@ func TestVerify(t *testing.T) {
 		if d := time.Since(start); d > wallLimit {
 			t.Errorf("verify with a node down took %s", d)
 		}
-		want(t, res.Checks, IDReachable, stopped.Addr, report.Fail, stopped.Addr)
+		want(t, res.Checks, check.IDReachable, stopped.Addr, report.Fail, stopped.Addr)
 		if res.Outcome() != report.OutcomeFail {
 			t.Errorf("outcome %s", res.Outcome())
 		}
@@ -180,8 +182,8 @@ func TestVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want(t, vres.Checks, IDReachable, stopped.Addr, report.Fail, stopped.Addr, "connection refused")
-		want(t, vres.Checks, IDBusPort, stopped.Addr, report.Fail, stopped.Addr)
+		want(t, vres.Checks, check.IDReachable, stopped.Addr, report.Fail, stopped.Addr, "connection refused")
+		want(t, vres.Checks, check.IDBusPort, stopped.Addr, report.Fail, stopped.Addr)
 	})
 }
 
@@ -201,8 +203,8 @@ func TestVerifyBeforeJoinFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want(t, res.Checks, IDClusterState, "", report.Fail, notCreated)
-	want(t, res.Checks, IDReachable, "127.0.0.1:1", report.Fail, "127.0.0.1:1")
+	want(t, res.Checks, check.IDClusterState, "", report.Fail, notCreated)
+	want(t, res.Checks, check.IDReachable, "127.0.0.1:1", report.Fail, "127.0.0.1:1")
 }
 
 func TestVerifyCancelled(t *testing.T) {

@@ -1,27 +1,26 @@
-package stage
+package check
 
 import (
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check/checktest"
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/measure"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
 var fakePorts = []int{7000, 7002, 7004, 7001, 7003, 7005}
 
 func fakeInv(t *testing.T, extra string) *inventory.Inventory {
-	return parseInv(t, crossYAML(fakePorts, extra))
+	return checktest.ParseInv(t, checktest.CrossYAML(fakePorts, extra))
 }
 
 func TestHealthyFakePassesEveryCheck(t *testing.T) {
 	inv := fakeInv(t, "")
-	l := NewLive(newFake(t, inv).snap(t))
+	l := NewLive(checktest.NewFake(t, inv).Snap(t))
 	if !l.Exists || len(l.Members) != 6 {
 		t.Fatalf("live: exists %v, %d members", l.Exists, len(l.Members))
 	}
@@ -42,22 +41,22 @@ func TestHealthyFakePassesEveryCheck(t *testing.T) {
 	}
 	// Every per-node check names its node: 6 state, 6 open, 6 failed.
 	for _, id := range []string{IDClusterState, IDSlotsOpen, IDNodeFailed, IDConfigDrift, IDInventoryMatch} {
-		if n := len(find(checks, id, "")); n != 6 {
+		if n := len(checktest.Find(checks, id, "")); n != 6 {
 			t.Errorf("%s: %d checks, want one per node (6)", id, n)
 		}
 	}
-	if n := len(find(checks, IDPlacement, "")); n != 3 {
+	if n := len(checktest.Find(checks, IDPlacement, "")); n != 3 {
 		t.Errorf("placement: %d checks, want one per master (3)", n)
 	}
-	if len(find(checks, IDNewEmpty, "")) != 0 {
+	if len(checktest.Find(checks, IDNewEmpty, "")) != 0 {
 		t.Errorf("no node is new, yet node.new_empty ran")
 	}
-	want(t, checks, IDSlotsCoverage, "", report.Pass, "all 16384 slots")
+	checktest.Want(t, checks, IDSlotsCoverage, "", report.Pass, "all 16384 slots")
 }
 
 func TestVersionDrift(t *testing.T) {
 	inv := fakeInv(t, "")
-	s := newFake(t, inv).snap(t)
+	s := checktest.NewFake(t, inv).Snap(t)
 	s.Nodes["127.0.0.1:7003"].Info["redis_version"] = "7.2.4"
 	c := CheckVersion(inv, NewLive(s))
 	if c.Status != report.Fail {
@@ -71,8 +70,8 @@ func TestVersionDrift(t *testing.T) {
 }
 
 func TestConfigDriftAgainstPeersAndInventory(t *testing.T) {
-	inv := parseInv(t, strings.Replace(crossYAML(fakePorts, ""), "  node_timeout_ms: 1000\n", "  node_timeout_ms: 1000\n  redis_config: {maxmemory: 4gb, maxmemory-policy: allkeys-lru}\n", 1))
-	s := newFake(t, inv).snap(t)
+	inv := checktest.ParseInv(t, strings.Replace(checktest.CrossYAML(fakePorts, ""), "  node_timeout_ms: 1000\n", "  node_timeout_ms: 1000\n  redis_config: {maxmemory: 4gb, maxmemory-policy: allkeys-lru}\n", 1))
+	s := checktest.NewFake(t, inv).Snap(t)
 	for _, o := range s.Nodes {
 		o.Config["maxmemory"] = "4294967296" // 4gb as CONFIG GET prints it
 		o.Config["maxmemory-policy"] = "allkeys-lru"
@@ -80,9 +79,9 @@ func TestConfigDriftAgainstPeersAndInventory(t *testing.T) {
 	s.Nodes["127.0.0.1:7002"].Config["maxmemory"] = "1073741824"
 	s.Nodes["127.0.0.1:7005"].Config["cluster-node-timeout"] = "5000"
 	checks := CheckConfigDrift(inv, NewLive(s))
-	want(t, checks, IDConfigDrift, "127.0.0.1:7002", report.Fail, "maxmemory", "1073741824", "4gb")
-	want(t, checks, IDConfigDrift, "127.0.0.1:7005", report.Fail, "cluster-node-timeout", "5000", "1000")
-	want(t, checks, IDConfigDrift, "127.0.0.1:7000", report.Pass)
+	checktest.Want(t, checks, IDConfigDrift, "127.0.0.1:7002", report.Fail, "maxmemory", "1073741824", "4gb")
+	checktest.Want(t, checks, IDConfigDrift, "127.0.0.1:7005", report.Fail, "cluster-node-timeout", "5000", "1000")
+	checktest.Want(t, checks, IDConfigDrift, "127.0.0.1:7000", report.Pass)
 }
 
 func TestNormConfig(t *testing.T) {
@@ -100,14 +99,14 @@ func TestNormConfig(t *testing.T) {
 
 func TestNotCreatedSkipsHealthAndAcceptsEmptyNodes(t *testing.T) {
 	inv := fakeInv(t, "")
-	s := emptySnap(t, inv)
+	s := checktest.EmptySnap(t, inv)
 	l := NewLive(s)
 	if l.Exists {
 		t.Fatal("six lone empty nodes must read as a cluster not created yet")
 	}
 	for _, c := range HealthChecks(inv, l) {
-		if c.Status != report.Skip || c.Message != notCreated {
-			t.Errorf("%s: %s %q, want skip %q", c.ID, c.Status, c.Message, notCreated)
+		if c.Status != report.Skip || c.Message != NotCreated {
+			t.Errorf("%s: %s %q, want skip %q", c.ID, c.Status, c.Message, NotCreated)
 		}
 	}
 	checks := CheckNewEmpty(inv, l)
@@ -124,26 +123,26 @@ func TestNotCreatedSkipsHealthAndAcceptsEmptyNodes(t *testing.T) {
 	s.Nodes["127.0.0.1:7001"].ClusterInfo["cluster_known_nodes"] = "1"
 	s.Nodes["127.0.0.1:7003"].ClusterInfo["cluster_known_nodes"] = "4"
 	checks = CheckNewEmpty(inv, NewLive(s))
-	want(t, checks, IDNewEmpty, "127.0.0.1:7004", report.Fail, "127.0.0.1:7004", "12 keys")
-	want(t, checks, IDNewEmpty, "127.0.0.1:7003", report.Fail, "knows 4 nodes")
-	want(t, checks, IDNewEmpty, "127.0.0.1:7001", report.Pass)
+	checktest.Want(t, checks, IDNewEmpty, "127.0.0.1:7004", report.Fail, "127.0.0.1:7004", "12 keys")
+	checktest.Want(t, checks, IDNewEmpty, "127.0.0.1:7003", report.Fail, "knows 4 nodes")
+	checktest.Want(t, checks, IDNewEmpty, "127.0.0.1:7001", report.Pass)
 }
 
 func TestOpenSlotsFailedNodesAndCoverage(t *testing.T) {
 	inv := fakeInv(t, "")
-	f := newFake(t, inv)
-	m0, m1, m2 := f.idx("127.0.0.1:7000"), f.idx("127.0.0.1:7002"), f.idx("127.0.0.1:7004")
-	f.nodes[m0].Slots += " [42->-" + f.nodes[m1].ID + "]"
-	f.nodes[m1].Slots += " [42-<-" + f.nodes[m0].ID + "]"
-	f.nodes[f.idx("127.0.0.1:7003")].Flags = "slave,fail?"
-	f.nodes[m2].Slots = "10923-16382" // slot 16383 unowned
-	l := NewLive(f.snap(t))
+	f := checktest.NewFake(t, inv)
+	m0, m1, m2 := f.Idx("127.0.0.1:7000"), f.Idx("127.0.0.1:7002"), f.Idx("127.0.0.1:7004")
+	f.Nodes[m0].Slots += " [42->-" + f.Nodes[m1].ID + "]"
+	f.Nodes[m1].Slots += " [42-<-" + f.Nodes[m0].ID + "]"
+	f.Nodes[f.Idx("127.0.0.1:7003")].Flags = "slave,fail?"
+	f.Nodes[m2].Slots = "10923-16382" // slot 16383 unowned
+	l := NewLive(f.Snap(t))
 	checks := HealthChecks(inv, l)
-	want(t, checks, IDSlotsOpen, "127.0.0.1:7000", report.Fail, "slot 42 migrating to 127.0.0.1:7002")
-	want(t, checks, IDSlotsOpen, "127.0.0.1:7002", report.Fail, "slot 42 importing from 127.0.0.1:7000")
-	want(t, checks, IDSlotsOpen, "127.0.0.1:7004", report.Pass)
-	want(t, checks, IDNodeFailed, "127.0.0.1:7003", report.Fail, "fail? by 127.0.0.1:7000")
-	c := want(t, checks, IDSlotsCoverage, "", report.Fail, "16383 of 16384", "unowned: 16383")
+	checktest.Want(t, checks, IDSlotsOpen, "127.0.0.1:7000", report.Fail, "slot 42 migrating to 127.0.0.1:7002")
+	checktest.Want(t, checks, IDSlotsOpen, "127.0.0.1:7002", report.Fail, "slot 42 importing from 127.0.0.1:7000")
+	checktest.Want(t, checks, IDSlotsOpen, "127.0.0.1:7004", report.Pass)
+	checktest.Want(t, checks, IDNodeFailed, "127.0.0.1:7003", report.Fail, "fail? by 127.0.0.1:7000")
+	c := checktest.Want(t, checks, IDSlotsCoverage, "", report.Fail, "16383 of 16384", "unowned: 16383")
 	if c.Observed != 16383 {
 		t.Errorf("observed %v, want 16383", c.Observed)
 	}
@@ -151,10 +150,10 @@ func TestOpenSlotsFailedNodesAndCoverage(t *testing.T) {
 
 func TestAgreement(t *testing.T) {
 	inv := fakeInv(t, "")
-	f := newFake(t, inv)
-	s := f.snap(t)
-	f.nodes[f.idx("127.0.0.1:7000")].Slots, f.nodes[f.idx("127.0.0.1:7002")].Slots = "0-5459", "5460-10922"
-	other, _ := cluster.ParseNodes(f.text(f.idx("127.0.0.1:7005")))
+	f := checktest.NewFake(t, inv)
+	s := f.Snap(t)
+	f.Nodes[f.Idx("127.0.0.1:7000")].Slots, f.Nodes[f.Idx("127.0.0.1:7002")].Slots = "0-5459", "5460-10922"
+	other, _ := cluster.ParseNodes(f.Text(f.Idx("127.0.0.1:7005")))
 	s.Nodes["127.0.0.1:7005"].Nodes = other
 	c := CheckAgreement(inv, NewLive(s))
 	if c.Status != report.Fail || !strings.Contains(c.Message, "127.0.0.1:7005 (server3:7005)") {
@@ -178,10 +177,10 @@ servers:
     address: 127.0.0.1
     nodes: [{port: 7004, role: master}, {port: 7003, role: replica}]
 `
-	bad := parseInv(t, text)
-	live := NewLive(newFake(t, fakeInv(t, "")).snap(t))
+	bad := checktest.ParseInv(t, text)
+	live := NewLive(checktest.NewFake(t, fakeInv(t, "")).Snap(t))
 	checks := CheckPlacement(bad, live)
-	want(t, checks, IDPlacement, "127.0.0.1:7002", report.Fail, "server2", "127.0.0.1:7001 on server2")
+	checktest.Want(t, checks, IDPlacement, "127.0.0.1:7002", report.Fail, "server2", "127.0.0.1:7001 on server2")
 	// The inventory declares replicas without replica_of; roles match.
 	for _, c := range CheckInventoryMatch(bad, live) {
 		if c.Status != report.Pass {
@@ -192,21 +191,21 @@ servers:
 
 func TestInventoryMatch(t *testing.T) {
 	inv := fakeInv(t, "")
-	f := newFake(t, inv)
-	f.nodes[f.idx("127.0.0.1:7001")].Master = f.nodes[f.idx("127.0.0.1:7004")].ID                            // 7001 follows 7004, inventory says server2:7002
-	f.nodes = append(f.nodes, fakeNode{ID: fakeID(9), Addr: "127.0.0.1:7010", Flags: "master", Master: "-"}) // unknown
-	r5 := f.idx("127.0.0.1:7005")
-	f.nodes[r5].Flags, f.nodes[r5].Master, f.nodes[r5].Slots = "master", "-", "" // declared replica
-	checks := CheckInventoryMatch(inv, NewLive(f.snap(t)))
-	want(t, checks, IDInventoryMatch, "127.0.0.1:7001", report.Fail, "follows 127.0.0.1:7004", "replica_of server2:7002")
-	want(t, checks, IDInventoryMatch, "127.0.0.1:7010", report.Fail, "not in the inventory")
-	want(t, checks, IDInventoryMatch, "127.0.0.1:7005", report.Fail, "declared replica but is a master")
-	want(t, checks, IDInventoryMatch, "127.0.0.1:7003", report.Pass, "as declared")
+	f := checktest.NewFake(t, inv)
+	f.Nodes[f.Idx("127.0.0.1:7001")].Master = f.Nodes[f.Idx("127.0.0.1:7004")].ID                                        // 7001 follows 7004, inventory says server2:7002
+	f.Nodes = append(f.Nodes, checktest.Node{ID: checktest.ID(9), Addr: "127.0.0.1:7010", Flags: "master", Master: "-"}) // unknown
+	r5 := f.Idx("127.0.0.1:7005")
+	f.Nodes[r5].Flags, f.Nodes[r5].Master, f.Nodes[r5].Slots = "master", "-", "" // declared replica
+	checks := CheckInventoryMatch(inv, NewLive(f.Snap(t)))
+	checktest.Want(t, checks, IDInventoryMatch, "127.0.0.1:7001", report.Fail, "follows 127.0.0.1:7004", "replica_of server2:7002")
+	checktest.Want(t, checks, IDInventoryMatch, "127.0.0.1:7010", report.Fail, "not in the inventory")
+	checktest.Want(t, checks, IDInventoryMatch, "127.0.0.1:7005", report.Fail, "declared replica but is a master")
+	checktest.Want(t, checks, IDInventoryMatch, "127.0.0.1:7003", report.Pass, "as declared")
 }
 
 func TestBackup(t *testing.T) {
 	inv := fakeInv(t, "")
-	s := newFake(t, inv).snap(t)
+	s := checktest.NewFake(t, inv).Snap(t)
 	now := time.Unix(1_700_000_000, 0)
 	for _, o := range s.Nodes {
 		o.Config["save"] = "3600 1"
@@ -218,11 +217,11 @@ func TestBackup(t *testing.T) {
 	if len(checks) != 3 {
 		t.Fatalf("%d backup checks, want one per replica", len(checks))
 	}
-	want(t, checks, IDBackup, "127.0.0.1:7001", report.Skip, "persistence is disabled")
-	want(t, checks, IDBackup, "127.0.0.1:7003", report.Warn, "older than validate.backup_max_age")
-	want(t, checks, IDBackup, "127.0.0.1:7005", report.Fail, "rdb_last_bgsave_status:err")
+	checktest.Want(t, checks, IDBackup, "127.0.0.1:7001", report.Skip, "persistence is disabled")
+	checktest.Want(t, checks, IDBackup, "127.0.0.1:7003", report.Warn, "older than validate.backup_max_age")
+	checktest.Want(t, checks, IDBackup, "127.0.0.1:7005", report.Fail, "rdb_last_bgsave_status:err")
 	s.Nodes["127.0.0.1:7003"].Info["rdb_last_save_time"] = "1699999000"
-	want(t, CheckBackup(inv, NewLive(s), now, 24*time.Hour), IDBackup, "127.0.0.1:7003", report.Pass, "16m40s ago")
+	checktest.Want(t, CheckBackup(inv, NewLive(s), now, 24*time.Hour), IDBackup, "127.0.0.1:7003", report.Pass, "16m40s ago")
 }
 
 func TestBigKeysThresholds(t *testing.T) {
@@ -233,33 +232,28 @@ func TestBigKeysThresholds(t *testing.T) {
 		"127.0.0.1:7004": {Complete: false, Scanned: 10, Largest: []BigKey{{"huge", 200_000_000}}},
 	}
 	checks := CheckBigKeys(inv, scans, 10_000_000, 100_000_000)
-	want(t, checks, IDBigKeys, "127.0.0.1:7000", report.Pass)
-	want(t, checks, IDBigKeys, "127.0.0.1:7002", report.Warn, `"big" 11.0 MiB`)
-	c := want(t, checks, IDBigKeys, "127.0.0.1:7004", report.Fail, `"huge"`, "partial")
+	checktest.Want(t, checks, IDBigKeys, "127.0.0.1:7000", report.Pass)
+	checktest.Want(t, checks, IDBigKeys, "127.0.0.1:7002", report.Warn, `"big" 11.0 MiB`)
+	c := checktest.Want(t, checks, IDBigKeys, "127.0.0.1:7004", report.Fail, `"huge"`, "partial")
 	if c.Observed != int64(200_000_000) || c.Threshold != int64(100_000_000) {
 		t.Errorf("observed %v threshold %v", c.Observed, c.Threshold)
 	}
 }
 
-func TestKeepLargestAndSummarize(t *testing.T) {
-	var top []BigKey
+func TestBigKeyScanKeepsTheLargest(t *testing.T) {
+	var s BigKeyScan
 	for i, n := range []int64{5, 1, 9, 3, 7, 2, 8} {
-		top = keepLargest(top, BigKey{Key: string(rune('a' + i)), Bytes: n})
+		s.Add(BigKey{Key: string(rune('a' + i)), Bytes: n})
 	}
 	var got []int64
-	for _, k := range top {
+	for _, k := range s.Largest {
 		got = append(got, k.Bytes)
 	}
-	if len(got) != 5 || got[0] != 9 || got[4] != 3 {
+	if len(got) != 5 || got[0] != 9 || got[1] != 8 || got[4] != 3 {
 		t.Errorf("top = %v, want [9 8 7 5 3]", got)
 	}
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	l := summarize(d)
-	if l.AvgMS != 50.5 || l.P99MS != 99 || l.Samples != 100 {
-		t.Errorf("summarize: %+v", l)
+	if s.Scanned != 7 {
+		t.Errorf("scanned %d, want 7", s.Scanned)
 	}
 }
 
@@ -267,24 +261,26 @@ func TestGateChecks(t *testing.T) {
 	inv := fakeInv(t, "")
 	g := inv.Gates
 	checks := CheckLatency(inv, map[string]Latency{
-		"127.0.0.1:7000": {AvgMS: 0.1, P99MS: 0.3, Samples: 200},
-		"127.0.0.1:7002": {AvgMS: 6, P99MS: 250, Samples: 200},
+		"127.0.0.1:7000": {Latency: measure.Latency{AvgMS: 0.1, P99MS: 0.3, Samples: 200}},
+		"127.0.0.1:7002": {Latency: measure.Latency{AvgMS: 6, P99MS: 250, Samples: 200}},
+		"127.0.0.1:7004": {Err: "PING: connection refused"},
 	}, g)
-	want(t, checks, IDLatencyAvg, "127.0.0.1:7000", report.Pass)
-	want(t, checks, IDLatencyAvg, "127.0.0.1:7002", report.Warn, "6.000 ms")
-	want(t, checks, IDLatencyP99, "127.0.0.1:7002", report.Fail, "250.000 ms")
+	checktest.Want(t, checks, IDLatencyAvg, "127.0.0.1:7000", report.Pass)
+	checktest.Want(t, checks, IDLatencyAvg, "127.0.0.1:7002", report.Warn, "6.000 ms")
+	checktest.Want(t, checks, IDLatencyP99, "127.0.0.1:7002", report.Fail, "250.000 ms")
+	checktest.Want(t, checks, IDLatencyP99, "127.0.0.1:7004", report.Error, "latency probe failed: PING: connection refused")
 	cpu := CheckCPU(inv, map[string]float64{"127.0.0.1:7004": 96}, g.CPUPercent)
-	c := want(t, cpu, IDGateCPU, "127.0.0.1:7004", report.Fail, "96.0%")
+	c := checktest.Want(t, cpu, IDGateCPU, "127.0.0.1:7004", report.Fail, "96.0%")
 	if c.Unit != "percent" || c.Threshold != g.CPUPercent.Hold {
 		t.Errorf("cpu check %+v", c)
 	}
 	lag := CheckReplLag(inv, map[string]Lag{"127.0.0.1:7001": {MS: 700}}, g.ReplicationLagMS)
-	want(t, lag, IDReplLag, "127.0.0.1:7001", report.Warn, "700.0 ms")
+	checktest.Want(t, lag, IDReplLag, "127.0.0.1:7001", report.Warn, "700.0 ms")
 }
 
 func TestHeadroom(t *testing.T) {
 	inv := fakeInv(t, "")
-	s := newFake(t, inv).snap(t)
+	s := checktest.NewFake(t, inv).Snap(t)
 	for _, o := range s.Nodes {
 		o.Info["maxmemory"] = "100000000"
 	}
@@ -304,7 +300,7 @@ func TestHeadroom(t *testing.T) {
 	if len(checks) != 1 {
 		t.Fatalf("%d headroom checks, want one per receiver: %+v", len(checks), checks)
 	}
-	c := want(t, checks, IDMemoryHeadroom, "127.0.0.1:7001", report.Fail, "receives 4096 slots")
+	c := checktest.Want(t, checks, IDMemoryHeadroom, "127.0.0.1:7001", report.Fail, "receives 4096 slots")
 	if v, _ := c.Observed.(float64); v < 84 || v > 86 {
 		t.Errorf("projected %v%%, want about 85%%", c.Observed)
 	}
@@ -324,89 +320,13 @@ func TestCanaryKeyHitsTheMaster(t *testing.T) {
 	}
 }
 
-// ruleRE finds the rule id an invalid inventory's first line names.
-var ruleRE = regexp.MustCompile(`\((inventory\.[a-z_]+)\)`)
-
-func TestOfflineInventoryFiles(t *testing.T) {
-	dir := filepath.Join("..", "..", "testdata", "inventories")
-	secrets := Secrets{Password: "a-password-long-enough"}
-	for _, name := range []string{"sandbox-3x2.yaml", "prod-3x2.yaml", "prod-5x2.yaml", "sandbox-5x2.yaml", "sandbox-3x2.json"} {
-		t.Run(name, func(t *testing.T) {
-			inv, err := inventory.Load(filepath.Join(dir, name))
-			if err != nil {
-				if os.IsNotExist(err) {
-					t.Skipf("%s not written yet", name)
-				}
-				t.Fatal(err)
-			}
-			checks := OfflineChecks(inv, nil, false, secrets, false)
-			if f := failures(checks); len(f) > 0 {
-				t.Errorf("valid inventory has failures: %+v", f)
-			}
-			// Passing rules are listed too: a report of what was checked.
-			for _, id := range inventory.Rules {
-				if len(find(checks, id, "")) == 0 {
-					t.Errorf("rule %s missing from the checks", id)
-				}
-			}
-			want(t, checks, inventory.RulePassword, "", report.Pass)
-		})
+func TestFailed(t *testing.T) {
+	var in []report.Check
+	for _, st := range []report.Status{report.Pass, report.Fail, report.Warn, report.Error, report.Skip, report.Hold} {
+		in = append(in, report.Check{ID: string(st), Status: st})
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "invalid", "*.yaml"))
-	for _, path := range files {
-		t.Run("invalid/"+filepath.Base(path), func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(data), "\n")
-			m := ruleRE.FindStringSubmatch(first)
-			inv, err := inventory.Parse(path, data)
-			if m == nil {
-				if err == nil {
-					t.Fatalf("%s names no rule, so it must fail to parse", path)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parse: %v", err)
-			}
-			var base *inventory.Inventory
-			if m[1] == inventory.RuleNewServersInPairs {
-				if base, err = inventory.Load(filepath.Join(dir, "prod-3x2.yaml")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			checks := OfflineChecks(inv, base, false, secrets, false)
-			got := find(checks, m[1], "")
-			failed := false
-			for _, c := range got {
-				if c.Status == report.Fail {
-					failed = true
-					if c.File != path || c.Line == 0 {
-						t.Errorf("%s: finding without file:line: %+v", m[1], c)
-					}
-				}
-			}
-			if !failed {
-				t.Errorf("want %s to fail, got %+v", m[1], got)
-			}
-		})
+	got := Failed(in)
+	if len(got) != 2 || got[0].Status != report.Fail || got[1].Status != report.Error {
+		t.Errorf("Failed = %+v, want the fail and the error check", got)
 	}
-}
-
-func TestOfflineOddServersAndPassword(t *testing.T) {
-	text := crossYAML([]int{7000, 7002, 7004, 7006, 7001, 7003, 7005, 7007}, "")
-	inv := parseInv(t, text)
-	checks := OfflineChecks(inv, nil, false, Secrets{}, false)
-	want(t, checks, inventory.RuleOddServers, "", report.Warn, "4 servers")
-	want(t, checks, inventory.RulePassword, "", report.Skip, "SLOTSHIFT_PASSWORD is not set")
-	checks = OfflineChecks(inv, nil, true, Secrets{Password: "short"}, false)
-	want(t, checks, inventory.RuleOddServers, "", report.Fail, "4 servers")
-	c := want(t, checks, inventory.RulePassword, "", report.Fail, "too short")
-	if strings.Contains(c.Message, "short\"") || strings.Contains(c.Message, ": short") {
-		t.Errorf("the password leaked: %q", c.Message)
-	}
-	// Online, a missing password is a failure.
-	want(t, OfflineChecks(inv, nil, false, Secrets{}, true), inventory.RulePassword, "", report.Fail, "not set")
 }

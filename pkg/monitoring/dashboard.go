@@ -1,0 +1,291 @@
+package monitoring
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"github.com/slotshift/slotshift/pkg/inventory"
+)
+
+// The Grafana dashboard JSON model, as much of it as Dashboard writes.
+type dashboard struct {
+	UID           string     `json:"uid"`
+	Title         string     `json:"title"`
+	Description   string     `json:"description"`
+	Tags          []string   `json:"tags"`
+	Timezone      string     `json:"timezone"`
+	Editable      bool       `json:"editable"`
+	GraphTooltip  int        `json:"graphTooltip"`
+	SchemaVersion int        `json:"schemaVersion"`
+	Version       int        `json:"version"`
+	Refresh       string     `json:"refresh"`
+	Time          timeRange  `json:"time"`
+	Templating    varList    `json:"templating"`
+	Annotations   annoList   `json:"annotations"`
+	Panels        []panel    `json:"panels"`
+	Links         []struct{} `json:"links"`
+}
+
+type timeRange struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+type varList struct {
+	List []variable `json:"list"`
+}
+
+type variable struct {
+	Name    string     `json:"name"`
+	Label   string     `json:"label"`
+	Type    string     `json:"type"`
+	Query   string     `json:"query"`
+	Current struct{}   `json:"current"`
+	Options []struct{} `json:"options"`
+	Hide    int        `json:"hide"`
+	Refresh int        `json:"refresh"`
+	Regex   string     `json:"regex"`
+}
+
+type annoList struct {
+	List []struct{} `json:"list"`
+}
+
+type panel struct {
+	ID          int            `json:"id"`
+	Type        string         `json:"type"`
+	Title       string         `json:"title"`
+	Description string         `json:"description,omitempty"`
+	GridPos     GridPos        `json:"gridPos"`
+	Collapsed   *bool          `json:"collapsed,omitempty"`
+	Panels      *[]panel       `json:"panels,omitempty"` // rows only
+	Datasource  *datasourceRef `json:"datasource,omitempty"`
+	Targets     []target       `json:"targets,omitempty"`
+	FieldConfig *fieldConfig   `json:"fieldConfig,omitempty"`
+	Options     map[string]any `json:"options,omitempty"`
+}
+
+// GridPos places a panel on Grafana's 24-column grid.
+type GridPos struct {
+	H int `json:"h"`
+	W int `json:"w"`
+	X int `json:"x"`
+	Y int `json:"y"`
+}
+
+type datasourceRef struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type target struct {
+	RefID        string         `json:"refId"`
+	Datasource   *datasourceRef `json:"datasource"`
+	Expr         string         `json:"expr"`
+	LegendFormat string         `json:"legendFormat"`
+}
+
+type fieldConfig struct {
+	Defaults  fieldDefaults `json:"defaults"`
+	Overrides []struct{}    `json:"overrides"`
+}
+
+type fieldDefaults struct {
+	Unit       string         `json:"unit"`
+	Min        *float64       `json:"min,omitempty"`
+	Thresholds thresholds     `json:"thresholds"`
+	Custom     map[string]any `json:"custom,omitempty"`
+}
+
+type thresholds struct {
+	Mode  string `json:"mode"`
+	Steps []step `json:"steps"`
+}
+
+type step struct {
+	Color string   `json:"color"`
+	Value *float64 `json:"value"` // nil = the base step
+}
+
+// DatasourceVar is the dashboard variable every panel's queries use: the
+// Prometheus data source is chosen when the dashboard is imported or viewed.
+const DatasourceVar = "datasource"
+
+var prometheusDS = &datasourceRef{Type: "prometheus", UID: "${" + DatasourceVar + "}"}
+
+// Grid geometry: 24 columns; a node gets one line of six panels.
+const (
+	gridWidth   = 24
+	statHeight  = 4
+	nodeHeight  = 6
+	nodePanels  = 6
+	panelWidth  = gridWidth / nodePanels
+	rateWindow  = "$__rate_interval"
+	schemaV     = 39
+	maxUIDChars = 40
+)
+
+var uidUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// builder lays panels out top to bottom.
+type builder struct {
+	inv    *inventory.Inventory
+	panels []panel
+	y      int
+}
+
+func (b *builder) add(p panel) {
+	p.ID = len(b.panels) + 1
+	b.panels = append(b.panels, p)
+}
+
+func (b *builder) row(title string) {
+	collapsed := false
+	b.add(panel{Type: "row", Title: title, GridPos: GridPos{H: 1, W: gridWidth, Y: b.y}, Collapsed: &collapsed, Panels: &[]panel{}})
+	b.y++
+}
+
+// Dashboard renders the Grafana dashboard: a row of cluster-wide stats,
+// then a row per server with one line of panels per node (status, CPU,
+// memory, latency, commands, replication), thresholds drawn from the
+// gates. It returns the number of panels.
+func Dashboard(inv *inventory.Inventory) ([]byte, int, error) {
+	b := &builder{inv: inv}
+	b.clusterRow()
+	for _, r := range inv.Nodes() {
+		if r.NodeIndex == 0 {
+			b.row(fmt.Sprintf("%s (%s)", r.Server, r.Address))
+		}
+		b.nodeLine(r)
+	}
+	uid := uidUnsafe.ReplaceAllString("slotshift-"+inv.Cluster.Name, "-")
+	if len(uid) > maxUIDChars {
+		uid = uid[:maxUIDChars]
+	}
+	d := dashboard{
+		UID:   uid,
+		Title: "Redis Cluster " + inv.Cluster.Name,
+		Description: fmt.Sprintf("Every node of %s, from one redis_exporter per node; thresholds are the inventory's gates. Generated by slotshift monitoring.",
+			inv.Cluster.Name),
+		Tags:          []string{"redis", "redis-cluster", "slotshift"},
+		Timezone:      "browser",
+		Editable:      true,
+		GraphTooltip:  1,
+		SchemaVersion: schemaV,
+		Version:       1,
+		Refresh:       "30s",
+		Time:          timeRange{From: "now-6h", To: "now"},
+		Templating: varList{List: []variable{{
+			Name: DatasourceVar, Label: "Prometheus", Type: "datasource", Query: "prometheus", Options: []struct{}{}, Refresh: 1,
+		}}},
+		Annotations: annoList{List: []struct{}{}},
+		Panels:      b.panels,
+		Links:       []struct{}{},
+	}
+	out, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return nil, 0, fmt.Errorf("monitoring: dashboard: %w", err)
+	}
+	return append(out, '\n'), len(b.panels), nil
+}
+
+func (b *builder) clusterRow() {
+	inv := b.inv
+	nodes := float64(len(inv.Nodes()))
+	b.row("Cluster " + inv.Cluster.Name)
+	stats := []struct {
+		title, unit string
+		targets     []target
+		green       float64
+	}{
+		{"Nodes up", "none", []target{q("sum("+sel(inv, "redis_up")+")", "up"), q("count("+sel(inv, "up")+")", "scraped")}, nodes},
+		{"cluster_state ok (lowest of all nodes)", "none", []target{q("min("+sel(inv, "redis_cluster_state")+")", "cluster_state")}, 1},
+		{"Slots ok (lowest of all nodes)", "none", []target{q("min("+sel(inv, "redis_cluster_slots_ok")+")", "slots ok")}, slotCount},
+		{"Live masters and replicas", "none", []target{
+			q("count("+sel(inv, "redis_instance_info", `role="master"`)+")", "masters"),
+			q("count("+sel(inv, "redis_instance_info", `role="slave"`)+")", "replicas"),
+		}, 1},
+	}
+	for i, s := range stats {
+		b.add(statPanel(s.title, GridPos{H: statHeight, W: gridWidth / len(stats), X: i * gridWidth / len(stats), Y: b.y}, s.targets, s.green))
+	}
+	b.y += statHeight
+}
+
+// nodeLine adds one node's six panels.
+func (b *builder) nodeLine(r inventory.NodeRef) {
+	inv, g := b.inv, b.inv.Gates
+	node := LabelNode + "=" + quote(r.Addr())
+	name := fmt.Sprintf("%s (%s)", r.Name(), r.Role)
+	pos := func(i int) GridPos { return GridPos{H: nodeHeight, W: panelWidth, X: i * panelWidth, Y: b.y} }
+	b.add(statPanel(name+" status", pos(0), []target{
+		q(sel(inv, "redis_up", node), "redis up"),
+		q(sel(inv, "redis_cluster_state", node), "cluster_state ok"),
+		q(sel(inv, "redis_instance_info", node), "live role {{role}}"),
+	}, 1))
+	b.add(seriesPanel(name+" CPU", "percent", pos(1), g.CPUPercent, 1,
+		q(cpuPercent(inv, rateWindow, node), "CPU % (sys+user)")))
+	b.add(seriesPanel(name+" memory", "percent", pos(2), g.MemoryPercent, 1,
+		q(memoryPercent(inv, node), "used %")))
+	b.add(seriesPanel(name+" latency", "ms", pos(3), g.LatencyAvgMS, 1,
+		q(latencyAvgMS(inv, rateWindow, node), "average"),
+		q(latencyP99MS(inv, node), "p99 since start")))
+	b.add(seriesPanel(name+" commands", "ops", pos(4), inventory.Threshold{}, 1,
+		q(fmt.Sprintf("sum by (%s) (rate(%s[%s]))", nodeLabels, sel(inv, "redis_commands_total", node), rateWindow), "commands/s"),
+		q(sel(inv, "redis_connected_clients", node), "clients")))
+	b.add(seriesPanel(name+" replication", "s", pos(5), g.ReplicationLagMS, 1.0/1000,
+		q(sel(inv, "redis_connected_slave_lag_seconds", node), "lag of replica {{slave_ip}}:{{slave_port}}"),
+		q(sel(inv, "redis_master_last_io_seconds_ago", node), "since last I/O from the master")))
+	b.y += nodeHeight
+}
+
+func q(expr, legend string) target {
+	return target{Datasource: prometheusDS, Expr: expr, LegendFormat: legend}
+}
+
+func withRefIDs(ts []target) []target {
+	for i := range ts {
+		ts[i].RefID = string(rune('A' + i))
+	}
+	return ts
+}
+
+func statPanel(title string, pos GridPos, ts []target, green float64) panel {
+	return panel{
+		Type: "stat", Title: title, GridPos: pos, Datasource: prometheusDS, Targets: withRefIDs(ts),
+		FieldConfig: &fieldConfig{Defaults: fieldDefaults{Unit: "none", Thresholds: thresholds{Mode: "absolute", Steps: []step{
+			{Color: "red"}, {Color: "green", Value: &green},
+		}}}, Overrides: []struct{}{}},
+		Options: map[string]any{
+			"reduceOptions": map[string]any{"calcs": []string{"lastNotNull"}, "fields": "", "values": false},
+			"colorMode":     "background", "graphMode": "none", "textMode": "value_and_name",
+			"orientation": "auto", "justifyMode": "auto",
+		},
+	}
+}
+
+// seriesPanel is a time series panel; a gate, when given, draws its hold
+// (yellow) and abort (red) lines, scaled to the panel's unit.
+func seriesPanel(title, unit string, pos GridPos, gate inventory.Threshold, scale float64, ts ...target) panel {
+	steps := []step{{Color: "green"}}
+	style := "off"
+	if gate.Hold > 0 {
+		hold, abort := gate.Hold*scale, gate.Abort*scale
+		steps = append(steps, step{Color: "yellow", Value: &hold}, step{Color: "red", Value: &abort})
+		style = "line"
+	}
+	zero := 0.0
+	return panel{
+		Type: "timeseries", Title: title, GridPos: pos, Datasource: prometheusDS, Targets: withRefIDs(ts),
+		FieldConfig: &fieldConfig{Defaults: fieldDefaults{
+			Unit: unit, Min: &zero,
+			Thresholds: thresholds{Mode: "absolute", Steps: steps},
+			Custom:     map[string]any{"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "thresholdsStyle": map[string]any{"mode": style}},
+		}, Overrides: []struct{}{}},
+		Options: map[string]any{
+			"legend":  map[string]any{"displayMode": "list", "placement": "bottom", "showLegend": true},
+			"tooltip": map[string]any{"mode": "multi", "sort": "none"},
+		},
+	}
+}

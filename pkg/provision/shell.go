@@ -1,0 +1,129 @@
+package provision
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/provision/sshrunner"
+)
+
+// The shell commands provision runs on a server, in one place. Runner.Run
+// gives each to sh as root. They are built from paths, ports, unit and
+// user names only, which the builders quote where an inventory chooses
+// them; none ever holds a secret: the password reaches a server only
+// inside files written over SFTP, so it never shows in a process list.
+
+// preflightScript prints what provision needs to know about a host, one
+// key=value per line: os, distro, uid, service (systemd or daemon), redis
+// (the redis-server path, empty when missing), free_kb (free KiB on the
+// file system that holds, or will hold, dataDir) and ufw (active or
+// inactive).
+func preflightScript(dataDir string) string {
+	return `echo "os=$(uname -s)"
+. /etc/os-release 2>/dev/null; echo "distro=${PRETTY_NAME:-unknown}"
+echo "uid=$(id -u)"
+if [ -d /run/systemd/system ]; then echo service=systemd; else echo service=daemon; fi
+echo "redis=$(command -v redis-server || true)"
+d=` + sshrunner.Quote(dataDir) + `; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+echo "free_kb=$(df -Pk "$d" | awk 'NR==2{print $4}')"
+if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; then echo ufw=active; else echo ufw=inactive; fi`
+}
+
+// aptInstallCmd installs the distribution's redis-server package.
+const aptInstallCmd = "DEBIAN_FRONTEND=noninteractive apt-get update -q && " +
+	"DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server"
+
+// disableDefaultRedisCmd stops and disables the instance the distribution's
+// package starts: it listens on 6379 and is not part of the cluster.
+const disableDefaultRedisCmd = "if systemctl is-enabled --quiet redis-server.service 2>/dev/null; " +
+	"then systemctl disable --now redis-server.service; fi"
+
+// kernelTuneCmd applies now what the sysctl.d file and the THP unit make
+// last across reboots: overcommit for fork(), a deep accept backlog, and
+// transparent huge pages off.
+const kernelTuneCmd = "sysctl -q -w vm.overcommit_memory=1 net.core.somaxconn=65535 && " +
+	"if [ -w /sys/kernel/mm/transparent_hugepage/enabled ]; then echo never > /sys/kernel/mm/transparent_hugepage/enabled; fi"
+
+// statCmd prints "mode owner group path" (mode in octal) for each of paths
+// that exists, and succeeds even when none does.
+func statCmd(paths []string) string {
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		q[i] = sshrunner.Quote(p)
+	}
+	return `for p in ` + strings.Join(q, " ") + `; do [ -e "$p" ] && stat -c '%a %U %G %n' -- "$p"; done; true`
+}
+
+// mkdirCmd creates dirs, parents first, with their mode and owner (and
+// sets both on those that exist): one command, because each SSH session
+// costs a round trip and a fork on the server.
+func mkdirCmd(dirs []Dir) string {
+	cmds := make([]string, len(dirs))
+	for i, d := range dirs {
+		cmds[i] = fmt.Sprintf("install -d -m %04o -o %s -g %s %s",
+			d.Mode, sshrunner.Quote(d.Owner), sshrunner.Quote(d.Group), sshrunner.Quote(d.Path))
+	}
+	return strings.Join(cmds, " && ")
+}
+
+// firewallCmd opens, in ufw, each node's client port and its cluster bus
+// port.
+func firewallCmd(ports []int) string {
+	rules := make([]string, len(ports))
+	for i, p := range ports {
+		rules[i] = fmt.Sprintf("ufw allow %d/tcp >/dev/null && ufw allow %d/tcp >/dev/null", p, p+inventory.BusPortOffset)
+	}
+	return strings.Join(rules, " && ")
+}
+
+// daemonReloadCmd makes systemd read changed unit files.
+const daemonReloadCmd = "systemctl daemon-reload"
+
+// enableCmd enables unit at boot unless it already is.
+func enableCmd(unit string) string {
+	return "systemctl is-enabled --quiet " + unit + " || systemctl enable " + unit
+}
+
+// enableNowCmd enables and starts unit unless it is already enabled.
+func enableNowCmd(unit string) string {
+	return "systemctl is-enabled --quiet " + unit + " || systemctl enable --now " + unit
+}
+
+// startCmd starts the node of l: through its unit under systemd, otherwise
+// as a daemon of user (from /, so that it holds no directory busy).
+func startCmd(service, user string, l NodeLayout) string {
+	if service == ServiceSystemd {
+		return "systemctl start " + l.Unit
+	}
+	if user != "root" {
+		return "cd / && runuser -u " + sshrunner.Quote(user) + " -- redis-server " + sshrunner.Quote(l.Conf) + " --daemonize yes"
+	}
+	return "cd / && redis-server " + sshrunner.Quote(l.Conf) + " --daemonize yes"
+}
+
+// restartUnitCmd restarts the node of l under systemd.
+func restartUnitCmd(l NodeLayout) string { return "systemctl restart " + l.Unit }
+
+// termCmd asks a daemon node to shut down (SIGTERM, on which Redis saves
+// and exits cleanly; no SHUTDOWN command, so no password in argv).
+func termCmd(l NodeLayout) string {
+	return "kill -TERM \"$(cat " + sshrunner.Quote(l.PidFile) + ")\""
+}
+
+// logSep separates the log tails of several nodes in one command's output.
+const logSep = "==> slotshift log "
+
+// logTailLines is how much of each node's log provision reads after a
+// start: enough to reach back to the start's banner.
+const logTailLines = 200
+
+// logTailsCmd prints the last logTailLines lines of each node's log, each
+// after a line of logSep and the node's port.
+func logTailsCmd(nodes []NodeLayout) string {
+	parts := make([]string, len(nodes))
+	for i, l := range nodes {
+		parts[i] = fmt.Sprintf("echo '%s%d'; tail -n %d %s", logSep, l.Port, logTailLines, sshrunner.Quote(l.LogFile))
+	}
+	return strings.Join(parts, "; ")
+}
