@@ -70,6 +70,7 @@ func newApp(sys IO) *cli.App {
 			a.sandboxCommand(),
 			a.loadCommand(),
 			a.monitoringCommand(),
+			a.backupCommand(),
 			versionCommand(sys),
 		},
 		Action: func(c *cli.Context) error {

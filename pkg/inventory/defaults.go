@@ -68,6 +68,7 @@ func ApplyDefaults(inv *Inventory) {
 	setInt64(&v.BigKeyFailBytes, DefaultBigKeyFail)
 	setDur(&v.BigKeyBudget, DefaultBigKeyBudget)
 	setDur(&v.BackupMaxAge, DefaultBackupMaxAge)
+	setDur(&inv.Backup.MaxAge, DefaultBackupMaxAge)
 
 	p := &inv.Provision
 	setStr(&p.Service, DefaultService)

@@ -474,6 +474,9 @@ func (d *decoder) schema(inv *Inventory, root *yaml.Node) {
 			}
 		}
 	}
+	if inv.Backup.MaxAge.Duration < 0 {
+		d.add(inv.Backup.Line, "backup.max_age", "%s: must not be negative", inv.Backup.MaxAge)
+	}
 	enum := func(field, val string, line int, allowed ...string) {
 		if val != "" && !slices.Contains(allowed, val) {
 			d.add(line, field, "%q: want one of %s", val, strings.Join(allowed, ", "))

@@ -17,6 +17,7 @@ type Inventory struct {
 	Rebalance Rebalance `json:"rebalance"`
 	Provision Provision `json:"provision"`
 	Validate  Validate  `json:"validate"`
+	Backup    Backup    `json:"backup"`
 	SSH       SSH       `json:"ssh"` // defaults for every server's ssh block
 	// Monitoring says where each node's redis_exporter listens.
 	Monitoring Monitoring `json:"monitoring"`
@@ -123,6 +124,14 @@ type Validate struct {
 	// BackupMaxAge: warn when a replica's last successful save is older.
 	BackupMaxAge Duration `json:"backup_max_age,omitempty"` // default 24h
 	Line         int      `json:"-"`
+}
+
+// Backup holds the settings of backups and of the checks that rely on them.
+type Backup struct {
+	// MaxAge is how old a backup manifest's files may be before a stage
+	// that needs a backup refuses it. Default 24h.
+	MaxAge Duration `json:"max_age"`
+	Line   int      `json:"-"`
 }
 
 // Provision holds the provision stage's settings.
