@@ -13,7 +13,7 @@ import (
 // canary writes, reads back and deletes one key per master that owns
 // slots, through a cluster client (so routing is what applications get),
 // each with a short TTL in case the delete never happens.
-func (o *observer) canary(ctx context.Context, l Live) map[string]check.CanaryResult {
+func (o *observer) canary(ctx context.Context, l check.Live) map[string]check.CanaryResult {
 	var seeds []string
 	for _, a := range l.MemberAddrs() {
 		if ob, ok := l.Snap.Nodes[a]; ok && ob.OK() {

@@ -63,19 +63,12 @@ func newObserverTimeout(env Env, readTimeout time.Duration) *observer {
 		// Short timeouts: an unreachable node must become a failed check
 		// quickly, never a hang.
 		pool: admin.NewPool(admin.Options{
-			Username: env.Secrets.Username, Password: env.Secrets.Password, PasswordEnv: passwordEnv(env.Inventory),
+			Username: env.Secrets.Username, Password: env.Secrets.Password, PasswordEnv: inventory.PasswordEnv(env.Inventory),
 			DialTimeout: dialTimeout, ReadTimeout: readTimeout,
 		}),
 		log:    log,
 		status: status,
 	}
-}
-
-func passwordEnv(inv *inventory.Inventory) string {
-	if inv == nil {
-		return ""
-	}
-	return inv.Cluster.PasswordEnv
 }
 
 func (o *observer) close() { _ = o.pool.Close() }
@@ -210,7 +203,7 @@ func dialErr(ctx context.Context, addr string) string {
 }
 
 // dialTargets maps each address to check to its bus address.
-func dialTargets(inv *inventory.Inventory, l Live) map[string]string {
+func dialTargets(inv *inventory.Inventory, l check.Live) map[string]string {
 	out := map[string]string{}
 	for _, r := range inv.Nodes() {
 		out[r.Addr()] = r.BusAddr()
@@ -276,7 +269,7 @@ func (o *observer) bigKeys(ctx context.Context, addrs []string, budget time.Dura
 // lags measures each member replica's replication lag with the gates'
 // probe: the time until its offset reaches the offset its master reports
 // now, bounded by lagBound.
-func (o *observer) lags(ctx context.Context, l Live) map[string]check.Lag {
+func (o *observer) lags(ctx context.Context, l check.Live) map[string]check.Lag {
 	masterOf := map[string]string{}
 	for _, r := range l.Replicas() {
 		if ro, ok := l.Snap.Nodes[r.Addr]; !ok || !ro.OK() {

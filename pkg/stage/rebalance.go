@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/atomicfile"
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/gate"
@@ -115,9 +116,9 @@ func (r *rebalancer) run(ctx context.Context) error {
 		snap = conv
 	}
 
-	live := NewLive(snap)
+	live := check.NewLive(snap)
 	if !live.Exists {
-		r.res.Add(report.Check{ID: IDMembers, Status: report.Fail, Message: notCreated, Hint: "run slotshift join first"})
+		r.res.Add(report.Check{ID: IDMembers, Status: report.Fail, Message: check.NotCreated, Hint: "run slotshift join first"})
 		return nil
 	}
 	r.res.Fingerprint = live.Fingerprint()
@@ -143,7 +144,7 @@ func (r *rebalancer) run(ctx context.Context) error {
 }
 
 // execute runs the plan's batches behind the gates.
-func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live Live, p plan.Rebalance) error {
+func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live check.Live, p plan.Rebalance) error {
 	if err := migrate.CheckFresh(snap, p); err != nil {
 		return err
 	}
@@ -153,7 +154,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 		masterAddrs = append(masterAddrs, m.Addr)
 	}
 	for _, rep := range live.Replicas() {
-		if m, ok := live.byID(rep.MasterID); ok {
+		if m, ok := live.ByID(rep.MasterID); ok {
 			replicas[rep.Addr] = m.Addr
 		}
 	}
@@ -335,7 +336,7 @@ func (r *rebalancer) checkBalanced(ctx context.Context) {
 	if open := migrate.FindOpen(snap); len(open) > 0 {
 		r.res.Add(report.Check{ID: "slots.open", Status: report.Fail, Message: fmt.Sprintf("%d slot(s) open after the run", len(open))})
 	}
-	live := NewLive(snap)
+	live := check.NewLive(snap)
 	r.res.Fingerprint = live.Fingerprint()
 	// Re-plan toward the same goal: a run that reached it leaves nothing
 	// to move, whether the goal is the weights or a saved layout.
@@ -354,7 +355,7 @@ func (r *rebalancer) checkBalanced(ctx context.Context) {
 
 // planFrom plans from the live cluster toward the goal of this run: the
 // saved layout when one was given, the inventory's weights otherwise.
-func (r *rebalancer) planFrom(live Live) (plan.Rebalance, error) {
+func (r *rebalancer) planFrom(live check.Live) (plan.Rebalance, error) {
 	masters := mastersFor(r.inv, live, false)
 	opts := plan.Options{BatchSlots: r.inv.Rebalance.BatchSlots, ThresholdPercent: r.inv.Rebalance.ThresholdPercent, Fingerprint: live.Fingerprint()}
 	if r.in.TargetLayout != nil {
@@ -389,12 +390,12 @@ func (r *rebalancer) describePlan(p plan.Rebalance) {
 	targets := append([]plan.Target(nil), p.Targets...)
 	sort.Slice(targets, func(i, j int) bool { return targets[i].Addr < targets[j].Addr })
 	for _, t := range targets {
-		r.res.Summary = append(r.res.Summary, fmt.Sprintf("  %-21s %-10s %5d -> %5d slots (%+d)", t.Addr, serverOf(r.inv, t.Addr), t.Current, t.Target, t.Target-t.Current))
+		r.res.Summary = append(r.res.Summary, fmt.Sprintf("  %-21s %-10s %5d -> %5d slots (%+d)", t.Addr, check.ServerOf(r.inv, t.Addr), t.Current, t.Target, t.Target-t.Current))
 	}
 }
 
 // missingMasters lists inventory masters the cluster does not have.
-func (r *rebalancer) missingMasters(l Live) []string {
+func (r *rebalancer) missingMasters(l check.Live) []string {
 	var out []string
 	for _, m := range r.inv.Masters() {
 		if !l.Members[m.Addr()] {
@@ -422,9 +423,9 @@ func Snapshot(ctx context.Context, env Env, in SnapshotInput) (Result, error) {
 		res.Add(report.Check{ID: IDLayoutSaved, Status: report.Fail, Message: fmt.Sprintf("%d slot(s) are open: a layout saved now would not be one to return to", len(open)), Hint: "run rebalance (it closes open slots) first"})
 		return res, nil
 	}
-	live := NewLive(snap)
+	live := check.NewLive(snap)
 	if !live.Exists {
-		res.Add(report.Check{ID: IDLayoutSaved, Status: report.Fail, Message: notCreated})
+		res.Add(report.Check{ID: IDLayoutSaved, Status: report.Fail, Message: check.NotCreated})
 		return res, nil
 	}
 	res.Fingerprint = live.Fingerprint()

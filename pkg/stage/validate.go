@@ -48,7 +48,7 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("validate: %w", err)
 	}
-	l := NewLive(snap)
+	l := check.NewLive(snap)
 	now := time.Now
 	if env.Now != nil {
 		now = env.Now
@@ -82,23 +82,23 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	}
 
 	res.Add(check.CheckReachable(inv, dialRes)...)
-	res.Add(check.CheckAuth(inv, l.Live, dialRes)...)
-	res.Add(check.CheckClusterEnabled(inv, l.Live)...)
-	res.Add(check.CheckVersion(inv, l.Live))
-	res.Add(check.CheckConfigDrift(inv, l.Live)...)
-	res.Add(check.HealthChecks(inv, l.Live)...)
-	res.Add(check.CheckNewEmpty(inv, l.Live)...)
+	res.Add(check.CheckAuth(inv, l, dialRes)...)
+	res.Add(check.CheckClusterEnabled(inv, l)...)
+	res.Add(check.CheckVersion(inv, l))
+	res.Add(check.CheckConfigDrift(inv, l)...)
+	res.Add(check.HealthChecks(inv, l)...)
+	res.Add(check.CheckNewEmpty(inv, l)...)
 
 	pl := planFor(inv, l, true)
 	if pl.err != nil {
 		res.Add(check.New(check.IDMemoryHeadroom, report.Skip, "", "no rebalance plan: %v", pl.err))
 	} else {
-		res.Add(check.CheckHeadroom(inv, l.Live, pl.targets, inv.Gates.MemoryPercent)...)
+		res.Add(check.CheckHeadroom(inv, l, pl.targets, inv.Gates.MemoryPercent)...)
 	}
 	res.Add(check.CheckCPU(inv, cpuRes, inv.Gates.CPUPercent)...)
-	res.Add(check.CheckMemory(inv, l.Live, inv.Gates.MemoryPercent)...)
+	res.Add(check.CheckMemory(inv, l, inv.Gates.MemoryPercent)...)
 	res.Add(check.CheckBigKeys(inv, bigRes, inv.Validate.BigKeyWarnBytes, inv.Validate.BigKeyFailBytes)...)
-	res.Add(check.CheckBackup(inv, l.Live, now(), inv.Validate.BackupMaxAge.Duration)...)
+	res.Add(check.CheckBackup(inv, l, now(), inv.Validate.BackupMaxAge.Duration)...)
 	res.Add(CheckKernel(ctx, env)...)
 
 	res.Summary = append(res.Summary, changePreview(inv, l, pl)...)
@@ -158,9 +158,9 @@ type planned struct {
 // masters; withNew adds the inventory's masters that are not in the cluster
 // yet (as join would), and masters the inventory lacks get weight 0 (they
 // are drained before being removed).
-func planFor(inv *inventory.Inventory, l Live, withNew bool) planned {
+func planFor(inv *inventory.Inventory, l check.Live, withNew bool) planned {
 	if !l.Exists {
-		return planned{err: fmt.Errorf("%s", notCreated)}
+		return planned{err: fmt.Errorf("%s", check.NotCreated)}
 	}
 	masters := mastersFor(inv, l, withNew)
 	p, err := plan.PlanRebalance(masters, plan.Options{
@@ -187,7 +187,7 @@ func planFor(inv *inventory.Inventory, l Live, withNew bool) planned {
 // mastersFor returns the live masters as planner input, weighted by the
 // inventory (a master the inventory lacks gets weight 0: it is drained);
 // withNew adds the inventory's masters that are not in the cluster yet.
-func mastersFor(inv *inventory.Inventory, l Live, withNew bool) []plan.Master {
+func mastersFor(inv *inventory.Inventory, l check.Live, withNew bool) []plan.Master {
 	weight := func(addr string) float64 {
 		r, ok := inv.NodeByAddr(addr)
 		if !ok {
@@ -201,7 +201,7 @@ func mastersFor(inv *inventory.Inventory, l Live, withNew bool) []plan.Master {
 		masters = append(masters, plan.Master{ID: m.ID, Addr: m.Addr, Server: check.ServerOf(inv, m.Addr), Weight: weight(m.Addr), Slots: m.Slots})
 	}
 	if withNew {
-		for _, r := range check.NewNodes(inv, l.Live) {
+		for _, r := range check.NewNodes(inv, l) {
 			if r.Role != inventory.RoleMaster {
 				continue
 			}
@@ -218,7 +218,7 @@ func mastersFor(inv *inventory.Inventory, l Live, withNew bool) []plan.Master {
 // changePreview lists what join and rebalance would change, like a
 // `terraform plan`: nodes to add, replicas to attach or re-point, slots to
 // move and nodes to remove.
-func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
+func changePreview(inv *inventory.Inventory, l check.Live, pl planned) []string {
 	var out []string
 	// Existing assignments, in inventory names, so placement keeps them.
 	existing := map[string]string{}
@@ -247,7 +247,7 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 		return out
 	}
 	var adds, attaches, removes []string
-	for _, r := range check.NewNodes(inv, l.Live) {
+	for _, r := range check.NewNodes(inv, l) {
 		if r.Role == inventory.RoleMaster {
 			adds = append(adds, fmt.Sprintf("  add master %s (%s)", r.Name(), r.Addr()))
 		} else {
@@ -313,7 +313,7 @@ func changePreview(inv *inventory.Inventory, l Live, pl planned) []string {
 }
 
 // countRoles counts the live masters that own slots and the replicas.
-func countRoles(l Live) (masters, replicas int) {
+func countRoles(l check.Live) (masters, replicas int) {
 	for _, m := range l.Masters() {
 		if m.Slots.Len() > 0 {
 			masters++

@@ -195,7 +195,7 @@ func TestValidateBeforeJoin(t *testing.T) {
 		t.Fatalf("empty nodes before join have failures: %+v", f)
 	}
 	for _, id := range []string{check.IDClusterState, check.IDSlotsCoverage, check.IDSlotsOpen, check.IDSlotsAgreement, check.IDNodeFailed, check.IDMemoryHeadroom} {
-		want(t, res.Checks, id, "", report.Skip, notCreated)
+		want(t, res.Checks, id, "", report.Skip, check.NotCreated)
 	}
 	for _, a := range c.Addrs() {
 		want(t, res.Checks, check.IDNewEmpty, a, report.Pass)

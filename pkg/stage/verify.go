@@ -33,12 +33,12 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("verify: %w", err)
 	}
-	l := NewLive(snap)
+	l := check.NewLive(snap)
 
 	var res Result
-	res.Add(check.CheckObserved(inv, l.Live)...)
+	res.Add(check.CheckObserved(inv, l)...)
 	if !l.Exists {
-		c := check.New(check.IDClusterState, report.Fail, "", "%s", notCreated)
+		c := check.New(check.IDClusterState, report.Fail, "", "%s", check.NotCreated)
 		c.Hint = "verify checks a running cluster; run slotshift join first"
 		res.Add(c)
 		return res, nil
@@ -68,17 +68,17 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 		return res, fmt.Errorf("verify: %w", err)
 	}
 
-	res.Add(check.HealthChecks(inv, l.Live)...)
-	res.Add(check.CheckPlacement(inv, l.Live)...)
-	res.Add(check.CheckReplLink(inv, l.Live)...)
+	res.Add(check.HealthChecks(inv, l)...)
+	res.Add(check.CheckPlacement(inv, l)...)
+	res.Add(check.CheckReplLink(inv, l)...)
 	res.Add(check.CheckReplLag(inv, lagRes, inv.Gates.ReplicationLagMS)...)
 	pl := planFor(inv, l, false)
 	if pl.err != nil {
 		res.Add(check.New(check.IDDistribution, report.Skip, "", "no rebalance plan: %v", pl.err))
 	} else {
-		res.Add(check.CheckDistribution(inv, l.Live, pl.targets, len(pl.plan.Moves), inv.Rebalance.ThresholdPercent)...)
+		res.Add(check.CheckDistribution(inv, l, pl.targets, len(pl.plan.Moves), inv.Rebalance.ThresholdPercent)...)
 	}
-	res.Add(check.CheckInventoryMatch(inv, l.Live)...)
+	res.Add(check.CheckInventoryMatch(inv, l)...)
 	if in.NoCanary {
 		res.Add(check.New(check.IDCanary, report.Skip, "", "canary writes disabled (--no-canary)"))
 	} else {

@@ -203,7 +203,7 @@ func TestVerifyBeforeJoinFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want(t, res.Checks, check.IDClusterState, "", report.Fail, notCreated)
+	want(t, res.Checks, check.IDClusterState, "", report.Fail, check.NotCreated)
 	want(t, res.Checks, check.IDReachable, "127.0.0.1:1", report.Fail, "127.0.0.1:1")
 }
 
