@@ -161,6 +161,8 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 	mon.Start(ctx)
 	defer mon.Close()
 	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration}
+	mover, closeMover := r.pacedMover(mon, masterAddrs)
+	defer closeMover()
 
 	opts := migrate.Options{
 		Concurrency:         r.in.Concurrency,
@@ -172,6 +174,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live L
 		Masters:             masterAddrs,
 		Log:                 r.log,
 		BeforeStep:          killAt(r.in.FaultKillAt),
+		Mover:               mover,
 	}
 	if r.in.ProgressEvents {
 		opts.OnProgress = r.logProgress
