@@ -681,10 +681,10 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 			budget += timeout
 			cmds[i] = pipe.Do(ctx, admin.MigrateArgs(host, port, b.keys, admin.MigrateOptions{Timeout: timeout, Replace: b.replace}, auth.Username, auth.Password)...)
 		}
+		began, sent := time.Now(), st.Keys
 		cctx, cancel := context.WithTimeout(ctx, budget+l.opts.CommandTimeout)
 		_, err = pipe.Exec(cctx)
 		cancel()
-		sent := st.Keys
 		if err != nil && !isRedisErr(err) {
 			return fmt.Errorf("MIGRATE from %s to %s:%s: %w", srcAddr, host, port, err)
 		}
@@ -714,7 +714,7 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 				return fmt.Errorf("MIGRATE slot %d from %s to %s:%s: %w", b.slot, srcAddr, host, port, err)
 			}
 		}
-		l.moved(srcAddr, st.Keys-sent)
+		l.sent(srcAddr, st.Keys-sent, time.Since(began))
 	}
 	return nil
 }

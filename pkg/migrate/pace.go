@@ -19,7 +19,7 @@ type LatencySource interface {
 // Verdicts of one pacing decision, as recorded in Pace.Verdict.
 const (
 	VerdictStart  = "start"  // first pace of a source
-	VerdictSlower = "slower" // over budget: cut keys and depth, add pause
+	VerdictSlower = "slower" // over budget: cut keys and depth, rest longer
 	VerdictFaster = "faster" // well under budget: one additive step up
 	VerdictHold   = "hold"   // near the budget: keep the pace
 	VerdictSettle = "settle" // over budget, but no worse than at the last cut, which the signal may not show yet
@@ -56,12 +56,16 @@ type PacerOptions struct {
 	// LegacyOptions.MigratesPerPipeline. Default 2 (that option's default).
 	// A source starts at MaxDepth.
 	MaxDepth int
-	// MaxPause is the longest pause between two MIGRATE pipelines of one
-	// source. Default 200ms.
+	// MaxRest and RestStep bound the duty cycle: after each MIGRATE
+	// pipeline a source rests Rest times as long as the pipeline took, so
+	// it spends 1/(1+Rest) of its time on MIGRATE. The first cut rests
+	// RestStep, each further cut doubles it up to MaxRest; each raise takes
+	// RestStep off. A pause proportional to the work keeps a pipeline of
+	// one small key from costing a long fixed wait. Defaults 4 and 0.25.
+	MaxRest, RestStep float64
+	// MaxPause caps one pause between two MIGRATE pipelines of one source.
+	// Default 200ms.
 	MaxPause time.Duration
-	// PauseStep is the first pause of a cut and the additive step by which
-	// the pause shrinks again. Default 20ms.
-	PauseStep time.Duration
 	// History is how many pace changes are kept per source. Default 256.
 	History int
 	// Now is the clock. Default time.Now.
@@ -98,10 +102,13 @@ func (o PacerOptions) withDefaults() PacerOptions {
 	if o.MaxPause <= 0 {
 		o.MaxPause = 200 * time.Millisecond
 	}
-	if o.PauseStep <= 0 {
-		o.PauseStep = 20 * time.Millisecond
+	if o.MaxRest <= 0 {
+		o.MaxRest = 4
 	}
-	o.PauseStep = min(o.PauseStep, o.MaxPause)
+	if o.RestStep <= 0 {
+		o.RestStep = 0.25
+	}
+	o.RestStep = min(o.RestStep, o.MaxRest)
 	if o.History <= 0 {
 		o.History = 256
 	}
@@ -116,10 +123,11 @@ type Pace struct {
 	Addr string    `json:"addr"`
 	At   time.Time `json:"at"` // when it was decided
 	// Keys is the most keys per MIGRATE, Depth the most MIGRATEs per
-	// pipeline, Pause the wait before each pipeline.
-	Keys  int           `json:"keys"`
-	Depth int           `json:"depth"`
-	Pause time.Duration `json:"pause"`
+	// pipeline, Rest the pause after each pipeline as a multiple of the
+	// time it took (see PacerOptions.MaxRest).
+	Keys  int     `json:"keys"`
+	Depth int     `json:"depth"`
+	Rest  float64 `json:"rest"`
 	// P99 and Avg are the reading judged; BudgetUsed is the larger of their
 	// ratios to the budget (0 with no reading).
 	P99        time.Duration `json:"p99"`
@@ -137,20 +145,18 @@ type Pace struct {
 }
 
 // Level is the pace as a fraction of the fastest, 0 (slowest) to 1: keys
-// and depth scale the burst, the pause the duty cycle (taking a burst to
-// last as long as the longest pause, which is a convention, not a
-// measurement).
+// and depth scale the burst, Rest the share of time spent sending.
 func (p *Pacer) Level(pc Pace) float64 {
 	o := p.opts
 	keys := float64(pc.Keys-o.MinKeys+1) / float64(o.MaxKeys-o.MinKeys+1)
 	depth := float64(pc.Depth) / float64(o.MaxDepth)
-	duty := float64(o.MaxPause) / float64(o.MaxPause+pc.Pause)
+	duty := 1 / (1 + pc.Rest)
 	return keys * depth * duty
 }
 
 // slowest reports whether no knob can go slower.
 func (p Pace) slowest(o PacerOptions) bool {
-	return p.Keys <= o.MinKeys && p.Depth <= 1 && p.Pause >= o.MaxPause
+	return p.Keys <= o.MinKeys && p.Depth <= 1 && p.Rest >= o.MaxRest
 }
 
 // Observation is one latency reading of a source.
@@ -173,9 +179,9 @@ func (o PacerOptions) used(obs Observation) float64 {
 }
 
 // Decide returns the pace that follows cur after obs, at now. It is pure:
-// cuts are multiplicative (keys and depth halve, the pause doubles from
-// PauseStep), raises additive and one knob at a time (the pause shrinks by
-// PauseStep, then depth grows by one, then keys by KeysStep). o must have
+// cuts are multiplicative (keys and depth halve, Rest doubles from
+// RestStep), raises additive and one knob at a time (Rest shrinks by
+// RestStep, then depth grows by one, then keys by KeysStep). o must have
 // its defaults applied (NewPacer does).
 func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 	next := cur
@@ -197,7 +203,7 @@ func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 		next.Verdict = VerdictSlower
 		next.Keys = max(o.MinKeys, cur.Keys/2)
 		next.Depth = max(1, cur.Depth/2)
-		next.Pause = min(o.MaxPause, max(o.PauseStep, 2*cur.Pause))
+		next.Rest = min(o.MaxRest, max(o.RestStep, 2*cur.Rest))
 		next.cutAt, next.cutUsed = now, u
 	case u >= o.Headroom:
 		next.Verdict = VerdictHold
@@ -206,8 +212,8 @@ func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 		next.Verdict = VerdictFaster
 		next.Exhausted = false
 		switch {
-		case cur.Pause > 0:
-			next.Pause = max(0, cur.Pause-o.PauseStep)
+		case cur.Rest > 0:
+			next.Rest = max(0, cur.Rest-o.RestStep)
 		case cur.Depth < o.MaxDepth:
 			next.Depth = cur.Depth + 1
 		case cur.Keys < o.MaxKeys:
@@ -234,7 +240,8 @@ type Pacer struct {
 
 type paceNode struct {
 	cur     Pace
-	moved   int64 // keys sent since cur.At
+	moved   int64         // keys sent since cur.At
+	busy    time.Duration // what the last pipeline took; 0 once rested after
 	history []Pace
 }
 
@@ -269,7 +276,7 @@ func (p *Pacer) Current(addr string) Pace {
 		next.KeysPerSec = float64(n.moved) / el.Seconds()
 	}
 	n.moved = 0
-	changed := next.Keys != n.cur.Keys || next.Depth != n.cur.Depth || next.Pause != n.cur.Pause ||
+	changed := next.Keys != n.cur.Keys || next.Depth != n.cur.Depth || next.Rest != n.cur.Rest ||
 		next.Exhausted != n.cur.Exhausted || next.Verdict != n.cur.Verdict
 	n.cur = next
 	if changed {
@@ -281,14 +288,25 @@ func (p *Pacer) Current(addr string) Pace {
 	return next
 }
 
-// Wait waits addr's pause, or until ctx ends, and returns the pace to send
-// the next pipeline at.
+// Pause is how long to rest at pace pc after a pipeline that took busy:
+// Rest times busy, at most MaxPause.
+func (o PacerOptions) Pause(pc Pace, busy time.Duration) time.Duration {
+	return min(o.MaxPause, time.Duration(pc.Rest*float64(busy)))
+}
+
+// Wait rests after addr's last pipeline (see Pause), or until ctx ends, and
+// returns the pace to send the next pipeline at.
 func (p *Pacer) Wait(ctx context.Context, addr string) (Pace, error) {
 	pc := p.Current(addr)
-	if pc.Pause <= 0 {
+	p.mu.Lock()
+	n := p.nodes[addr]
+	pause := p.opts.Pause(pc, n.busy)
+	n.busy = 0
+	p.mu.Unlock()
+	if pause <= 0 {
 		return pc, ctx.Err()
 	}
-	t := time.NewTimer(pc.Pause)
+	t := time.NewTimer(pause)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -298,12 +316,14 @@ func (p *Pacer) Wait(ctx context.Context, addr string) (Pace, error) {
 	}
 }
 
-// Moved counts keys addr has sent, for Pace.KeysPerSec.
-func (p *Pacer) Moved(addr string, keys int64) {
+// Sent records a pipeline addr sent: the keys it moved (for
+// Pace.KeysPerSec) and how long it took (for the next pause).
+func (p *Pacer) Sent(addr string, keys int64, took time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n := p.nodes[addr]; n != nil {
 		n.moved += keys
+		n.busy = took
 	}
 }
 
@@ -349,7 +369,7 @@ func (l *Legacy) keysPerMigrate(addr string) int {
 	return min(l.opts.KeysPerMigrate, l.opts.Pacer.Current(addr).Keys)
 }
 
-// pipelineDepth waits the pacer's pause for addr and returns how many
+// pipelineDepth rests as the pacer says after addr's last pipeline and returns how many
 // MIGRATEs to send in the next pipeline: MigratesPerPipeline, capped by the
 // pacer.
 func (l *Legacy) pipelineDepth(ctx context.Context, addr string) (int, error) {
@@ -360,9 +380,9 @@ func (l *Legacy) pipelineDepth(ctx context.Context, addr string) (int, error) {
 	return max(1, min(l.opts.MigratesPerPipeline, pc.Depth)), err
 }
 
-// moved tells the pacer what addr sent.
-func (l *Legacy) moved(addr string, keys int64) {
-	if l.opts.Pacer != nil && keys > 0 {
-		l.opts.Pacer.Moved(addr, keys)
+// sent tells the pacer about a pipeline addr sent.
+func (l *Legacy) sent(addr string, keys int64, took time.Duration) {
+	if l.opts.Pacer != nil {
+		l.opts.Pacer.Sent(addr, keys, took)
 	}
 }

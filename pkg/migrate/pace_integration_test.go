@@ -93,7 +93,7 @@ func TestPacerSlowSource(t *testing.T) {
 		st, err = l.Move(ctx, m, Control{})
 		moved <- err
 	}()
-	waitFor(t, 20*time.Second, "the pacer to slow down", func() bool { return slowedTo(pacer.History(src), 200*time.Millisecond) })
+	waitFor(t, 20*time.Second, "the pacer to slow down", func() bool { return slowedTo(pacer.History(src), 1) })
 	time.Sleep(500 * time.Millisecond) // the node stays slow for a while
 	close(stopBurn)
 	<-burnDone
@@ -109,9 +109,9 @@ func TestPacerSlowSource(t *testing.T) {
 	h := pacer.History(src)
 	var slowBefore, fasterAfter bool
 	for _, pc := range h {
-		t.Logf("%s %-6s keys %4d depth %d pause %3v used %.2f exhausted=%v %.0f keys/s",
-			pc.At.Format("15:04:05.000"), pc.Verdict, pc.Keys, pc.Depth, pc.Pause, pc.BudgetUsed, pc.Exhausted, pc.KeysPerSec)
-		if pc.Verdict == VerdictSlower && pc.At.Before(burnEnd) && (pc.Keys < 100 || pc.Pause > 0) {
+		t.Logf("%s %-6s keys %4d depth %d rest %4.2f used %.2f exhausted=%v %.0f keys/s",
+			pc.At.Format("15:04:05.000"), pc.Verdict, pc.Keys, pc.Depth, pc.Rest, pc.BudgetUsed, pc.Exhausted, pc.KeysPerSec)
+		if pc.Verdict == VerdictSlower && pc.At.Before(burnEnd) && (pc.Keys < 100 || pc.Rest > 0) {
 			slowBefore = true
 		}
 		if pc.Verdict == VerdictFaster && pc.At.After(burnEnd) {
@@ -142,10 +142,10 @@ func TestPacerSlowSource(t *testing.T) {
 	tc.assertNoOpenSlots(t)
 }
 
-// slowedTo reports whether h went down to a pause of at least pause.
-func slowedTo(h []Pace, pause time.Duration) bool {
+// slowedTo reports whether h went down to a rest of at least rest.
+func slowedTo(h []Pace, rest float64) bool {
 	for _, pc := range h {
-		if pc.Verdict == VerdictSlower && pc.Pause >= pause {
+		if pc.Verdict == VerdictSlower && pc.Rest >= rest {
 			return true
 		}
 	}

@@ -55,7 +55,7 @@ func (r *rebalancer) pacedMover(mon *gate.Monitor, masters []string) (migrate.Mo
 	return l, func() {
 		l.Close()
 		for _, pc := range pacer.Snapshot() {
-			r.log.Debug("pace", "node", pc.Addr, "keys_per_migrate", pc.Keys, "depth", pc.Depth, "pause", pc.Pause,
+			r.log.Debug("pace", "node", pc.Addr, "keys_per_migrate", pc.Keys, "depth", pc.Depth, "rest", pc.Rest,
 				"budget_used", pc.BudgetUsed, "verdict", pc.Verdict, "exhausted", pc.Exhausted)
 		}
 	}
