@@ -130,8 +130,8 @@ type Pace struct {
 	Rest  float64 `json:"rest"`
 	// P99 and Avg are the reading judged; BudgetUsed is the larger of their
 	// ratios to the budget (0 with no reading).
-	P99        time.Duration `json:"p99"`
-	Avg        time.Duration `json:"avg"`
+	P99        time.Duration `json:"p99_ns"`
+	Avg        time.Duration `json:"avg_ns"`
 	BudgetUsed float64       `json:"budget_used"`
 	Verdict    string        `json:"verdict"`
 	// Exhausted: at the slowest pace and still over budget. Pacing can do
@@ -144,8 +144,8 @@ type Pace struct {
 	cutUsed float64   // BudgetUsed that caused it
 }
 
-// Level is the pace as a fraction of the fastest, 0 (slowest) to 1: keys
-// and depth scale the burst, Rest the share of time spent sending.
+// Level is the pace as a fraction of the fastest, from near 0 (slowest) to
+// 1: keys and depth scale the burst, Rest the share of time spent sending.
 func (p *Pacer) Level(pc Pace) float64 {
 	o := p.opts
 	keys := float64(pc.Keys-o.MinKeys+1) / float64(o.MaxKeys-o.MinKeys+1)
@@ -166,7 +166,7 @@ type Observation struct {
 	OK       bool
 }
 
-// used returns the share of the budget obs uses, and whether any budget is set.
+// used returns the share of the budget obs uses; 0 with no budget set.
 func (o PacerOptions) used(obs Observation) float64 {
 	u := 0.0
 	if o.BudgetP99 > 0 {
