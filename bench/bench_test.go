@@ -17,6 +17,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/load"
 	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/sandbox"
 )
@@ -150,7 +151,7 @@ func TestParseFlagsRejectsNonsense(t *testing.T) {
 		}
 	}
 	cfg, err := parseFlags(nil, &bytes.Buffer{})
-	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 4 {
+	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 5 || !cfg.load {
 		t.Fatalf("defaults = %+v, %v", cfg, err)
 	}
 }
@@ -234,8 +235,8 @@ func TestReadRebalanceReport(t *testing.T) {
 		return p
 	}
 	ok := report.Report{Outcome: report.OutcomePass, Rebalance: &report.RebalanceSection{Done: true, SlotsMoved: 4096, KeysMoved: 250}}
-	if sec, err := readRebalanceReport(write(ok)); err != nil || sec.KeysMoved != 250 {
-		t.Fatalf("good report: %+v, %v", sec, err)
+	if rep, err := readRebalanceReport(write(ok)); err != nil || rep.Rebalance.KeysMoved != 250 {
+		t.Fatalf("good report: %+v, %v", rep, err)
 	}
 	notDone := ok
 	notDone.Rebalance = &report.RebalanceSection{Done: false, SlotsMoved: 100, KeysMoved: 7, BatchesRemaining: 3}
@@ -453,5 +454,173 @@ func TestBareMover(t *testing.T) {
 	}
 	if want := "bare: moved " + strconv.FormatInt(v.KeysMoved, 10) + " keys"; !strings.Contains(string(log), want) {
 		t.Fatalf("bare mover's output %q lacks %q", log, want)
+	}
+}
+
+// second is one second of a load run with p99 and max in ms.
+func second(i int, ops int64, p99, maxMS float64, errs map[load.Kind]int64) load.Second {
+	d := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	return load.Second{Second: i, Ops: ops, Errors: errs, Latency: load.Latency{Count: ops, P99: d(p99), Max: d(maxMS)}}
+}
+
+func TestImpactOf(t *testing.T) {
+	res := load.Result{
+		Ops: 7000, WritesAcked: 3000,
+		Errors: map[load.Kind]int64{load.KindTryAgain: 2, load.KindTimeout: 1},
+		Seconds: []load.Second{
+			second(0, 1000, 50, 80, nil), // warm-up: left out
+			second(1, 1000, 1, 2, nil),
+			second(2, 1000, 2, 3, nil),
+			second(3, 1000, 3, 4, nil), // ends at 4 s: before the rebalance
+			second(4, 500, 4, 9, map[load.Kind]int64{load.KindTryAgain: 2}),
+			second(5, 1500, 8, 40, map[load.Kind]int64{load.KindTimeout: 1}),
+			second(6, 1000, 99, 99, nil), // starts after the rebalance ended
+		},
+		Verify: load.Verify{Lost: 1, Stale: 2, Foreign: 1, Unverified: 3},
+	}
+	im := impactOf(res, 4*time.Second+100*time.Millisecond, 5*time.Second+500*time.Millisecond)
+	if im.BeforeP99MS != 2 {
+		t.Errorf("p99 before %v ms, want 2 (seconds 1-3, warm-up second 0 left out)", im.BeforeP99MS)
+	}
+	if want := (4*500 + 8*1500) / 2000.0; math.Abs(im.DuringP99MS-want) > 1e-9 {
+		t.Errorf("p99 during %v ms, want %v (ops-weighted, seconds 4-5)", im.DuringP99MS, want)
+	}
+	if math.Abs(im.Ratio-im.DuringP99MS/2) > 1e-9 || im.DuringMaxMS != 40 {
+		t.Errorf("ratio %v, max during %v; want %v, 40", im.Ratio, im.DuringMaxMS, im.DuringP99MS/2)
+	}
+	if im.Lost != 1 || im.Stale != 3 || im.Unverified != 3 || im.Ops != 7000 || im.WritesAcked != 3000 {
+		t.Errorf("impact %+v", im)
+	}
+	if got := errorsText(im.Errors); got != "timeout=1 tryagain=2" {
+		t.Errorf("errors %q", got)
+	}
+	if got := impactOf(load.Result{}, time.Second, 2*time.Second); got.Ratio != 0 || got.BeforeP99MS != 0 || errorsText(got.Errors) != "0" {
+		t.Errorf("empty load: %+v", got)
+	}
+}
+
+func TestGateHolds(t *testing.T) {
+	checks := []report.Check{
+		{ID: "rebalance.batch", Message: "held 9 time(s) before batches, 1.0s in all"},
+		{ID: "rebalance.gates", Message: "gates green: p99 3ms; held 3 time(s) before batches, 12.5s in all"},
+	}
+	if n, s := gateHolds(checks); n != 3 || s != 12.5 {
+		t.Fatalf("holds %d, %v s; want 3, 12.5", n, s)
+	}
+	if n, s := gateHolds([]report.Check{{ID: "rebalance.gates", Message: "gates green: p99 3ms"}}); n != 0 || s != 0 {
+		t.Fatalf("no hold: %d, %v", n, s)
+	}
+}
+
+// TestSeedGates checks that the seed inventory parses whichever way the
+// variation gate went, and that it carries the gate when the parser knows
+// it.
+func TestSeedGates(t *testing.T) {
+	gates, note := seedGates()
+	c := &benchCluster{nodes: []*sandbox.Process{{Port: 30001}, {Port: 30002}, {Port: 30003}, {Port: 30004}}}
+	yml := append(inventoryYAML(c, 1000), gates...)
+	if _, err := inventory.Parse("inventory.yml", yml); err != nil {
+		t.Fatalf("seed inventory: %v\n%s", err, yml)
+	}
+	if (gates == "") == (note == "") {
+		t.Fatalf("gates %q with note %q: want exactly one", gates, note)
+	}
+	_, err := inventory.Parse("inventory.yml", append(inventoryYAML(c, 1000), variationGateYAML...))
+	if known := err == nil; known != (gates != "") {
+		t.Fatalf("parser knows the variation gate: %v, seed gates %q", known, gates)
+	}
+}
+
+// TestPrintImpact checks the impact columns and goal lines on fixed runs.
+func TestPrintImpact(t *testing.T) {
+	im := func(before, during, mx float64, lost int, errs map[string]int64) *impact {
+		return &impact{BeforeP99MS: before, DuringP99MS: during, Ratio: during / before, DuringMaxMS: mx, Lost: lost, Errors: errs}
+	}
+	r := &results{Keys: 1000, Runs: 3, NodeTimeoutMS: 1000, Modes: []modeResult{
+		{Mode: modeCLI, Label: modeLabels[modeCLI], Runs: []timedRun{
+			{Seconds: 30, KeysMoved: 250, Impact: im(1, 3, 50, 0, map[string]int64{"tryagain": 4})},
+			{Seconds: 32, KeysMoved: 250, Impact: im(1, 2, 40, 0, nil)},
+			{Seconds: 31, KeysMoved: 250, Impact: im(2, 5, 60, 0, map[string]int64{"tryagain": 1})}}},
+		{Mode: modeSeed, Label: modeLabels[modeSeed], Runs: []timedRun{
+			{Seconds: 8, KeysMoved: 250, Holds: 2, HeldSeconds: 1.5, Impact: im(2, 2.1, 9, 0, nil)},
+			{Seconds: 9, KeysMoved: 250, Holds: 0, Impact: im(2, 2.1, 7, 0, nil)},
+			{Seconds: 7, KeysMoved: 250, Holds: 1, HeldSeconds: 0.5, Impact: im(2, 2, 8, 0, nil)}}},
+		{Mode: modeSlotshift, Label: modeLabels[modeSlotshift], Runs: []timedRun{
+			{Seconds: 5, KeysMoved: 250, Impact: im(2, 4, 20, 1, nil)},
+			{Seconds: 6, KeysMoved: 250, Impact: im(2, 4, 30, 0, nil)},
+			{Seconds: 5, KeysMoved: 250, Impact: im(2, 6, 25, 0, nil)}}},
+	}}
+	r.summarise()
+	s := r.mode(modeSeed).Impact
+	if s == nil || s.Ratio != 1.05 || s.DuringMaxMS != 8 || s.BeforeP99MS != 2 {
+		t.Fatalf("seed impact summary %+v", s)
+	}
+	c := r.mode(modeCLI).Impact
+	if c.Ratio != 2.5 || c.Errors["tryagain"] != 5 || c.Lost != 0 {
+		t.Fatalf("redis-cli impact summary %+v", c)
+	}
+	var out bytes.Buffer
+	r.print(&out)
+	for _, want := range []string{
+		"p99_before  p99_during  ratio  max_during",
+		"tryagain=5",
+		"slotshift seed: p99 during/before = 1.05x (goal <= 1.10x)  met",
+		"redis-cli: p99 during/before = 2.50x",
+		"slotshift fast: p99 during/before = 2.00x",
+		"slotshift seed beats redis-cli: p99 ratio yes (1.05x vs 2.50x), time yes (8.00 s vs 31.00 s)  met",
+		"fast vs redis-cli speed = 6.2x (minimum 5x)  met",
+		"slotshift seed holds per run: 2 (1.5 s), 0 (0.0 s), 1 (0.5 s)",
+		"acknowledged writes lost, all modes and runs: 1 (must be 0), stale: 0  MISSED",
+		"2 0 1", // the seed row's holds column
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	js, err := json.Marshal(r)
+	if err != nil || !strings.Contains(string(js), `"p99_ratio":1.05`) {
+		t.Fatalf("JSON %s, %v", js, err)
+	}
+}
+
+// TestRunUnderLoad runs one small real rebalance (the bare mover) under the
+// client load and checks that every impact field is measured, no
+// acknowledged write is lost, and the load leaves no key behind.
+func TestRunUnderLoad(t *testing.T) {
+	needRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const keys = 20000
+	c, err := buildCluster(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := runUnderLoad(ctx, c, modeBare, runConfig{self: self, nodeTimeoutMS: 1000, timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := tr.Impact
+	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 || im.DuringMaxMS <= 0 {
+		t.Fatalf("impact %+v: want p99 before, during, ratio and max measured", im)
+	}
+	// About loadRate ops/s over the baseline and the run; a loaded
+	// machine may fall short, but not to nothing.
+	if im.Ops < loadRate || im.WritesAcked < loadRate/10 {
+		t.Fatalf("load did %d ops, %d acknowledged writes in %v s + %v baseline", im.Ops, im.WritesAcked, tr.Seconds, loadBaseline)
+	}
+	if im.Lost != 0 || im.Stale != 0 || im.Unverified != 0 {
+		t.Fatalf("acknowledged writes lost %d, stale %d, unverified %d", im.Lost, im.Stale, im.Unverified)
+	}
+	v, err := c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Problems) > 0 {
+		t.Fatalf("cluster after the run under load (load keys must be gone): %q", v.Problems)
 	}
 }
