@@ -624,3 +624,76 @@ func TestRunUnderLoad(t *testing.T) {
 		t.Fatalf("cluster after the run under load (load keys must be gone): %q", v.Problems)
 	}
 }
+
+func TestPingCallsAndScalePrint(t *testing.T) {
+	if n := pingCalls("calls=12,usec=30,usec_per_call=2.50,rejected_calls=0,failed_calls=0"); n != 12 {
+		t.Fatalf("pingCalls = %d, want 12", n)
+	}
+	if n := pingCalls(""); n != 0 {
+		t.Fatalf("pingCalls of nothing = %d", n)
+	}
+	lo, mid, hi := minMedianMax([]float64{3, 1, 2, 10})
+	if lo != 1 || mid != 2.5 || hi != 10 {
+		t.Fatalf("minMedianMax = %v %v %v", lo, mid, hi)
+	}
+	var out bytes.Buffer
+	s := &scaleResult{Masters: 50, Added: 2, Keys: 1000, Seconds: 12, CPUSeconds: 3.5, MaxRSSMB: 40, KeysMoved: 38, PingsPerSMin: 9, PingsPerSMedian: 10, PingsPerSMax: 12.5}
+	s.print(&out)
+	for _, want := range []string{"50 loaded masters + 2 empty", "CPU 3.50 s, peak RSS 40 MB, holds 0 (0.0 s), no abort", "min 9.0, median 10.0, max 12.5"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	s.Aborted = true
+	s.print(&out)
+	if !strings.Contains(out.String(), "did not finish") || strings.Contains(out.String(), "no abort") {
+		t.Errorf("aborted run prints %q", out.String())
+	}
+}
+
+// TestClusterOfMoreMasters builds the at-scale shape in small (five loaded
+// masters and a pair of empty ones), rebalances it with the bare mover and
+// checks that verify judges every new master, and that PINGs are counted.
+func TestClusterOfMoreMasters(t *testing.T) {
+	needRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const keys = 5000
+	c, err := buildClusterOf(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, scaleNodeTimeoutMS, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	v, err := c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasProblem(v.Problems, "new master "+c.nodes[5].Addr+" owns 0 slots, want 2340") || !hasProblem(v.Problems, c.nodes[6].Addr) {
+		t.Fatalf("verify before the rebalance: %q; want both new masters flagged", v.Problems)
+	}
+	before, err := c.pings(ctx)
+	if err != nil || len(before) != 7 {
+		t.Fatalf("pings %v, %v", before, err)
+	}
+	if err := c.pool.Ping(ctx, c.nodes[3].Addr); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.pings(ctx)
+	if err != nil || after[3] != before[3]+1 {
+		t.Fatalf("PINGs on node 3: %d then %d (%v); want one more", before[3], after[3], err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runMode(ctx, c, modeBare, runConfig{self: self, nodeTimeoutMS: scaleNodeTimeoutMS, timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err = c.verify(ctx); err != nil || len(v.Problems) > 0 {
+		t.Fatalf("after the rebalance: %q, %v", v.Problems, err)
+	}
+	if v.KeysMoved < keys/5 {
+		t.Fatalf("the two new masters hold %d keys, want about %d", v.KeysMoved, 2*keys/7)
+	}
+}

@@ -41,6 +41,10 @@ type config struct {
 	verbose       bool
 	// load runs the client load around every timed rebalance.
 	load bool
+	// scale, when > 0, also runs the at-scale scenario with that many
+	// loaded masters and scaleKeys keys.
+	scale     int
+	scaleKeys int
 }
 
 func main() {
@@ -115,6 +119,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.keys, "keys", 1000000, "keys loaded into each 3-master cluster")
 	fs.IntVar(&cfg.runs, "runs", 3, "timed runs per mode (the median is reported)")
 	modes := fs.String("modes", "cli,cli1000,seed,slotshift,bare", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift (default gates: fast), bare (MIGRATE with nothing around it)")
+	fs.IntVar(&cfg.scale, "scale", 0, "also rebalance a cluster of N loaded masters + a pair of empty ones (slotshift seed, no load): CPU, RSS, PINGs per node; 0 = off; with -modes '' only this")
+	fs.IntVar(&cfg.scaleKeys, "scale-keys", 100000, "keys loaded into the at-scale cluster")
 	fs.BoolVar(&cfg.load, "load", true, "run a fixed client load around every rebalance and report its latency, errors and lost writes")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&cfg.slotshiftArgs, "slotshift-args", "", "extra flags for slotshift rebalance, split on spaces (e.g. \"--concurrency 2\")")
@@ -137,6 +143,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.nodeTimeoutMS < 100 {
 		return cfg, fmt.Errorf("-node-timeout-ms %d: want at least 100", cfg.nodeTimeoutMS)
+	}
+	if cfg.scale != 0 && (cfg.scale < minScaleMasters || cfg.scale > maxScaleMasters) {
+		return cfg, fmt.Errorf("-scale %d: want %d..%d masters (or 0 = off)", cfg.scale, minScaleMasters, maxScaleMasters)
+	}
+	if cfg.scale > 0 && cfg.scaleKeys < 1000 {
+		return cfg, fmt.Errorf("-scale-keys %d: want at least 1000", cfg.scaleKeys)
+	}
+	if cfg.scale > 0 && strings.TrimSpace(*modes) == "" {
+		return cfg, nil // the at-scale scenario only
 	}
 	m, err := parseModes(*modes)
 	if err != nil {
@@ -170,7 +185,7 @@ func (b *bench) run(ctx context.Context) error {
 	b.password = hex.EncodeToString(pw)
 
 	bin := ""
-	if slices.Contains(b.cfg.modes, modeSlotshift) || slices.Contains(b.cfg.modes, modeSeed) {
+	if slices.Contains(b.cfg.modes, modeSlotshift) || slices.Contains(b.cfg.modes, modeSeed) || b.cfg.scale > 0 {
 		var err error
 		if bin, err = b.slotshiftBinary(ctx); err != nil {
 			return err
@@ -190,7 +205,7 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("find this program (to run tools under the measuring wrapper): %w", err)
 	}
 	rc := runConfig{self: self, slotshiftBin: bin, slotshiftArgs: strings.Fields(b.cfg.slotshiftArgs), nodeTimeoutMS: b.cfg.nodeTimeoutMS, timeout: b.cfg.runTimeout}
-	if slices.Contains(b.cfg.modes, modeSeed) {
+	if slices.Contains(b.cfg.modes, modeSeed) || b.cfg.scale > 0 {
 		var note string
 		rc.seedGates, note = seedGates()
 		if note != "" {
@@ -216,7 +231,13 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 	b.res.summarise()
-	return b.floor(ctx)
+	if err := b.floor(ctx); err != nil {
+		return err
+	}
+	if b.cfg.scale > 0 {
+		return b.scale(ctx, rc, b.cfg.scale)
+	}
+	return nil
 }
 
 // timedRound builds a fresh cluster, times one rebalance in mode, verifies

@@ -44,6 +44,8 @@ type results struct {
 	// SlotshiftPeakRSSMB is the largest ru_maxrss of any slotshift run, MiB.
 	SlotshiftPeakRSSMB float64      `json:"slotshift_peak_rss_mb,omitempty"`
 	Plan               []planResult `json:"plan,omitempty"`
+	// Scale is the at-scale run (-scale); nil when not run.
+	Scale *scaleResult `json:"scale,omitempty"`
 	// Warnings are oddities that do not invalidate a run (e.g. slotshift's
 	// report counting a different number of keys than DBSIZE shows).
 	Warnings []string `json:"warnings,omitempty"`
@@ -286,6 +288,9 @@ func (r *results) print(w io.Writer) {
 	for _, p := range r.Plan {
 		fmt.Fprintf(w, "plan %d masters (%s): %.1f ms median of %d, %d slots in %d batches (goal < %.0f ms)  %s\n",
 			p.Masters, p.Scenario, p.MedianMS, p.Iterations, p.SlotsMoved, p.Batches, goalPlanMS, verdict(p.MedianMS < goalPlanMS))
+	}
+	if r.Scale != nil {
+		r.Scale.print(w)
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
