@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -646,8 +647,18 @@ func TestPingCallsAndScalePrint(t *testing.T) {
 	}
 	out.Reset()
 	s.Aborted = true
+	path := filepath.Join(t.TempDir(), "rebalance.json")
+	if why := abortReason(path, errors.New("slotshift: exit code 1\nmore")); why != "slotshift: exit code 1" {
+		t.Fatalf("reason without a report: %q", why)
+	}
+	rep := report.Report{Checks: []report.Check{{ID: "rebalance.plan", Status: report.Fail, Message: "other"},
+		{ID: "rebalance.gates", Status: report.Fail, Message: "aborted after 1 batch(es): latency_avg 113.2ms > abort 50ms"}}}
+	if b, err := json.Marshal(rep); err != nil || os.WriteFile(path, b, 0o600) != nil {
+		t.Fatal(err)
+	}
+	s.Why = abortReason(path, errors.New("slotshift: exit code 1"))
 	s.print(&out)
-	if !strings.Contains(out.String(), "did not finish") || strings.Contains(out.String(), "no abort") {
+	if !strings.Contains(out.String(), "DID NOT FINISH (aborted, held past its timeout or failed): aborted after 1 batch(es): latency_avg 113.2ms > abort 50ms") || strings.Contains(out.String(), "no abort") {
 		t.Errorf("aborted run prints %q", out.String())
 	}
 }

@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slotshift/slotshift/pkg/report"
 )
 
 // At scale (-scale N): N loaded masters and a pair of empty ones, one
@@ -38,6 +43,8 @@ type scaleResult struct {
 	// Aborted is false when the run finished; a run that did not finish
 	// (an abort, a hold past the timeout, an error) fails the benchmark.
 	Aborted bool `json:"aborted"`
+	// Why is the line of slotshift's output that says why it stopped.
+	Why string `json:"why,omitempty"`
 	// PingsPerS are the PINGs per second each node answered during the
 	// run: minimum, median and maximum over the nodes.
 	PingsPerSMin    float64 `json:"pings_per_s_min"`
@@ -63,11 +70,16 @@ func (b *bench) scale(ctx context.Context, rc runConfig, masters int) error {
 	}
 	rc.nodeTimeoutMS = scaleNodeTimeoutMS
 	tr, err := runMode(ctx, c, modeSeed, rc)
+	if b.cfg.keepDir != "" {
+		if kerr := keepOutputs(c.dir, modeSeed, filepath.Join(b.cfg.keepDir, "scale")); kerr != nil {
+			b.log.Warn("keep outputs", "dir", b.cfg.keepDir, "err", kerr)
+		}
+	}
 	sr.Seconds, sr.CPUSeconds, sr.MaxRSSMB = tr.Seconds, tr.CPUSeconds, float64(tr.MaxRSSKB)/1024
 	sr.Holds, sr.HeldSeconds = tr.Holds, tr.HeldSeconds
-	if err != nil {
-		sr.Aborted = true
-		return fmt.Errorf("at scale: %w", err)
+	runErr := err
+	if runErr != nil {
+		sr.Aborted, sr.Why = true, abortReason(filepath.Join(c.dir, "reports", "rebalance.json"), runErr)
 	}
 	after, err := c.pings(ctx)
 	if err != nil {
@@ -78,7 +90,9 @@ func (b *bench) scale(ctx context.Context, rc runConfig, masters int) error {
 		rates = append(rates, float64(after[i]-before[i])/tr.Seconds)
 	}
 	sr.PingsPerSMin, sr.PingsPerSMedian, sr.PingsPerSMax = minMedianMax(rates)
-
+	if runErr != nil {
+		return fmt.Errorf("at scale: %w", runErr)
+	}
 	v, err := c.verify(ctx)
 	if err != nil {
 		return fmt.Errorf("at scale: verify: %w", err)
@@ -116,6 +130,23 @@ func pingCalls(v string) int64 {
 	return 0
 }
 
+// abortReason says why a failed run stopped: the rebalance.gates check of
+// slotshift's report at path when it failed, else the error's first line.
+func abortReason(path string, err error) string {
+	if b, rerr := os.ReadFile(path); rerr == nil {
+		var rep report.Report
+		if json.Unmarshal(b, &rep) == nil {
+			for _, c := range rep.Checks {
+				if c.ID == "rebalance.gates" && c.Status != report.Pass {
+					return c.Message
+				}
+			}
+		}
+	}
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	return first
+}
+
 func minMedianMax(xs []float64) (float64, float64, float64) {
 	if len(xs) == 0 {
 		return 0, 0, 0
@@ -131,12 +162,12 @@ func minMedianMax(xs []float64) (float64, float64, float64) {
 func (s *scaleResult) print(w io.Writer) {
 	fmt.Fprintf(w, "at scale: %d loaded masters + %d empty, %d keys, slotshift seed, no client load, cluster-node-timeout %d ms\n",
 		s.Masters, s.Added, s.Keys, scaleNodeTimeoutMS)
+	end := "no abort"
 	if s.Aborted {
-		fmt.Fprintf(w, "  did not finish (aborted, held past its timeout or failed) after %.2f s\n", s.Seconds)
-		return
+		end = "DID NOT FINISH (aborted, held past its timeout or failed): " + s.Why
 	}
-	fmt.Fprintf(w, "  %.2f s, %d keys moved, CPU %.2f s, peak RSS %.0f MB, holds %d (%.1f s), no abort\n",
-		s.Seconds, s.KeysMoved, s.CPUSeconds, s.MaxRSSMB, s.Holds, s.HeldSeconds)
+	fmt.Fprintf(w, "  %.2f s, %d keys moved, CPU %.2f s, peak RSS %.0f MB, holds %d (%.1f s), %s\n",
+		s.Seconds, s.KeysMoved, s.CPUSeconds, s.MaxRSSMB, s.Holds, s.HeldSeconds, end)
 	fmt.Fprintf(w, "  PINGs per node per second during the run: min %.1f, median %.1f, max %.1f\n",
 		s.PingsPerSMin, s.PingsPerSMedian, s.PingsPerSMax)
 }
