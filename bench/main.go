@@ -1,9 +1,13 @@
 // Command bench times a 3→4 master rebalance of a loaded Redis Cluster with
 // redis-cli (at its defaults and with --cluster-pipeline 1000) and with
-// slotshift, on identical fresh clusters of local redis-server processes,
-// and prints medians, ratios against goals, slotshift's peak RSS, a floor
+// slotshift (at the seed's gates and at its default ones), on identical
+// fresh clusters of local redis-server processes, each under the same
+// client load, and prints medians of time and client impact (p99 before
+// and during, errors, lost writes), ratios against goals, slotshift's peak
+// RSS, a floor
 // (loading the moved keys with redis-cli --pipe) and the planner's time on a
-// 1000-master topology. `make bench` runs it; see bench/README.md.
+// 1000-master topology; -scale adds a run on a 50+ master cluster. `make
+// bench` runs it; see bench/README.md.
 package main
 
 import (
