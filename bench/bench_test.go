@@ -254,6 +254,24 @@ func TestReadRebalanceReport(t *testing.T) {
 	}
 }
 
+// testCluster builds a small cluster of masters loaded and added empty
+// masters for a test (closed at its end) and the runConfig that runs the
+// bare mover through the measuring wrapper.
+func testCluster(ctx context.Context, t *testing.T, keys, nodeTimeoutMS, masters, added int) (*benchCluster, runConfig) {
+	t.Helper()
+	needRedis(t)
+	c, err := buildClusterOf(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, nodeTimeoutMS, masters, added)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, runConfig{self: self, nodeTimeoutMS: nodeTimeoutMS, timeout: time.Minute}
+}
+
 func needRedis(t *testing.T) {
 	t.Helper()
 	for _, bin := range []string{"redis-server", "redis-cli"} {
@@ -414,16 +432,7 @@ func TestBareMover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const keys = 20000
-	c, err := buildCluster(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.close)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := runConfig{self: self, nodeTimeoutMS: 1000, timeout: time.Minute}
+	c, rc := testCluster(ctx, t, keys, 1000, 3, 1)
 
 	good := c.password
 	c.password = "not-the-password"
@@ -592,16 +601,8 @@ func TestRunUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const keys = 20000
-	c, err := buildCluster(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.close)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := runUnderLoad(ctx, c, modeBare, runConfig{self: self, nodeTimeoutMS: 1000, timeout: time.Minute})
+	c, rc := testCluster(ctx, t, keys, 1000, 3, 1)
+	tr, err := runUnderLoad(ctx, c, modeBare, rc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -671,11 +672,7 @@ func TestClusterOfMoreMasters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const keys = 5000
-	c, err := buildClusterOf(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, scaleNodeTimeoutMS, 5, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.close)
+	c, rc := testCluster(ctx, t, keys, scaleNodeTimeoutMS, 5, 2)
 	v, err := c.verify(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -694,11 +691,7 @@ func TestClusterOfMoreMasters(t *testing.T) {
 	if err != nil || after[3] != before[3]+1 {
 		t.Fatalf("PINGs on node 3: %d then %d (%v); want one more", before[3], after[3], err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runMode(ctx, c, modeBare, runConfig{self: self, nodeTimeoutMS: scaleNodeTimeoutMS, timeout: time.Minute}); err != nil {
+	if _, err := runMode(ctx, c, modeBare, rc); err != nil {
 		t.Fatal(err)
 	}
 	if v, err = c.verify(ctx); err != nil || len(v.Problems) > 0 {
