@@ -138,7 +138,10 @@ func TestParseModes(t *testing.T) {
 	if err != nil || strings.Join(got, ",") != "cli,slotshift" {
 		t.Fatalf("parseModes = %v, %v; want [cli slotshift]", got, err)
 	}
-	for _, bad := range []string{"", "cli,cli", "redis"} {
+	if got, err := parseModes("seed,fast"); err != nil || strings.Join(got, ",") != "seed,slotshift" {
+		t.Fatalf("parseModes(seed,fast) = %v, %v; want [seed slotshift]", got, err)
+	}
+	for _, bad := range []string{"", "cli,cli", "redis", "fast,slotshift"} {
 		if _, err := parseModes(bad); err == nil {
 			t.Errorf("parseModes(%q): no error", bad)
 		}

@@ -122,7 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.keys, "keys", 1000000, "keys loaded into each 3-master cluster")
 	fs.IntVar(&cfg.runs, "runs", 3, "timed runs per mode (the median is reported)")
-	modes := fs.String("modes", "cli,cli1000,seed,slotshift,bare", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift (default gates: fast), bare (MIGRATE with nothing around it)")
+	modes := fs.String("modes", "cli,cli1000,seed,slotshift,bare", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it)")
 	fs.IntVar(&cfg.scale, "scale", 0, "also rebalance a cluster of N loaded masters + a pair of empty ones (slotshift seed, no load): CPU, RSS, PINGs per node; 0 = off; with -modes '' only this")
 	fs.IntVar(&cfg.scaleKeys, "scale-keys", 100000, "keys loaded into the at-scale cluster")
 	fs.BoolVar(&cfg.load, "load", true, "run a fixed client load around every rebalance and report its latency, errors and lost writes")

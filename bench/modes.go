@@ -55,8 +55,11 @@ func parseModes(s string) ([]string, error) {
 		if m == "" {
 			continue
 		}
+		if m == "fast" { // the table's name for the default gates
+			m = modeSlotshift
+		}
 		if _, ok := modeLabels[m]; !ok {
-			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, seed, slotshift, bare)", m)
+			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, seed, slotshift or fast, bare)", m)
 		}
 		if seen[m] {
 			return nil, fmt.Errorf("-modes: %q given twice", m)
