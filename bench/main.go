@@ -2,12 +2,11 @@
 // redis-cli (at its defaults and with --cluster-pipeline 1000) and with
 // slotshift (at the seed's gates and at its default ones), on identical
 // fresh clusters of local redis-server processes, each under the same
-// client load, and prints medians of time and client impact (p99 before
-// and during, errors, lost writes), ratios against goals, slotshift's peak
-// RSS, a floor
-// (loading the moved keys with redis-cli --pipe) and the planner's time on a
-// 1000-master topology; -scale adds a run on a 50+ master cluster. `make
-// bench` runs it; see bench/README.md.
+// client load. It prints medians of time and client impact (p99 before and
+// during, errors, lost writes), ratios against goals, slotshift's peak RSS,
+// a floor (loading the moved keys with redis-cli --pipe) and the planner's
+// time on a 1000-master topology; -scale adds a run on a 50+ master
+// cluster. `make bench` runs it; see bench/README.md.
 package main
 
 import (
