@@ -70,23 +70,30 @@ func dropSlots(t *testing.T) func(*backup.Manifest) {
 	}
 }
 
-// clusterSlots is the slot map as CLUSTER SLOTS prints it, as text.
-func clusterSlots(t *testing.T, c *sandboxtest.Cluster) string {
+// ownedSlots is the slot map as CLUSTER SLOTS on node 0 prints it: each
+// master's address and its slots.
+func ownedSlots(t *testing.T, c *sandboxtest.Cluster) map[string]cluster.SlotSet {
 	t.Helper()
 	slots, err := c.Client(0).ClusterSlots(ctxT(t)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	byAddr := map[string]*cluster.SlotSet{}
+	owned := map[string]cluster.SlotSet{}
 	for _, s := range slots {
-		if byAddr[s.Nodes[0].Addr] == nil {
-			byAddr[s.Nodes[0].Addr] = &cluster.SlotSet{}
-		}
-		byAddr[s.Nodes[0].Addr].AddRange(cluster.Range{Start: int(s.Start), End: int(s.End)})
+		set := owned[s.Nodes[0].Addr]
+		set.AddRange(cluster.Range{Start: int(s.Start), End: int(s.End)})
+		owned[s.Nodes[0].Addr] = set
 	}
+	return owned
+}
+
+// clusterSlots is ownedSlots as text, in node order.
+func clusterSlots(t *testing.T, c *sandboxtest.Cluster) string {
+	t.Helper()
+	owned := ownedSlots(t, c)
 	var b strings.Builder
 	for _, a := range c.Addrs() {
-		if s := byAddr[a]; s != nil {
+		if s, ok := owned[a]; ok {
 			b.WriteString(a + "=" + s.String() + " ")
 		}
 	}

@@ -224,16 +224,7 @@ func checkEndpoints(t *testing.T, c *sandboxtest.Cluster, res Result, path strin
 		t.Fatalf("%d masters, %d replicas, want %d and %d:\n%s", len(e.Masters), len(e.Replicas), masters, replicas, data)
 	}
 	ctx := ctxT(t)
-	owned := map[string]cluster.SlotSet{}
-	slots, err := c.Client(0).ClusterSlots(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range slots {
-		set := owned[s.Nodes[0].Addr]
-		set.AddRange(cluster.Range{Start: int(s.Start), End: int(s.End)})
-		owned[s.Nodes[0].Addr] = set
-	}
+	owned := ownedSlots(t, c)
 	var all cluster.SlotSet
 	var addrs []string
 	for _, m := range e.Masters {
