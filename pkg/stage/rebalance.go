@@ -49,6 +49,10 @@ func Plan(ctx context.Context, env Env, in RebalanceInput) (Result, error) {
 func Rebalance(ctx context.Context, env Env, in RebalanceInput) (Result, error) {
 	r := newRebalancer(env, in)
 	defer r.close()
+	// No backup, no move: refused before the cluster is even observed.
+	if r.res.Add(CheckBackupManifest(env, in.RequireBackup)...); r.res.Outcome() == report.OutcomeFail {
+		return r.res, nil
+	}
 	err := r.run(ctx)
 	return r.res, err
 }
