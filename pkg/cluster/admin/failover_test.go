@@ -54,7 +54,7 @@ func waitFollower(t *testing.T, p *admin.Pool, addr, follower string) {
 func TestFailover(t *testing.T) {
 	t.Parallel()
 	c := sandboxtest.Start(t, 6, sandboxtest.Options{})
-	c.Form(t, 3) // node 3 replicates node 1 (CrossInventory's layout)
+	c.Form(t, 3)       // node 3 replicates node 1 (CrossInventory's layout)
 	t.Cleanup(func() { // the nodes' logs say why a failover did not happen
 		if t.Failed() {
 			for _, n := range c.Nodes {
