@@ -148,7 +148,11 @@ func FailoverTest(ctx context.Context, env Env, in FailoverInput) (Result, error
 			for _, rest := range shards[i+1:] {
 				res.Add(check.New(IDFailoverShard, report.Skip, rest.Master.Addr, "%s: not run: interrupted", check.ShardLabel(env.Inventory, rest)))
 			}
-			return res, fmt.Errorf("failover-test interrupted during %s: %w", check.ShardLabel(env.Inventory, s), context.Cause(ctx))
+			roles := "roles restored"
+			if !fs.RolesRestored {
+				roles = "roles NOT restored: " + fs.Problem
+			}
+			return res, fmt.Errorf("failover-test interrupted during %s (%s): %w", check.ShardLabel(env.Inventory, s), roles, context.Cause(ctx))
 		}
 	}
 	run.outputs(&res)
@@ -324,9 +328,9 @@ var errNoAck = errors.New("no write was acknowledged before the failover")
 
 // shard runs one shard: load, failover, settle, failback, settle, then
 // the read-back. It always tries to leave the original master in charge.
-func (r *failoverRun) shard(ctx context.Context, s check.Shard) report.FailoverShard {
+func (r *failoverRun) shard(ctx context.Context, s check.Shard) (fs report.FailoverShard) {
 	start := time.Now()
-	fs := report.FailoverShard{Master: s.Master.Addr, MasterID: s.Master.ID, Slots: s.Master.Slots.Len(), RolesRestored: true}
+	fs = report.FailoverShard{Master: s.Master.Addr, MasterID: s.Master.ID, Slots: s.Master.Slots.Len(), RolesRestored: true}
 	defer func() { fs.Duration = report.SecondsOf(time.Since(start)) }()
 	replica, why := r.healthyReplica(ctx, s, r.in.Timeout)
 	if why != "" {
@@ -387,6 +391,7 @@ func (r *failoverRun) switchAndBack(ctx context.Context, fs *report.FailoverShar
 	if err == nil {
 		fs.PromotionMS = msOf(promoted)
 		r.obs.statusf("failover-test: %s took over from %s in %.0f ms", replica.Addr, master.Addr, fs.PromotionMS)
+		r.obs.log.Info("failover-test replica promoted", KeyNode, replica.Addr, KeyDuration, promoted)
 		if r.in.afterPromotion != nil {
 			r.in.afterPromotion()
 		}
@@ -400,7 +405,7 @@ func (r *failoverRun) switchAndBack(ctx context.Context, fs *report.FailoverShar
 	case rerr != nil:
 		err = joinErr(err, fmt.Errorf("restoring %s as master: %w", master.Addr, rerr))
 	case ctx.Err() != nil:
-		r.obs.statusf("failover-test: interrupted: roles of %s restored (%s is master again)", master.Addr, master.Addr)
+		r.obs.log.Warn("failover-test interrupted: roles restored, the original master leads again", KeyNode, master.Addr)
 		err = joinErr(err, errors.New("interrupted; roles restored"))
 	}
 	return sent, back, err
@@ -425,7 +430,7 @@ func (r *failoverRun) restore(ctx context.Context, master, replica cluster.Node,
 	}
 	fresh, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.in.Timeout)
 	defer cancel()
-	r.obs.statusf("failover-test: interrupted: restoring %s as master before exiting", master.Addr)
+	r.obs.log.Warn("failover-test interrupted: restoring the original master before exiting", KeyNode, master.Addr)
 	if !promoted {
 		wctx, wcancel := context.WithTimeout(fresh, mfTimeout)
 		_, _ = r.waitSwitch(wctx, time.Now(), replica, master)
