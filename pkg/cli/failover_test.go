@@ -153,3 +153,20 @@ func TestFailoverTestCommand(t *testing.T) {
 		wantFormRoles(t, c)
 	})
 }
+
+func TestFailoverTestHelpListsFlagsAndEnvVars(t *testing.T) {
+	res := runBin(t, t.TempDir(), nil, "failover-test", "--help")
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	for _, f := range []string{"shard", "rate", "clients", "timeout", "settle"} {
+		env := "$SLOTSHIFT_" + strings.ToUpper(f)
+		if !strings.Contains(res.stdout, "--"+f) || !strings.Contains(res.stdout, env) {
+			t.Errorf("failover-test --help lacks --%s or %s", f, env)
+		}
+	}
+	res = runBin(t, t.TempDir(), nil, "--help")
+	if !strings.Contains(res.stdout, "failover-test") {
+		t.Errorf("--help does not list failover-test:\n%s", res.stdout)
+	}
+}
