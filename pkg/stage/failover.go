@@ -139,6 +139,9 @@ func FailoverTest(ctx context.Context, env Env, in FailoverInput) (Result, error
 	}
 	res.Failover = &report.FailoverSection{MaxWriteOutageMS: msOf(run.limit)}
 	if !run.preflight(ctx, &res, shards) {
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("failover-test interrupted before any change: %w", context.Cause(ctx))
+		}
 		return res, nil
 	}
 	for i, s := range shards {
@@ -148,6 +151,7 @@ func FailoverTest(ctx context.Context, env Env, in FailoverInput) (Result, error
 			for _, rest := range shards[i+1:] {
 				res.Add(check.New(IDFailoverShard, report.Skip, rest.Master.Addr, "%s: not run: interrupted", check.ShardLabel(env.Inventory, rest)))
 			}
+			run.outputs(&res)
 			roles := "roles restored"
 			if !fs.RolesRestored {
 				roles = "roles NOT restored: " + fs.Problem
@@ -379,7 +383,10 @@ func (r *failoverRun) switchAndBack(ctx context.Context, fs *report.FailoverShar
 	}
 	warm := time.Now().Add(r.in.Timeout)
 	for log.ackedCount() == 0 {
-		if time.Now().After(warm) || sleepCtx(ctx, failoverPoll) != nil {
+		if err := sleepCtx(ctx, failoverPoll); err != nil {
+			return sent, back, err
+		}
+		if time.Now().After(warm) {
 			return sent, back, errNoAck
 		}
 	}

@@ -83,6 +83,11 @@ func TestFailoverTestAllShards(t *testing.T) {
 	}
 	wantOriginalRoles(t, c)
 	c.WaitConverged(t)
+	for i := range 3 {
+		if keys, err := c.Client(i).Keys(context.Background(), FailoverPrefix+"*").Result(); err != nil || len(keys) > 0 {
+			t.Errorf("node %d: %d load keys left behind (%v)", i, len(keys), err)
+		}
+	}
 
 	t.Run("one shard by inventory name", func(t *testing.T) {
 		in := fastFailover
