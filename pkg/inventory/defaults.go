@@ -29,6 +29,9 @@ const (
 	defaultKernelTuning  = true
 )
 
+// DefaultMaxWriteOutage is failover.max_write_outage.
+const DefaultMaxWriteOutage = 5 * time.Second
+
 // Default gate thresholds (the seed's monitoring limits as hold values).
 var (
 	DefaultLatencyAvgMS     = Threshold{Hold: 5, Abort: 50}
@@ -69,6 +72,7 @@ func ApplyDefaults(inv *Inventory) {
 	setDur(&v.BigKeyBudget, DefaultBigKeyBudget)
 	setDur(&v.BackupMaxAge, DefaultBackupMaxAge)
 	setDur(&inv.Backup.MaxAge, DefaultBackupMaxAge)
+	setDur(&inv.Failover.MaxWriteOutage, DefaultMaxWriteOutage)
 
 	p := &inv.Provision
 	setStr(&p.Service, DefaultService)

@@ -477,6 +477,9 @@ func (d *decoder) schema(inv *Inventory, root *yaml.Node) {
 	if inv.Backup.MaxAge.Duration < 0 {
 		d.add(inv.Backup.Line, "backup.max_age", "%s: must not be negative", inv.Backup.MaxAge)
 	}
+	if inv.Failover.MaxWriteOutage.Duration < 0 {
+		d.add(inv.Failover.Line, "failover.max_write_outage", "%s: must not be negative", inv.Failover.MaxWriteOutage)
+	}
 	enum := func(field, val string, line int, allowed ...string) {
 		if val != "" && !slices.Contains(allowed, val) {
 			d.add(line, field, "%q: want one of %s", val, strings.Join(allowed, ", "))

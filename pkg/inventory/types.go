@@ -18,6 +18,7 @@ type Inventory struct {
 	Provision Provision `json:"provision"`
 	Validate  Validate  `json:"validate"`
 	Backup    Backup    `json:"backup"`
+	Failover  Failover  `json:"failover"`
 	SSH       SSH       `json:"ssh"` // defaults for every server's ssh block
 	// Monitoring says where each node's redis_exporter listens.
 	Monitoring Monitoring `json:"monitoring"`
@@ -132,6 +133,15 @@ type Backup struct {
 	// that needs a backup refuses it. Default 24h.
 	MaxAge Duration `json:"max_age"`
 	Line   int      `json:"-"`
+}
+
+// Failover holds the settings of failover-test.
+type Failover struct {
+	// MaxWriteOutage is the longest time a shard's clients may go without
+	// an acknowledged write while it fails over to a replica (or back);
+	// longer fails the shard. Default 5s.
+	MaxWriteOutage Duration `json:"max_write_outage"`
+	Line           int      `json:"-"`
 }
 
 // Provision holds the provision stage's settings.

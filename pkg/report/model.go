@@ -87,6 +87,7 @@ type Report struct {
 	Rebalance *RebalanceSection `json:"rebalance,omitempty"`
 	Provision *ProvisionSection `json:"provision,omitempty"`
 	Load      *LoadSection      `json:"load,omitempty"`
+	Failover  *FailoverSection  `json:"failover,omitempty"`
 }
 
 // Tool identifies the program that wrote the report.
@@ -259,4 +260,44 @@ type LoadVerify struct {
 	LostKeys       []string `json:"lost_keys,omitempty"`
 	StaleKeys      []string `json:"stale_keys,omitempty"`
 	Duration       Seconds  `json:"duration_s"`
+}
+
+// FailoverSection is what failover-test did to each shard, in the order
+// it ran them (one at a time).
+type FailoverSection struct {
+	MaxWriteOutageMS float64         `json:"max_write_outage_ms"` // failover.max_write_outage
+	Shards           []FailoverShard `json:"shards"`
+}
+
+// FailoverShard is one shard's failover to its replica and back, under
+// load on keys in its slots. Times are in milliseconds as the client and
+// the nodes saw them.
+type FailoverShard struct {
+	Master    string `json:"master"` // address of the master before the test
+	MasterID  string `json:"master_id"`
+	Replica   string `json:"replica,omitempty"` // the replica promoted
+	ReplicaID string `json:"replica_id,omitempty"`
+	Slots     int    `json:"slots"`
+	KeyTag    string `json:"key_tag,omitempty"` // the load's keys are <prefix>{tag}:N
+	Status    Status `json:"status"`
+	// Refused says why the shard was not failed over (nothing was done).
+	Refused string `json:"refused,omitempty"`
+	// Problem says what went wrong once it was (a timeout, an error).
+	Problem string `json:"problem,omitempty"`
+	// WriteOutageMS is the longest time without an acknowledged write
+	// around the failover; FailbackOutageMS around the failback.
+	WriteOutageMS    float64 `json:"write_outage_ms"`
+	FailbackOutageMS float64 `json:"failback_outage_ms"`
+	// PromotionMS runs from CLUSTER FAILOVER sent to the replica until it
+	// reports role master and every node agrees; FailbackMS the same for
+	// the way back.
+	PromotionMS  float64 `json:"promotion_ms"`
+	FailbackMS   float64 `json:"failback_ms"`
+	WritesAcked  int64   `json:"writes_acked"`
+	WritesFailed int64   `json:"writes_failed"` // outcome unknown: not lost
+	WritesLost   int     `json:"writes_lost"`   // acknowledged keys missing at the read-back
+	WritesStale  int     `json:"writes_stale"`  // acknowledged keys holding an older or foreign value
+	// RolesRestored is true when the original master is master again.
+	RolesRestored bool    `json:"roles_restored"`
+	Duration      Seconds `json:"duration_s"`
 }
