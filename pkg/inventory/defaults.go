@@ -14,19 +14,24 @@ const (
 	DefaultBigKeyFail    = 100_000_000
 	DefaultBigKeyBudget  = 2 * time.Second
 	DefaultBackupMaxAge  = 24 * time.Hour
-	DefaultService       = "auto"
-	DefaultInstall       = "apt"
-	DefaultRedisUser     = "redis"
-	DefaultConfigDir     = "/etc/redis/cluster"
-	DefaultDataDir       = "/var/lib/redis"
-	DefaultLogDir        = "/var/log/redis"
-	DefaultRunDir        = "/var/run/redis"
-	DefaultSSHUser       = "root"
-	DefaultSSHPort       = 22
-	BusPortOffset        = 10000 // cluster bus port = port + BusPortOffset
-	MaxPort              = 65535 - BusPortOffset
-	MinPasswordLength    = 16
-	defaultKernelTuning  = true
+	// DefaultBaselineWindow is how long rebalance measures each master's
+	// latency baseline before the first batch.
+	DefaultBaselineWindow = 3 * time.Second
+	// DefaultAbortRecheck is the second look an abort reading needs.
+	DefaultAbortRecheck = time.Second
+	DefaultService      = "auto"
+	DefaultInstall      = "apt"
+	DefaultRedisUser    = "redis"
+	DefaultConfigDir    = "/etc/redis/cluster"
+	DefaultDataDir      = "/var/lib/redis"
+	DefaultLogDir       = "/var/log/redis"
+	DefaultRunDir       = "/var/run/redis"
+	DefaultSSHUser      = "root"
+	DefaultSSHPort      = 22
+	BusPortOffset       = 10000 // cluster bus port = port + BusPortOffset
+	MaxPort             = 65535 - BusPortOffset
+	MinPasswordLength   = 16
+	defaultKernelTuning = true
 )
 
 // Default gate thresholds (the seed's monitoring limits as hold values).
@@ -36,6 +41,10 @@ var (
 	DefaultReplicationLagMS = Threshold{Hold: 500, Abort: 5000}
 	DefaultCPUPercent       = Threshold{Hold: 70, Abort: 95}
 	DefaultMemoryPercent    = Threshold{Hold: 80, Abort: 95}
+	// DefaultLatencyVariation fills the other limit of a
+	// latency_variation_percent gate that sets only one; the gate itself
+	// is off unless the inventory sets it.
+	DefaultLatencyVariation = Threshold{Hold: 10, Abort: 100}
 )
 
 // ApplyDefaults fills every zero field that has a default. Zero means
@@ -55,6 +64,11 @@ func ApplyDefaults(inv *Inventory) {
 	setThreshold(&g.CPUPercent, DefaultCPUPercent)
 	setThreshold(&g.MemoryPercent, DefaultMemoryPercent)
 	setDur(&g.HoldTimeout, DefaultHoldTimeout)
+	if g.LatencyVariationPercent.Hold != 0 || g.LatencyVariationPercent.Abort != 0 {
+		setThreshold(&g.LatencyVariationPercent, DefaultLatencyVariation)
+	}
+	setDur(&g.BaselineWindow, DefaultBaselineWindow)
+	setDur(&g.AbortRecheck, DefaultAbortRecheck)
 
 	r := &inv.Rebalance
 	setInt(&r.BatchSlots, DefaultBatchSlots)
