@@ -105,7 +105,9 @@ func TestCheckRules(t *testing.T) {
 			"", RuleGates, SeverityFail, 22, "gates.memory_percent", []string{"abort 150 is over 100%"}},
 		{"hold timeout negative", func(t *testing.T) string { return valid + "gates: {hold_timeout: -1m}\n" },
 			"", RuleGates, SeverityFail, 21, "gates.hold_timeout", []string{"-1m0s must be positive"}},
-		{"variation inverted", func(t *testing.T) string { return valid + "gates:\n  latency_variation_percent: {hold: 50, abort: 20}\n" },
+		{"variation inverted", func(t *testing.T) string {
+			return valid + "gates:\n  latency_variation_percent: {hold: 50, abort: 20}\n"
+		},
 			"", RuleGates, SeverityFail, 22, "gates.latency_variation_percent", []string{"hold 50 must be below abort 20"}},
 		{"variation negative", func(t *testing.T) string { return valid + "gates:\n  latency_variation_percent: {hold: -10}\n" },
 			"", RuleGates, SeverityFail, 22, "gates.latency_variation_percent", []string{"hold -10 and abort 100 must both be positive"}},
