@@ -39,8 +39,12 @@ func (s *secondLook) judge(d Decision, now time.Time, recheck time.Duration) (ou
 }
 
 // awaitLook is an abort decision downgraded to a hold until its second look.
-func awaitLook(d Decision) Decision {
-	reasons := append([]string{"abort awaits a second look: " + d.Reason()}, d.Reasons[min(1, len(d.Reasons)):]...)
+func awaitLook(d Decision) Decision { return demote(d, "abort awaits a second look: ") }
+
+// demote turns an abort decision into a hold whose first reason says why.
+// The reasons are copied: d's own stay as they were.
+func demote(d Decision, why string) Decision {
+	reasons := append([]string{why + d.Reason()}, d.Reasons[min(1, len(d.Reasons)):]...)
 	d.Verdict, d.Reasons = Hold, reasons
 	return d
 }
@@ -86,7 +90,5 @@ func (m *Monitor) lookPending() bool {
 // holdBeforeStart is an abort decision turned into a hold, for the wait
 // before the first batch: nothing is in flight yet, so red means wait.
 func holdBeforeStart(d Decision) Decision {
-	reasons := append([]string{"before the first batch an abort holds: " + d.Reason()}, d.Reasons[min(1, len(d.Reasons)):]...)
-	d.Verdict, d.Reasons = Hold, reasons
-	return d
+	return demote(d, "before the first batch an abort holds: ")
 }
