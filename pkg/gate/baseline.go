@@ -47,6 +47,14 @@ func decideVariation(addr string, l Latency, base map[string]Latency, t inventor
 // the latency variation gate compares against. It returns the baseline
 // of each master that answered at least one PING.
 func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (map[string]Latency, error) {
+	// A master's first PING also dials its connection: start once every
+	// master has answered one (or window has passed), so the dial is not
+	// the baseline's p99.
+	for deadline := time.Now().Add(window); !m.allAnswered() && time.Now().Before(deadline); {
+		if !sleepCtx(ctx, waitPoll) {
+			return nil, ctx.Err()
+		}
+	}
 	m.mu.Lock()
 	start := time.Now()
 	m.baseStart = start
@@ -68,4 +76,14 @@ func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (ma
 	}
 	m.baseline = cloneMap(out)
 	return out, nil
+}
+
+// allAnswered reports whether every master has answered a latency PING.
+func (m *Monitor) allAnswered() bool {
+	for _, p := range m.lat {
+		if !p.seen.Load() {
+			return false
+		}
+	}
+	return true
 }
