@@ -14,11 +14,6 @@ const (
 	DefaultBigKeyFail    = 100_000_000
 	DefaultBigKeyBudget  = 2 * time.Second
 	DefaultBackupMaxAge  = 24 * time.Hour
-	// DefaultBaselineWindow is how long rebalance measures each master's
-	// latency baseline before the first batch.
-	DefaultBaselineWindow = 3 * time.Second
-	// DefaultAbortRecheck is the second look an abort reading needs.
-	DefaultAbortRecheck = time.Second
 	DefaultService      = "auto"
 	DefaultInstall      = "apt"
 	DefaultRedisUser    = "redis"
@@ -32,6 +27,15 @@ const (
 	MaxPort             = 65535 - BusPortOffset
 	MinPasswordLength   = 16
 	defaultKernelTuning = true
+)
+
+// Defaults of the latency baseline and of an abort's second look.
+const (
+	// DefaultBaselineWindow is how long rebalance measures each master's
+	// latency baseline before the first batch.
+	DefaultBaselineWindow = 3 * time.Second
+	// DefaultAbortRecheck is the second look an abort reading needs.
+	DefaultAbortRecheck = time.Second
 )
 
 // Default gate thresholds (the seed's monitoring limits as hold values).
