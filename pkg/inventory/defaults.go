@@ -14,19 +14,19 @@ const (
 	DefaultBigKeyFail    = 100_000_000
 	DefaultBigKeyBudget  = 2 * time.Second
 	DefaultBackupMaxAge  = 24 * time.Hour
-	DefaultService      = "auto"
-	DefaultInstall      = "apt"
-	DefaultRedisUser    = "redis"
-	DefaultConfigDir    = "/etc/redis/cluster"
-	DefaultDataDir      = "/var/lib/redis"
-	DefaultLogDir       = "/var/log/redis"
-	DefaultRunDir       = "/var/run/redis"
-	DefaultSSHUser      = "root"
-	DefaultSSHPort      = 22
-	BusPortOffset       = 10000 // cluster bus port = port + BusPortOffset
-	MaxPort             = 65535 - BusPortOffset
-	MinPasswordLength   = 16
-	defaultKernelTuning = true
+	DefaultService       = "auto"
+	DefaultInstall       = "apt"
+	DefaultRedisUser     = "redis"
+	DefaultConfigDir     = "/etc/redis/cluster"
+	DefaultDataDir       = "/var/lib/redis"
+	DefaultLogDir        = "/var/log/redis"
+	DefaultRunDir        = "/var/run/redis"
+	DefaultSSHUser       = "root"
+	DefaultSSHPort       = 22
+	BusPortOffset        = 10000 // cluster bus port = port + BusPortOffset
+	MaxPort              = 65535 - BusPortOffset
+	MinPasswordLength    = 16
+	defaultKernelTuning  = true
 )
 
 // Defaults of the latency baseline and of an abort's second look.
