@@ -145,11 +145,14 @@ func TestHonestProbe(t *testing.T) {
 
 	burnCtx, stopBurn := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { burn(burnCtx, target, c.Password, 30*time.Millisecond, 150*time.Millisecond) })
+	// Bursts long and frequent enough (60ms of every 200ms) that p99 is
+	// set by the node's stalls, not by a scheduling hiccup of either
+	// measuring process on a busy test machine.
+	wg.Go(func() { burn(burnCtx, target, c.Password, 60*time.Millisecond, 200*time.Millisecond) })
 	defer wg.Wait()
 	defer stopBurn()
 
-	const span = 3 * time.Second
+	const span = 4 * time.Second
 	start := time.Now().Add(500 * time.Millisecond) // the helper has started by then
 	end := start.Add(span)
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestPingHelperProcess$", "-test.count=1")
@@ -180,7 +183,7 @@ func TestHonestProbe(t *testing.T) {
 	if mon.Samples < 50 || sep.Samples < 50 {
 		t.Fatalf("too few samples: monitor %d, separate %d", mon.Samples, sep.Samples)
 	}
-	if sep.P99MS < 10 {
+	if sep.P99MS < 20 {
 		t.Fatalf("the burner did not show in the separate measurement (p99 %.2fms)", sep.P99MS)
 	}
 	if diff := math.Abs(mon.P99MS-sep.P99MS) / sep.P99MS; diff > 0.35 {
