@@ -59,6 +59,9 @@ type Readings struct {
 	ClusterState map[string]string `json:"cluster_state,omitempty"`
 	// Failing lists nodes some node flags fail or fail? ("addr flags").
 	Failing []string `json:"failing,omitempty"`
+	// Baseline per master: its latency before the first batch, which the
+	// latency variation gate compares with.
+	Baseline map[string]Latency `json:"baseline,omitempty"`
 	// Errors holds the latest probe error per node.
 	Errors map[string]string `json:"errors,omitempty"`
 }
@@ -147,7 +150,7 @@ func Decide(r Readings, g inventory.Gates) Decision {
 	for _, a := range masters {
 		l, ok := r.Latency[a]
 		if !ok || l.Samples == 0 {
-			if enabled(g.LatencyAvgMS) || enabled(g.LatencyP99MS) {
+			if enabled(g.LatencyAvgMS) || enabled(g.LatencyP99MS) || enabled(g.LatencyVariationPercent) {
 				missing("latency", a)
 			}
 			continue
@@ -158,6 +161,7 @@ func Decide(r Readings, g inventory.Gates) Decision {
 		if enabled(g.LatencyP99MS) {
 			check(GateLatencyP99, a, l.P99MS, g.LatencyP99MS, "ms")
 		}
+		decideVariation(a, l, r.Baseline, g.LatencyVariationPercent, check, missing)
 	}
 	if enabled(g.ReplicationLagMS) {
 		for _, a := range replicas {

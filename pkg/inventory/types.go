@@ -99,6 +99,17 @@ type Gates struct {
 	ReplicationLagMS Threshold `json:"replication_lag_ms"` // default 500 / 5000
 	CPUPercent       Threshold `json:"cpu_percent"`        // default 70 / 95
 	MemoryPercent    Threshold `json:"memory_percent"`     // default 80 / 95
+	// LatencyVariationPercent bounds each master's PING p99 and avg against
+	// its own baseline, measured before the first batch: variation % =
+	// (current - baseline) / max(baseline, 1ms) * 100. Off unless set;
+	// setting one limit defaults the other to 10 / 100.
+	LatencyVariationPercent Threshold `json:"latency_variation_percent"`
+	// BaselineWindow is how long the baseline is measured. Default 3s.
+	BaselineWindow Duration `json:"baseline_window"`
+	// AbortRecheck is the second look an abort needs: a reading over an
+	// abort limit stops the run only if the latency measured over the
+	// next AbortRecheck still aborts. Default 1s.
+	AbortRecheck Duration `json:"abort_recheck"`
 	// HoldTimeout is how long a red gate may hold before the run exits 75.
 	HoldTimeout Duration `json:"hold_timeout"` // default 10m
 	Line        int      `json:"-"`

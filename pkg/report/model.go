@@ -122,6 +122,18 @@ type RebalanceSection struct {
 	RepairedSlots    []int       `json:"repaired_slots,omitempty"`
 	Done             bool        `json:"done"`
 	DryRun           bool        `json:"dry_run,omitempty"`
+	// Baseline is each master's PING latency measured before the first
+	// batch, which the latency variation gate compares with; empty when
+	// that gate is off.
+	Baseline []NodeLatency `json:"baseline,omitempty"`
+}
+
+// NodeLatency is one node's client-side PING latency, in milliseconds.
+type NodeLatency struct {
+	Node    string  `json:"node"`
+	AvgMS   float64 `json:"avg_ms"`
+	P99MS   float64 `json:"p99_ms"`
+	Samples int64   `json:"samples"`
 }
 
 // PlanSummary describes a rebalance plan.

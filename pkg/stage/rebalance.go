@@ -165,6 +165,9 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	mon := gate.NewMonitor(r.pool, masterAddrs, replicas, gate.MonitorOptions{Log: r.log})
 	mon.Start(ctx)
 	defer mon.Close()
+	if err := r.measureBaseline(ctx, mon, masterAddrs); err != nil {
+		return err
+	}
 	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration}
 	mover, closeMover := r.pacedMover(mon, masterAddrs)
 	defer closeMover()
