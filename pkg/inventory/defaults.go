@@ -36,6 +36,7 @@ var (
 	DefaultReplicationLagMS = Threshold{Hold: 500, Abort: 5000}
 	DefaultCPUPercent       = Threshold{Hold: 70, Abort: 95}
 	DefaultMemoryPercent    = Threshold{Hold: 80, Abort: 95}
+	DefaultNetworkPercent   = Threshold{Hold: 50, Abort: 90}
 )
 
 // ApplyDefaults fills every zero field that has a default. Zero means
@@ -54,6 +55,7 @@ func ApplyDefaults(inv *Inventory) {
 	setThreshold(&g.ReplicationLagMS, DefaultReplicationLagMS)
 	setThreshold(&g.CPUPercent, DefaultCPUPercent)
 	setThreshold(&g.MemoryPercent, DefaultMemoryPercent)
+	setThreshold(&g.NetworkPercent, DefaultNetworkPercent)
 	setDur(&g.HoldTimeout, DefaultHoldTimeout)
 
 	r := &inv.Rebalance

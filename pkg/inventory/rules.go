@@ -326,6 +326,7 @@ func (c *checker) gates() {
 		{"replication_lag_ms", g.ReplicationLagMS, false},
 		{"cpu_percent", g.CPUPercent, true},
 		{"memory_percent", g.MemoryPercent, true},
+		{"network_percent", g.NetworkPercent, true},
 	} {
 		field := "gates." + x.name
 		line := x.t.Line
