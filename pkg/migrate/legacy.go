@@ -120,6 +120,10 @@ type LegacyOptions struct {
 	BeforeStep func(step string, slot int) error
 	// Log receives progress at debug level. Default: discard.
 	Log *slog.Logger
+	// Pacer, when set, paces each source by its latency: it caps
+	// KeysPerMigrate and MigratesPerPipeline and pauses between pipelines.
+	// Nil sends flat out within those caps.
+	Pacer *Pacer
 }
 
 func (o LegacyOptions) withDefaults() LegacyOptions {
@@ -613,7 +617,7 @@ func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, know
 			}
 		}
 		listed = false
-		batches := l.batches(keys, sizes, busy)
+		batches := l.batches(keys, sizes, busy, l.keysPerMigrate(src.Addr))
 		if err := l.migrate(ctx, src.Addr, host, port, batches, busy, &st); err != nil {
 			return st, err
 		}
@@ -623,7 +627,7 @@ func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, know
 
 // batches splits each slot's keys into MIGRATE batches by count and bytes;
 // keys that met BUSYKEY go in REPLACE batches of their own.
-func (l *Legacy) batches(keys map[int][]string, sizes map[string]int64, busy map[int]map[string]bool) []migrateBatch {
+func (l *Legacy) batches(keys map[int][]string, sizes map[string]int64, busy map[int]map[string]bool, perMigrate int) []migrateBatch {
 	var out []migrateBatch
 	for s, ks := range keys {
 		var cur, rep migrateBatch
@@ -640,7 +644,7 @@ func (l *Legacy) batches(keys map[int][]string, sizes map[string]int64, busy map
 				b = &rep
 			}
 			n := sizes[k]
-			if len(b.keys) > 0 && (len(b.keys) >= l.opts.KeysPerMigrate || (l.opts.BytesPerMigrate > 0 && b.bytes+n > l.opts.BytesPerMigrate)) {
+			if len(b.keys) > 0 && (len(b.keys) >= perMigrate || (l.opts.BytesPerMigrate > 0 && b.bytes+n > l.opts.BytesPerMigrate)) {
 				flush(b)
 			}
 			b.keys = append(b.keys, k)
@@ -657,9 +661,13 @@ func (l *Legacy) batches(keys map[int][]string, sizes map[string]int64, busy map
 func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batches []migrateBatch, busy map[int]map[string]bool, st *Stats) error {
 	const pipeBytes = 64 << 20
 	for len(batches) > 0 {
+		depth, err := l.pipelineDepth(ctx, srcAddr)
+		if err != nil {
+			return err
+		}
 		var part []migrateBatch
 		var bytes int64
-		for len(batches) > 0 && (len(part) == 0 || (bytes+batches[0].bytes <= pipeBytes && len(part) < l.opts.MigratesPerPipeline)) {
+		for len(batches) > 0 && (len(part) == 0 || (bytes+batches[0].bytes <= pipeBytes && len(part) < depth)) {
 			bytes += batches[0].bytes
 			part = append(part, batches[0])
 			batches = batches[1:]
@@ -673,8 +681,9 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 			budget += timeout
 			cmds[i] = pipe.Do(ctx, admin.MigrateArgs(host, port, b.keys, admin.MigrateOptions{Timeout: timeout, Replace: b.replace}, auth.Username, auth.Password)...)
 		}
+		began, sent := time.Now(), st.Keys
 		cctx, cancel := context.WithTimeout(ctx, budget+l.opts.CommandTimeout)
-		_, err := pipe.Exec(cctx)
+		_, err = pipe.Exec(cctx)
 		cancel()
 		if err != nil && !isRedisErr(err) {
 			return fmt.Errorf("MIGRATE from %s to %s:%s: %w", srcAddr, host, port, err)
@@ -705,6 +714,7 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 				return fmt.Errorf("MIGRATE slot %d from %s to %s:%s: %w", b.slot, srcAddr, host, port, err)
 			}
 		}
+		l.sent(srcAddr, st.Keys-sent, time.Since(began))
 	}
 	return nil
 }

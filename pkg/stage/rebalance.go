@@ -171,6 +171,8 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		}
 		gater = &gate.WindowPolicy{Inner: policy, Window: win, HoldTimeout: policy.HoldTimeout, Clock: r.now}
 	}
+	mover, closeMover := r.pacedMover(mon, masterAddrs)
+	defer closeMover()
 
 	opts := migrate.Options{
 		Concurrency:         r.in.Concurrency,
@@ -182,6 +184,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		Masters:             masterAddrs,
 		Log:                 r.log,
 		BeforeStep:          killAt(r.in.FaultKillAt),
+		Mover:               mover,
 	}
 	if r.in.ProgressEvents {
 		opts.OnProgress = r.logProgress
