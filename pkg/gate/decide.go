@@ -33,6 +33,7 @@ const (
 	GateClusterState = "cluster_state"
 	GateFailedNodes  = "failed_nodes"
 	GateProbe        = "probe"
+	// GateNetwork (network.go) and GateWindow (window.go) are the others.
 )
 
 // Latency is one master's client-side PING latency over the window.
@@ -62,6 +63,11 @@ type Readings struct {
 	// Baseline per master: its latency before the first batch, which the
 	// latency variation gate compares with.
 	Baseline map[string]Latency `json:"baseline,omitempty"`
+	// NetworkPercent per server with a link_mbps (see Links): the input and
+	// output of all its nodes in percent of the link. Linked lists those
+	// servers.
+	NetworkPercent map[string]float64 `json:"network_percent,omitempty"`
+	Linked         []string           `json:"linked,omitempty"`
 	// Errors holds the latest probe error per node.
 	Errors map[string]string `json:"errors,omitempty"`
 }
@@ -187,6 +193,13 @@ func Decide(r Readings, g inventory.Gates) Decision {
 			} else {
 				missing(GateMemory, a)
 			}
+		}
+	}
+	for _, s := range linkedServers(r, g) {
+		if v, ok := r.NetworkPercent[s]; ok {
+			check(GateNetwork, s, v, g.NetworkPercent, "%")
+		} else {
+			missing(GateNetwork, s)
 		}
 	}
 	for _, a := range all {

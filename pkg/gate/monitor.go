@@ -52,6 +52,9 @@ type MonitorOptions struct {
 	// p99 of them is their maximum: one slow PING keeps the hold. Default
 	// 300ms.
 	CalmPeriod time.Duration
+	// Links are the servers gated on network use (see Links), probed
+	// every InfoInterval. Default: none.
+	Links map[string]Link
 	// Log receives probe errors at debug level. Default: discard.
 	Log *slog.Logger
 }
@@ -98,6 +101,7 @@ type Monitor struct {
 	failing  map[string][]string // reporter addr -> failing nodes it sees
 	errs     map[string]map[string]string
 	lastInfo map[string]measure.CPUSample
+	net      *networkProbe
 	// holdStart is when Wait began holding; zero when it is not holding.
 	holdStart time.Time
 	holds     int           // holds Wait has ended
@@ -144,6 +148,7 @@ func NewMonitor(pool *admin.Pool, masters []string, replicas map[string]string, 
 		failing:  map[string][]string{},
 		errs:     map[string]map[string]string{},
 		lastInfo: map[string]measure.CPUSample{},
+		net:      newNetworkProbe(opts.Links),
 	}
 	for _, a := range m.masters {
 		m.lat[a] = &latencyProbe{hist: newWindow(windowBuckets)}
@@ -173,6 +178,7 @@ func (m *Monitor) Start(ctx context.Context) {
 			}
 		})
 	}
+	m.net.start(ctx, m)
 	m.loop(ctx, m.opts.Window/windowBuckets, func(context.Context) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -364,6 +370,9 @@ func (m *Monitor) Readings() Readings {
 		MemoryPercent: cloneMap(m.mem),
 		ClusterState:  cloneMap(m.state),
 		Baseline:      cloneMap(m.baseline),
+		// The network probe's lock nests inside m.mu, never around it.
+		NetworkPercent: m.net.percent(),
+		Linked:         m.net.servers(),
 	}
 	for a := range m.replicas {
 		r.Replicas = append(r.Replicas, a)

@@ -52,6 +52,7 @@ var (
 	// latency_variation_percent gate that sets only one; the gate itself
 	// is off unless the inventory sets it.
 	DefaultLatencyVariation = Threshold{Hold: 10, Abort: 100}
+	DefaultNetworkPercent   = Threshold{Hold: 50, Abort: 90}
 )
 
 // ApplyDefaults fills every zero field that has a default. Zero means
@@ -70,6 +71,7 @@ func ApplyDefaults(inv *Inventory) {
 	setThreshold(&g.ReplicationLagMS, DefaultReplicationLagMS)
 	setThreshold(&g.CPUPercent, DefaultCPUPercent)
 	setThreshold(&g.MemoryPercent, DefaultMemoryPercent)
+	setThreshold(&g.NetworkPercent, DefaultNetworkPercent)
 	setDur(&g.HoldTimeout, DefaultHoldTimeout)
 	if g.LatencyVariationPercent.Hold != 0 || g.LatencyVariationPercent.Abort != 0 {
 		setThreshold(&g.LatencyVariationPercent, DefaultLatencyVariation)

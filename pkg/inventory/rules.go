@@ -326,6 +326,7 @@ func (c *checker) gates() {
 		{"replication_lag_ms", g.ReplicationLagMS, false},
 		{"cpu_percent", g.CPUPercent, true},
 		{"memory_percent", g.MemoryPercent, true},
+		{"network_percent", g.NetworkPercent, true},
 	}
 	// The variation gate is off unless set; a variation may exceed 100%.
 	if v := g.LatencyVariationPercent; v.Hold != 0 || v.Abort != 0 {

@@ -52,7 +52,11 @@ type Server struct {
 	// Monitoring overrides the top-level monitoring block for this
 	// server's nodes.
 	Monitoring Monitoring `json:"monitoring"`
-	Line       int        `json:"-"`
+	// LinkMbps is the server's network link in Mbit/s, shared by all its
+	// nodes; gates.network_percent is measured against it. 0 (unset)
+	// leaves the server out of that gate.
+	LinkMbps float64 `json:"link_mbps,omitempty"`
+	Line     int     `json:"-"`
 }
 
 // SSH says how to reach a server over SSH. Credentials come from the
@@ -112,7 +116,14 @@ type Gates struct {
 	AbortRecheck Duration `json:"abort_recheck"`
 	// HoldTimeout is how long a red gate may hold before the run exits 75.
 	HoldTimeout Duration `json:"hold_timeout"` // default 10m
-	Line        int      `json:"-"`
+	// NetworkPercent is a server's traffic (every node's INFO input plus
+	// output) in percent of its link_mbps; servers without link_mbps are
+	// not gated.
+	NetworkPercent Threshold `json:"network_percent"` // default 50 / 90
+	// Window is the maintenance window batches must start (and end) in;
+	// nil means any time.
+	Window *Window `json:"window,omitempty"`
+	Line   int     `json:"-"`
 }
 
 // Rebalance holds the rebalance stage's settings.

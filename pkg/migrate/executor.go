@@ -252,7 +252,7 @@ func (r *run) admit(b plan.Batch) (gate.Decision, error) {
 	r.res.Gate = d
 	r.prog.gates.Store(d.String())
 	switch {
-	case errors.Is(err, gate.ErrHoldTimeout):
+	case errors.Is(err, gate.ErrHoldTimeout), errors.Is(err, gate.ErrWindowClosed):
 		// A hold stops new batches; the one in flight was let in by the
 		// gates and finishes.
 		return d, fmt.Errorf("%w before batch %d: %s", ErrHeld, b.Number, d.Reason())

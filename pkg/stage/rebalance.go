@@ -62,6 +62,7 @@ type rebalancer struct {
 	in  RebalanceInput
 	res Result
 	sec *report.RebalanceSection
+	now func() time.Time // the window's clock; nil = time.Now
 }
 
 func newRebalancer(env Env, in RebalanceInput) *rebalancer {
@@ -72,7 +73,7 @@ func newRebalancer(env Env, in RebalanceInput) *rebalancer {
 		in.Timeout = 60 * time.Second
 	}
 	sec := &report.RebalanceSection{DryRun: in.DryRun, Batches: []report.Batch{}}
-	return &rebalancer{observer: o, in: in, sec: sec, res: Result{Rebalance: sec, Outputs: map[string]string{}}}
+	return &rebalancer{observer: o, in: in, sec: sec, res: Result{Rebalance: sec, Outputs: map[string]string{}}, now: env.Now}
 }
 
 func (r *rebalancer) run(ctx context.Context) error {
@@ -162,13 +163,21 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 			replicas[rep.Addr] = m.Addr
 		}
 	}
-	mon := gate.NewMonitor(r.pool, masterAddrs, replicas, gate.MonitorOptions{Log: r.log})
+	mon := gate.NewMonitor(r.pool, masterAddrs, replicas, gate.MonitorOptions{Log: r.log, Links: gate.Links(r.inv)})
 	mon.Start(ctx)
 	defer mon.Close()
 	if err := r.measureBaseline(ctx, mon, masterAddrs); err != nil {
 		return err
 	}
 	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration}
+	var gater migrate.Gater = policy
+	if w := r.inv.Gates.Window; w != nil {
+		win, err := gate.NewWindow(*w)
+		if err != nil {
+			return err
+		}
+		gater = &gate.WindowPolicy{Inner: policy, Window: win, HoldTimeout: policy.HoldTimeout, Clock: r.now}
+	}
 	mover, closeMover := r.pacedMover(mon, masterAddrs)
 	defer closeMover()
 
@@ -189,7 +198,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	} else {
 		opts.Status = r.status
 	}
-	res, err := migrate.New(r.pool, opts).Run(ctx, p, policy)
+	res, err := migrate.New(r.pool, opts).Run(ctx, p, gater)
 	r.record(p, res)
 	var big *migrate.ErrBigKey
 	switch {
