@@ -135,8 +135,30 @@ func (br *batchRun) next(m plan.Move) func(slot int) error {
 		if d := r.gates.get(); d.Verdict == gate.Abort {
 			return r.stop.set(fmt.Errorf("%w in batch %d at slot %d: %s", ErrAborted, n, slot, d.Reason()), n)
 		}
+		return br.paceHold(m, slot)
+	}
+}
+
+// paceHold holds m at a slot boundary while its source's pace is
+// exhausted: no new slot is opened until the gates (and the pace) clear,
+// or the hold times out and the run stops with ErrHeld.
+func (br *batchRun) paceHold(m plan.Move, slot int) error {
+	r, n := br.run, br.b.Number
+	if r.e.opts.Pacer == nil || r.gater == nil || !r.e.opts.Pacer.Exhausted(m.FromAddr) {
 		return nil
 	}
+	d, err := r.waitGates(r.ctx, []string{m.FromAddr})
+	switch {
+	case errors.Is(err, gate.ErrHoldTimeout):
+		return r.stop.set(fmt.Errorf("%w in batch %d at slot %d: %s", ErrHeld, n, slot, d.Reason()), n)
+	case r.ctx.Err() != nil:
+		return r.stop.set(fmt.Errorf("%w in batch %d at slot %d: %w", ErrInterrupted, n, slot, r.ctx.Err()), n)
+	case err != nil:
+		return r.stop.set(fmt.Errorf("gates in batch %d at slot %d: %w", n, slot, err), n)
+	case d.Verdict == gate.Abort:
+		return r.stop.set(fmt.Errorf("%w in batch %d at slot %d: %s", ErrAborted, n, slot, d.Reason()), n)
+	}
+	return nil
 }
 
 // result is the batch's result once every move has returned.

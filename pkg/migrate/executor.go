@@ -67,6 +67,14 @@ type Options struct {
 	BeforeStep func(step string, slot int) error
 	// Mover replaces the legacy mover (e.g. atomic slot migration).
 	Mover Mover
+	// Pacer, when set, paces the legacy mover's sources by their latency
+	// (see LegacyOptions.Pacer) and changes what holds a batch: see
+	// waitGates. Nil: no pacing, the gates alone decide.
+	Pacer *Pacer
+	// HoldTimeout is how long a hold on an exhausted pace (see Pace.Exhausted)
+	// may last before the run stops with ErrHeld; the gates' own holds time
+	// out in the Gater. Default 10m.
+	HoldTimeout time.Duration
 	// Log receives batch events. Default: discard.
 	Log *slog.Logger
 }
@@ -74,6 +82,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.HoldTimeout <= 0 {
+		o.HoldTimeout = 10 * time.Minute
 	}
 	if o.StatusInterval <= 0 {
 		o.StatusInterval = time.Second
@@ -170,7 +181,7 @@ func (e *Executor) mover(masters []string) (Mover, func()) {
 		KeysPerMigrate: e.opts.KeysPerMigrate, BytesPerMigrate: e.opts.BytesPerMigrate,
 		MigrateTimeout: e.opts.MigrateTimeout, BigKeyBytes: e.opts.BigKeyBytes,
 		SlotsInFlight: e.opts.SlotsInFlight, GroupsInFlight: e.opts.GroupsInFlight,
-		BeforeStep: e.opts.BeforeStep, Log: e.opts.Log,
+		BeforeStep: e.opts.BeforeStep, Log: e.opts.Log, Pacer: e.opts.Pacer,
 	})
 	return l, l.Close
 }
@@ -248,7 +259,11 @@ func (r *run) admit(b plan.Batch) (gate.Decision, error) {
 	if r.gater == nil {
 		return gate.Decision{}, nil
 	}
-	d, err := r.gater.Wait(r.ctx)
+	srcs := make([]string, 0, len(b.Moves))
+	for _, m := range b.Moves {
+		srcs = append(srcs, m.FromAddr)
+	}
+	d, err := r.waitGates(r.ctx, r.sources(srcs))
 	r.res.Gate = d
 	r.prog.gates.Store(d.String())
 	switch {

@@ -162,8 +162,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	mon.Start(ctx)
 	defer mon.Close()
 	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration}
-	mover, closeMover := r.pacedMover(mon, masterAddrs)
-	defer closeMover()
+	pacer := r.pacer(mon)
 
 	opts := migrate.Options{
 		Concurrency:         r.in.Concurrency,
@@ -175,7 +174,8 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		Masters:             masterAddrs,
 		Log:                 r.log,
 		BeforeStep:          killAt(r.in.FaultKillAt),
-		Mover:               mover,
+		Pacer:               pacer,
+		HoldTimeout:         r.inv.Gates.HoldTimeout.Duration,
 	}
 	if r.in.ProgressEvents {
 		opts.OnProgress = r.logProgress
