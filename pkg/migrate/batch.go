@@ -55,6 +55,9 @@ type BatchResult struct {
 	// gates).
 	Gate  gate.Decision
 	State BatchState
+	// Pace is the pace of the batch's sources when it ended, by address;
+	// empty without a pacer.
+	Pace []PaceStatus
 	// Err is why the batch stopped short; nil when State is BatchDone.
 	Err error
 }
@@ -166,6 +169,7 @@ func (br *batchRun) result(t0 time.Time) BatchResult {
 	res := BatchResult{
 		Number: br.b.Number, StartedAt: t0, Moves: br.b.Moves,
 		Stats: br.stats, Skipped: br.skipped, Duration: time.Since(t0), Gate: br.gate,
+		Pace: br.paces(),
 	}
 	if !br.cut {
 		return res
@@ -185,6 +189,21 @@ func (br *batchRun) result(t0 time.Time) BatchResult {
 	}
 	res.Err = err
 	return res
+}
+
+// paces returns the pace of the batch's sources, once each, by address.
+func (br *batchRun) paces() []PaceStatus {
+	p := br.run.e.opts.Pacer
+	if p == nil {
+		return nil
+	}
+	var out []PaceStatus
+	for _, a := range sourcesOf(br.b.Moves) {
+		if pc, ok := p.Last(a); ok {
+			out = append(out, p.Status(pc))
+		}
+	}
+	return out
 }
 
 // stopper holds the first reason to stop, shared by the batches in flight:

@@ -115,7 +115,9 @@ type Result struct {
 	BatchesRemaining int
 	Done             bool
 	// Gate is the last gate decision taken.
-	Gate     gate.Decision
+	Gate gate.Decision
+	// Pace is what the pacer did; nil without one.
+	Pace     *PaceSummary
 	Duration time.Duration
 }
 
@@ -154,6 +156,7 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 		stop:   &stopper{},
 		res:    Result{BatchesRemaining: len(p.Batches)},
 	}
+	r.prog.pacer = e.opts.Pacer
 	stopStatus := e.startStatus(r.prog, g)
 	defer stopStatus()
 	runErr := r.schedule(p.Batches)
@@ -161,6 +164,10 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 		r.collect()
 	}
 	r.res.Duration = time.Since(start)
+	if e.opts.Pacer != nil {
+		s := e.opts.Pacer.Summary()
+		r.res.Pace = &s
+	}
 	if err := r.stop.get(); err != nil {
 		return r.res, err
 	}
@@ -259,11 +266,7 @@ func (r *run) admit(b plan.Batch) (gate.Decision, error) {
 	if r.gater == nil {
 		return gate.Decision{}, nil
 	}
-	srcs := make([]string, 0, len(b.Moves))
-	for _, m := range b.Moves {
-		srcs = append(srcs, m.FromAddr)
-	}
-	d, err := r.waitGates(r.ctx, r.sources(srcs))
+	d, err := r.waitGates(r.ctx, r.sources(b.Moves))
 	r.res.Gate = d
 	r.prog.gates.Store(d.String())
 	switch {

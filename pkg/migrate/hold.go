@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/plan"
 )
 
 // With a Pacer, the pacer steers its sources' latency: it slows a source
@@ -148,13 +149,21 @@ func msText(d time.Duration) string {
 	return trimZero(fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)))
 }
 
-// sources are the source addresses of the batches in flight and of next.
-func (r *run) sources(next []string) []string {
-	out := append([]string(nil), next...)
+// sources are the source addresses of the batches in flight and of the
+// moves of the next batch, sorted, once each.
+func (r *run) sources(next []plan.Move) []string {
+	moves := slices.Clone(next)
 	for _, br := range r.inflight {
-		for _, m := range br.b.Moves {
-			out = append(out, m.FromAddr)
-		}
+		moves = append(moves, br.b.Moves...)
+	}
+	return sourcesOf(moves)
+}
+
+// sourcesOf returns the moves' source addresses, sorted, once each.
+func sourcesOf(moves []plan.Move) []string {
+	out := make([]string, 0, len(moves))
+	for _, m := range moves {
+		out = append(out, m.FromAddr)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)

@@ -168,7 +168,54 @@ func TestExhaustedPaceHoldsRun(t *testing.T) {
 	if res.Slots >= p.Batches[0].Slots() {
 		t.Errorf("moved %d slots: the hold did not stop the batch at a slot boundary", res.Slots)
 	}
+	// The held batch ended at its source's exhausted pace, and the run's
+	// summary shows it.
+	if ps := res.Batches[0].Pace; len(ps) != 1 || ps[0].Addr != src || !ps[0].Exhausted || ps[0].Keys != 10 || ps[0].BudgetUsed != 1.5 {
+		t.Errorf("batch pace %+v, want %s exhausted at 10 keys/MIGRATE, 150%% of budget", ps, src)
+	}
+	if s := res.Pace; s == nil || s.Sources != 1 || s.Decisions != 2 || s.MinLevel != pacer.Level(pacer.History(src)[2]) {
+		t.Errorf("pace summary %+v", s)
+	}
 	tc.assertNoOpenSlots(t)
 	tc.waitAgreed(t)
 	tc.CheckKeys(t, nkeys, valueSize)
+}
+
+// TestProgressPace: the progress snapshot carries the slowest source that
+// is still sending, not one idle for longer than a few windows.
+func TestProgressPace(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	lat := &fakeLatency{}
+	p := slowestPacer(lat, clock)
+	prog := newProgress(time.Now(), plan.Rebalance{})
+	if prog.snapshot().Pace != nil {
+		t.Fatal("pace without a pacer")
+	}
+	prog.pacer = p
+	if prog.snapshot().Pace != nil {
+		t.Fatal("pace before any source is paced")
+	}
+	p.Current("a")
+	clock.advance(ms(100))
+	p.Current("b")
+	lat.set(ms(30), clock.Now(), true)
+	clock.advance(ms(100))
+	p.Current("a") // a: over budget, cut
+	got := prog.snapshot().Pace
+	if got == nil || got.Addr != "a" || got.Rest != 0.25 || got.BudgetUsed != 1.5 || got.Level >= p.Level(mustLast(t, p, "b")) {
+		t.Fatalf("pace %+v, want a's cut pace", got)
+	}
+	clock.advance(ms(500)) // a and b idle for 5 windows
+	if got := prog.snapshot().Pace; got != nil {
+		t.Errorf("idle sources shown: %+v", got)
+	}
+}
+
+func mustLast(t *testing.T, p *Pacer, addr string) Pace {
+	t.Helper()
+	pc, ok := p.Last(addr)
+	if !ok {
+		t.Fatalf("%s not paced", addr)
+	}
+	return pc
 }

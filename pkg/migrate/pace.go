@@ -344,6 +344,39 @@ func (p *Pacer) Summary() PaceSummary {
 	return s
 }
 
+// PaceStatus is a source's pace as the status line, progress events and
+// reports show it.
+type PaceStatus struct {
+	Addr       string  `json:"addr"`
+	Level      float64 `json:"level"` // see Pacer.Level
+	Keys       int     `json:"keys_per_migrate"`
+	Depth      int     `json:"depth"`
+	Rest       float64 `json:"rest"`
+	BudgetUsed float64 `json:"budget_used"`
+	Exhausted  bool    `json:"exhausted"`
+}
+
+// Status returns pc as a PaceStatus.
+func (p *Pacer) Status(pc Pace) PaceStatus {
+	return PaceStatus{Addr: pc.Addr, Level: p.Level(pc), Keys: pc.Keys, Depth: pc.Depth, Rest: pc.Rest,
+		BudgetUsed: pc.BudgetUsed, Exhausted: pc.Exhausted}
+}
+
+// Slowest returns the slowest pace among the sources decided on within
+// the last few windows (those still sending); ok=false when there is none.
+func (p *Pacer) Slowest() (st PaceStatus, ok bool) {
+	since := p.opts.Now().Add(-4 * p.opts.Window)
+	for _, pc := range p.Snapshot() {
+		if pc.At.Before(since) {
+			continue
+		}
+		if s := p.Status(pc); !ok || s.Level < st.Level {
+			st, ok = s, true
+		}
+	}
+	return st, ok
+}
+
 // Last returns addr's latest pace without deciding a new one; ok=false
 // when addr has not been paced.
 func (p *Pacer) Last(addr string) (pc Pace, ok bool) {
