@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -234,15 +235,22 @@ type Pacer struct {
 	src  LatencySource
 	opts PacerOptions
 
-	mu    sync.Mutex
-	nodes map[string]*paceNode
+	mu     sync.Mutex
+	nodes  map[string]*paceNode
+	levels [levelBuckets + 1]int // decisions per Level, in 1/levelBuckets steps
+	min    float64               // lowest Level decided; 0 before any
 }
+
+// levelBuckets is the resolution of Summary's median.
+const levelBuckets = 100
 
 type paceNode struct {
 	cur     Pace
 	moved   int64         // keys sent since cur.At
 	busy    time.Duration // what the last pipeline took; 0 once rested after
 	history []Pace
+	// exhausted is how long the source has spent exhausted, up to cur.At.
+	exhausted time.Duration
 }
 
 // NewPacer returns a Pacer reading src.
@@ -276,6 +284,10 @@ func (p *Pacer) Current(addr string) Pace {
 		next.KeysPerSec = float64(n.moved) / el.Seconds()
 	}
 	n.moved = 0
+	if n.cur.Exhausted {
+		n.exhausted += now.Sub(n.cur.At)
+	}
+	p.count(next)
 	changed := next.Keys != n.cur.Keys || next.Depth != n.cur.Depth || next.Rest != n.cur.Rest ||
 		next.Exhausted != n.cur.Exhausted || next.Verdict != n.cur.Verdict
 	n.cur = next
@@ -286,6 +298,94 @@ func (p *Pacer) Current(addr string) Pace {
 		}
 	}
 	return next
+}
+
+// count records a decided pace for Summary. p.mu is held.
+func (p *Pacer) count(pc Pace) {
+	l := p.Level(pc)
+	if p.levels == [levelBuckets + 1]int{} || l < p.min {
+		p.min = l
+	}
+	p.levels[int(math.Round(min(1, max(0, l))*levelBuckets))]++
+}
+
+// PaceSummary is what a Pacer did over a run.
+type PaceSummary struct {
+	Sources   int // sources paced
+	Decisions int // paces decided after the first of each source
+	// MinLevel and MedianLevel are over the decisions (see Pacer.Level);
+	// the median to 1/100. Both 0 without decisions.
+	MinLevel, MedianLevel float64
+	// Exhausted is the time sources spent exhausted, summed over sources.
+	Exhausted time.Duration
+}
+
+// Summary returns what the pacer did so far.
+func (p *Pacer) Summary() PaceSummary {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := PaceSummary{Sources: len(p.nodes), MinLevel: p.min}
+	for _, n := range p.nodes {
+		s.Exhausted += n.exhausted
+		if n.cur.Exhausted {
+			s.Exhausted += p.opts.Now().Sub(n.cur.At)
+		}
+	}
+	for _, c := range p.levels {
+		s.Decisions += c
+	}
+	seen := 0
+	for i, c := range p.levels {
+		if seen += c; c > 0 && 2*seen >= s.Decisions {
+			s.MedianLevel = float64(i) / levelBuckets
+			break
+		}
+	}
+	return s
+}
+
+// PaceStatus is a source's pace as the status line, progress events and
+// reports show it.
+type PaceStatus struct {
+	Addr       string  `json:"addr"`
+	Level      float64 `json:"level"` // see Pacer.Level
+	Keys       int     `json:"keys_per_migrate"`
+	Depth      int     `json:"depth"`
+	Rest       float64 `json:"rest"`
+	BudgetUsed float64 `json:"budget_used"`
+	Exhausted  bool    `json:"exhausted"`
+}
+
+// Status returns pc as a PaceStatus.
+func (p *Pacer) Status(pc Pace) PaceStatus {
+	return PaceStatus{Addr: pc.Addr, Level: p.Level(pc), Keys: pc.Keys, Depth: pc.Depth, Rest: pc.Rest,
+		BudgetUsed: pc.BudgetUsed, Exhausted: pc.Exhausted}
+}
+
+// Slowest returns the slowest pace among the sources decided on within
+// the last few windows (those still sending); ok=false when there is none.
+func (p *Pacer) Slowest() (st PaceStatus, ok bool) {
+	since := p.opts.Now().Add(-4 * p.opts.Window)
+	for _, pc := range p.Snapshot() {
+		if pc.At.Before(since) {
+			continue
+		}
+		if s := p.Status(pc); !ok || s.Level < st.Level {
+			st, ok = s, true
+		}
+	}
+	return st, ok
+}
+
+// Last returns addr's latest pace without deciding a new one; ok=false
+// when addr has not been paced.
+func (p *Pacer) Last(addr string) (pc Pace, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.nodes[addr]; n != nil {
+		return n.cur, true
+	}
+	return Pace{}, false
 }
 
 // Pause is how long to rest at pace pc after a pipeline that took busy:

@@ -126,6 +126,9 @@ type RebalanceSection struct {
 	// batch, which the latency variation gate compares with; empty when
 	// that gate is off.
 	Baseline []NodeLatency `json:"baseline,omitempty"`
+	// Pace summarises the pace controller over the run; nil when the
+	// sources were not paced.
+	Pace *PaceSummary `json:"pace,omitempty"`
 }
 
 // NodeLatency is one node's client-side PING latency, in milliseconds.
@@ -134,6 +137,31 @@ type NodeLatency struct {
 	AvgMS   float64 `json:"avg_ms"`
 	P99MS   float64 `json:"p99_ms"`
 	Samples int64   `json:"samples"`
+}
+
+// PaceSummary is what the pace controller did over a run. A level is the
+// pace as a fraction of the fastest (near 0: slowest, 1: fastest).
+type PaceSummary struct {
+	Sources     int     `json:"sources"`
+	Decisions   int     `json:"decisions"`
+	MinLevel    float64 `json:"min_level"`
+	MedianLevel float64 `json:"median_level"`
+	// Exhausted is the time sources spent at the slowest pace and still
+	// over budget, summed over sources.
+	Exhausted Seconds `json:"exhausted_s"`
+}
+
+// PaceState is one source's pace when a batch ended.
+type PaceState struct {
+	Node           string  `json:"node"`
+	Level          float64 `json:"level"`
+	KeysPerMigrate int     `json:"keys_per_migrate"`
+	Depth          int     `json:"depth"` // MIGRATEs per pipeline
+	// Rest is the pause after each pipeline as a multiple of its duration.
+	Rest float64 `json:"rest"`
+	// BudgetUsed is the latency over its budget (1 = at the budget).
+	BudgetUsed float64 `json:"budget_used"`
+	Exhausted  bool    `json:"exhausted,omitempty"`
 }
 
 // PlanSummary describes a rebalance plan.
@@ -175,6 +203,9 @@ type Batch struct {
 	Status    Status        `json:"status"`
 	Gates     []GateReading `json:"gates,omitempty"`
 	Checks    []Check       `json:"checks,omitempty"`
+	// Pace is the pace of the batch's sources when it ended; empty when
+	// they were not paced.
+	Pace []PaceState `json:"pace,omitempty"`
 }
 
 // GateReading is one gate's value when a batch was decided.

@@ -32,31 +32,17 @@ func (m monitorLatency) Latency(addr string) (p99, avg time.Duration, at time.Ti
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
-// pacedMover returns the legacy mover, paced per source by mon's latency
-// against the inventory's latency hold thresholds, and the function that
-// closes it. With no latency hold threshold it returns a nil mover (the
-// executor's own, unpaced) and a no-op.
-func (r *rebalancer) pacedMover(mon *gate.Monitor, masters []string) (migrate.Mover, func()) {
+// pacer returns a pacer of each source by mon's latency against the
+// inventory's latency hold thresholds, for migrate.Options.Pacer; nil with
+// no latency hold threshold (the mover is then unpaced).
+func (r *rebalancer) pacer(mon *gate.Monitor) *migrate.Pacer {
 	g := r.inv.Gates
 	if g.LatencyP99MS.Hold <= 0 && g.LatencyAvgMS.Hold <= 0 {
-		return nil, func() {}
+		return nil
 	}
-	pacer := migrate.NewPacer(monitorLatency{mon}, migrate.PacerOptions{
+	return migrate.NewPacer(monitorLatency{mon}, migrate.PacerOptions{
 		BudgetP99: msDuration(g.LatencyP99MS.Hold),
 		BudgetAvg: msDuration(g.LatencyAvgMS.Hold),
 		Settle:    gateWindow,
 	})
-	l := migrate.NewLegacy(r.pool, masters, migrate.LegacyOptions{
-		BigKeyBytes: r.inv.Rebalance.BigKeyBytes,
-		BeforeStep:  killAt(r.in.FaultKillAt),
-		Log:         r.log,
-		Pacer:       pacer,
-	})
-	return l, func() {
-		l.Close()
-		for _, pc := range pacer.Snapshot() {
-			r.log.Debug("pace", "node", pc.Addr, "keys_per_migrate", pc.Keys, "depth", pc.Depth, "rest", pc.Rest,
-				"budget_used", pc.BudgetUsed, "verdict", pc.Verdict, "exhausted", pc.Exhausted)
-		}
-	}
 }

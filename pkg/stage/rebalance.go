@@ -178,8 +178,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		}
 		gater = &gate.WindowPolicy{Inner: policy, Window: win, HoldTimeout: policy.HoldTimeout, Clock: r.now}
 	}
-	mover, closeMover := r.pacedMover(mon, masterAddrs)
-	defer closeMover()
+	pacer := r.pacer(mon)
 
 	opts := migrate.Options{
 		Concurrency:         r.in.Concurrency,
@@ -191,7 +190,8 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		Masters:             masterAddrs,
 		Log:                 r.log,
 		BeforeStep:          killAt(r.in.FaultKillAt),
-		Mover:               mover,
+		Pacer:               pacer,
+		HoldTimeout:         r.inv.Gates.HoldTimeout.Duration,
 	}
 	if r.in.ProgressEvents {
 		opts.OnProgress = r.logProgress
@@ -238,11 +238,15 @@ func (r *rebalancer) logProgress(p migrate.Progress) {
 	if p.ETA >= 0 {
 		eta = math.Round(p.ETA.Seconds()*10) / 10
 	}
-	r.log.Info("progress",
-		"batch", p.Batch, "batches", p.Batches,
+	attrs := []any{"batch", p.Batch, "batches", p.Batches,
 		"slots_done", p.Slots, "slots_total", p.SlotsTotal,
-		"keys", p.Keys, "keys_per_sec", math.Round(p.KeysPerSec*10)/10,
-		"eta_seconds", eta, "gates", p.Gates)
+		"keys", p.Keys, "keys_per_sec", math.Round(p.KeysPerSec*10) / 10,
+		"eta_seconds", eta, "gates", p.Gates}
+	if pc := p.Pace; pc != nil {
+		attrs = append(attrs, "pace", math.Round(pc.Level*1000)/1000, "pace_node", pc.Addr, "keys_per_migrate", pc.Keys,
+			"budget_used", math.Round(pc.BudgetUsed*1000)/1000, "pace_exhausted", pc.Exhausted)
+	}
+	r.log.Info("progress", attrs...)
 }
 
 // killAt returns the fault-injection hook for FaultKillAt, or nil.
@@ -279,6 +283,10 @@ func (r *rebalancer) record(p plan.Rebalance, res migrate.Result) {
 	r.sec.Replaced = res.Replaced
 	r.sec.BatchesRemaining = res.BatchesRemaining
 	r.sec.Done = res.Done
+	if s := res.Pace; s != nil {
+		r.sec.Pace = &report.PaceSummary{Sources: s.Sources, Decisions: s.Decisions, MinLevel: s.MinLevel,
+			MedianLevel: s.MedianLevel, Exhausted: report.SecondsOf(s.Exhausted)}
+	}
 	for _, rb := range res.Batches {
 		b := reportBatch(rb)
 		r.sec.Batches = append(r.sec.Batches, b)
@@ -299,6 +307,10 @@ func reportBatch(b migrate.BatchResult) report.Batch {
 		Number: b.Number, StartedAt: b.StartedAt.UTC(), Moves: appendMoves(nil, b.Number, b.Moves),
 		Slots: b.Slots, Keys: b.Keys, Bytes: b.Bytes, Duration: report.SecondsOf(b.Duration),
 		Status: batchStatus(b.State), Gates: gateReadings(b.Gate),
+	}
+	for _, pc := range b.Pace {
+		rb.Pace = append(rb.Pace, report.PaceState{Node: pc.Addr, Level: pc.Level, KeysPerMigrate: pc.Keys, Depth: pc.Depth,
+			Rest: pc.Rest, BudgetUsed: pc.BudgetUsed, Exhausted: pc.Exhausted})
 	}
 	if b.Err != nil {
 		rb.Checks = append(rb.Checks, report.Check{ID: IDBatch, Status: rb.Status, Message: b.Err.Error(), Batch: b.Number})
