@@ -106,7 +106,7 @@ func (r *run) relax(d gate.Decision, srcs []string) gate.Decision {
 	}
 	steered := 0
 	for _, rd := range d.Readings {
-		if rd.Decision != gate.Hold.String() || (rd.Gate != gate.GateLatencyP99 && rd.Gate != gate.GateLatencyAvg) {
+		if rd.Decision != gate.Hold.String() || !steeredGate(rd.Gate) {
 			continue
 		}
 		if pc, ok := r.e.opts.Pacer.Last(rd.Node); ok && !pc.Exhausted && slices.Contains(srcs, rd.Node) {
@@ -167,4 +167,14 @@ func sourcesOf(moves []plan.Move) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// steeredGate reports whether the pacer steers gate: the latency gates,
+// absolute and relative to the baseline, whose budget it paces against.
+func steeredGate(g string) bool {
+	switch g {
+	case gate.GateLatencyP99, gate.GateLatencyAvg, gate.GateVariationP99, gate.GateVariationAvg:
+		return true
+	}
+	return false
 }

@@ -60,6 +60,7 @@ func TestWaitGatesRelaxesSteeredLatency(t *testing.T) {
 		want      gate.Verdict
 	}{
 		{"steered latency", latencyHold("a", gate.GateLatencyP99, gate.GateLatencyAvg), []string{"a"}, p, 0, gate.Proceed},
+		{"steered variation", latencyHold("a", gate.GateVariationP99, gate.GateVariationAvg), []string{"a"}, p, 0, gate.Proceed},
 		{"no pacer", latencyHold("a", gate.GateLatencyP99), []string{"a"}, nil, 1, gate.Hold},
 		{"latency on a target", latencyHold("b", gate.GateLatencyP99), []string{"a"}, p, 1, gate.Hold},
 		{"not a source now", latencyHold("a", gate.GateLatencyP99), []string{"b"}, p, 1, gate.Hold},

@@ -34,6 +34,11 @@ type PacerOptions struct {
 	// the gates' hold thresholds. Zero disables that half of the budget;
 	// with both zero the pacer never slows down.
 	BudgetP99, BudgetAvg time.Duration
+	// BudgetFor, when set, gives a source its own budget, which replaces
+	// BudgetP99 and BudgetAvg for it (ok false: use them). Callers set it
+	// from the latency variation gate: each node's baseline plus the
+	// variation it may show.
+	BudgetFor func(addr string) (p99, avg time.Duration, ok bool)
 	// Window is how often a source's pace is reconsidered. Default 250ms.
 	Window time.Duration
 	// Settle is how long after a cut the latency signal may still show the
@@ -279,7 +284,13 @@ func (p *Pacer) Current(addr string) Pace {
 	}
 	var obs Observation
 	obs.P99, obs.Avg, obs.At, obs.OK = p.src.Latency(addr)
-	next := p.opts.Decide(n.cur, obs, now)
+	o := p.opts
+	if o.BudgetFor != nil {
+		if p99, avg, ok := o.BudgetFor(addr); ok {
+			o.BudgetP99, o.BudgetAvg = p99, avg
+		}
+	}
+	next := o.Decide(n.cur, obs, now)
 	if el := now.Sub(n.cur.At); el > 0 {
 		next.KeysPerSec = float64(n.moved) / el.Seconds()
 	}

@@ -305,3 +305,30 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// TestPacerBudgetFor: a source's own budget (the variation gate's) replaces
+// the common one; a source without one keeps the common budget.
+func TestPacerBudgetFor(t *testing.T) {
+	clk := &fakeClock{now: t0}
+	src := &fakeLatency{}
+	p := NewPacer(src, PacerOptions{
+		BudgetP99: 20 * time.Millisecond, Now: clk.Now,
+		BudgetFor: func(addr string) (time.Duration, time.Duration, bool) {
+			if addr == "own" {
+				return 2 * time.Millisecond, 0, true
+			}
+			return 0, 0, false
+		},
+	})
+	for _, a := range []string{"own", "common"} {
+		p.Current(a)
+	}
+	clk.advance(250 * time.Millisecond)
+	src.set(5*time.Millisecond, clk.Now(), true) // over 2ms, well under 20ms
+	if pc := p.Current("own"); pc.Verdict != VerdictSlower || pc.BudgetUsed != 2.5 {
+		t.Errorf("own budget 2ms, p99 5ms: %+v, want slower at 2.5 of budget", pc)
+	}
+	if pc := p.Current("common"); pc.Verdict != VerdictFaster || pc.BudgetUsed != 0.25 {
+		t.Errorf("common budget 20ms, p99 5ms: %+v, want faster at 0.25 of budget", pc)
+	}
+}

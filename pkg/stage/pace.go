@@ -37,12 +37,38 @@ func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(ti
 // no latency hold threshold (the mover is then unpaced).
 func (r *rebalancer) pacer(mon *gate.Monitor) *migrate.Pacer {
 	g := r.inv.Gates
-	if g.LatencyP99MS.Hold <= 0 && g.LatencyAvgMS.Hold <= 0 {
+	variation := g.LatencyVariationPercent.Hold
+	if g.LatencyP99MS.Hold <= 0 && g.LatencyAvgMS.Hold <= 0 && variation <= 0 {
 		return nil
 	}
-	return migrate.NewPacer(monitorLatency{mon}, migrate.PacerOptions{
+	opts := migrate.PacerOptions{
 		BudgetP99: msDuration(g.LatencyP99MS.Hold),
 		BudgetAvg: msDuration(g.LatencyAvgMS.Hold),
 		Settle:    gateWindow,
-	})
+	}
+	if variation > 0 {
+		opts.BudgetFor = func(addr string) (time.Duration, time.Duration, bool) {
+			return variationBudget(mon.Readings().Baseline[addr], variation, opts.BudgetP99, opts.BudgetAvg)
+		}
+	}
+	return migrate.NewPacer(monitorLatency{mon}, opts)
+}
+
+// variationBudget is the latency a node may show under the variation gate:
+// its baseline (at least gate.VariationFloorMS, as the gate measures it)
+// plus holdPct percent, and never more than the absolute hold thresholds
+// p99Hold and avgHold (zero: none). ok is false while the node has no
+// baseline.
+func variationBudget(base gate.Latency, holdPct float64, p99Hold, avgHold time.Duration) (p99, avg time.Duration, ok bool) {
+	if base.Samples == 0 {
+		return 0, 0, false
+	}
+	budget := func(baseMS float64, hold time.Duration) time.Duration {
+		b := msDuration(max(baseMS, gate.VariationFloorMS) * (1 + holdPct/100))
+		if hold > 0 {
+			b = min(b, hold)
+		}
+		return b
+	}
+	return budget(base.P99MS, p99Hold), budget(base.AvgMS, avgHold), true
 }

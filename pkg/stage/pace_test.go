@@ -57,3 +57,27 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestVariationBudget(t *testing.T) {
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	for _, tc := range []struct {
+		name             string
+		base             gate.Latency
+		p99Hold, avgHold time.Duration
+		wantP99, wantAvg time.Duration
+		wantOK           bool
+	}{
+		{"no baseline", gate.Latency{}, ms(20), ms(5), 0, 0, false},
+		{"above the floor", gate.Latency{P99MS: 4, AvgMS: 2, Samples: 100}, 0, 0, ms(4.4), ms(2.2), true},
+		{"loopback: the floor", gate.Latency{P99MS: 0.2, AvgMS: 0.1, Samples: 100}, 0, 0, ms(1.1), ms(1.1), true},
+		{"capped by the absolute holds", gate.Latency{P99MS: 40, AvgMS: 10, Samples: 100}, ms(20), ms(5), ms(20), ms(5), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p99, avg, ok := variationBudget(tc.base, 10, tc.p99Hold, tc.avgHold)
+			near := func(a, b time.Duration) bool { return (a - b).Abs() < time.Microsecond }
+			if ok != tc.wantOK || !near(p99, tc.wantP99) || !near(avg, tc.wantAvg) {
+				t.Errorf("= %v, %v, %v; want %v, %v, %v", p99, avg, ok, tc.wantP99, tc.wantAvg, tc.wantOK)
+			}
+		})
+	}
+}
