@@ -45,5 +45,9 @@ BENCHFLAGS ?=
 bench: deps build
 	$(GO) run ./bench $(BENCHFLAGS)
 
+# Regenerate schema/report.schema.json from the report types (review the diff).
+schema:
+	$(GO) test -count=1 -run TestSchemaCommitted ./pkg/report -update
+
 clean:
 	rm -rf bin slotshift-reports .sandbox

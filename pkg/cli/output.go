@@ -9,8 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/report"
-	"github.com/slotshift/slotshift/pkg/stage"
 )
 
 // outputMode is who reads stderr. It decides what a stage prints there, so
@@ -147,17 +147,17 @@ func (o output) verdict(rep *report.Report, jsonPath, junitPath string) {
 		}
 	}
 	attrs := []slog.Attr{
-		slog.String(stage.KeyStage, rep.Stage),
-		slog.String(stage.KeyOutcome, string(rep.Outcome)),
-		slog.Int(stage.KeyExitCode, rep.ExitCode),
-		slog.Int(stage.KeyChecks, len(rep.Checks)),
+		slog.String(logkey.Stage, rep.Stage),
+		slog.String(logkey.Outcome, string(rep.Outcome)),
+		slog.Int(logkey.ExitCode, rep.ExitCode),
+		slog.Int(logkey.Checks, len(rep.Checks)),
 		slog.Int("failed", failed),
-		slog.Float64(stage.KeyDuration, float64(rep.Duration)),
-		slog.String(stage.KeyJSONReport, jsonPath),
-		slog.String(stage.KeyJUnitReport, junitPath),
+		slog.Float64(logkey.Duration, float64(rep.Duration)),
+		slog.String(logkey.JSONReport, jsonPath),
+		slog.String(logkey.JUnitReport, junitPath),
 	}
 	if rep.Error != "" {
-		attrs = append(attrs, slog.String(stage.KeyError, rep.Error))
+		attrs = append(attrs, slog.String(logkey.Error, rep.Error))
 	}
 	if rep.Hint != "" {
 		attrs = append(attrs, slog.String("hint", rep.Hint))

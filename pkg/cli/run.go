@@ -14,6 +14,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/stage"
 )
@@ -73,7 +74,7 @@ func (r *runner) runStage(c *cli.Context, name string, fn stageFunc) (err error)
 		rep.Finish(time.Now())
 		jsonPath, junitPath, werr := report.Write(c.String(flagReportDir), rep, redactor)
 		if werr != nil {
-			log.Error("writing reports", stage.KeyError, werr)
+			log.Error("writing reports", logkey.Error, werr)
 			if code == CodePass {
 				code = CodeError
 			}

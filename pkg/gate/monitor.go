@@ -14,6 +14,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/measure"
 )
 
@@ -268,7 +269,7 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 		return
 	}
 	if err != nil {
-		m.opts.Log.Debug("latency probe failed", "node", addr, "err", err)
+		m.opts.Log.Debug("latency probe failed", logkey.Node, addr, logkey.Error, err)
 		m.setErr(addr, "latency", fmt.Errorf("PING: %w", err))
 		return
 	}
@@ -296,7 +297,7 @@ func (m *Monitor) probeLag(ctx context.Context, replica, master string) {
 		return
 	}
 	if err != nil {
-		m.opts.Log.Debug("lag probe failed", "node", replica, "err", err)
+		m.opts.Log.Debug("lag probe failed", logkey.Node, replica, logkey.Error, err)
 	} else {
 		m.mu.Lock()
 		m.lag[replica] = lag
@@ -317,7 +318,7 @@ func (m *Monitor) probeInfo(ctx context.Context, addr string) {
 		err = m.record(addr, now, v)
 	}
 	if err != nil {
-		m.opts.Log.Debug("info probe failed", "node", addr, "err", err)
+		m.opts.Log.Debug("info probe failed", logkey.Node, addr, logkey.Error, err)
 	}
 	m.setErr(addr, "info", err)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/logkey"
 )
 
 // GateNetwork is the network bandwidth gate; its readings name a server.
@@ -96,7 +97,7 @@ func (n *networkProbe) probe(ctx context.Context, m *Monitor, addr string) {
 		return
 	}
 	if err != nil {
-		m.opts.Log.Debug("network probe failed", "node", addr, "err", err)
+		m.opts.Log.Debug("network probe failed", logkey.Node, addr, logkey.Error, err)
 		err = fmt.Errorf("INFO stats: %w", err)
 	} else {
 		n.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/plan"
 )
 
@@ -303,7 +304,7 @@ func (r *run) collect() {
 	r.res.Skipped += b.Skipped
 	if b.State == BatchDone {
 		r.res.BatchesRemaining--
-		r.e.opts.Log.Info("batch done", "batch", b.Number, "slots", b.Slots, "keys", b.Keys, "duration", b.Duration)
+		r.e.opts.Log.Info("batch done", logkey.Batch, b.Number, "slots", b.Slots, "keys", b.Keys, logkey.Duration, b.Duration)
 	}
 }
 

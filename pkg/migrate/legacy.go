@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/plan"
 )
 
@@ -450,13 +451,13 @@ func (l *Legacy) broadcast(ctx context.Context, src, dst Endpoint, slots []int) 
 					return true
 				})
 				if err != nil {
-					l.opts.Log.Warn("SETSLOT NODE on other master failed", "node", addr, "err", err)
+					l.opts.Log.Warn("SETSLOT NODE on other master failed", logkey.Node, addr, logkey.Error, err)
 					return
 				}
 				todo = retry
 			}
 			if len(todo) > 0 {
-				l.opts.Log.Warn("other master did not accept the new owner; gossip will tell it", "node", addr, "slots", len(todo), "target", dst.Addr)
+				l.opts.Log.Warn("other master did not accept the new owner; gossip will tell it", logkey.Node, addr, "slots", len(todo), "target", dst.Addr)
 			}
 		}()
 	}
@@ -576,7 +577,7 @@ func (l *Legacy) setSlots(ctx context.Context, addr string, slots []int, sub, id
 // moved no key).
 func (l *Legacy) stable(ctx context.Context, addr string, slots []int) {
 	if err := l.setSlots(ctx, addr, slots, "STABLE", "", nil); err != nil {
-		l.opts.Log.Warn("rolling back open slots failed; the next run repairs them", "node", addr, "err", err)
+		l.opts.Log.Warn("rolling back open slots failed; the next run repairs them", logkey.Node, addr, logkey.Error, err)
 	}
 }
 

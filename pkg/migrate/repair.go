@@ -8,6 +8,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/logkey"
 )
 
 // Endpoint is a cluster node as the slot protocol addresses it: by its
@@ -251,7 +252,7 @@ func (l *Legacy) repairSlot(ctx context.Context, o OpenSlot) error {
 		return err
 	}
 	a := Resolve(o, ks, kt)
-	l.opts.Log.Info("repairing open slot", "slot", a.Slot, "action", string(a.Kind), "source", a.Source.Addr, "target", a.Target.Addr, "reason", a.Reason)
+	l.opts.Log.Info("repairing open slot", logkey.Slot, a.Slot, "action", string(a.Kind), "source", a.Source.Addr, "target", a.Target.Addr, "reason", a.Reason)
 	slots := []int{a.Slot}
 	switch a.Kind {
 	case StableSource:

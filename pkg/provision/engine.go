@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/provision/sshrunner"
 	"github.com/slotshift/slotshift/pkg/report"
 )
@@ -130,7 +131,7 @@ func Run(ctx context.Context, inv *inventory.Inventory, opts Options) (*report.P
 		sr := &serverRun{
 			opts: opts, inv: inv, server: srv,
 			scrub: NewScrubber(opts.Password, opts.Key, opts.Passphrase),
-			log:   opts.Log.With("server", srv.Name),
+			log:   opts.Log.With(logkey.Server, srv.Name),
 			res:   report.ServerResult{Server: srv.Name, Files: []report.FileResult{}},
 		}
 		runs[i] = sr
@@ -183,7 +184,7 @@ func (sr *serverRun) mutate(ctx context.Context, cmd string) error {
 func (sr *serverRun) exec(ctx context.Context, cmd string) error {
 	start := time.Now()
 	out, stderr, err := sr.r.Run(ctx, cmd, nil)
-	sr.log.Debug("remote command", "cmd", sr.scrub.String(cmd), "duration", time.Since(start),
+	sr.log.Debug("remote command", "cmd", sr.scrub.String(cmd), logkey.Duration, time.Since(start),
 		"stdout", sr.scrub.String(string(out)), "stderr", sr.scrub.String(string(stderr)))
 	if err != nil {
 		return errors.New(sr.scrub.String(err.Error()))

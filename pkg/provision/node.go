@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/redisconf"
 	"github.com/slotshift/slotshift/pkg/report"
 )
@@ -193,7 +194,7 @@ func (sr *serverRun) applyLive(ctx context.Context, port int, oldConf, newConf [
 		}
 		sr.res.Commands = append(sr.res.Commands, fmt.Sprintf("CONFIG SET %s on %s", k, sr.nodeAddr(port)))
 		if err := p.ConfigSet(ctx, sr.nodeAddr(port), k, next[k]); err != nil {
-			sr.log.Info("live change refused", "node", sr.nodeAddr(port), "directive", k, "err", sr.scrub.String(err.Error()))
+			sr.log.Info("live change refused", logkey.Node, sr.nodeAddr(port), "directive", k, logkey.Error, sr.scrub.String(err.Error()))
 			restart = append(restart, k)
 		}
 	}

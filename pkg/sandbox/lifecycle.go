@@ -19,6 +19,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/logkey"
 )
 
 // wanted is one node Up must have running: its record, and the loopback
@@ -148,7 +149,7 @@ func startMissing(ctx context.Context, inv *inventory.Inventory, opts Options, l
 	for i, w := range wants {
 		if ns, ok := running[w.ns.Dir]; ok {
 			st.Nodes[i] = ns
-			log.Info("sandbox node already running", "server", ns.Server, "node", ns.Addr, "pid", ns.Pid)
+			log.Info("sandbox node already running", logkey.Server, ns.Server, logkey.Node, ns.Addr, "pid", ns.Pid)
 			continue
 		}
 		g.Go(func() error {
@@ -172,7 +173,7 @@ func startMissing(ctx context.Context, inv *inventory.Inventory, opts Options, l
 			ns := w.ns
 			ns.Pid = p.Pid
 			st.Nodes[i] = ns
-			log.Info("sandbox node started", "server", ns.Server, "node", ns.Addr, "pid", ns.Pid, "role", string(ns.Role))
+			log.Info("sandbox node started", logkey.Server, ns.Server, logkey.Node, ns.Addr, "pid", ns.Pid, "role", string(ns.Role))
 			return nil
 		})
 	}

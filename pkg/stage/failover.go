@@ -12,6 +12,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/load"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/measure"
 	"github.com/slotshift/slotshift/pkg/report"
 )
@@ -193,7 +194,7 @@ func (r *failoverRun) record(res *Result, fs report.FailoverShard) {
 	res.Failover.Shards = append(res.Failover.Shards, fs)
 	res.Add(c)
 	res.Summary = append(res.Summary, c.Message)
-	r.obs.log.Info("failover-test shard", KeyNode, fs.Master, KeyOutcome, string(c.Status), KeyDuration, fs.Duration)
+	r.obs.log.Info("failover-test shard", logkey.Node, fs.Master, logkey.Outcome, string(c.Status), logkey.Duration, fs.Duration)
 }
 
 func (r *failoverRun) outputs(res *Result) {
@@ -398,7 +399,7 @@ func (r *failoverRun) switchAndBack(ctx context.Context, fs *report.FailoverShar
 	if err == nil {
 		fs.PromotionMS = msOf(promoted)
 		r.obs.statusf("failover-test: %s took over from %s in %.0f ms", replica.Addr, master.Addr, fs.PromotionMS)
-		r.obs.log.Info("failover-test replica promoted", KeyNode, replica.Addr, KeyDuration, promoted)
+		r.obs.log.Info("failover-test replica promoted", logkey.Node, replica.Addr, logkey.Duration, promoted)
 		if r.in.afterPromotion != nil {
 			r.in.afterPromotion()
 		}
@@ -412,7 +413,7 @@ func (r *failoverRun) switchAndBack(ctx context.Context, fs *report.FailoverShar
 	case rerr != nil:
 		err = joinErr(err, fmt.Errorf("restoring %s as master: %w", master.Addr, rerr))
 	case ctx.Err() != nil:
-		r.obs.log.Warn("failover-test interrupted: roles restored, the original master leads again", KeyNode, master.Addr)
+		r.obs.log.Warn("failover-test interrupted: roles restored, the original master leads again", logkey.Node, master.Addr)
 		err = joinErr(err, errors.New("interrupted; roles restored"))
 	}
 	return sent, back, err
@@ -437,7 +438,7 @@ func (r *failoverRun) restore(ctx context.Context, master, replica cluster.Node,
 	}
 	fresh, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.in.Timeout)
 	defer cancel()
-	r.obs.log.Warn("failover-test interrupted: restoring the original master before exiting", KeyNode, master.Addr)
+	r.obs.log.Warn("failover-test interrupted: restoring the original master before exiting", logkey.Node, master.Addr)
 	if !promoted {
 		wctx, wcancel := context.WithTimeout(fresh, mfTimeout)
 		_, _ = r.waitSwitch(wctx, time.Now(), replica, master)

@@ -16,6 +16,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/plan"
 	"github.com/slotshift/slotshift/pkg/report"
 )
@@ -145,7 +146,7 @@ func (j *joiner) action(node plan.JoinNode, what, detail string, d time.Duration
 	j.mu.Lock()
 	j.res.Join.Actions = append(j.res.Join.Actions, report.JoinAction{Node: name, Action: what, Detail: detail, Duration: report.SecondsOf(d)})
 	j.mu.Unlock()
-	j.log.Info("join action", KeyNodeName, name, KeyNode, node.Addr, KeyAction, what, KeyDetail, detail, KeyDuration, d.Round(time.Millisecond))
+	j.log.Info("join action", logkey.NodeName, name, logkey.Node, node.Addr, logkey.Action, what, logkey.Detail, detail, logkey.Duration, d.Round(time.Millisecond))
 }
 
 func (j *joiner) run(ctx context.Context) error {
@@ -185,7 +186,7 @@ func (j *joiner) run(ctx context.Context) error {
 		j.res.Masters, j.res.Replicas = roleCounts(snap)
 		return nil
 	}
-	j.log.Info("join plan", KeyMode, p.Mode, "meet", len(p.Meet), "replicate", len(p.Replicate), "remove", len(p.Forget))
+	j.log.Info("join plan", logkey.Mode, p.Mode, "meet", len(p.Meet), "replicate", len(p.Replicate), "remove", len(p.Forget))
 	j.statusf("%s: %d to meet, %d to replicate, %d to remove", p.Mode, len(p.Meet), len(p.Replicate), len(p.Forget))
 	if err := j.execute(ctx); err != nil {
 		return err
@@ -202,7 +203,7 @@ func (j *joiner) run(ctx context.Context) error {
 	j.res.Add(report.Check{ID: IDJoinMembers, Status: report.Pass, Duration: report.SecondsOf(total),
 		Message: fmt.Sprintf("%s: membership matches the inventory (%s added, %s replicas attached, %s removed)",
 			p.Mode, j.res.Outputs["nodes-added"], j.res.Outputs["replicas-attached"], j.res.Outputs["nodes-removed"])})
-	j.log.Info("join done", KeyMode, p.Mode, KeyDuration, total.Round(time.Millisecond))
+	j.log.Info("join done", logkey.Mode, p.Mode, logkey.Duration, total.Round(time.Millisecond))
 	return nil
 }
 
@@ -515,7 +516,7 @@ func (j *joiner) converge(ctx context.Context, when string) error {
 	}
 	j.res.Add(report.Check{ID: IDJoinConverged, Status: report.Pass, Duration: report.SecondsOf(d),
 		Message: fmt.Sprintf("%d nodes converged %s in %s", len(seeds), when, d.Round(time.Millisecond))})
-	j.log.Info("join converged", KeyWhen, when, KeyNodes, len(seeds), KeyDuration, d.Round(time.Millisecond))
+	j.log.Info("join converged", logkey.When, when, logkey.Nodes, len(seeds), logkey.Duration, d.Round(time.Millisecond))
 	j.statusf("converged %s in %s", when, d.Round(time.Millisecond))
 	return nil
 }
@@ -570,7 +571,7 @@ func (j *joiner) waitReplicas(ctx context.Context) error {
 			d := time.Since(t0)
 			j.res.Add(report.Check{ID: IDJoinLinks, Status: report.Pass, Duration: report.SecondsOf(d),
 				Message: fmt.Sprintf("%d replica links up and seen by all %d nodes in %s", len(steps), len(seeds), d.Round(time.Millisecond))})
-			j.log.Info("join replicas attached", KeyReplicas, len(steps), KeyDuration, d.Round(time.Millisecond))
+			j.log.Info("join replicas attached", logkey.Replicas, len(steps), logkey.Duration, d.Round(time.Millisecond))
 			j.statusf("%d replicas attached in %s", len(steps), d.Round(time.Millisecond))
 			return nil
 		}

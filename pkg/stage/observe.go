@@ -19,6 +19,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/gate"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/logkey"
 )
 
 // Observation tuning. The read-only stages aim to finish in well under two
@@ -123,7 +124,7 @@ func (o *observer) snapshot(ctx context.Context) (*cluster.Snapshot, error) {
 			}
 			vals, err := o.pool.ConfigGet(ctx, addr, k)
 			if err != nil {
-				o.log.Debug("config get failed", "node", addr, "directive", k, "err", err)
+				o.log.Debug("config get failed", logkey.Node, addr, "directive", k, logkey.Error, err)
 				continue
 			}
 			mu.Lock()
@@ -234,7 +235,7 @@ func (o *observer) cpu(ctx context.Context, addrs []string) map[string]float64 {
 	res := perNode(ctx, addrs, func(ctx context.Context, addr string) *float64 {
 		pct, err := gate.ProbeCPU(ctx, o.pool, addr, cpuInterval)
 		if err != nil {
-			o.log.Debug("cpu probe failed", "node", addr, "err", err)
+			o.log.Debug("cpu probe failed", logkey.Node, addr, logkey.Error, err)
 			return nil
 		}
 		return &pct

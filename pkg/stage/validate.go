@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/check"
+	"github.com/slotshift/slotshift/pkg/logkey"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/plan"
@@ -109,7 +110,7 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	res.Fingerprint = l.Fingerprint()
 	res.Masters, res.Replicas = countRoles(l)
 	obs.statusf("validate: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(check.Failed(res.Checks)), time.Since(start).Round(time.Millisecond))
-	obs.log.Info("validate observed the cluster", "nodes", len(snap.Nodes), "checks", len(res.Checks), "duration", time.Since(start).Round(time.Millisecond))
+	obs.log.Info("validate observed the cluster", "nodes", len(snap.Nodes), "checks", len(res.Checks), logkey.Duration, time.Since(start).Round(time.Millisecond))
 	return res, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/check"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -106,6 +107,6 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 	res.Masters, res.Replicas = countRoles(l)
 	res.Summary = []string{fmt.Sprintf("cluster %s: %d masters, %d replicas, fingerprint %s", inv.Cluster.Name, res.Masters, res.Replicas, res.Fingerprint)}
 	obs.statusf("verify: %d nodes observed, %d checks, %d failed, in %s", len(snap.Nodes), len(res.Checks), len(check.Failed(res.Checks)), time.Since(start).Round(time.Millisecond))
-	obs.log.Info("verify observed the cluster", "nodes", len(snap.Nodes), "checks", len(res.Checks), "duration", time.Since(start).Round(time.Millisecond))
+	obs.log.Info("verify observed the cluster", "nodes", len(snap.Nodes), "checks", len(res.Checks), logkey.Duration, time.Since(start).Round(time.Millisecond))
 	return res, nil
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/slotshift/slotshift/pkg/logkey"
 )
 
 // ErrUnknownHost means the server's host key is not in known_hosts.
@@ -205,7 +207,7 @@ func (c *Client) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
 		hkErr := &HostKeyError{Server: c.cfg.Name, Addr: c.cfg.Addr, Fingerprint: c.fingerprint, KeyType: key.Type()}
 		if db == nil {
 			c.tofu = true
-			c.cfg.Log.Warn("ssh host key trusted on first use", "server", c.cfg.Name, "fingerprint", c.fingerprint)
+			c.cfg.Log.Warn("ssh host key trusted on first use", logkey.Server, c.cfg.Name, "fingerprint", c.fingerprint)
 			return nil
 		}
 		err := db(hostname, remote, key)
@@ -219,7 +221,7 @@ func (c *Client) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
 		case errors.As(err, &ke):
 			if c.cfg.TrustOnFirstUse {
 				c.tofu = true
-				c.cfg.Log.Warn("ssh host key trusted on first use", "server", c.cfg.Name, "fingerprint", c.fingerprint)
+				c.cfg.Log.Warn("ssh host key trusted on first use", logkey.Server, c.cfg.Name, "fingerprint", c.fingerprint)
 				return nil
 			}
 			hkErr.Err = ErrUnknownHost
