@@ -381,14 +381,9 @@ func (e *Executor) discover(ctx context.Context, p plan.Rebalance) ([]string, [c
 	}
 	var errs []error
 	for _, a := range addrs {
-		text, err := e.pool.Client(a).ClusterNodes(ctx).Result()
+		nodes, err := e.pool.ClusterNodes(ctx, a)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("CLUSTER NODES on %s: %w", a, err))
-			continue
-		}
-		nodes, err := cluster.ParseNodes(text)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", a, err))
+			errs = append(errs, err)
 			continue
 		}
 		masters := e.opts.Masters

@@ -58,55 +58,27 @@ func startWithEmptyMaster(t *testing.T, masters, replicas int) *testCluster {
 // map and reports cluster_state:ok.
 func (tc *testCluster) waitAgreed(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	for {
-		snap := tc.observe(t)
-		ok := snap.Agreed()
-		for _, o := range snap.Reachable() {
-			if len(o.Nodes) != len(tc.all()) || o.ClusterInfo["cluster_state"] != "ok" {
-				ok = false
-			}
-		}
-		if ok {
+		why := sandboxtest.Divergence(ctx, tc.pool, tc.all())
+		if len(why) == 0 {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster did not converge: %v", snap.Signatures())
+		select {
+		case <-ctx.Done():
+			t.Fatalf("cluster did not converge: %v", why)
+		case <-time.After(50 * time.Millisecond):
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// observe reads CLUSTER NODES and CLUSTER INFO from every node.
+// observe observes every node of the test cluster.
 func (tc *testCluster) observe(t *testing.T) *cluster.Snapshot {
 	t.Helper()
-	ctx := context.Background()
-	snap := &cluster.Snapshot{Taken: time.Now(), Nodes: map[string]*cluster.Observation{}}
-	for _, a := range tc.all() {
-		o := &cluster.Observation{Addr: a}
-		snap.Nodes[a] = o
-		text, err := tc.pool.Client(a).ClusterNodes(ctx).Result()
-		if err != nil {
-			o.Err = err.Error()
-			continue
-		}
-		if o.Nodes, err = cluster.ParseNodes(text); err != nil {
-			t.Fatal(err)
-		}
-		if me, ok := o.Self(); ok {
-			o.ID = me.ID
-		}
-		info, err := tc.pool.Client(a).ClusterInfo(ctx).Result()
-		if err != nil {
-			o.Err = err.Error()
-			continue
-		}
-		o.ClusterInfo = map[string]string{}
-		for _, line := range strings.Split(info, "\n") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-				o.ClusterInfo[k] = v
-			}
-		}
+	snap, err := tc.pool.Observe(context.Background(), tc.all())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return snap
 }

@@ -234,11 +234,7 @@ func (l *Legacy) count(ctx context.Context, addr string, slot int) (int64, error
 	if addr == "" {
 		return 0, nil
 	}
-	n, err := l.clients.Client(addr).ClusterCountKeysInSlot(ctx, slot).Result()
-	if err != nil {
-		return 0, fmt.Errorf("CLUSTER COUNTKEYSINSLOT %d on %s: %w", slot, addr, err)
-	}
-	return n, nil
+	return l.clients.CountKeysInSlot(ctx, addr, slot)
 }
 
 func (l *Legacy) repairSlot(ctx context.Context, o OpenSlot) error {

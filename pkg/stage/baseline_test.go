@@ -27,12 +27,12 @@ func TestRebalanceBaselineVariation(t *testing.T) {
 	// Generous limits: the test is about what is measured and reported; a
 	// loaded test machine varies by hundreds of percent.
 	variation := "gates:\n  latency_variation_percent: {hold: 100000, abort: 1000000}\n  baseline_window: 1s\n"
-	inv := crossYAML(p[:6], rbServer("server4", "", p[6], 0, "")+strings.Replace(rbSettings, "gates:\n", variation, 1))
+	inv := crossYAML(p[:6], sandboxtest.Server("server4", "", p[6], 0, "")+strings.Replace(rbSettings, "gates:\n", variation, 1))
 	rbJoin(t, c, inv)
 
 	// Before the first batch an abort-level reading holds until the hold
 	// timeout: nothing is in flight that an abort would protect.
-	red := crossYAML(p[:6], rbServer("server4", "", p[6], 0, "")+strings.Replace(
+	red := crossYAML(p[:6], sandboxtest.Server("server4", "", p[6], 0, "")+strings.Replace(
 		strings.Replace(rbSettings, "{hold: 1000, abort: 10000}", "{hold: 0.001, abort: 0.002}", 1), "hold_timeout: 30s", "hold_timeout: 2s", 1))
 	env := harnessEnv(t, parseInv(t, red), c.Password)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

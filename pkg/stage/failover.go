@@ -395,7 +395,7 @@ func (r *failoverRun) switchAndBack(ctx context.Context, fs *report.FailoverShar
 	if err := r.obs.pool.Failover(ctx, replica.Addr); err != nil {
 		return time.Time{}, back, err
 	}
-	promoted, err := r.waitSwitch(ctx, sent, replica, master)
+	promoted, err := r.waitSwitch(ctx, sent, replica, master, true)
 	if err == nil {
 		fs.PromotionMS = msOf(promoted)
 		r.obs.statusf("failover-test: %s took over from %s in %.0f ms", replica.Addr, master.Addr, fs.PromotionMS)
@@ -428,7 +428,7 @@ func (r *failoverRun) restore(ctx context.Context, master, replica cluster.Node,
 	if ctx.Err() == nil {
 		if !promoted {
 			wctx, cancel := context.WithTimeout(ctx, mfTimeout)
-			_, _ = r.waitSwitch(wctx, time.Now(), replica, master)
+			_, _ = r.waitSwitch(wctx, time.Now(), replica, master, false)
 			cancel()
 		}
 		d, err := r.failBack(ctx, master, replica)
@@ -441,7 +441,7 @@ func (r *failoverRun) restore(ctx context.Context, master, replica cluster.Node,
 	r.obs.log.Warn("failover-test interrupted: restoring the original master before exiting", logkey.Node, master.Addr)
 	if !promoted {
 		wctx, wcancel := context.WithTimeout(fresh, mfTimeout)
-		_, _ = r.waitSwitch(wctx, time.Now(), replica, master)
+		_, _ = r.waitSwitch(wctx, time.Now(), replica, master, false)
 		wcancel()
 	}
 	return r.failBack(fresh, master, replica)
@@ -473,7 +473,7 @@ func (r *failoverRun) failBack(ctx context.Context, master, replica cluster.Node
 				if err := r.obs.pool.Failover(ctx, master.Addr); err != nil {
 					return 0, err
 				}
-				return r.waitSwitch(ctx, sent, master, replica)
+				return r.waitSwitch(ctx, sent, master, replica, true)
 			}
 			why = w
 		}
@@ -487,14 +487,24 @@ func (r *failoverRun) failBack(ctx context.Context, master, replica cluster.Node
 }
 
 // waitSwitch waits until newMaster reports role master and every member
-// agrees it leads newReplica; it returns the time since sent.
-func (r *failoverRun) waitSwitch(ctx context.Context, sent time.Time, newMaster, newReplica cluster.Node) (time.Duration, error) {
+// agrees it leads newReplica; it returns the time since sent. With resend,
+// a CLUSTER FAILOVER that Redis gave up on (a replica still a replica after
+// mfTimeout: on a busy host the master may not pause its clients in time)
+// is sent again, as an operator would, until the timeout.
+func (r *failoverRun) waitSwitch(ctx context.Context, sent time.Time, newMaster, newReplica cluster.Node, resend bool) (time.Duration, error) {
 	deadline := sent.Add(r.in.Timeout)
+	last := sent
 	for {
 		rep, err := r.obs.pool.ReplicationInfo(ctx, newMaster.Addr)
 		why := fmt.Sprintf("%s reports role %s", newMaster.Addr, rep.Role)
 		if err != nil {
 			why = err.Error()
+		} else if rep.Role != "master" && resend && time.Since(last) > mfTimeout {
+			last = time.Now()
+			r.obs.log.Warn("failover-test: CLUSTER FAILOVER did not complete; sending it again", logkey.Node, newMaster.Addr)
+			if err := r.obs.pool.Failover(ctx, newMaster.Addr); err != nil {
+				why = err.Error()
+			}
 		} else if rep.Role == "master" {
 			ok, w := r.switched(ctx, newMaster.ID, newReplica.ID)
 			if ok {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,37 +22,13 @@ import (
 )
 
 // rbSettings are generous gates and big batches: these tests are about
-// moving slots, not throttling, and the default latency gates (5 ms avg)
-// hold spuriously on a loaded test machine. cpu and memory abort at 100%,
-// the highest the inventory rules accept.
-const rbSettings = `gates:
-  latency_avg_ms: {hold: 500, abort: 5000}
-  latency_p99_ms: {hold: 1000, abort: 10000}
-  replication_lag_ms: {hold: 5000, abort: 60000}
-  cpu_percent: {hold: 99, abort: 100}
-  memory_percent: {hold: 99, abort: 100}
-  hold_timeout: 30s
-rebalance: {batch_slots: 1000, threshold_percent: 2}
-`
+// moving slots, not throttling.
+var rbSettings = sandboxtest.GenerousGates + "rebalance: {batch_slots: 1000, threshold_percent: 2}\n"
 
 const (
 	rbKeys      = 10000
 	rbValueSize = 64
 )
-
-// rbServer renders one more server entry for crossYAML's extra text.
-func rbServer(name string, weight string, master, replica int, replicaOf string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "  - name: %s\n    address: 127.0.0.1\n", name)
-	if weight != "" {
-		fmt.Fprintf(&b, "    weight: %s\n", weight)
-	}
-	fmt.Fprintf(&b, "    nodes:\n      - {port: %d, role: master}\n", master)
-	if replica != 0 {
-		fmt.Fprintf(&b, "      - {port: %d, role: replica, replica_of: %q}\n", replica, replicaOf)
-	}
-	return b.String()
-}
 
 // rbRun runs one stage call with a bounded context, logs its checks and
 // fails the test when the stage could not finish.
@@ -160,19 +135,6 @@ func rbWantBalanced(t *testing.T, counts map[string]int, owners []string, thresh
 	}
 }
 
-// rbHealthy asserts what every finished run must leave: a converged
-// cluster, no open slot anywhere, every key readable with its value and
-// redis-cli --cluster check happy.
-func rbHealthy(t *testing.T, c *sandboxtest.Cluster) {
-	t.Helper()
-	c.WaitConverged(t)
-	if open := c.OpenSlots(t); len(open) > 0 {
-		t.Errorf("open slots left: %v", open)
-	}
-	c.CheckKeys(t, rbKeys, rbValueSize)
-	c.RedisCLICheck(t)
-}
-
 func rbSnapshot(t *testing.T, c *sandboxtest.Cluster, inv, path string) plan.Layout {
 	t.Helper()
 	env := harnessEnv(t, parseInv(t, inv), c.Password)
@@ -238,7 +200,7 @@ func TestRebalanceThreeToFour(t *testing.T) {
 	old, newMaster := a[:3], a[6]
 	// server4 has no replica: master_has_replica is a validate failure, not
 	// an inventory error, so join and rebalance still act on it.
-	inv4 := crossYAML(p[:6], rbServer("server4", "", p[6], 0, "")+rbSettings)
+	inv4 := crossYAML(p[:6], sandboxtest.Server("server4", "", p[6], 0, "")+rbSettings)
 	rbJoin(t, c, inv4)
 	dir := t.TempDir()
 
@@ -291,7 +253,7 @@ func TestRebalanceThreeToFour(t *testing.T) {
 	if res.Rebalance.KeysMoved == 0 {
 		t.Errorf("no key moved")
 	}
-	rbHealthy(t, c)
+	c.Healthy(t, rbKeys, rbValueSize)
 	rbWantBalanced(t, rbCounts(t, c, 0), append(slices.Clone(old), newMaster), 2)
 	again := rbRebalance(t, c, inv4, RebalanceInput{DryRun: true}, "plan after 3 -> 4")
 	if again.Rebalance.Plan.SlotsToMove != 0 {
@@ -304,7 +266,7 @@ func TestRebalanceThreeToFour(t *testing.T) {
 	if res.Rebalance.SlotsMoved != cluster.NumSlots/4-batch1 {
 		t.Errorf("rollback moved %d slots, want %d", res.Rebalance.SlotsMoved, cluster.NumSlots/4-batch1)
 	}
-	rbHealthy(t, c)
+	c.Healthy(t, rbKeys, rbValueSize)
 	rbSameLayout(t, "after rollback to the one-batch layout", rbLayout(t, c, 0), partial)
 
 	res = rbRebalance(t, c, inv4, RebalanceInput{TargetLayout: &saved}, "rollback to the original layout")
@@ -312,7 +274,7 @@ func TestRebalanceThreeToFour(t *testing.T) {
 	if res.Rebalance.SlotsMoved != batch1 {
 		t.Errorf("rollback moved %d slots, want %d", res.Rebalance.SlotsMoved, batch1)
 	}
-	rbHealthy(t, c)
+	c.Healthy(t, rbKeys, rbValueSize)
 	for i := range c.Nodes[:3] {
 		rbSameLayout(t, fmt.Sprintf("after rollback, seen by %s", a[i]), rbLayout(t, c, i), before)
 	}
@@ -341,8 +303,8 @@ func TestRebalanceThreeToFivePair(t *testing.T) {
 	old := a[:3]
 	pair := func(w5 string) string {
 		return crossYAML(p[:6],
-			rbServer("server4", "", p[6], p[7], fmt.Sprintf("server5:%d", p[8]))+
-				rbServer("server5", w5, p[8], p[9], fmt.Sprintf("server4:%d", p[6]))+
+			sandboxtest.Server("server4", "", p[6], p[7], fmt.Sprintf("server5:%d", p[8]))+
+				sandboxtest.Server("server5", w5, p[8], p[9], fmt.Sprintf("server4:%d", p[6]))+
 				rbSettings)
 	}
 	rbJoin(t, c, pair(""))
@@ -353,7 +315,7 @@ func TestRebalanceThreeToFivePair(t *testing.T) {
 		t.Errorf("ran %d of %d batches, done %v", len(res.Rebalance.Batches), res.Rebalance.Plan.Batches, res.Rebalance.Done)
 	}
 	want(t, res.Checks, IDBalanced, "", report.Pass)
-	rbHealthy(t, c)
+	c.Healthy(t, rbKeys, rbValueSize)
 	rbWantBalanced(t, rbCounts(t, c, 0), []string{a[0], a[1], a[2], a[6], a[8]}, 2)
 	// The new masters' replicas hold their masters' keys.
 	for _, r := range []int{7, 9} {
@@ -366,13 +328,13 @@ func TestRebalanceThreeToFivePair(t *testing.T) {
 	// weight: 0 on server5 drains its master.
 	res = rbRebalance(t, c, pair("0"), RebalanceInput{}, "drain server5 (weight 0)")
 	want(t, res.Checks, IDBalanced, "", report.Pass)
-	rbHealthy(t, c)
+	c.Healthy(t, rbKeys, rbValueSize)
 	rbWantBalanced(t, rbCounts(t, c, 0), []string{a[0], a[1], a[2], a[6]}, 2)
 
 	// Servers missing from the inventory have weight 0: both drain.
 	res = rbRebalance(t, c, crossYAML(p[:6], rbSettings), RebalanceInput{}, "drain server4 and server5 (removed)")
 	want(t, res.Checks, IDBalanced, "", report.Pass)
-	rbHealthy(t, c)
+	c.Healthy(t, rbKeys, rbValueSize)
 	counts := rbCounts(t, c, 0)
 	rbWantBalanced(t, counts, old, 2)
 	if counts[a[6]] != 0 || counts[a[8]] != 0 {

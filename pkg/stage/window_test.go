@@ -21,7 +21,7 @@ func TestRebalanceWindow(t *testing.T) {
 	c.AddNodes(t, 1)
 	p, a := ports(c), c.Addrs()
 	window := "  window: {start: \"02:00\", end: \"04:00\", timezone: UTC}\n"
-	inv := crossYAML(p[:6], rbServer("server4", "", p[6], 0, "")+strings.Replace(rbSettings, "  hold_timeout: 30s\n", "  hold_timeout: 30s\n"+window, 1))
+	inv := crossYAML(p[:6], sandboxtest.Server("server4", "", p[6], 0, "")+strings.Replace(rbSettings, "  hold_timeout: 30s\n", "  hold_timeout: 30s\n"+window, 1))
 	rbJoin(t, c, inv)
 	before := rbLayout(t, c, 0)
 
