@@ -12,25 +12,11 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/gate"
 	"github.com/slotshift/slotshift/pkg/metrics"
+	"github.com/slotshift/slotshift/pkg/metrics/metricstest"
 	"github.com/slotshift/slotshift/pkg/migrate"
 )
 
 var fixedNow = func() time.Time { return time.Unix(1700000000, 500e6) }
-
-// needBin returns a binary's path. Without it the test is skipped on a
-// developer's machine (scripts/install-deps.sh installs it) and fails in
-// CI, where a skip would hide that nothing was checked.
-func needBin(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found in CI (scripts/install-deps.sh installs the %s package): %v", name, pkg, err)
-		}
-		t.Skipf("skipping: %s not found (install the %s package, or run scripts/install-deps.sh): %v", name, pkg, err)
-	}
-	return path
-}
 
 func hold(gateName, node string) gate.Decision {
 	return gate.Decision{Verdict: gate.Hold, Reasons: []string{gateName + " on " + node},
@@ -80,7 +66,7 @@ func encode(t *testing.T, r *metrics.Rebalance) string {
 // TestPromtoolAcceptsOutput runs the real promtool's linter on what the
 // collector writes, before any progress, mid-run and at the end.
 func TestPromtoolAcceptsOutput(t *testing.T) {
-	bin := needBin(t, "promtool", "prometheus")
+	bin := metricstest.NeedBin(t, "promtool", "prometheus")
 	mid := metrics.NewRebalance("c1", nil)
 	mid.Progress(migrate.Progress{Batch: 1, Batches: 2, ETA: -1}, hold(gate.GateReplLag, "127.0.0.1:7001"))
 	for name, r := range map[string]*metrics.Rebalance{"empty": metrics.NewRebalance("c1", nil), "mid-run": mid, "finished": sampleRun()} {

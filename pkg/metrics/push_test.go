@@ -2,77 +2,26 @@ package metrics_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/metrics/metricstest"
 	"github.com/slotshift/slotshift/pkg/sandbox"
 )
-
-// startPushgateway runs a real Pushgateway on a free loopback port, with
-// persistence off, and stops it when the test ends. It returns its URL.
-func startPushgateway(t *testing.T) string {
-	t.Helper()
-	bin := needBin(t, "prometheus-pushgateway", "prometheus-pushgateway")
-	port, err := sandbox.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--persistence.file=", "--log.level=warn")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pushgateway on %s not ready: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // TestPushToPushgateway pushes a finished run to a real Pushgateway and
 // reads it back from the gateway's /metrics: every value under the job and
 // cluster grouping. A second push replaces the first (PUT, not POST).
 func TestPushToPushgateway(t *testing.T) {
-	base := startPushgateway(t)
+	base := metricstest.StartPushgateway(t)
 	ctx := context.Background()
 	r := sampleRun()
 	if err := r.Push(ctx, base, 5*time.Second); err != nil {
 		t.Fatalf("push: %v", err)
 	}
-	got := scrape(t, base+"/metrics")
+	got := metricstest.Scrape(t, base+"/metrics")
 	// The cluster name has a quote and a backslash, path-escaped in the URL.
 	for _, re := range []string{
 		`slotshift_rebalance_slots_moved_total\{cluster="prod \\"eu\\"\\\\1",instance="",job="slotshift"\} 300\n`,
@@ -91,7 +40,7 @@ func TestPushToPushgateway(t *testing.T) {
 	if err := fresh.Push(ctx, base, 0); err != nil {
 		t.Fatalf("second push: %v", err)
 	}
-	got = scrape(t, base+"/metrics")
+	got = metricstest.Scrape(t, base+"/metrics")
 	if regexp.MustCompile(`slotshift_rebalance_bytes_moved_total`).MatchString(got) {
 		t.Errorf("a PUT left the previous push's families behind:\n%s", got)
 	}
@@ -103,7 +52,7 @@ func TestPushToPushgateway(t *testing.T) {
 	if err := newCollector("eu/1").Push(ctx, base, 0); err != nil {
 		t.Fatalf("push eu/1: %v", err)
 	}
-	if got := scrape(t, base+"/metrics"); !regexp.MustCompile(`slotshift_rebalance_done\{cluster="eu/1",instance="",job="slotshift"\} 0\n`).MatchString(got) {
+	if got := metricstest.Scrape(t, base+"/metrics"); !regexp.MustCompile(`slotshift_rebalance_done\{cluster="eu/1",instance="",job="slotshift"\} 0\n`).MatchString(got) {
 		t.Errorf("cluster eu/1 not grouped under its name:\n%s", got)
 	}
 }
