@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,6 +74,12 @@ func TestRebalanceMetrics(t *testing.T) {
 	}
 	if !sec.Done || sec.SlotsMoved == 0 || sec.KeysMoved == 0 {
 		t.Fatalf("second run: %+v", sec)
+	}
+	// What node_exporter would read passes Prometheus' own linter.
+	lint := exec.Command(metricstest.NeedBin(t, "promtool", "prometheus"), "check", "metrics")
+	lint.Stdin = strings.NewReader(readFile(t, file))
+	if out, err := lint.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("promtool check metrics on the run's file: %v\n%s", err, out)
 	}
 	pushed := metricstest.Scrape(t, gw+"/metrics")
 	for where, series := range map[string]func(string) string{
