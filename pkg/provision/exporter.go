@@ -105,9 +105,11 @@ Wants=network-online.target
 
 [Service]
 # The password comes from the environment file, so that it is on no
-# command line and in no world-readable file.
+# command line and in no world-readable file. -include-system-metrics gives
+# the memory alert of 'slotshift monitoring' the machine's memory when
+# maxmemory is 0.
 EnvironmentFile=%s
-ExecStart=%s -redis.addr redis://127.0.0.1:%d -web.listen-address %s
+ExecStart=%s -redis.addr redis://127.0.0.1:%d -web.listen-address %s -include-system-metrics
 DynamicUser=yes
 NoNewPrivileges=yes
 Restart=on-failure

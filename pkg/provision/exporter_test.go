@@ -73,7 +73,7 @@ func TestRenderExportersGolden(t *testing.T) {
 			if f.Secret || strings.Contains(u, goldenPassword) || strings.Contains(u, "redis.password") {
 				t.Errorf("%s carries the password:\n%s", f.Path, u)
 			}
-			listen := "-web.listen-address 172.31.6.35:" + strconv.Itoa(9200+f.Port-7000) + "\n"
+			listen := "-web.listen-address 172.31.6.35:" + strconv.Itoa(9200+f.Port-7000) + " -include-system-metrics\n"
 			if !strings.Contains(u, "-redis.addr redis://127.0.0.1:"+strconv.Itoa(f.Port)+" ") || !strings.Contains(u, listen) {
 				t.Errorf("%s: wrong addresses:\n%s", f.Path, u)
 			}
@@ -116,7 +116,7 @@ func TestExporterPortsFollowInventory(t *testing.T) {
 				continue
 			}
 			key := srv.Name + "/" + strconv.Itoa(f.Port)
-			if !strings.Contains(string(f.Content), "-web.listen-address "+want[key]+"\n") {
+			if !strings.Contains(string(f.Content), "-web.listen-address "+want[key]+" ") {
 				t.Errorf("%s: want listen %s:\n%s", key, want[key], f.Content)
 			}
 			delete(want, key)
