@@ -40,8 +40,10 @@ fuzz:
 demo: deps build
 	@scripts/demo.sh
 
+# BENCHFLAGS passes flags, e.g. make bench BENCHFLAGS="-scale 50 -scale-keys 20000".
+BENCHFLAGS ?=
 bench: deps build
-	$(GO) run ./bench
+	$(GO) run ./bench $(BENCHFLAGS)
 
 clean:
 	rm -rf bin slotshift-reports .sandbox

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/load"
 	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/sandbox"
 )
@@ -136,7 +138,10 @@ func TestParseModes(t *testing.T) {
 	if err != nil || strings.Join(got, ",") != "cli,slotshift" {
 		t.Fatalf("parseModes = %v, %v; want [cli slotshift]", got, err)
 	}
-	for _, bad := range []string{"", "cli,cli", "redis"} {
+	if got, err := parseModes("seed,fast"); err != nil || strings.Join(got, ",") != "seed,slotshift" {
+		t.Fatalf("parseModes(seed,fast) = %v, %v; want [seed slotshift]", got, err)
+	}
+	for _, bad := range []string{"", "cli,cli", "redis", "fast,slotshift"} {
 		if _, err := parseModes(bad); err == nil {
 			t.Errorf("parseModes(%q): no error", bad)
 		}
@@ -150,7 +155,7 @@ func TestParseFlagsRejectsNonsense(t *testing.T) {
 		}
 	}
 	cfg, err := parseFlags(nil, &bytes.Buffer{})
-	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 4 {
+	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 5 || !cfg.load {
 		t.Fatalf("defaults = %+v, %v", cfg, err)
 	}
 }
@@ -234,8 +239,8 @@ func TestReadRebalanceReport(t *testing.T) {
 		return p
 	}
 	ok := report.Report{Outcome: report.OutcomePass, Rebalance: &report.RebalanceSection{Done: true, SlotsMoved: 4096, KeysMoved: 250}}
-	if sec, err := readRebalanceReport(write(ok)); err != nil || sec.KeysMoved != 250 {
-		t.Fatalf("good report: %+v, %v", sec, err)
+	if rep, err := readRebalanceReport(write(ok)); err != nil || rep.Rebalance.KeysMoved != 250 {
+		t.Fatalf("good report: %+v, %v", rep, err)
 	}
 	notDone := ok
 	notDone.Rebalance = &report.RebalanceSection{Done: false, SlotsMoved: 100, KeysMoved: 7, BatchesRemaining: 3}
@@ -250,6 +255,24 @@ func TestReadRebalanceReport(t *testing.T) {
 	if _, err := readRebalanceReport(write(report.Report{ExitCode: 75, Outcome: report.OutcomeHeld})); err == nil {
 		t.Fatal("held report accepted")
 	}
+}
+
+// testCluster builds a small cluster of masters loaded and added empty
+// masters for a test (closed at its end) and the runConfig that runs the
+// bare mover through the measuring wrapper.
+func testCluster(ctx context.Context, t *testing.T, keys, nodeTimeoutMS, masters, added int) (*benchCluster, runConfig) {
+	t.Helper()
+	needRedis(t)
+	c, err := buildClusterOf(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, nodeTimeoutMS, masters, added)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, runConfig{self: self, nodeTimeoutMS: nodeTimeoutMS, timeout: time.Minute}
 }
 
 func needRedis(t *testing.T) {
@@ -412,16 +435,7 @@ func TestBareMover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const keys = 20000
-	c, err := buildCluster(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.close)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := runConfig{self: self, nodeTimeoutMS: 1000, timeout: time.Minute}
+	c, rc := testCluster(ctx, t, keys, 1000, 3, 1)
 
 	good := c.password
 	c.password = "not-the-password"
@@ -453,5 +467,240 @@ func TestBareMover(t *testing.T) {
 	}
 	if want := "bare: moved " + strconv.FormatInt(v.KeysMoved, 10) + " keys"; !strings.Contains(string(log), want) {
 		t.Fatalf("bare mover's output %q lacks %q", log, want)
+	}
+}
+
+// second is one second of a load run with p99 and max in ms.
+func second(i int, ops int64, p99, maxMS float64, errs map[load.Kind]int64) load.Second {
+	d := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	return load.Second{Second: i, Ops: ops, Errors: errs, Latency: load.Latency{Count: ops, P99: d(p99), Max: d(maxMS)}}
+}
+
+func TestImpactOf(t *testing.T) {
+	res := load.Result{
+		Ops: 7000, WritesAcked: 3000,
+		Errors: map[load.Kind]int64{load.KindTryAgain: 2, load.KindTimeout: 1},
+		Seconds: []load.Second{
+			second(0, 1000, 50, 80, nil), // warm-up: left out
+			second(1, 1000, 1, 2, nil),
+			second(2, 1000, 2, 3, nil),
+			second(3, 1000, 3, 4, nil), // ends at 4 s: before the rebalance
+			second(4, 500, 4, 9, map[load.Kind]int64{load.KindTryAgain: 2}),
+			second(5, 1500, 8, 40, map[load.Kind]int64{load.KindTimeout: 1}),
+			second(6, 1000, 99, 99, nil), // starts after the rebalance ended
+		},
+		Verify: load.Verify{Lost: 1, Stale: 2, Foreign: 1, Unverified: 3},
+	}
+	im := impactOf(res, 4*time.Second+100*time.Millisecond, 5*time.Second+500*time.Millisecond)
+	if im.BeforeP99MS != 2 {
+		t.Errorf("p99 before %v ms, want 2 (seconds 1-3, warm-up second 0 left out)", im.BeforeP99MS)
+	}
+	if want := (4*500 + 8*1500) / 2000.0; math.Abs(im.DuringP99MS-want) > 1e-9 {
+		t.Errorf("p99 during %v ms, want %v (ops-weighted, seconds 4-5)", im.DuringP99MS, want)
+	}
+	if math.Abs(im.Ratio-im.DuringP99MS/2) > 1e-9 || im.DuringMaxMS != 40 {
+		t.Errorf("ratio %v, max during %v; want %v, 40", im.Ratio, im.DuringMaxMS, im.DuringP99MS/2)
+	}
+	if im.Lost != 1 || im.Stale != 3 || im.Unverified != 3 || im.Ops != 7000 || im.WritesAcked != 3000 {
+		t.Errorf("impact %+v", im)
+	}
+	if got := errorsText(im.Errors); got != "timeout=1 tryagain=2" {
+		t.Errorf("errors %q", got)
+	}
+	if got := impactOf(load.Result{}, time.Second, 2*time.Second); got.Ratio != 0 || got.BeforeP99MS != 0 || errorsText(got.Errors) != "0" {
+		t.Errorf("empty load: %+v", got)
+	}
+}
+
+func TestGateHolds(t *testing.T) {
+	checks := []report.Check{
+		{ID: "rebalance.batch", Message: "held 9 time(s) before batches, 1.0s in all"},
+		{ID: "rebalance.gates", Message: "gates green: p99 3ms; held 3 time(s) before batches, 12.5s in all"},
+	}
+	if n, s := gateHolds(checks); n != 3 || s != 12.5 {
+		t.Fatalf("holds %d, %v s; want 3, 12.5", n, s)
+	}
+	if n, s := gateHolds([]report.Check{{ID: "rebalance.gates", Message: "gates green: p99 3ms"}}); n != 0 || s != 0 {
+		t.Fatalf("no hold: %d, %v", n, s)
+	}
+}
+
+// TestSeedGates checks that the seed inventory parses whichever way the
+// variation gate went, and that it carries the gate when the parser knows
+// it.
+func TestSeedGates(t *testing.T) {
+	gates, note := seedGates()
+	c := &benchCluster{nodes: []*sandbox.Process{{Port: 30001}, {Port: 30002}, {Port: 30003}, {Port: 30004}}}
+	yml := append(inventoryYAML(c, 1000), gates...)
+	if _, err := inventory.Parse("inventory.yml", yml); err != nil {
+		t.Fatalf("seed inventory: %v\n%s", err, yml)
+	}
+	if (gates == "") == (note == "") {
+		t.Fatalf("gates %q with note %q: want exactly one", gates, note)
+	}
+	_, err := inventory.Parse("inventory.yml", append(inventoryYAML(c, 1000), variationGateYAML...))
+	if known := err == nil; known != (gates != "") {
+		t.Fatalf("parser knows the variation gate: %v, seed gates %q", known, gates)
+	}
+}
+
+// TestPrintImpact checks the impact columns and goal lines on fixed runs.
+func TestPrintImpact(t *testing.T) {
+	im := func(before, during, mx float64, lost int, errs map[string]int64) *impact {
+		return &impact{BeforeP99MS: before, DuringP99MS: during, Ratio: during / before, DuringMaxMS: mx, Lost: lost, Errors: errs}
+	}
+	r := &results{Keys: 1000, Runs: 3, NodeTimeoutMS: 1000, Modes: []modeResult{
+		{Mode: modeCLI, Label: modeLabels[modeCLI], Runs: []timedRun{
+			{Seconds: 30, KeysMoved: 250, Impact: im(1, 3, 50, 0, map[string]int64{"tryagain": 4})},
+			{Seconds: 32, KeysMoved: 250, Impact: im(1, 2, 40, 0, nil)},
+			{Seconds: 31, KeysMoved: 250, Impact: im(2, 5, 60, 0, map[string]int64{"tryagain": 1})}}},
+		{Mode: modeSeed, Label: modeLabels[modeSeed], Runs: []timedRun{
+			{Seconds: 8, KeysMoved: 250, Holds: 2, HeldSeconds: 1.5, Impact: im(2, 2.1, 9, 0, nil)},
+			{Seconds: 9, KeysMoved: 250, Holds: 0, Impact: im(2, 2.1, 7, 0, nil)},
+			{Seconds: 7, KeysMoved: 250, Holds: 1, HeldSeconds: 0.5, Impact: im(2, 2, 8, 0, nil)}}},
+		{Mode: modeSlotshift, Label: modeLabels[modeSlotshift], Runs: []timedRun{
+			{Seconds: 5, KeysMoved: 250, Impact: im(2, 4, 20, 1, nil)},
+			{Seconds: 6, KeysMoved: 250, Impact: im(2, 4, 30, 0, nil)},
+			{Seconds: 5, KeysMoved: 250, Impact: im(2, 6, 25, 0, nil)}}},
+	}}
+	r.summarise()
+	s := r.mode(modeSeed).Impact
+	if s == nil || s.Ratio != 1.05 || s.DuringMaxMS != 8 || s.BeforeP99MS != 2 {
+		t.Fatalf("seed impact summary %+v", s)
+	}
+	c := r.mode(modeCLI).Impact
+	if c.Ratio != 2.5 || c.Errors["tryagain"] != 5 || c.Lost != 0 {
+		t.Fatalf("redis-cli impact summary %+v", c)
+	}
+	var out bytes.Buffer
+	r.print(&out)
+	for _, want := range []string{
+		"p99_before  p99_during  ratio  max_during",
+		"tryagain=5",
+		"slotshift seed: p99 during/before = 1.05x (goal <= 1.10x)  met",
+		"redis-cli: p99 during/before = 2.50x",
+		"slotshift fast: p99 during/before = 2.00x",
+		"slotshift seed beats redis-cli: p99 ratio yes (1.05x vs 2.50x), time yes (8.00 s vs 31.00 s)  met",
+		"fast vs redis-cli speed = 6.2x (minimum 5x)  met",
+		"slotshift seed holds per run: 2 (1.5 s), 0 (0.0 s), 1 (0.5 s)",
+		"acknowledged writes lost, all modes and runs: 1 (must be 0), stale: 0  MISSED",
+		"2 0 1", // the seed row's holds column
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	js, err := json.Marshal(r)
+	if err != nil || !strings.Contains(string(js), `"p99_ratio":1.05`) {
+		t.Fatalf("JSON %s, %v", js, err)
+	}
+}
+
+// TestRunUnderLoad runs one small real rebalance (the bare mover) under the
+// client load and checks that every impact field is measured, no
+// acknowledged write is lost, and the load leaves no key behind.
+func TestRunUnderLoad(t *testing.T) {
+	needRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const keys = 20000
+	c, rc := testCluster(ctx, t, keys, 1000, 3, 1)
+	tr, err := runUnderLoad(ctx, c, modeBare, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := tr.Impact
+	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 || im.DuringMaxMS <= 0 {
+		t.Fatalf("impact %+v: want p99 before, during, ratio and max measured", im)
+	}
+	// About loadRate ops/s over the baseline and the run; a loaded
+	// machine may fall short, but not to nothing.
+	if im.Ops < loadRate || im.WritesAcked < loadRate/10 {
+		t.Fatalf("load did %d ops, %d acknowledged writes in %v s + %v baseline", im.Ops, im.WritesAcked, tr.Seconds, loadBaseline)
+	}
+	if im.Lost != 0 || im.Stale != 0 || im.Unverified != 0 {
+		t.Fatalf("acknowledged writes lost %d, stale %d, unverified %d", im.Lost, im.Stale, im.Unverified)
+	}
+	v, err := c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Problems) > 0 {
+		t.Fatalf("cluster after the run under load (load keys must be gone): %q", v.Problems)
+	}
+}
+
+func TestPingCallsAndScalePrint(t *testing.T) {
+	if n := pingCalls("calls=12,usec=30,usec_per_call=2.50,rejected_calls=0,failed_calls=0"); n != 12 {
+		t.Fatalf("pingCalls = %d, want 12", n)
+	}
+	if n := pingCalls(""); n != 0 {
+		t.Fatalf("pingCalls of nothing = %d", n)
+	}
+	lo, mid, hi := minMedianMax([]float64{3, 1, 2, 10})
+	if lo != 1 || mid != 2.5 || hi != 10 {
+		t.Fatalf("minMedianMax = %v %v %v", lo, mid, hi)
+	}
+	var out bytes.Buffer
+	s := &scaleResult{Masters: 50, Added: 2, Keys: 1000, Seconds: 12, CPUSeconds: 3.5, MaxRSSMB: 40, KeysMoved: 38, PingsPerSMin: 9, PingsPerSMedian: 10, PingsPerSMax: 12.5}
+	s.print(&out)
+	for _, want := range []string{"50 loaded masters + 2 empty", "CPU 3.50 s, peak RSS 40 MB, holds 0 (0.0 s), no abort", "min 9.0, median 10.0, max 12.5"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	s.Aborted = true
+	path := filepath.Join(t.TempDir(), "rebalance.json")
+	if why := abortReason(path, errors.New("slotshift: exit code 1\nmore")); why != "slotshift: exit code 1" {
+		t.Fatalf("reason without a report: %q", why)
+	}
+	rep := report.Report{Checks: []report.Check{{ID: "rebalance.plan", Status: report.Fail, Message: "other"},
+		{ID: "rebalance.gates", Status: report.Fail, Message: "aborted after 1 batch(es): latency_avg 113.2ms > abort 50ms"}}}
+	if b, err := json.Marshal(rep); err != nil || os.WriteFile(path, b, 0o600) != nil {
+		t.Fatal(err)
+	}
+	s.Why = abortReason(path, errors.New("slotshift: exit code 1"))
+	s.print(&out)
+	if !strings.Contains(out.String(), "DID NOT FINISH (aborted, held past its timeout or failed): aborted after 1 batch(es): latency_avg 113.2ms > abort 50ms") || strings.Contains(out.String(), "no abort") {
+		t.Errorf("aborted run prints %q", out.String())
+	}
+}
+
+// TestClusterOfMoreMasters builds the at-scale shape in small (five loaded
+// masters and a pair of empty ones), rebalances it with the bare mover and
+// checks that verify judges every new master, and that PINGs are counted.
+func TestClusterOfMoreMasters(t *testing.T) {
+	needRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const keys = 5000
+	c, rc := testCluster(ctx, t, keys, scaleNodeTimeoutMS, 5, 2)
+	v, err := c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasProblem(v.Problems, "new master "+c.nodes[5].Addr+" owns 0 slots, want 2340") || !hasProblem(v.Problems, c.nodes[6].Addr) {
+		t.Fatalf("verify before the rebalance: %q; want both new masters flagged", v.Problems)
+	}
+	before, err := c.pings(ctx)
+	if err != nil || len(before) != 7 {
+		t.Fatalf("pings %v, %v", before, err)
+	}
+	if err := c.pool.Ping(ctx, c.nodes[3].Addr); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.pings(ctx)
+	if err != nil || after[3] != before[3]+1 {
+		t.Fatalf("PINGs on node 3: %d then %d (%v); want one more", before[3], after[3], err)
+	}
+	if _, err := runMode(ctx, c, modeBare, rc); err != nil {
+		t.Fatal(err)
+	}
+	if v, err = c.verify(ctx); err != nil || len(v.Problems) > 0 {
+		t.Fatalf("after the rebalance: %q, %v", v.Problems, err)
+	}
+	if v.KeysMoved < keys/5 {
+		t.Fatalf("the two new masters hold %d keys, want about %d", v.KeysMoved, 2*keys/7)
 	}
 }

@@ -1,9 +1,12 @@
 // Command bench times a 3→4 master rebalance of a loaded Redis Cluster with
 // redis-cli (at its defaults and with --cluster-pipeline 1000) and with
-// slotshift, on identical fresh clusters of local redis-server processes,
-// and prints medians, ratios against goals, slotshift's peak RSS, a floor
-// (loading the moved keys with redis-cli --pipe) and the planner's time on a
-// 1000-master topology. `make bench` runs it; see bench/README.md.
+// slotshift (at the seed's gates and at its default ones), on identical
+// fresh clusters of local redis-server processes, each under the same
+// client load. It prints medians of time and client impact (p99 before and
+// during, errors, lost writes), ratios against goals, slotshift's peak RSS,
+// a floor (loading the moved keys with redis-cli --pipe) and the planner's
+// time on a 1000-master topology; -scale adds a run on a 50+ master
+// cluster. `make bench` runs it; see bench/README.md.
 package main
 
 import (
@@ -39,6 +42,12 @@ type config struct {
 	runTimeout    time.Duration
 	keepDir       string
 	verbose       bool
+	// load runs the client load around every timed rebalance.
+	load bool
+	// scale, when > 0, also runs the at-scale scenario with that many
+	// loaded masters and scaleKeys keys.
+	scale     int
+	scaleKeys int
 }
 
 func main() {
@@ -112,7 +121,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.keys, "keys", 1000000, "keys loaded into each 3-master cluster")
 	fs.IntVar(&cfg.runs, "runs", 3, "timed runs per mode (the median is reported)")
-	modes := fs.String("modes", "cli,cli1000,slotshift,bare", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), slotshift, bare (MIGRATE with nothing around it)")
+	modes := fs.String("modes", "cli,cli1000,seed,slotshift,bare", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it)")
+	fs.IntVar(&cfg.scale, "scale", 0, "also rebalance a cluster of N loaded masters + a pair of empty ones (slotshift seed, no load): CPU, RSS, PINGs per node; 0 = off; with -modes '' only this")
+	fs.IntVar(&cfg.scaleKeys, "scale-keys", 100000, "keys loaded into the at-scale cluster")
+	fs.BoolVar(&cfg.load, "load", true, "run a fixed client load around every rebalance and report its latency, errors and lost writes")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&cfg.slotshiftArgs, "slotshift-args", "", "extra flags for slotshift rebalance, split on spaces (e.g. \"--concurrency 2\")")
 	fs.IntVar(&cfg.nodeTimeoutMS, "node-timeout-ms", 1000, "cluster-node-timeout of every node, ms (short so that fresh clusters converge fast)")
@@ -134,6 +146,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.nodeTimeoutMS < 100 {
 		return cfg, fmt.Errorf("-node-timeout-ms %d: want at least 100", cfg.nodeTimeoutMS)
+	}
+	if cfg.scale != 0 && (cfg.scale < minScaleMasters || cfg.scale > maxScaleMasters) {
+		return cfg, fmt.Errorf("-scale %d: want %d..%d masters (or 0 = off)", cfg.scale, minScaleMasters, maxScaleMasters)
+	}
+	if cfg.scale > 0 && cfg.scaleKeys < 1000 {
+		return cfg, fmt.Errorf("-scale-keys %d: want at least 1000", cfg.scaleKeys)
+	}
+	if cfg.scale > 0 && strings.TrimSpace(*modes) == "" {
+		return cfg, nil // the at-scale scenario only
 	}
 	m, err := parseModes(*modes)
 	if err != nil {
@@ -167,7 +188,7 @@ func (b *bench) run(ctx context.Context) error {
 	b.password = hex.EncodeToString(pw)
 
 	bin := ""
-	if slices.Contains(b.cfg.modes, modeSlotshift) {
+	if slices.Contains(b.cfg.modes, modeSlotshift) || slices.Contains(b.cfg.modes, modeSeed) || b.cfg.scale > 0 {
 		var err error
 		if bin, err = b.slotshiftBinary(ctx); err != nil {
 			return err
@@ -187,6 +208,15 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("find this program (to run tools under the measuring wrapper): %w", err)
 	}
 	rc := runConfig{self: self, slotshiftBin: bin, slotshiftArgs: strings.Fields(b.cfg.slotshiftArgs), nodeTimeoutMS: b.cfg.nodeTimeoutMS, timeout: b.cfg.runTimeout}
+	if slices.Contains(b.cfg.modes, modeSeed) || b.cfg.scale > 0 {
+		var note string
+		rc.seedGates, note = seedGates()
+		if note != "" {
+			b.res.Warnings = append(b.res.Warnings, note)
+			b.log.Warn("seed gates", "note", note)
+		}
+		b.res.SeedGates = strings.TrimSpace(rc.seedGates)
+	}
 	for round := 1; round <= b.cfg.runs; round++ {
 		for i, mode := range b.cfg.modes {
 			tr, err := b.timedRound(ctx, round, mode, rc)
@@ -195,11 +225,22 @@ func (b *bench) run(ctx context.Context) error {
 			}
 			b.res.Modes[i].Runs = append(b.res.Modes[i].Runs, tr)
 			b.log.Info("run", "round", round, "mode", modeLabels[mode], "seconds", fmt.Sprintf("%.2f", tr.Seconds),
-				"keys_moved", tr.KeysMoved, "new_master_slots", tr.NewMasterSlots, "max_rss_mb", tr.MaxRSSKB/1024)
+				"keys_moved", tr.KeysMoved, "new_master_slots", tr.NewMasterSlots, "max_rss_mb", tr.MaxRSSKB/1024, "holds", tr.Holds)
+			if im := tr.Impact; im != nil {
+				b.log.Info("impact", "round", round, "mode", modeLabels[mode], "p99_before_ms", fmt.Sprintf("%.2f", im.BeforeP99MS),
+					"p99_during_ms", fmt.Sprintf("%.2f", im.DuringP99MS), "max_during_ms", fmt.Sprintf("%.1f", im.DuringMaxMS),
+					"errors", errorsText(im.Errors), "lost", im.Lost, "stale", im.Stale)
+			}
 		}
 	}
 	b.res.summarise()
-	return b.floor(ctx)
+	if err := b.floor(ctx); err != nil {
+		return err
+	}
+	if b.cfg.scale > 0 {
+		return b.scale(ctx, rc, b.cfg.scale)
+	}
+	return nil
 }
 
 // timedRound builds a fresh cluster, times one rebalance in mode, verifies
@@ -213,7 +254,11 @@ func (b *bench) timedRound(ctx context.Context, round int, mode string, rc runCo
 	defer c.close()
 	b.log.Debug("cluster ready", "mode", mode, "dir", c.dir, "took", time.Since(start).Round(time.Millisecond))
 
-	tr, err := runMode(ctx, c, mode, rc)
+	runner := runMode
+	if b.cfg.load {
+		runner = runUnderLoad
+	}
+	tr, err := runner(ctx, c, mode, rc)
 	if b.cfg.keepDir != "" {
 		dst := filepath.Join(b.cfg.keepDir, fmt.Sprintf("round%d-%s", round, mode))
 		if kerr := keepOutputs(c.dir, mode, dst); kerr != nil {
@@ -232,9 +277,14 @@ func (b *bench) timedRound(ctx context.Context, round int, mode string, rc runCo
 		return tr, fmt.Errorf("the cluster is wrong after the rebalance (a fast wrong answer is not a result):\n  - %s",
 			strings.Join(v.Problems, "\n  - "))
 	}
-	if mode == modeSlotshift && tr.ReportKeysMoved != tr.KeysMoved {
-		b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("slotshift's report says %d keys moved, the new master holds %d",
-			tr.ReportKeysMoved, tr.KeysMoved))
+	// The report also counts the load's keys that moved (deleted since).
+	allowed := int64(0)
+	if tr.Impact != nil {
+		allowed = loadKeys
+	}
+	if extra := tr.ReportKeysMoved - tr.KeysMoved; (mode == modeSlotshift || mode == modeSeed) && (extra < 0 || extra > allowed) {
+		b.res.Warnings = append(b.res.Warnings, fmt.Sprintf("%s: slotshift's report says %d keys moved, the new master holds %d",
+			modeLabels[mode], tr.ReportKeysMoved, tr.KeysMoved))
 	}
 	return tr, nil
 }

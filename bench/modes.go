@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +20,17 @@ const (
 	modeCLI       = "cli"
 	modeCLI1000   = "cli1000"
 	modeSlotshift = "slotshift"
+	modeSeed      = "seed"
 	modeBare      = "bare"
+)
+
+// The seed profile's gates: slotshift's absolute gates (the defaults) plus
+// a hold when the client latency varies from its baseline. The variation
+// gate is newer than the absolute ones; seedGates checks that the inventory
+// parser knows it and falls back to the absolute gates alone when not.
+const (
+	variationGate     = true
+	variationGateYAML = "gates:\n  latency_variation_percent: {hold: 10, abort: 100}\n"
 )
 
 // passwordEnv carries the cluster's password to slotshift (the
@@ -29,7 +41,8 @@ const passwordEnv = inventory.DefaultPasswordEnv
 var modeLabels = map[string]string{
 	modeCLI:       "redis-cli",
 	modeCLI1000:   "redis-cli p1000",
-	modeSlotshift: "slotshift",
+	modeSlotshift: "slotshift fast",
+	modeSeed:      "slotshift seed",
 	modeBare:      "bare MIGRATE",
 }
 
@@ -42,8 +55,11 @@ func parseModes(s string) ([]string, error) {
 		if m == "" {
 			continue
 		}
+		if m == "fast" { // the table's name for the default gates
+			m = modeSlotshift
+		}
 		if _, ok := modeLabels[m]; !ok {
-			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, slotshift, bare)", m)
+			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, seed, slotshift or fast, bare)", m)
 		}
 		if seen[m] {
 			return nil, fmt.Errorf("-modes: %q given twice", m)
@@ -77,6 +93,15 @@ type timedRun struct {
 	// their durations): the time spent moving slots, without start-up, waits for the
 	// first gate readings and gate holds (slotshift mode only).
 	BatchSeconds float64 `json:"batch_seconds,omitempty"`
+	// Holds and HeldSeconds are how often, and how long in all, slotshift's
+	// gates held it before batches (its report's rebalance.gates check;
+	// slotshift modes only).
+	Holds       int     `json:"holds"`
+	HeldSeconds float64 `json:"held_s,omitempty"`
+	// CPUSeconds is the tool's user + system CPU time.
+	CPUSeconds float64 `json:"cpu_s"`
+	// Impact is what the client load saw; nil when run without load.
+	Impact *impact `json:"impact,omitempty"`
 }
 
 // runConfig is what every mode needs besides the cluster.
@@ -87,6 +112,8 @@ type runConfig struct {
 	nodeTimeoutMS int
 	slotshiftArgs []string
 	timeout       time.Duration
+	// seedGates is the gates block of the seed mode's inventory.
+	seedGates string
 }
 
 // runMode times one rebalance of c in mode. The returned error means the run
@@ -115,9 +142,13 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 		// This program again, as the bare mover (see bareEnv).
 		args = append([]string{rc.self}, c.addrs()...)
 		env = childEnv(bareEnv+"=1", passwordEnv+"="+c.password)
-	case modeSlotshift:
+	case modeSlotshift, modeSeed:
 		inv := filepath.Join(c.dir, "inventory.yml")
-		if err := os.WriteFile(inv, inventoryYAML(c, rc.nodeTimeoutMS), 0o600); err != nil {
+		yml := inventoryYAML(c, rc.nodeTimeoutMS)
+		if mode == modeSeed {
+			yml = append(yml, rc.seedGates...)
+		}
+		if err := os.WriteFile(inv, yml, 0o600); err != nil {
 			return timedRun{}, fmt.Errorf("write inventory %s: %w", inv, err)
 		}
 		report = filepath.Join(c.dir, "reports")
@@ -141,7 +172,7 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 	if err != nil {
 		return timedRun{}, fmt.Errorf("%s: %w (run: %v)", strings.Join(args, " "), err, runErr)
 	}
-	r := timedRun{Seconds: m.Seconds, MaxRSSKB: m.MaxRSSKB, RSSBiasKB: m.BiasKB}
+	r := timedRun{Seconds: m.Seconds, MaxRSSKB: m.MaxRSSKB, RSSBiasKB: m.BiasKB, CPUSeconds: m.CPUSeconds}
 	if runErr != nil || m.ExitCode != 0 || m.Err != "" {
 		why := fmt.Sprintf("exit code %d", m.ExitCode)
 		if m.Err != "" {
@@ -152,13 +183,14 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 		}
 		return r, fmt.Errorf("%s: %s\n--- last lines of its output (%s) ---\n%s", strings.Join(args, " "), why, logPath, tailFile(logPath, 25))
 	}
-	if mode == modeSlotshift {
-		sec, err := readRebalanceReport(filepath.Join(report, "rebalance.json"))
+	if report != "" {
+		rep, err := readRebalanceReport(filepath.Join(report, "rebalance.json"))
 		if err != nil {
 			return r, fmt.Errorf("%w\n--- last lines of slotshift's output (%s) ---\n%s", err, logPath, tailFile(logPath, 25))
 		}
-		r.ReportKeysMoved = sec.KeysMoved
-		r.BatchSeconds = batchSpan(sec.Batches)
+		r.ReportKeysMoved = rep.Rebalance.KeysMoved
+		r.BatchSeconds = batchSpan(rep.Rebalance.Batches)
+		r.Holds, r.HeldSeconds = gateHolds(rep.Checks)
 	}
 	return r, nil
 }
@@ -175,8 +207,8 @@ func inventoryYAML(c *benchCluster, nodeTimeoutMS int) []byte {
 }
 
 // readRebalanceReport checks slotshift's rebalance report: outcome passed,
-// rebalance section done and keys moved. It returns the rebalance section.
-func readRebalanceReport(path string) (*report.RebalanceSection, error) {
+// rebalance section done and keys moved. It returns the report.
+func readRebalanceReport(path string) (*report.Report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("slotshift report: %w", err)
@@ -197,7 +229,40 @@ func readRebalanceReport(path string) (*report.RebalanceSection, error) {
 	if rep.Rebalance.KeysMoved <= 0 || rep.Rebalance.SlotsMoved <= 0 {
 		return nil, fmt.Errorf("slotshift report %s: rebalance moved %d slots, %d keys", path, rep.Rebalance.SlotsMoved, rep.Rebalance.KeysMoved)
 	}
-	return rep.Rebalance, nil
+	return &rep, nil
+}
+
+// heldRe matches what the rebalance.gates check says after a run that its
+// gates held: "...; held 3 time(s) before batches, 12.5s in all".
+var heldRe = regexp.MustCompile(`held (\d+) time\(s\) before batches, ([0-9.]+)s in all`)
+
+// gateHolds returns how often, and for how many seconds in all, the gates
+// held the run, from the report's rebalance.gates check.
+func gateHolds(checks []report.Check) (int, float64) {
+	for _, c := range checks {
+		if c.ID != "rebalance.gates" {
+			continue
+		}
+		if m := heldRe.FindStringSubmatch(c.Message); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			s, _ := strconv.ParseFloat(m[2], 64)
+			return n, s
+		}
+	}
+	return 0, 0
+}
+
+// seedGates returns the gates block of the seed mode's inventory and, when
+// the variation gate had to be left out, why.
+func seedGates() (string, string) {
+	if !variationGate {
+		return "", "the variation gate is off (variationGate); the seed mode runs the absolute gates only"
+	}
+	probe := "version: 1\ncluster:\n  name: probe\nservers:\n  - name: s1\n    address: 127.0.0.1\n    nodes:\n      - {port: 7000, role: master}\n" + variationGateYAML
+	if _, err := inventory.Parse("probe.yml", []byte(probe)); err != nil && strings.Contains(err.Error(), "latency_variation_percent") {
+		return "", "the inventory does not know gates.latency_variation_percent yet; the seed mode runs the absolute gates only"
+	}
+	return variationGateYAML, ""
 }
 
 // batchSpan is the seconds from the first batch's start to the last batch's

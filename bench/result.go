@@ -16,11 +16,14 @@ import (
 
 // Goals the table prints next to the measurements (from the issue).
 const (
-	goalVsCLI        = 10.0 // redis-cli defaults / slotshift
-	minimumVsCLI     = 5.0
-	goalVsCLI1000    = 5.0 // redis-cli --cluster-pipeline 1000 / slotshift
-	goalPeakRSSMB    = 100.0
-	goalPlanMS       = 50.0
+	goalVsCLI     = 10.0 // redis-cli defaults / slotshift
+	minimumVsCLI  = 5.0
+	goalVsCLI1000 = 5.0 // redis-cli --cluster-pipeline 1000 / slotshift
+	goalPeakRSSMB = 100.0
+	goalPlanMS    = 50.0
+	// goalP99Ratio bounds the seed profile's client p99 during a
+	// rebalance over the p99 before it.
+	goalP99Ratio     = 1.10
 	planIterations   = 20
 	planMastersTotal = 1000
 )
@@ -33,11 +36,16 @@ type results struct {
 	Runs          int          `json:"runs"`
 	NodeTimeoutMS int          `json:"node_timeout_ms"`
 	Modes         []modeResult `json:"modes"`
-	Floor         *floorResult `json:"floor,omitempty"`
-	Ratios        ratios       `json:"ratios"`
+	// SeedGates is the gates block of the seed mode's inventory ("" =
+	// the default gates).
+	SeedGates string       `json:"seed_gates,omitempty"`
+	Floor     *floorResult `json:"floor,omitempty"`
+	Ratios    ratios       `json:"ratios"`
 	// SlotshiftPeakRSSMB is the largest ru_maxrss of any slotshift run, MiB.
 	SlotshiftPeakRSSMB float64      `json:"slotshift_peak_rss_mb,omitempty"`
 	Plan               []planResult `json:"plan,omitempty"`
+	// Scale is the at-scale run (-scale); nil when not run.
+	Scale *scaleResult `json:"scale,omitempty"`
 	// Warnings are oddities that do not invalidate a run (e.g. slotshift's
 	// report counting a different number of keys than DBSIZE shows).
 	Warnings []string `json:"warnings,omitempty"`
@@ -53,6 +61,8 @@ type modeResult struct {
 	MedianS         float64    `json:"median_s"`
 	MedianKeysMoved int64      `json:"median_keys_moved"`
 	KeysPerS        float64    `json:"keys_per_s"`
+	// Impact summarises the client load's view; nil without load.
+	Impact *impactSummary `json:"impact,omitempty"`
 }
 
 // floorResult is the redis-cli --pipe floor.
@@ -132,6 +142,7 @@ func (r *results) summarise() {
 		if m.MedianS > 0 {
 			m.KeysPerS = float64(m.MedianKeysMoved) / m.MedianS
 		}
+		m.Impact = summariseImpact(m.Runs)
 	}
 	if r.Floor != nil {
 		r.Floor.MedianS = median(r.Floor.RunsS)
@@ -233,30 +244,7 @@ func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "         (short, so that fresh clusters converge fast; it does not slow or speed a migration)\n")
 	fmt.Fprintf(w, "runs:    %d per mode, alternating by mode, each on a fresh identical cluster; wall time of the whole command\n\n", r.Runs)
 
-	type row struct{ mode, median, runs, keys, rate string }
-	rows := []row{{"mode", "median_s", "runs_s", "keys_moved", "keys/s"}}
-	for _, mr := range r.Modes {
-		if len(mr.Runs) == 0 {
-			continue
-		}
-		var secs []float64
-		for _, run := range mr.Runs {
-			secs = append(secs, run.Seconds)
-		}
-		rows = append(rows, row{mr.Label, fmt.Sprintf("%.2f", mr.MedianS), secondsList(secs), strconv.FormatInt(mr.MedianKeysMoved, 10), keysPerS(mr.KeysPerS)})
-	}
-	if f := r.Floor; f != nil && len(f.RunsS) > 0 {
-		rows = append(rows, row{"floor (--pipe)", fmt.Sprintf("%.2f", f.MedianS), secondsList(f.RunsS), strconv.Itoa(f.Keys), keysPerS(f.KeysPerS)})
-	}
-	runsW := 0
-	for _, rw := range rows {
-		runsW = max(runsW, len(rw.runs))
-	}
-	// Names left-aligned, numbers right-aligned, like the issue's example.
-	for _, rw := range rows {
-		fmt.Fprintf(w, "%-16s %8s  %-*s  %10s  %7s\n", rw.mode, rw.median, runsW, rw.runs, rw.keys, rw.rate)
-	}
-
+	r.printTable(w)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "ratios (median time / median time):")
 	if v := r.Ratios.CLIOverSlotshift; v != nil {
@@ -296,9 +284,13 @@ func (r *results) print(w io.Writer) {
 		fmt.Fprintf(w, "  waiting for the first gate readings and gate holds (-keep DIR keeps its reports)\n")
 		fmt.Fprintf(w, "slotshift peak RSS: %.0f MB (goal < %.0f MB)  %s\n", r.SlotshiftPeakRSSMB, goalPeakRSSMB, verdict(r.SlotshiftPeakRSSMB < goalPeakRSSMB))
 	}
+	r.printImpact(w)
 	for _, p := range r.Plan {
 		fmt.Fprintf(w, "plan %d masters (%s): %.1f ms median of %d, %d slots in %d batches (goal < %.0f ms)  %s\n",
 			p.Masters, p.Scenario, p.MedianMS, p.Iterations, p.SlotsMoved, p.Batches, goalPlanMS, verdict(p.MedianMS < goalPlanMS))
+	}
+	if r.Scale != nil {
+		r.Scale.print(w)
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
@@ -309,6 +301,144 @@ func (r *results) print(w io.Writer) {
 	case r.Failure != "":
 		fmt.Fprintf(w, "\nFAILED: %s\n", r.Failure)
 	}
+}
+
+// printTable writes one row per mode (medians of its runs) and the floor:
+// speed, then what the client load saw during the rebalance.
+func (r *results) printTable(w io.Writer) {
+	rows := [][]string{{"mode", "median_s", "runs_s", "keys_moved", "keys/s", "p99_before", "p99_during", "ratio", "max_during", "errors", "lost/stale", "holds"}}
+	for _, mr := range r.Modes {
+		if len(mr.Runs) == 0 {
+			continue
+		}
+		var secs []float64
+		holds := "-"
+		if mr.Mode == modeSlotshift || mr.Mode == modeSeed {
+			var hs []string
+			for _, run := range mr.Runs {
+				hs = append(hs, strconv.Itoa(run.Holds))
+			}
+			holds = strings.Join(hs, " ")
+		}
+		for _, run := range mr.Runs {
+			secs = append(secs, run.Seconds)
+		}
+		row := []string{mr.Label, fmt.Sprintf("%.2f", mr.MedianS), secondsList(secs), strconv.FormatInt(mr.MedianKeysMoved, 10), keysPerS(mr.KeysPerS)}
+		if im := mr.Impact; im != nil {
+			row = append(row, msText(im.BeforeP99MS), msText(im.DuringP99MS), ratioText(im.Ratio), msText(im.DuringMaxMS),
+				errorsText(im.Errors), fmt.Sprintf("%d/%d", im.Lost, im.Stale), holds)
+		} else {
+			row = append(row, "-", "-", "-", "-", "-", "-", holds)
+		}
+		rows = append(rows, row)
+	}
+	if f := r.Floor; f != nil && len(f.RunsS) > 0 {
+		rows = append(rows, []string{"floor (--pipe)", fmt.Sprintf("%.2f", f.MedianS), secondsList(f.RunsS), strconv.Itoa(f.Keys), keysPerS(f.KeysPerS)})
+	}
+	widths := make([]int, len(rows[0]))
+	for _, rw := range rows {
+		for i, cell := range rw {
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	// Names, runs and errors left-aligned, numbers right-aligned.
+	for _, rw := range rows {
+		var b strings.Builder
+		for i, cell := range rw {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if i == 0 || i == 2 || i == 9 {
+				fmt.Fprintf(&b, "%-*s", widths[i], cell)
+			} else {
+				fmt.Fprintf(&b, "%*s", widths[i], cell)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	if r.hasImpact() {
+		fmt.Fprintf(w, "(client load: %d clients, %d ops/s, %d%% GET / %d%% SET on %d keys %q*, from the benchmark's process;\n", loadClients, loadRate, loadReadPercent, 100-loadReadPercent, loadKeys, loadPrefix)
+		fmt.Fprintf(w, " p99 in ms: before = the %.0f s before the rebalance less %d s warm-up, during = start to end of the command,\n", loadBaseline.Seconds(), loadWarmup)
+		fmt.Fprintf(w, " each the ops-weighted mean of per-second p99s; lost/stale = acknowledged writes, read back after the run)\n")
+	}
+}
+
+func (r *results) hasImpact() bool {
+	for _, m := range r.Modes {
+		if m.Impact != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func msText(v float64) string { return fmt.Sprintf("%.2f", v) }
+
+func ratioText(v float64) string {
+	if v <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", v)
+}
+
+// printImpact writes the impact goals: the seed profile's p99 ratio, the
+// comparison with redis-cli, the fast profile's speed, holds and lost
+// writes.
+func (r *results) printImpact(w io.Writer) {
+	if !r.hasImpact() {
+		return
+	}
+	fmt.Fprintln(w, "impact (client p99 during / before, medians of the runs):")
+	seed, cli, fast := r.mode(modeSeed), r.mode(modeCLI), r.mode(modeSlotshift)
+	ratioLine := func(name string, m *modeResult, goal bool) {
+		switch {
+		case m == nil || m.Impact == nil || m.Impact.Ratio <= 0:
+			fmt.Fprintf(w, "  %s: p99 during/before = n/a\n", name)
+		case goal:
+			fmt.Fprintf(w, "  %s: p99 during/before = %.2fx (goal <= %.2fx)  %s\n", name, m.Impact.Ratio, goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio))
+		default:
+			fmt.Fprintf(w, "  %s: p99 during/before = %.2fx\n", name, m.Impact.Ratio)
+		}
+	}
+	ratioLine("slotshift seed", seed, true)
+	ratioLine("slotshift fast", fast, false)
+	ratioLine("redis-cli", cli, false)
+	if seed != nil && cli != nil && seed.Impact != nil && cli.Impact != nil {
+		better := seed.Impact.Ratio > 0 && seed.Impact.Ratio < cli.Impact.Ratio
+		faster := seed.MedianS < cli.MedianS
+		fmt.Fprintf(w, "  slotshift seed beats redis-cli: p99 ratio %s (%.2fx vs %.2fx), time %s (%.2f s vs %.2f s)  %s\n",
+			yesNo(better), seed.Impact.Ratio, cli.Impact.Ratio, yesNo(faster), seed.MedianS, cli.MedianS, verdict(better && faster))
+	} else {
+		fmt.Fprintln(w, "  slotshift seed beats redis-cli: n/a (needs modes seed and cli)")
+	}
+	if v := r.Ratios.CLIOverSlotshift; v != nil {
+		fmt.Fprintf(w, "  fast vs redis-cli speed = %.1fx (minimum %.0fx)  %s\n", *v, minimumVsCLI, verdict(*v >= minimumVsCLI))
+	}
+	for _, m := range []*modeResult{seed, fast} {
+		if m == nil {
+			continue
+		}
+		var hs []string
+		for _, run := range m.Runs {
+			hs = append(hs, fmt.Sprintf("%d (%.1f s)", run.Holds, run.HeldSeconds))
+		}
+		fmt.Fprintf(w, "  %s holds per run: %s\n", m.Label, strings.Join(hs, ", "))
+	}
+	lost, stale := 0, 0
+	for _, m := range r.Modes {
+		if m.Impact != nil {
+			lost += m.Impact.Lost
+			stale += m.Impact.Stale
+		}
+	}
+	fmt.Fprintf(w, "  acknowledged writes lost, all modes and runs: %d (must be 0), stale: %d  %s\n", lost, stale, verdict(lost == 0 && stale == 0))
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
 }
 
 // writeJSON writes r to path atomically.

@@ -71,6 +71,7 @@ func newApp(sys IO) *cli.App {
 			a.loadCommand(),
 			a.monitoringCommand(),
 			a.backupCommand(),
+			a.failoverCommand(),
 			versionCommand(sys),
 		},
 		Action: func(c *cli.Context) error {

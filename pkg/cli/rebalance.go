@@ -26,6 +26,7 @@ func rebalanceFlags(planOnly bool) []cli.Flag {
 	}
 	return append(flags,
 		boolFlag("dry-run", "plan and report; move nothing"),
+		stringFlag("require-backup", "refuse to start (exit 1) unless this backup manifest covers every slot with good files younger than backup.max_age", ""),
 		intFlag("max-batches", "move at most N batches, then exit 0 with output batches-remaining (0 = all)", 0),
 		stringFlag("pause-file", "pause between slots while this file exists", ""),
 		stringFlag("abort-file", "stop at the next slot boundary when this file appears", ""),
@@ -50,6 +51,7 @@ func rebalanceInput(c *cli.Context, planOnly bool) (stage.RebalanceInput, error)
 		return in, nil
 	}
 	in.DryRun = c.Bool("dry-run")
+	in.RequireBackup = c.String("require-backup")
 	in.MaxBatches = c.Int("max-batches")
 	if in.MaxBatches < 0 {
 		return in, stage.Usagef("--max-batches %d: want 0 (all) or more", in.MaxBatches)

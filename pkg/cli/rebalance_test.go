@@ -75,6 +75,10 @@ func TestRebalanceProgressEventsJSON(t *testing.T) {
 	if sec == nil || !sec.Done || sec.SlotsMoved == 0 || sec.SlotsMoved != sec.Plan.SlotsToMove {
 		t.Fatalf("report: %+v", sec)
 	}
+	// The gates have latency hold thresholds: the sources were paced.
+	if sec.Pace == nil || sec.Pace.Sources == 0 || sec.Pace.MinLevel <= 0 || len(sec.Batches[0].Pace) == 0 {
+		t.Errorf("no pace in the report: summary %+v, first batch %+v", sec.Pace, sec.Batches[0].Pace)
+	}
 	events := progressEvents(t, out)
 	if len(events) == 0 {
 		t.Fatalf("no progress event on stderr:\n%s", out)

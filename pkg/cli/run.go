@@ -150,6 +150,7 @@ func fill(rep *report.Report, inv *inventory.Inventory, res *stage.Result) {
 	rep.Outputs = res.Outputs
 	rep.Join, rep.Rebalance, rep.Provision = res.Join, res.Rebalance, res.Provision
 	rep.Load = res.Load
+	rep.Failover = res.Failover
 }
 
 // loadSecrets reads the credentials from the environment variables the

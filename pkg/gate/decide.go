@@ -33,6 +33,7 @@ const (
 	GateClusterState = "cluster_state"
 	GateFailedNodes  = "failed_nodes"
 	GateProbe        = "probe"
+	// GateNetwork (network.go) and GateWindow (window.go) are the others.
 )
 
 // Latency is one master's client-side PING latency over the window.
@@ -59,6 +60,14 @@ type Readings struct {
 	ClusterState map[string]string `json:"cluster_state,omitempty"`
 	// Failing lists nodes some node flags fail or fail? ("addr flags").
 	Failing []string `json:"failing,omitempty"`
+	// Baseline per master: its latency before the first batch, which the
+	// latency variation gate compares with.
+	Baseline map[string]Latency `json:"baseline,omitempty"`
+	// NetworkPercent per server with a link_mbps (see Links): the input and
+	// output of all its nodes in percent of the link. Linked lists those
+	// servers.
+	NetworkPercent map[string]float64 `json:"network_percent,omitempty"`
+	Linked         []string           `json:"linked,omitempty"`
 	// Errors holds the latest probe error per node.
 	Errors map[string]string `json:"errors,omitempty"`
 }
@@ -147,7 +156,7 @@ func Decide(r Readings, g inventory.Gates) Decision {
 	for _, a := range masters {
 		l, ok := r.Latency[a]
 		if !ok || l.Samples == 0 {
-			if enabled(g.LatencyAvgMS) || enabled(g.LatencyP99MS) {
+			if enabled(g.LatencyAvgMS) || enabled(g.LatencyP99MS) || enabled(g.LatencyVariationPercent) {
 				missing("latency", a)
 			}
 			continue
@@ -158,6 +167,7 @@ func Decide(r Readings, g inventory.Gates) Decision {
 		if enabled(g.LatencyP99MS) {
 			check(GateLatencyP99, a, l.P99MS, g.LatencyP99MS, "ms")
 		}
+		decideVariation(a, l, r.Baseline, g.LatencyVariationPercent, check, missing)
 	}
 	if enabled(g.ReplicationLagMS) {
 		for _, a := range replicas {
@@ -183,6 +193,13 @@ func Decide(r Readings, g inventory.Gates) Decision {
 			} else {
 				missing(GateMemory, a)
 			}
+		}
+	}
+	for _, s := range linkedServers(r, g) {
+		if v, ok := r.NetworkPercent[s]; ok {
+			check(GateNetwork, s, v, g.NetworkPercent, "%")
+		} else {
+			missing(GateNetwork, s)
 		}
 	}
 	for _, a := range all {

@@ -12,4 +12,10 @@
 // arithmetic behind every reading (histogram summary, CPU %, lag, memory %,
 // the hold/abort grade) lives in pkg/measure. Decisions and readings are
 // gate's own values; turning them into report entries is the caller's job.
+//
+// Three refinements bound a run's impact without stopping it for noise: an
+// abort is acted on only after a second look (secondlook.go); the latency
+// variation gate grades each master against its own baseline measured
+// before the first batch (baseline.go); and the PING probes' total rate
+// and histogram sizes stay bounded as the cluster grows (proberate.go).
 package gate

@@ -29,9 +29,11 @@ const windowBuckets = 5
 type MonitorOptions struct {
 	// Interval is the replication-lag probe period. Default 100ms.
 	Interval time.Duration
-	// LatencyInterval is the period of the PING latency probe per master.
-	// Default 10ms: with a 2 s window that is ~200 samples per master, so
-	// p99 is a percentile, not the single slowest PING.
+	// LatencyInterval is the least period of the PING latency probe per
+	// master. Default 10ms: with a 2 s window that is ~200 samples per
+	// master, so p99 is a percentile, not the single slowest PING. Beyond
+	// 20 masters the period grows to keep the total rate bounded; see
+	// ProbeInterval.
 	LatencyInterval time.Duration
 	// Window is the span latency avg/p99 are computed over. Default 2s.
 	Window time.Duration
@@ -50,6 +52,9 @@ type MonitorOptions struct {
 	// p99 of them is their maximum: one slow PING keeps the hold. Default
 	// 300ms.
 	CalmPeriod time.Duration
+	// Links are the servers gated on network use (see Links), probed
+	// every InfoInterval. Default: none.
+	Links map[string]Link
 	// Log receives probe errors at debug level. Default: discard.
 	Log *slog.Logger
 }
@@ -96,18 +101,33 @@ type Monitor struct {
 	failing  map[string][]string // reporter addr -> failing nodes it sees
 	errs     map[string]map[string]string
 	lastInfo map[string]measure.CPUSample
+	net      *networkProbe
 	// holdStart is when Wait began holding; zero when it is not holding.
 	holdStart time.Time
 	holds     int           // holds Wait has ended
 	heldFor   time.Duration // their total length
+	// look is an abort awaiting its second look; lookStart and lookDue
+	// bound the fresh samples it is judged on (see secondlook.go).
+	look      secondLook
+	lookStart time.Time
+	lookDue   time.Time
+	// baseline is each master's latency before the first batch, and
+	// baseStart when it began to be measured (see MeasureBaseline).
+	baseline  map[string]Latency
+	baseStart time.Time
+	// waited is set by the first Policy.Wait: before it, no batch runs.
+	waited atomic.Bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 type latencyProbe struct {
-	hist     *hdrhistogram.WindowedHistogram
+	hist     *window
 	since    *hdrhistogram.Histogram // samples since the current hold began; nil when not holding
+	look     *hdrhistogram.Histogram // samples since an abort's second look began; nil when none
+	base     *hdrhistogram.Histogram // samples of the baseline being measured; nil when not
+	sent     atomic.Int64            // PINGs sent
 	inflight atomic.Int64            // unix nanos when the outstanding PING was sent; 0 if none
 	seen     atomic.Bool             // a PING has been answered
 }
@@ -128,9 +148,10 @@ func NewMonitor(pool *admin.Pool, masters []string, replicas map[string]string, 
 		failing:  map[string][]string{},
 		errs:     map[string]map[string]string{},
 		lastInfo: map[string]measure.CPUSample{},
+		net:      newNetworkProbe(opts.Links),
 	}
 	for _, a := range m.masters {
-		m.lat[a] = &latencyProbe{hist: measure.NewWindowed(windowBuckets)}
+		m.lat[a] = &latencyProbe{hist: newWindow(windowBuckets)}
 	}
 	return m
 }
@@ -139,7 +160,7 @@ func NewMonitor(pool *admin.Pool, masters []string, replicas map[string]string, 
 func (m *Monitor) Start(ctx context.Context) {
 	ctx, m.cancel = context.WithCancel(ctx)
 	for _, a := range m.masters {
-		m.loop(ctx, m.opts.LatencyInterval, func(ctx context.Context) { m.probeLatency(ctx, a) })
+		m.loop(ctx, m.LatencyInterval(), func(ctx context.Context) { m.probeLatency(ctx, a) })
 	}
 	for r, master := range m.replicas {
 		m.loop(ctx, m.opts.Interval, func(ctx context.Context) { m.probeLag(ctx, r, master) })
@@ -157,11 +178,12 @@ func (m *Monitor) Start(ctx context.Context) {
 			}
 		})
 	}
+	m.net.start(ctx, m)
 	m.loop(ctx, m.opts.Window/windowBuckets, func(context.Context) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for _, p := range m.lat {
-			p.hist.Rotate()
+			p.hist.rotate()
 		}
 	})
 }
@@ -237,6 +259,7 @@ func (m *Monitor) setErr(addr, probe string, err error) {
 func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 	p := m.lat[addr]
 	start := time.Now()
+	p.sent.Add(1)
 	p.inflight.Store(start.UnixNano())
 	err := m.pool.Ping(ctx, addr)
 	elapsed := time.Since(start)
@@ -253,9 +276,15 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 	us := measure.Micros(elapsed)
 	p.seen.Store(true)
 	m.mu.Lock()
-	_ = p.hist.Current.RecordValue(us)
+	p.hist.record(us)
 	if p.since != nil && !start.Before(m.holdStart) {
 		_ = p.since.RecordValue(us)
+	}
+	if p.look != nil && !start.Before(m.lookStart) {
+		_ = p.look.RecordValue(us)
+	}
+	if p.base != nil && !start.Before(m.baseStart) {
+		_ = p.base.RecordValue(us)
 	}
 	m.mu.Unlock()
 }
@@ -340,16 +369,24 @@ func (m *Monitor) Readings() Readings {
 		CPUPercent:    cloneMap(m.cpu),
 		MemoryPercent: cloneMap(m.mem),
 		ClusterState:  cloneMap(m.state),
+		Baseline:      cloneMap(m.baseline),
+		// The network probe's lock nests inside m.mu, never around it.
+		NetworkPercent: m.net.percent(),
+		Linked:         m.net.servers(),
 	}
 	for a := range m.replicas {
 		r.Replicas = append(r.Replicas, a)
 	}
 	r.Replicas = sorted(r.Replicas)
 	calm := !m.holdStart.IsZero() && now.Sub(m.holdStart) >= m.opts.CalmPeriod
+	second := !m.lookDue.IsZero() && !now.Before(m.lookDue)
 	for a, p := range m.lat {
 		h := p.since
 		if !calm || h == nil || h.TotalCount() == 0 {
-			h = p.hist.Merge()
+			h = p.hist.merge()
+		}
+		if second && p.look != nil {
+			h = p.look // an empty look leaves only the outstanding PING to judge
 		}
 		l := measure.Summarize(h)
 		if t := p.inflight.Load(); t != 0 {
@@ -385,8 +422,15 @@ func (m *Monitor) Readings() Readings {
 // (proceed or abort, with a nil error), or the last hold decision with
 // ErrHoldTimeout once holdTimeout has passed (0 means do not wait at all),
 // or with ctx's error when ctx ends. Once it holds for CalmPeriod, latency
-// is judged on the samples taken since the hold began.
+// is judged on the samples taken since the hold began. An abort is
+// returned only after its second look (see secondlook.go).
 func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.Duration) (Decision, error) {
+	return m.wait(ctx, g, holdTimeout, false)
+}
+
+// wait is Wait; with abortHolds an abort holds like any red gate (before
+// the first batch there is nothing in flight an abort would protect).
+func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.Duration, abortHolds bool) (Decision, error) {
 	deadline := time.Now().Add(holdTimeout)
 	t := time.NewTicker(min(m.opts.Interval, waitPoll))
 	defer t.Stop()
@@ -401,7 +445,10 @@ func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 		}
 	}()
 	for {
-		d := Decide(m.Readings(), g)
+		d := m.decide(g)
+		if abortHolds && d.Verdict == Abort {
+			d = holdBeforeStart(d)
+		}
 		if d.Verdict != Hold {
 			if !heldSince.IsZero() {
 				m.opts.Log.Info("gates no longer hold", "held", time.Since(heldSince).Round(time.Millisecond), "verdict", d.Verdict.String())
@@ -415,7 +462,7 @@ func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 			m.opts.Log.Info("gates hold", "reason", d.Reason())
 		}
 		m.setHolding(true)
-		if !time.Now().Before(deadline) {
+		if !time.Now().Before(deadline) && !m.lookPending() {
 			return d, fmt.Errorf("%w (%s): %s", ErrHoldTimeout, holdTimeout, d.Reason())
 		}
 		select {
@@ -471,7 +518,7 @@ func (m *Monitor) setHolding(on bool) {
 	case on && m.holdStart.IsZero():
 		m.holdStart = time.Now()
 		for _, p := range m.lat {
-			p.since = measure.NewHistogram()
+			p.since = newProbeHistogram()
 		}
 	case !on:
 		m.holdStart = time.Time{}
@@ -490,9 +537,12 @@ type Policy struct {
 }
 
 // Wait waits on the monitor with the policy's thresholds (see Monitor.Wait).
+// Its first call comes before the first batch: there an abort holds.
 func (p Policy) Wait(ctx context.Context) (Decision, error) {
-	return p.Monitor.Wait(ctx, p.Gates, p.HoldTimeout)
+	first := p.Monitor.waited.CompareAndSwap(false, true)
+	return p.Monitor.wait(ctx, p.Gates, p.HoldTimeout, first)
 }
 
-// Current decides on the latest readings without waiting.
-func (p Policy) Current() Decision { return Decide(p.Monitor.Readings(), p.Gates) }
+// Current decides on the latest readings without waiting; an abort is
+// reported only after its second look.
+func (p Policy) Current() Decision { return p.Monitor.decide(p.Gates) }

@@ -85,16 +85,17 @@ func TestMonitorOnRealCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("an abort threshold returns at once", func(t *testing.T) {
+	t.Run("an abort threshold returns after its second look", func(t *testing.T) {
 		ab := g
 		ab.LatencyP99MS.Abort = 0.001
+		ab.AbortRecheck = inventory.Duration{Duration: 500 * time.Millisecond}
 		start := time.Now()
 		d, err := m.Wait(ctx, ab, time.Minute)
 		if err != nil || d.Verdict != Abort {
 			t.Fatalf("Wait = %v, %v; want abort", d, err)
 		}
-		if time.Since(start) > time.Second {
-			t.Errorf("abort took %v", time.Since(start))
+		if el := time.Since(start); el < 500*time.Millisecond || el > 2*time.Second {
+			t.Errorf("abort took %v, want the 500ms second look", el)
 		}
 	})
 

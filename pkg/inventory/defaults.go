@@ -29,6 +29,18 @@ const (
 	defaultKernelTuning  = true
 )
 
+// DefaultMaxWriteOutage is failover.max_write_outage.
+const DefaultMaxWriteOutage = 5 * time.Second
+
+// Defaults of the latency baseline and of an abort's second look.
+const (
+	// DefaultBaselineWindow is how long rebalance measures each master's
+	// latency baseline before the first batch.
+	DefaultBaselineWindow = 3 * time.Second
+	// DefaultAbortRecheck is the second look an abort reading needs.
+	DefaultAbortRecheck = time.Second
+)
+
 // Default gate thresholds (the seed's monitoring limits as hold values).
 var (
 	DefaultLatencyAvgMS     = Threshold{Hold: 5, Abort: 50}
@@ -36,6 +48,11 @@ var (
 	DefaultReplicationLagMS = Threshold{Hold: 500, Abort: 5000}
 	DefaultCPUPercent       = Threshold{Hold: 70, Abort: 95}
 	DefaultMemoryPercent    = Threshold{Hold: 80, Abort: 95}
+	// DefaultLatencyVariation fills the other limit of a
+	// latency_variation_percent gate that sets only one; the gate itself
+	// is off unless the inventory sets it.
+	DefaultLatencyVariation = Threshold{Hold: 10, Abort: 100}
+	DefaultNetworkPercent   = Threshold{Hold: 50, Abort: 90}
 )
 
 // ApplyDefaults fills every zero field that has a default. Zero means
@@ -54,7 +71,13 @@ func ApplyDefaults(inv *Inventory) {
 	setThreshold(&g.ReplicationLagMS, DefaultReplicationLagMS)
 	setThreshold(&g.CPUPercent, DefaultCPUPercent)
 	setThreshold(&g.MemoryPercent, DefaultMemoryPercent)
+	setThreshold(&g.NetworkPercent, DefaultNetworkPercent)
 	setDur(&g.HoldTimeout, DefaultHoldTimeout)
+	if g.LatencyVariationPercent.Hold != 0 || g.LatencyVariationPercent.Abort != 0 {
+		setThreshold(&g.LatencyVariationPercent, DefaultLatencyVariation)
+	}
+	setDur(&g.BaselineWindow, DefaultBaselineWindow)
+	setDur(&g.AbortRecheck, DefaultAbortRecheck)
 
 	r := &inv.Rebalance
 	setInt(&r.BatchSlots, DefaultBatchSlots)
@@ -69,6 +92,7 @@ func ApplyDefaults(inv *Inventory) {
 	setDur(&v.BigKeyBudget, DefaultBigKeyBudget)
 	setDur(&v.BackupMaxAge, DefaultBackupMaxAge)
 	setDur(&inv.Backup.MaxAge, DefaultBackupMaxAge)
+	setDur(&inv.Failover.MaxWriteOutage, DefaultMaxWriteOutage)
 
 	p := &inv.Provision
 	setStr(&p.Service, DefaultService)

@@ -457,6 +457,9 @@ func (d *decoder) schema(inv *Inventory, root *yaml.Node) {
 		if s.Address == "" {
 			d.add(s.Line, p+".address", "required (the address Redis and SSH reach the server at)")
 		}
+		if s.LinkMbps < 0 {
+			d.add(s.Line, p+".link_mbps", "%g: must be positive (Mbit/s), or left out", s.LinkMbps)
+		}
 		if s.Weight != nil && *s.Weight < 0 {
 			d.add(s.Line, p+".weight", "%g: must be 0 (drain) or more", *s.Weight)
 		}
@@ -474,8 +477,12 @@ func (d *decoder) schema(inv *Inventory, root *yaml.Node) {
 			}
 		}
 	}
+	d.window(inv.Gates.Window)
 	if inv.Backup.MaxAge.Duration < 0 {
 		d.add(inv.Backup.Line, "backup.max_age", "%s: must not be negative", inv.Backup.MaxAge)
+	}
+	if inv.Failover.MaxWriteOutage.Duration < 0 {
+		d.add(inv.Failover.Line, "failover.max_write_outage", "%s: must not be negative", inv.Failover.MaxWriteOutage)
 	}
 	enum := func(field, val string, line int, allowed ...string) {
 		if val != "" && !slices.Contains(allowed, val) {

@@ -320,13 +320,19 @@ func (c *checker) gates() {
 		t       Threshold
 		percent bool
 	}
-	for _, x := range []gate{
+	gates := []gate{
 		{"latency_avg_ms", g.LatencyAvgMS, false},
 		{"latency_p99_ms", g.LatencyP99MS, false},
 		{"replication_lag_ms", g.ReplicationLagMS, false},
 		{"cpu_percent", g.CPUPercent, true},
 		{"memory_percent", g.MemoryPercent, true},
-	} {
+		{"network_percent", g.NetworkPercent, true},
+	}
+	// The variation gate is off unless set; a variation may exceed 100%.
+	if v := g.LatencyVariationPercent; v.Hold != 0 || v.Abort != 0 {
+		gates = append(gates, gate{"latency_variation_percent", v, false})
+	}
+	for _, x := range gates {
 		field := "gates." + x.name
 		line := x.t.Line
 		if line == 0 {
@@ -347,6 +353,15 @@ func (c *checker) gates() {
 	if g.HoldTimeout.Duration <= 0 {
 		c.add(RuleGates, SeverityFail, "gates.hold_timeout", g.Line, "",
 			"gates.hold_timeout %s must be positive", g.HoldTimeout)
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"baseline_window", g.BaselineWindow}, {"abort_recheck", g.AbortRecheck}} {
+		if d.v.Duration <= 0 {
+			c.add(RuleGates, SeverityFail, "gates."+d.name, g.Line, "",
+				"gates.%s %s must be positive", d.name, d.v)
+		}
 	}
 }
 

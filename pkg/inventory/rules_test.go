@@ -36,6 +36,18 @@ const fourthServer = `  - name: server4
       - {port: 7007, role: replica}
 `
 
+// TestLatencyVariationDefaults: the variation gate is off unless set, and
+// setting one limit fills the other.
+func TestLatencyVariationDefaults(t *testing.T) {
+	inv := mustParse(t, valid+"gates:\n  latency_variation_percent: {hold: 15}\n")
+	if got := inv.Gates.LatencyVariationPercent; got.Hold != 15 || got.Abort != 100 || got.Line != 22 {
+		t.Errorf("latency_variation_percent = %+v, want hold 15, abort 100, line 22", got)
+	}
+	if f := Check(inv, nil); len(f) != 0 {
+		t.Errorf("findings on a valid variation gate: %+v", f)
+	}
+}
+
 func TestCheckRules(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -93,6 +105,16 @@ func TestCheckRules(t *testing.T) {
 			"", RuleGates, SeverityFail, 22, "gates.memory_percent", []string{"abort 150 is over 100%"}},
 		{"hold timeout negative", func(t *testing.T) string { return valid + "gates: {hold_timeout: -1m}\n" },
 			"", RuleGates, SeverityFail, 21, "gates.hold_timeout", []string{"-1m0s must be positive"}},
+		{"variation inverted", func(t *testing.T) string {
+			return valid + "gates:\n  latency_variation_percent: {hold: 50, abort: 20}\n"
+		},
+			"", RuleGates, SeverityFail, 22, "gates.latency_variation_percent", []string{"hold 50 must be below abort 20"}},
+		{"variation negative", func(t *testing.T) string { return valid + "gates:\n  latency_variation_percent: {hold: -10}\n" },
+			"", RuleGates, SeverityFail, 22, "gates.latency_variation_percent", []string{"hold -10 and abort 100 must both be positive"}},
+		{"baseline window negative", func(t *testing.T) string { return valid + "gates: {baseline_window: -3s}\n" },
+			"", RuleGates, SeverityFail, 21, "gates.baseline_window", []string{"-3s must be positive"}},
+		{"abort recheck negative", func(t *testing.T) string { return valid + "gates: {abort_recheck: -1s}\n" },
+			"", RuleGates, SeverityFail, 21, "gates.abort_recheck", []string{"-1s must be positive"}},
 		{"batch slots", func(t *testing.T) string { return valid + "rebalance: {batch_slots: 20000}\n" },
 			"", RuleSettings, SeverityFail, 21, "rebalance.batch_slots", []string{"20000", "1..16384"}},
 	}

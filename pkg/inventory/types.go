@@ -18,6 +18,7 @@ type Inventory struct {
 	Provision Provision `json:"provision"`
 	Validate  Validate  `json:"validate"`
 	Backup    Backup    `json:"backup"`
+	Failover  Failover  `json:"failover"`
 	SSH       SSH       `json:"ssh"` // defaults for every server's ssh block
 	// Monitoring says where each node's redis_exporter listens.
 	Monitoring Monitoring `json:"monitoring"`
@@ -51,7 +52,11 @@ type Server struct {
 	// Monitoring overrides the top-level monitoring block for this
 	// server's nodes.
 	Monitoring Monitoring `json:"monitoring"`
-	Line       int        `json:"-"`
+	// LinkMbps is the server's network link in Mbit/s, shared by all its
+	// nodes; gates.network_percent is measured against it. 0 (unset)
+	// leaves the server out of that gate.
+	LinkMbps float64 `json:"link_mbps,omitempty"`
+	Line     int     `json:"-"`
 }
 
 // SSH says how to reach a server over SSH. Credentials come from the
@@ -98,9 +103,27 @@ type Gates struct {
 	ReplicationLagMS Threshold `json:"replication_lag_ms"` // default 500 / 5000
 	CPUPercent       Threshold `json:"cpu_percent"`        // default 70 / 95
 	MemoryPercent    Threshold `json:"memory_percent"`     // default 80 / 95
+	// LatencyVariationPercent bounds each master's PING p99 and avg against
+	// its own baseline, measured before the first batch: variation % =
+	// (current - baseline) / max(baseline, 1ms) * 100. Off unless set;
+	// setting one limit defaults the other to 10 / 100.
+	LatencyVariationPercent Threshold `json:"latency_variation_percent"`
+	// BaselineWindow is how long the baseline is measured. Default 3s.
+	BaselineWindow Duration `json:"baseline_window"`
+	// AbortRecheck is the second look an abort needs: a reading over an
+	// abort limit stops the run only if the latency measured over the
+	// next AbortRecheck still aborts. Default 1s.
+	AbortRecheck Duration `json:"abort_recheck"`
 	// HoldTimeout is how long a red gate may hold before the run exits 75.
 	HoldTimeout Duration `json:"hold_timeout"` // default 10m
-	Line        int      `json:"-"`
+	// NetworkPercent is a server's traffic (every node's INFO input plus
+	// output) in percent of its link_mbps; servers without link_mbps are
+	// not gated.
+	NetworkPercent Threshold `json:"network_percent"` // default 50 / 90
+	// Window is the maintenance window batches must start (and end) in;
+	// nil means any time.
+	Window *Window `json:"window,omitempty"`
+	Line   int     `json:"-"`
 }
 
 // Rebalance holds the rebalance stage's settings.
@@ -132,6 +155,15 @@ type Backup struct {
 	// that needs a backup refuses it. Default 24h.
 	MaxAge Duration `json:"max_age"`
 	Line   int      `json:"-"`
+}
+
+// Failover holds the settings of failover-test.
+type Failover struct {
+	// MaxWriteOutage is the longest time a shard's clients may go without
+	// an acknowledged write while it fails over to a replica (or back);
+	// longer fails the shard. Default 5s.
+	MaxWriteOutage Duration `json:"max_write_outage"`
+	Line           int      `json:"-"`
 }
 
 // Provision holds the provision stage's settings.

@@ -68,6 +68,7 @@ type Generator struct {
 	moved, ask                         atomic.Int64
 
 	rec     *recorder
+	onWrite func(Write) // see OnWrite
 	started time.Time
 	elapsed time.Duration
 	stop    chan struct{} // closed by Stop
@@ -269,7 +270,11 @@ func (g *Generator) write(ctx context.Context, i int, st *keyState) {
 	} else {
 		g.unknown.Add(1)
 	}
-	g.rec.record(end, end.Sub(start), Classify(err))
+	kind := Classify(err)
+	g.rec.record(end, end.Sub(start), kind)
+	if g.onWrite != nil {
+		g.onWrite(Write{Start: start, End: end, Acked: err == nil, Kind: kind})
+	}
 }
 
 func (g *Generator) read(ctx context.Context, i int, st keyState) {

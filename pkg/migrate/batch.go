@@ -55,6 +55,9 @@ type BatchResult struct {
 	// gates).
 	Gate  gate.Decision
 	State BatchState
+	// Pace is the pace of the batch's sources when it ended, by address;
+	// empty without a pacer.
+	Pace []PaceStatus
 	// Err is why the batch stopped short; nil when State is BatchDone.
 	Err error
 }
@@ -135,8 +138,30 @@ func (br *batchRun) next(m plan.Move) func(slot int) error {
 		if d := r.gates.get(); d.Verdict == gate.Abort {
 			return r.stop.set(fmt.Errorf("%w in batch %d at slot %d: %s", ErrAborted, n, slot, d.Reason()), n)
 		}
+		return br.paceHold(m, slot)
+	}
+}
+
+// paceHold holds m at a slot boundary while its source's pace is
+// exhausted: no new slot is opened until the gates (and the pace) clear,
+// or the hold times out and the run stops with ErrHeld.
+func (br *batchRun) paceHold(m plan.Move, slot int) error {
+	r, n := br.run, br.b.Number
+	if r.e.opts.Pacer == nil || r.gater == nil || !r.e.opts.Pacer.Exhausted(m.FromAddr) {
 		return nil
 	}
+	d, err := r.waitGates(r.ctx, []string{m.FromAddr})
+	switch {
+	case errors.Is(err, gate.ErrHoldTimeout):
+		return r.stop.set(fmt.Errorf("%w in batch %d at slot %d: %s", ErrHeld, n, slot, d.Reason()), n)
+	case r.ctx.Err() != nil:
+		return r.stop.set(fmt.Errorf("%w in batch %d at slot %d: %w", ErrInterrupted, n, slot, r.ctx.Err()), n)
+	case err != nil:
+		return r.stop.set(fmt.Errorf("gates in batch %d at slot %d: %w", n, slot, err), n)
+	case d.Verdict == gate.Abort:
+		return r.stop.set(fmt.Errorf("%w in batch %d at slot %d: %s", ErrAborted, n, slot, d.Reason()), n)
+	}
+	return nil
 }
 
 // result is the batch's result once every move has returned.
@@ -144,6 +169,7 @@ func (br *batchRun) result(t0 time.Time) BatchResult {
 	res := BatchResult{
 		Number: br.b.Number, StartedAt: t0, Moves: br.b.Moves,
 		Stats: br.stats, Skipped: br.skipped, Duration: time.Since(t0), Gate: br.gate,
+		Pace: br.paces(),
 	}
 	if !br.cut {
 		return res
@@ -163,6 +189,21 @@ func (br *batchRun) result(t0 time.Time) BatchResult {
 	}
 	res.Err = err
 	return res
+}
+
+// paces returns the pace of the batch's sources, once each, by address.
+func (br *batchRun) paces() []PaceStatus {
+	p := br.run.e.opts.Pacer
+	if p == nil {
+		return nil
+	}
+	var out []PaceStatus
+	for _, a := range sourcesOf(br.b.Moves) {
+		if pc, ok := p.Last(a); ok {
+			out = append(out, p.Status(pc))
+		}
+	}
+	return out
 }
 
 // stopper holds the first reason to stop, shared by the batches in flight:

@@ -67,6 +67,14 @@ type Options struct {
 	BeforeStep func(step string, slot int) error
 	// Mover replaces the legacy mover (e.g. atomic slot migration).
 	Mover Mover
+	// Pacer, when set, paces the legacy mover's sources by their latency
+	// (see LegacyOptions.Pacer) and changes what holds a batch: see
+	// waitGates. Nil: no pacing, the gates alone decide.
+	Pacer *Pacer
+	// HoldTimeout is how long a hold on an exhausted pace (see Pace.Exhausted)
+	// may last before the run stops with ErrHeld; the gates' own holds time
+	// out in the Gater. Default 10m.
+	HoldTimeout time.Duration
 	// Log receives batch events. Default: discard.
 	Log *slog.Logger
 }
@@ -74,6 +82,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.HoldTimeout <= 0 {
+		o.HoldTimeout = 10 * time.Minute
 	}
 	if o.StatusInterval <= 0 {
 		o.StatusInterval = time.Second
@@ -104,7 +115,9 @@ type Result struct {
 	BatchesRemaining int
 	Done             bool
 	// Gate is the last gate decision taken.
-	Gate     gate.Decision
+	Gate gate.Decision
+	// Pace is what the pacer did; nil without one.
+	Pace     *PaceSummary
 	Duration time.Duration
 }
 
@@ -143,6 +156,7 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 		stop:   &stopper{},
 		res:    Result{BatchesRemaining: len(p.Batches)},
 	}
+	r.prog.pacer = e.opts.Pacer
 	stopStatus := e.startStatus(r.prog, g)
 	defer stopStatus()
 	runErr := r.schedule(p.Batches)
@@ -150,6 +164,10 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 		r.collect()
 	}
 	r.res.Duration = time.Since(start)
+	if e.opts.Pacer != nil {
+		s := e.opts.Pacer.Summary()
+		r.res.Pace = &s
+	}
 	if err := r.stop.get(); err != nil {
 		return r.res, err
 	}
@@ -170,7 +188,7 @@ func (e *Executor) mover(masters []string) (Mover, func()) {
 		KeysPerMigrate: e.opts.KeysPerMigrate, BytesPerMigrate: e.opts.BytesPerMigrate,
 		MigrateTimeout: e.opts.MigrateTimeout, BigKeyBytes: e.opts.BigKeyBytes,
 		SlotsInFlight: e.opts.SlotsInFlight, GroupsInFlight: e.opts.GroupsInFlight,
-		BeforeStep: e.opts.BeforeStep, Log: e.opts.Log,
+		BeforeStep: e.opts.BeforeStep, Log: e.opts.Log, Pacer: e.opts.Pacer,
 	})
 	return l, l.Close
 }
@@ -248,11 +266,11 @@ func (r *run) admit(b plan.Batch) (gate.Decision, error) {
 	if r.gater == nil {
 		return gate.Decision{}, nil
 	}
-	d, err := r.gater.Wait(r.ctx)
+	d, err := r.waitGates(r.ctx, r.sources(b.Moves))
 	r.res.Gate = d
 	r.prog.gates.Store(d.String())
 	switch {
-	case errors.Is(err, gate.ErrHoldTimeout):
+	case errors.Is(err, gate.ErrHoldTimeout), errors.Is(err, gate.ErrWindowClosed):
 		// A hold stops new batches; the one in flight was let in by the
 		// gates and finishes.
 		return d, fmt.Errorf("%w before batch %d: %s", ErrHeld, b.Number, d.Reason())

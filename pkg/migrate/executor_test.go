@@ -282,6 +282,14 @@ func TestStatusLine(t *testing.T) {
 	if got, want := p.String(), "batch 1/2 · slots 0/10 · keys 1.2M · 12 keys/s · ETA ? · gates hold: cpu 80% on a > hold 70%"; got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
+	p.Pace = &PaceStatus{Addr: "a", Level: 0.42, Keys: 100, Depth: 2, BudgetUsed: 0.634}
+	if got, want := p.String(), "batch 1/2 · slots 0/10 · keys 1.2M · 12 keys/s · ETA ? · gates hold: cpu 80% on a > hold 70% · pace 0.42 (100 keys/MIGRATE, 63% of budget)"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	p.Pace.Exhausted, p.Pace.Level, p.Pace.BudgetUsed = true, 0.004, 1.5
+	if got, want := p.String(), "batch 1/2 · slots 0/10 · keys 1.2M · 12 keys/s · ETA ? · gates hold: cpu 80% on a > hold 70% · pace 0.00 exhausted (100 keys/MIGRATE, 150% of budget)"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
 	if got := fmtETA(3*time.Hour + 5*time.Minute); got != "3h5m" {
 		t.Errorf("fmtETA = %q", got)
 	}

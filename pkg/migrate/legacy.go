@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -120,6 +121,10 @@ type LegacyOptions struct {
 	BeforeStep func(step string, slot int) error
 	// Log receives progress at debug level. Default: discard.
 	Log *slog.Logger
+	// Pacer, when set, paces each source by its latency: it caps
+	// KeysPerMigrate and MigratesPerPipeline and pauses between pipelines.
+	// Nil sends flat out within those caps.
+	Pacer *Pacer
 }
 
 func (o LegacyOptions) withDefaults() LegacyOptions {
@@ -310,19 +315,19 @@ func (l *Legacy) upTo(step string, slots []int) (int, error) {
 func (l *Legacy) moveGroup(ctx context.Context, src, dst Endpoint, slots []int) (Stats, error) {
 	var st Stats
 	// Measure before opening anything, so a big key leaves its slot untouched.
-	sizes := map[string]int64{}
-	keys, err := l.list(ctx, src.Addr, slots, sizes)
+	keys, err := l.list(ctx, src.Addr, slots)
 	if err != nil {
 		return st, err
 	}
 	var bigErr error
 	if l.opts.BigKeyBytes > 0 {
 	big:
-		for i, s := range slots {
-			for _, k := range keys[s] {
-				if n := sizes[k]; n > l.opts.BigKeyBytes {
-					bigErr = &ErrBigKey{Key: k, Slot: s, Bytes: n, Limit: l.opts.BigKeyBytes, Node: src.Addr}
-					slots = slots[:i]
+		for i, sk := range keys {
+			for j, n := range sk.sizes {
+				if n > l.opts.BigKeyBytes {
+					bigErr = &ErrBigKey{Key: sk.keys[j], Slot: sk.slot, Bytes: n, Limit: l.opts.BigKeyBytes, Node: src.Addr}
+					slots = slots[:slices.Index(slots, sk.slot)]
+					keys = keys[:i]
 					break big
 				}
 			}
@@ -354,14 +359,14 @@ func (l *Legacy) moveGroup(ctx context.Context, src, dst Endpoint, slots []int) 
 
 	n, stepErr = l.upTo(StepKeys, slots)
 	unlock := l.lockPair(src.Addr, dst.Addr)
-	ks, err := l.drain(ctx, src, dst, slots[:n], keys, sizes)
+	ks, err := l.drain(ctx, src, dst, slots[:n], keys)
 	unlock()
 	st.Add(ks)
 	if err != nil || stepErr != nil {
 		return st, errors.Join(err, stepErr)
 	}
 
-	if err := l.publish(ctx, src, dst, slots, keys, sizes, &st); err != nil {
+	if err := l.publish(ctx, src, dst, slots, &st); err != nil {
 		return st, err
 	}
 	st.Slots = len(slots)
@@ -371,7 +376,7 @@ func (l *Legacy) moveGroup(ctx context.Context, src, dst Endpoint, slots []int) 
 
 // publish sends SETSLOT NODE to the target, then the source, then every
 // other master, honouring BeforeStep.
-func (l *Legacy) publish(ctx context.Context, src, dst Endpoint, slots []int, keys map[int][]string, sizes map[string]int64, st *Stats) error {
+func (l *Legacy) publish(ctx context.Context, src, dst Endpoint, slots []int, st *Stats) error {
 	n, stepErr := l.upTo(StepNodeTarget, slots)
 	if err := l.setSlots(ctx, dst.Addr, slots[:n], "NODE", dst.ID, nil); err != nil {
 		return err
@@ -400,7 +405,7 @@ func (l *Legacy) publish(ctx context.Context, src, dst Endpoint, slots []int, ke
 		if len(again) == 0 {
 			break
 		}
-		ks, err := l.drain(ctx, src, dst, again, map[int][]string{}, sizes)
+		ks, err := l.drain(ctx, src, dst, again, nil)
 		st.Add(ks)
 		if err != nil {
 			return err
@@ -468,10 +473,18 @@ local n = #ks
 for i = 1, n do ks[n + i] = redis.call('MEMORY', 'USAGE', ks[i]) or 0 end
 return ks`
 
+// slotKeys are keys of one slot and, when sizes are measured, their sizes
+// (sizes[i] is keys[i]'s; nil when not measured).
+type slotKeys struct {
+	slot  int
+	keys  []string
+	sizes []int64
+}
+
 // list lists up to KeysPerMigrate keys of each slot of addr, in pipelines of
-// ListsPerPipeline slots, and, when sizes are measured, records their sizes
-// in sizes.
-func (l *Legacy) list(ctx context.Context, addr string, slots []int, sizes map[string]int64) (map[int][]string, error) {
+// ListsPerPipeline slots, with their sizes when sizes are measured. Slots
+// without keys are left out; the rest keep the order of slots.
+func (l *Legacy) list(ctx context.Context, addr string, slots []int) ([]slotKeys, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
 	defer cancel()
 	measure := l.opts.measureSizes()
@@ -487,7 +500,7 @@ func (l *Legacy) list(ctx context.Context, addr string, slots []int, sizes map[s
 		}
 		_, _ = pipe.Exec(ctx)
 	}
-	out := make(map[int][]string, len(slots))
+	out := make([]slotKeys, 0, len(slots))
 	for i, s := range slots {
 		vals, err := cmds[i].Slice()
 		if err != nil {
@@ -503,22 +516,25 @@ func (l *Legacy) list(ctx context.Context, addr string, slots []int, sizes map[s
 		if n == 0 {
 			continue
 		}
-		ks := make([]string, n)
+		sk := slotKeys{slot: s, keys: make([]string, n)}
+		if measure {
+			sk.sizes = make([]int64, n)
+		}
 		for j := range n {
 			k, ok := vals[j].(string)
 			if !ok {
 				return nil, fmt.Errorf("listing the keys of slot %d on %s: key %d is %T", s, addr, j, vals[j])
 			}
-			ks[j] = k
+			sk.keys[j] = k
 			if measure {
 				size, ok := vals[n+j].(int64)
 				if !ok {
 					return nil, fmt.Errorf("listing the keys of slot %d on %s: size of %q is %T", s, addr, k, vals[n+j])
 				}
-				sizes[k] = size
+				sk.sizes[j] = size
 			}
 		}
-		out[s] = ks
+		out = append(out, sk)
 	}
 	return out, nil
 }
@@ -576,7 +592,8 @@ type migrateBatch struct {
 // slots opened, for the first round; every slot is listed again afterwards,
 // so keys written between that listing and MIGRATING are not missed. Lists
 // and MIGRATEs go in short pipelines (ListsPerPipeline, MigratesPerPipeline).
-func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, known map[int][]string, sizes map[string]int64) (Stats, error) {
+// slots are ascending.
+func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, known []slotKeys) (Stats, error) {
 	var st Stats
 	if len(slots) == 0 {
 		return st, nil
@@ -586,10 +603,11 @@ func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, know
 		return st, fmt.Errorf("target address %q: %w", dst.Addr, err)
 	}
 	busy := map[int]map[string]bool{} // keys that met BUSYKEY: resend with REPLACE
-	keys := map[int][]string{}
-	for _, s := range slots {
-		if ks := known[s]; len(ks) > 0 {
-			keys[s] = ks
+	var batches []migrateBatch        // reused from round to round
+	var keys []slotKeys
+	for _, sk := range known {
+		if _, ok := slices.BinarySearch(slots, sk.slot); ok && len(sk.keys) > 0 {
+			keys = append(keys, sk)
 		}
 	}
 	pending := slots
@@ -599,21 +617,19 @@ func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, know
 			return st, fmt.Errorf("slots %s on %s never emptied", slotSpan(pending), src.Addr)
 		}
 		if !listed {
-			if keys, err = l.list(ctx, src.Addr, pending, sizes); err != nil {
+			if keys, err = l.list(ctx, src.Addr, pending); err != nil {
 				return st, err
 			}
 			if len(keys) == 0 {
 				return st, nil
 			}
 			pending = pending[:0:0]
-			for _, s := range slots {
-				if len(keys[s]) > 0 {
-					pending = append(pending, s)
-				}
+			for _, sk := range keys {
+				pending = append(pending, sk.slot)
 			}
 		}
 		listed = false
-		batches := l.batches(keys, sizes, busy)
+		batches = l.batches(batches[:0], keys, busy, l.keysPerMigrate(src.Addr))
 		if err := l.migrate(ctx, src.Addr, host, port, batches, busy, &st); err != nil {
 			return st, err
 		}
@@ -621,26 +637,31 @@ func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, know
 	return st, nil
 }
 
-// batches splits each slot's keys into MIGRATE batches by count and bytes;
-// keys that met BUSYKEY go in REPLACE batches of their own.
-func (l *Legacy) batches(keys map[int][]string, sizes map[string]int64, busy map[int]map[string]bool) []migrateBatch {
-	var out []migrateBatch
-	for s, ks := range keys {
+// batches appends to out each slot's keys split into MIGRATE batches by
+// count and bytes; keys that met BUSYKEY go in REPLACE batches of their
+// own. A slot without such keys is cut into sub-slices of its keys, not
+// copied.
+func (l *Legacy) batches(out []migrateBatch, keys []slotKeys, busy map[int]map[string]bool, perMigrate int) []migrateBatch {
+	for _, sk := range keys {
+		if len(busy[sk.slot]) == 0 {
+			out = l.split(out, sk, perMigrate)
+			continue
+		}
 		var cur, rep migrateBatch
-		cur.slot, rep.slot, rep.replace = s, s, true
+		cur.slot, rep.slot, rep.replace = sk.slot, sk.slot, true
 		flush := func(b *migrateBatch) {
 			if len(b.keys) > 0 {
 				out = append(out, *b)
 			}
-			*b = migrateBatch{slot: s, replace: b.replace}
+			*b = migrateBatch{slot: sk.slot, replace: b.replace}
 		}
-		for _, k := range ks {
+		for j, k := range sk.keys {
 			b := &cur
-			if busy[s][k] {
+			if busy[sk.slot][k] {
 				b = &rep
 			}
-			n := sizes[k]
-			if len(b.keys) > 0 && (len(b.keys) >= l.opts.KeysPerMigrate || (l.opts.BytesPerMigrate > 0 && b.bytes+n > l.opts.BytesPerMigrate)) {
+			n := sk.size(j)
+			if len(b.keys) > 0 && l.full(len(b.keys), b.bytes+n, perMigrate) {
 				flush(b)
 			}
 			b.keys = append(b.keys, k)
@@ -652,14 +673,48 @@ func (l *Legacy) batches(keys map[int][]string, sizes map[string]int64, busy map
 	return out
 }
 
+// split appends sk's keys to out in batches of sub-slices.
+func (l *Legacy) split(out []migrateBatch, sk slotKeys, perMigrate int) []migrateBatch {
+	start, bytes := 0, int64(0)
+	for j := range sk.keys {
+		n := sk.size(j)
+		if j > start && l.full(j-start, bytes+n, perMigrate) {
+			out = append(out, migrateBatch{slot: sk.slot, keys: sk.keys[start:j:j], bytes: bytes})
+			start, bytes = j, 0
+		}
+		bytes += n
+	}
+	if start < len(sk.keys) {
+		out = append(out, migrateBatch{slot: sk.slot, keys: sk.keys[start:], bytes: bytes})
+	}
+	return out
+}
+
+// full reports whether a batch of n keys and bytes bytes is over a limit.
+func (l *Legacy) full(n int, bytes int64, perMigrate int) bool {
+	return n >= perMigrate || (l.opts.BytesPerMigrate > 0 && bytes > l.opts.BytesPerMigrate)
+}
+
+// size is keys[j]'s size, 0 when not measured.
+func (sk slotKeys) size(j int) int64 {
+	if sk.sizes == nil {
+		return 0
+	}
+	return sk.sizes[j]
+}
+
 // migrate sends batches in pipelines on src's connection. The source runs
 // MIGRATEs one after another anyway; the pipeline removes the round trips.
 func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batches []migrateBatch, busy map[int]map[string]bool, st *Stats) error {
 	const pipeBytes = 64 << 20
 	for len(batches) > 0 {
+		depth, err := l.pipelineDepth(ctx, srcAddr)
+		if err != nil {
+			return err
+		}
 		var part []migrateBatch
 		var bytes int64
-		for len(batches) > 0 && (len(part) == 0 || (bytes+batches[0].bytes <= pipeBytes && len(part) < l.opts.MigratesPerPipeline)) {
+		for len(batches) > 0 && (len(part) == 0 || (bytes+batches[0].bytes <= pipeBytes && len(part) < depth)) {
 			bytes += batches[0].bytes
 			part = append(part, batches[0])
 			batches = batches[1:]
@@ -673,8 +728,9 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 			budget += timeout
 			cmds[i] = pipe.Do(ctx, admin.MigrateArgs(host, port, b.keys, admin.MigrateOptions{Timeout: timeout, Replace: b.replace}, auth.Username, auth.Password)...)
 		}
+		began, sent := time.Now(), st.Keys
 		cctx, cancel := context.WithTimeout(ctx, budget+l.opts.CommandTimeout)
-		_, err := pipe.Exec(cctx)
+		_, err = pipe.Exec(cctx)
 		cancel()
 		if err != nil && !isRedisErr(err) {
 			return fmt.Errorf("MIGRATE from %s to %s:%s: %w", srcAddr, host, port, err)
@@ -705,6 +761,7 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 				return fmt.Errorf("MIGRATE slot %d from %s to %s:%s: %w", b.slot, srcAddr, host, port, err)
 			}
 		}
+		l.sent(srcAddr, st.Keys-sent, time.Since(began))
 	}
 	return nil
 }

@@ -19,17 +19,29 @@ type Progress struct {
 	ETA        time.Duration `json:"eta"` // -1 when unknown
 	Gates      string        `json:"gates"`
 	Elapsed    time.Duration `json:"elapsed"`
+	// Pace is the slowest sending source's pace; nil without a pacer or
+	// while no source is sending.
+	Pace *PaceStatus `json:"pace,omitempty"`
 }
 
 // String is the status line:
-// "batch 7/41 · slots 700/4096 · keys 172k · 9.8k keys/s · ETA 3m · gates green".
+// "batch 7/41 · slots 700/4096 · keys 172k · 9.8k keys/s · ETA 3m · gates green",
+// then with a pacer "· pace 0.42 (100 keys/MIGRATE, 63% of budget)".
 func (p Progress) String() string {
 	eta := "?"
 	if p.ETA >= 0 {
 		eta = fmtETA(p.ETA)
 	}
-	return fmt.Sprintf("batch %d/%d · slots %d/%d · keys %s · %s keys/s · ETA %s · gates %s",
+	s := fmt.Sprintf("batch %d/%d · slots %d/%d · keys %s · %s keys/s · ETA %s · gates %s",
 		p.Batch, p.Batches, p.Slots, p.SlotsTotal, fmtCount(float64(p.Keys)), fmtCount(p.KeysPerSec), eta, p.Gates)
+	if pc := p.Pace; pc != nil {
+		ex := ""
+		if pc.Exhausted {
+			ex = " exhausted"
+		}
+		s += fmt.Sprintf(" · pace %.2f%s (%d keys/MIGRATE, %.0f%% of budget)", pc.Level, ex, pc.Keys, 100*pc.BudgetUsed)
+	}
+	return s
 }
 
 func fmtCount(v float64) string {
@@ -72,6 +84,7 @@ type progress struct {
 	slotsTotal int
 	keys       atomic.Int64
 	gates      atomic.Value // string
+	pacer      *Pacer       // nil: not paced
 }
 
 func newProgress(start time.Time, p plan.Rebalance) *progress {
@@ -98,6 +111,11 @@ func (p *progress) snapshot() Progress {
 	}
 	if g, ok := p.gates.Load().(string); ok {
 		s.Gates = g
+	}
+	if p.pacer != nil {
+		if st, ok := p.pacer.Slowest(); ok {
+			s.Pace = &st
+		}
 	}
 	if sec := el.Seconds(); sec > 0 {
 		s.KeysPerSec = float64(s.Keys) / sec

@@ -270,17 +270,16 @@ func (l *Legacy) repairSlot(ctx context.Context, o OpenSlot) error {
 				return err
 			}
 		}
-		sizes := map[string]int64{}
 		var st Stats
 		if ks > 0 {
 			// The source must be migrating for MIGRATE to be accepted; it is,
 			// unless only the target was open, and then it holds no key.
-			if _, err := l.drain(ctx, src, dst, slots, nil, sizes); err != nil {
+			if _, err := l.drain(ctx, src, dst, slots, nil); err != nil {
 				return fmt.Errorf("repair slot %d: %w", a.Slot, err)
 			}
 		}
 		// Publishing to the target first is harmless when it owns the slot.
-		if err := l.publish(ctx, src, dst, slots, nil, sizes, &st); err != nil {
+		if err := l.publish(ctx, src, dst, slots, &st); err != nil {
 			return fmt.Errorf("repair slot %d: %w", a.Slot, err)
 		}
 		return nil

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/redisconf"
 	"github.com/slotshift/slotshift/pkg/report"
@@ -33,9 +31,10 @@ const (
 	pollInterval = 100 * time.Millisecond
 )
 
-// client returns a one-connection client for the node on port.
-func (sr *serverRun) client(port int) *redis.Client {
-	return admin.NewClient(sr.nodeAddr(port), admin.Options{
+// admin returns a one-connection admin pool for the nodes of this server;
+// the caller closes it.
+func (sr *serverRun) admin() *admin.Pool {
+	return admin.NewPool(admin.Options{
 		Password:    sr.opts.Password,
 		DialTimeout: nodeDialTimeout, ReadTimeout: nodeIOTimeout, WriteTimeout: nodeIOTimeout,
 		PoolSize: 1,
@@ -51,9 +50,9 @@ func (sr *serverRun) probe(ctx context.Context, port int) (nodeState, error) {
 		return portFree, err
 	}
 	_ = nc.Close()
-	c := sr.client(port)
-	defer c.Close()
-	err = c.Ping(ctx).Err()
+	p := sr.admin()
+	defer p.Close()
+	err = p.Ping(ctx, sr.nodeAddr(port))
 	var op *net.OpError
 	switch {
 	case err == nil:
@@ -185,15 +184,15 @@ func (sr *serverRun) applyLive(ctx context.Context, port int, oldConf, newConf [
 		sort.Strings(restart)
 		return restart
 	}
-	c := sr.client(port)
-	defer c.Close()
+	p := sr.admin()
+	defer p.Close()
 	for _, k := range keys {
 		if restartOnly[k] {
 			restart = append(restart, k)
 			continue
 		}
 		sr.res.Commands = append(sr.res.Commands, fmt.Sprintf("CONFIG SET %s on %s", k, sr.nodeAddr(port)))
-		if err := c.ConfigSet(ctx, k, next[k]).Err(); err != nil {
+		if err := p.ConfigSet(ctx, sr.nodeAddr(port), k, next[k]); err != nil {
 			sr.log.Info("live change refused", "node", sr.nodeAddr(port), "directive", k, "err", sr.scrub.String(err.Error()))
 			restart = append(restart, k)
 		}

@@ -249,3 +249,22 @@ func TestMarkdownCapped(t *testing.T) {
 		t.Error("a table cell was not truncated")
 	}
 }
+
+// TestMarkdownPace: the summary shows the pace controller's run summary
+// and the pace the run ended at, and nothing without a pacer.
+func TestMarkdownPace(t *testing.T) {
+	md := Markdown(rebalanceDone())
+	want := "pace: min 0.12 · median 0.55 over 2 source(s) · exhausted 0.0s\n\n| Batch"
+	if !strings.Contains(md, want) {
+		t.Errorf("summary lacks %q:\n%s", want, md)
+	}
+	r := rebalanceDone()
+	r.Rebalance.Batches = r.Rebalance.Batches[:1]
+	if want := "· at the end 10.0.0.1:7000 0.42 (100 keys/MIGRATE, 63% of budget)\n"; !strings.Contains(Markdown(r), want) {
+		t.Errorf("summary lacks %q:\n%s", want, Markdown(r))
+	}
+	r.Rebalance.Pace = nil
+	if md := Markdown(r); strings.Contains(md, "pace:") {
+		t.Errorf("pace line without a pacer:\n%s", md)
+	}
+}

@@ -96,6 +96,9 @@ func markdownTail(r *Report) string {
 	if rb := r.Rebalance; rb != nil {
 		fmt.Fprintf(&b, "#### Rebalance\n\n%d slots and %d keys moved · %d of %d batches remaining · done: %t\n\n",
 			rb.SlotsMoved, rb.KeysMoved, rb.BatchesRemaining, rb.Plan.Batches, rb.Done)
+		if line := paceLine(rb); line != "" {
+			b.WriteString(md(line) + "\n\n")
+		}
 		if len(rb.Batches) > 0 {
 			b.WriteString("| Batch | Status | Slots | Keys | Bytes | Seconds | Gates |\n| ---: | --- | ---: | ---: | ---: | ---: | --- |\n")
 			for i, bt := range rb.Batches {
@@ -186,4 +189,31 @@ func truncate(s string) string {
 		return string(r[:maxCell-1]) + "…"
 	}
 	return s
+}
+
+// paceLine is the pace controller's summary ("" without one), with the
+// last batch's slowest source: what the run ended at.
+func paceLine(rb *RebalanceSection) string {
+	p := rb.Pace
+	if p == nil {
+		return ""
+	}
+	line := fmt.Sprintf("pace: min %.2f · median %.2f over %d source(s) · exhausted %.1fs", p.MinLevel, p.MedianLevel, p.Sources, float64(p.Exhausted))
+	if len(rb.Batches) == 0 {
+		return line
+	}
+	var last *PaceState
+	for i, ps := range rb.Batches[len(rb.Batches)-1].Pace {
+		if last == nil || ps.Level < last.Level {
+			last = &rb.Batches[len(rb.Batches)-1].Pace[i]
+		}
+	}
+	if last != nil {
+		line += fmt.Sprintf(" · at the end %s %.2f (%d keys/MIGRATE, %.0f%% of budget", last.Node, last.Level, last.KeysPerMigrate, 100*last.BudgetUsed)
+		if last.Exhausted {
+			line += ", exhausted"
+		}
+		line += ")"
+	}
+	return line
 }

@@ -87,6 +87,7 @@ type Report struct {
 	Rebalance *RebalanceSection `json:"rebalance,omitempty"`
 	Provision *ProvisionSection `json:"provision,omitempty"`
 	Load      *LoadSection      `json:"load,omitempty"`
+	Failover  *FailoverSection  `json:"failover,omitempty"`
 }
 
 // Tool identifies the program that wrote the report.
@@ -121,6 +122,46 @@ type RebalanceSection struct {
 	RepairedSlots    []int       `json:"repaired_slots,omitempty"`
 	Done             bool        `json:"done"`
 	DryRun           bool        `json:"dry_run,omitempty"`
+	// Baseline is each master's PING latency measured before the first
+	// batch, which the latency variation gate compares with; empty when
+	// that gate is off.
+	Baseline []NodeLatency `json:"baseline,omitempty"`
+	// Pace summarises the pace controller over the run; nil when the
+	// sources were not paced.
+	Pace *PaceSummary `json:"pace,omitempty"`
+}
+
+// NodeLatency is one node's client-side PING latency, in milliseconds.
+type NodeLatency struct {
+	Node    string  `json:"node"`
+	AvgMS   float64 `json:"avg_ms"`
+	P99MS   float64 `json:"p99_ms"`
+	Samples int64   `json:"samples"`
+}
+
+// PaceSummary is what the pace controller did over a run. A level is the
+// pace as a fraction of the fastest (near 0: slowest, 1: fastest).
+type PaceSummary struct {
+	Sources     int     `json:"sources"`
+	Decisions   int     `json:"decisions"`
+	MinLevel    float64 `json:"min_level"`
+	MedianLevel float64 `json:"median_level"`
+	// Exhausted is the time sources spent at the slowest pace and still
+	// over budget, summed over sources.
+	Exhausted Seconds `json:"exhausted_s"`
+}
+
+// PaceState is one source's pace when a batch ended.
+type PaceState struct {
+	Node           string  `json:"node"`
+	Level          float64 `json:"level"`
+	KeysPerMigrate int     `json:"keys_per_migrate"`
+	Depth          int     `json:"depth"` // MIGRATEs per pipeline
+	// Rest is the pause after each pipeline as a multiple of its duration.
+	Rest float64 `json:"rest"`
+	// BudgetUsed is the latency over its budget (1 = at the budget).
+	BudgetUsed float64 `json:"budget_used"`
+	Exhausted  bool    `json:"exhausted,omitempty"`
 }
 
 // PlanSummary describes a rebalance plan.
@@ -162,6 +203,9 @@ type Batch struct {
 	Status    Status        `json:"status"`
 	Gates     []GateReading `json:"gates,omitempty"`
 	Checks    []Check       `json:"checks,omitempty"`
+	// Pace is the pace of the batch's sources when it ended; empty when
+	// they were not paced.
+	Pace []PaceState `json:"pace,omitempty"`
 }
 
 // GateReading is one gate's value when a batch was decided.
@@ -259,4 +303,44 @@ type LoadVerify struct {
 	LostKeys       []string `json:"lost_keys,omitempty"`
 	StaleKeys      []string `json:"stale_keys,omitempty"`
 	Duration       Seconds  `json:"duration_s"`
+}
+
+// FailoverSection is what failover-test did to each shard, in the order
+// it ran them (one at a time).
+type FailoverSection struct {
+	MaxWriteOutageMS float64         `json:"max_write_outage_ms"` // failover.max_write_outage
+	Shards           []FailoverShard `json:"shards"`
+}
+
+// FailoverShard is one shard's failover to its replica and back, under
+// load on keys in its slots. Times are in milliseconds as the client and
+// the nodes saw them.
+type FailoverShard struct {
+	Master    string `json:"master"` // address of the master before the test
+	MasterID  string `json:"master_id"`
+	Replica   string `json:"replica,omitempty"` // the replica promoted
+	ReplicaID string `json:"replica_id,omitempty"`
+	Slots     int    `json:"slots"`
+	KeyTag    string `json:"key_tag,omitempty"` // the load's keys are <prefix>{tag}:N
+	Status    Status `json:"status"`
+	// Refused says why the shard was not failed over (nothing was done).
+	Refused string `json:"refused,omitempty"`
+	// Problem says what went wrong once it was (a timeout, an error).
+	Problem string `json:"problem,omitempty"`
+	// WriteOutageMS is the longest time without an acknowledged write
+	// around the failover; FailbackOutageMS around the failback.
+	WriteOutageMS    float64 `json:"write_outage_ms"`
+	FailbackOutageMS float64 `json:"failback_outage_ms"`
+	// PromotionMS runs from CLUSTER FAILOVER sent to the replica until it
+	// reports role master and every node agrees; FailbackMS the same for
+	// the way back.
+	PromotionMS  float64 `json:"promotion_ms"`
+	FailbackMS   float64 `json:"failback_ms"`
+	WritesAcked  int64   `json:"writes_acked"`
+	WritesFailed int64   `json:"writes_failed"` // outcome unknown: not lost
+	WritesLost   int     `json:"writes_lost"`   // acknowledged keys missing at the read-back
+	WritesStale  int     `json:"writes_stale"`  // acknowledged keys holding an older or foreign value
+	// RolesRestored is true when the original master is master again.
+	RolesRestored bool    `json:"roles_restored"`
+	Duration      Seconds `json:"duration_s"`
 }

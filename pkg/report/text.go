@@ -57,6 +57,9 @@ func Text(r *Report) string {
 	if rb := r.Rebalance; rb != nil {
 		fmt.Fprintf(&b, "  rebalance: %d slots, %d keys moved; %d batches run, %d remaining; done: %t\n",
 			rb.SlotsMoved, rb.KeysMoved, len(rb.Batches), rb.BatchesRemaining, rb.Done)
+		if line := paceLine(rb); line != "" {
+			fmt.Fprintf(&b, "  %s\n", line)
+		}
 	}
 	for _, line := range r.Summary {
 		fmt.Fprintf(&b, "  %s\n", line)

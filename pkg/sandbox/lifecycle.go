@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
@@ -297,30 +296,20 @@ func nodeStatus(ctx context.Context, ns NodeState, password string) NodeStatus {
 		s.Err = "process not running"
 		return s
 	}
-	c := admin.NewClient(ns.Addr, admin.Options{Password: password, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, PoolSize: 1})
-	defer c.Close()
-	var repl, info, nodes *redis.StringCmd
-	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		repl = p.Info(ctx, "replication")
-		info = p.ClusterInfo(ctx)
-		nodes = p.ClusterNodes(ctx)
-		return nil
-	})
+	p := admin.NewPool(admin.Options{Password: password, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, PoolSize: 1})
+	defer p.Close()
+	v, err := p.Vitals(ctx, ns.Addr)
 	if err != nil {
 		s.Err = fmt.Sprintf("query %s: %v", ns.Addr, err)
 		return s
 	}
-	switch r := cluster.InfoField(repl.Val(), "role"); r {
-	case "slave":
-		s.Role = string(inventory.RoleReplica)
-	default:
-		s.Role = r
-	}
-	s.ClusterState = cluster.InfoField(info.Val(), "cluster_state")
-	s.KnownNodes, _ = strconv.Atoi(cluster.InfoField(info.Val(), "cluster_known_nodes"))
-	if parsed, err := cluster.ParseNodes(nodes.Val()); err == nil {
-		if me, ok := cluster.Myself(parsed); ok {
-			s.Slots = me.Slots.Len()
+	s.ClusterState = v.ClusterInfo["cluster_state"]
+	s.KnownNodes, _ = strconv.Atoi(v.ClusterInfo["cluster_known_nodes"])
+	if me, ok := cluster.Myself(v.Nodes); ok {
+		s.Slots = me.Slots.Len()
+		s.Role = string(inventory.RoleMaster)
+		if me.IsReplica() {
+			s.Role = string(inventory.RoleReplica)
 		}
 	}
 	return s

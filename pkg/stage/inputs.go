@@ -17,12 +17,18 @@ type ValidateInput struct {
 	Base *inventory.Inventory
 	// RequireOddServers makes an even server count a failure, not a warning.
 	RequireOddServers bool
+	// BackupManifest is a backup manifest (written by the backup stage) to
+	// check for age, slot coverage and bad entries; "" = not checked.
+	BackupManifest string
 }
 
 // VerifyInput configures verify.
 type VerifyInput struct {
 	// NoCanary skips the canary writes and reads.
 	NoCanary bool
+	// EndpointsFile is where the client endpoints (Endpoints) are written;
+	// "" = not written.
+	EndpointsFile string
 }
 
 // JoinInput configures join.
@@ -43,6 +49,9 @@ type JoinInput struct {
 type RebalanceInput struct {
 	// DryRun plans and reports; it moves nothing (plan is always dry).
 	DryRun bool
+	// RequireBackup is a backup manifest that must pass the backup gate
+	// (CheckBackupManifest) before anything moves; "" = no requirement.
+	RequireBackup string
 	// MaxBatches stops after this many batches; 0 = all.
 	MaxBatches int
 	// TargetLayout plans toward a saved layout (rollback) instead of an

@@ -49,6 +49,10 @@ func Plan(ctx context.Context, env Env, in RebalanceInput) (Result, error) {
 func Rebalance(ctx context.Context, env Env, in RebalanceInput) (Result, error) {
 	r := newRebalancer(env, in)
 	defer r.close()
+	// No backup, no move: refused before the cluster is even observed.
+	if r.res.Add(CheckBackupManifest(env, in.RequireBackup)...); r.res.Outcome() == report.OutcomeFail {
+		return r.res, nil
+	}
 	err := r.run(ctx)
 	return r.res, err
 }
@@ -58,6 +62,7 @@ type rebalancer struct {
 	in  RebalanceInput
 	res Result
 	sec *report.RebalanceSection
+	now func() time.Time // the window's clock; nil = time.Now
 }
 
 func newRebalancer(env Env, in RebalanceInput) *rebalancer {
@@ -68,7 +73,7 @@ func newRebalancer(env Env, in RebalanceInput) *rebalancer {
 		in.Timeout = 60 * time.Second
 	}
 	sec := &report.RebalanceSection{DryRun: in.DryRun, Batches: []report.Batch{}}
-	return &rebalancer{observer: o, in: in, sec: sec, res: Result{Rebalance: sec, Outputs: map[string]string{}}}
+	return &rebalancer{observer: o, in: in, sec: sec, res: Result{Rebalance: sec, Outputs: map[string]string{}}, now: env.Now}
 }
 
 func (r *rebalancer) run(ctx context.Context) error {
@@ -158,10 +163,22 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 			replicas[rep.Addr] = m.Addr
 		}
 	}
-	mon := gate.NewMonitor(r.pool, masterAddrs, replicas, gate.MonitorOptions{Log: r.log})
+	mon := gate.NewMonitor(r.pool, masterAddrs, replicas, gate.MonitorOptions{Log: r.log, Links: gate.Links(r.inv)})
 	mon.Start(ctx)
 	defer mon.Close()
+	if err := r.measureBaseline(ctx, mon, masterAddrs); err != nil {
+		return err
+	}
 	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration}
+	var gater migrate.Gater = policy
+	if w := r.inv.Gates.Window; w != nil {
+		win, err := gate.NewWindow(*w)
+		if err != nil {
+			return err
+		}
+		gater = &gate.WindowPolicy{Inner: policy, Window: win, HoldTimeout: policy.HoldTimeout, Clock: r.now}
+	}
+	pacer := r.pacer(mon)
 
 	opts := migrate.Options{
 		Concurrency:         r.in.Concurrency,
@@ -173,15 +190,17 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		Masters:             masterAddrs,
 		Log:                 r.log,
 		BeforeStep:          killAt(r.in.FaultKillAt),
+		Pacer:               pacer,
+		HoldTimeout:         r.inv.Gates.HoldTimeout.Duration,
 	}
 	if r.in.ProgressEvents {
 		opts.OnProgress = r.logProgress
 	} else {
 		opts.Status = r.status
 	}
-	pub := r.newMetrics(policy.Current)
+	pub := r.newMetrics(gater.Current)
 	opts.OnProgress = pub.onProgress(opts.OnProgress)
-	res, err := migrate.New(r.pool, opts).Run(ctx, p, policy)
+	res, err := migrate.New(r.pool, opts).Run(ctx, p, gater)
 	r.record(p, res)
 	r.res.Add(pub.finish(ctx, res)...)
 	var big *migrate.ErrBigKey
@@ -222,11 +241,15 @@ func (r *rebalancer) logProgress(p migrate.Progress) {
 	if p.ETA >= 0 {
 		eta = math.Round(p.ETA.Seconds()*10) / 10
 	}
-	r.log.Info("progress",
-		"batch", p.Batch, "batches", p.Batches,
+	attrs := []any{"batch", p.Batch, "batches", p.Batches,
 		"slots_done", p.Slots, "slots_total", p.SlotsTotal,
-		"keys", p.Keys, "keys_per_sec", math.Round(p.KeysPerSec*10)/10,
-		"eta_seconds", eta, "gates", p.Gates)
+		"keys", p.Keys, "keys_per_sec", math.Round(p.KeysPerSec*10) / 10,
+		"eta_seconds", eta, "gates", p.Gates}
+	if pc := p.Pace; pc != nil {
+		attrs = append(attrs, "pace", math.Round(pc.Level*1000)/1000, "pace_node", pc.Addr, "keys_per_migrate", pc.Keys,
+			"budget_used", math.Round(pc.BudgetUsed*1000)/1000, "pace_exhausted", pc.Exhausted)
+	}
+	r.log.Info("progress", attrs...)
 }
 
 // killAt returns the fault-injection hook for FaultKillAt, or nil.
@@ -263,6 +286,10 @@ func (r *rebalancer) record(p plan.Rebalance, res migrate.Result) {
 	r.sec.Replaced = res.Replaced
 	r.sec.BatchesRemaining = res.BatchesRemaining
 	r.sec.Done = res.Done
+	if s := res.Pace; s != nil {
+		r.sec.Pace = &report.PaceSummary{Sources: s.Sources, Decisions: s.Decisions, MinLevel: s.MinLevel,
+			MedianLevel: s.MedianLevel, Exhausted: report.SecondsOf(s.Exhausted)}
+	}
 	for _, rb := range res.Batches {
 		b := reportBatch(rb)
 		r.sec.Batches = append(r.sec.Batches, b)
@@ -283,6 +310,10 @@ func reportBatch(b migrate.BatchResult) report.Batch {
 		Number: b.Number, StartedAt: b.StartedAt.UTC(), Moves: appendMoves(nil, b.Number, b.Moves),
 		Slots: b.Slots, Keys: b.Keys, Bytes: b.Bytes, Duration: report.SecondsOf(b.Duration),
 		Status: batchStatus(b.State), Gates: gateReadings(b.Gate),
+	}
+	for _, pc := range b.Pace {
+		rb.Pace = append(rb.Pace, report.PaceState{Node: pc.Addr, Level: pc.Level, KeysPerMigrate: pc.Keys, Depth: pc.Depth,
+			Rest: pc.Rest, BudgetUsed: pc.BudgetUsed, Exhausted: pc.Exhausted})
 	}
 	if b.Err != nil {
 		rb.Checks = append(rb.Checks, report.Check{ID: IDBatch, Status: rb.Status, Message: b.Err.Error(), Batch: b.Number})

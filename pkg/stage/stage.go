@@ -58,6 +58,7 @@ type Result struct {
 	Rebalance   *report.RebalanceSection
 	Provision   *report.ProvisionSection
 	Load        *report.LoadSection
+	Failover    *report.FailoverSection
 }
 
 // Add appends checks to the result.

@@ -21,7 +21,9 @@ import (
 // reachability of the client and bus ports, authentication, cluster mode,
 // versions, configuration drift, cluster health, that nodes to be added are
 // empty, memory headroom for the slots they will receive, CPU and memory
-// against the gates, big keys and recent backups on replicas. Its Summary
+// against the gates, big keys and recent backups on replicas. Given
+// in.BackupManifest (online or offline) it applies the backup gate,
+// CheckBackupManifest. Its Summary
 // previews what join and rebalance would change.
 //
 // Unreachable nodes and wrong passwords are failed checks; the error is
@@ -37,6 +39,8 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 		Password: env.Secrets.Password, Username: env.Secrets.Username, Online: !in.Offline,
 	})...)
 	res.Summary = inventorySummary(inv, in.Base)
+	// The backup gate reads a local file only: offline runs check it too.
+	res.Add(CheckBackupManifest(env, in.BackupManifest)...)
 	if in.Offline {
 		return res, nil
 	}

@@ -2,10 +2,13 @@ package stage
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/backup"
 	"github.com/slotshift/slotshift/pkg/check"
 
 	"github.com/slotshift/slotshift/pkg/report"
@@ -222,4 +225,107 @@ func TestValidateOfflineNeedsNoNetwork(t *testing.T) {
 	if len(res.Checks) == 0 || res.Outcome() != report.OutcomePass {
 		t.Errorf("outcome %s with %d checks", res.Outcome(), len(res.Checks))
 	}
+}
+
+// TestValidateBackupManifest checks online validate's backup gate against
+// manifests the backup stage wrote on a sandbox, as written and edited.
+func TestValidateBackupManifest(t *testing.T) {
+	needCheckRDB(t)
+	c, text := loadedCross(t, 500)
+	env := harnessEnv(t, parseInv(t, text), c.Password)
+	good := realManifest(t, env)
+	m, err := backup.Load(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := m.Entries[1]
+
+	cases := []struct {
+		name  string
+		path  func(t *testing.T) string
+		node  string // of the failed check; "" = cluster-wide
+		parts []string
+		unit  string
+	}{
+		{name: "stale", path: func(t *testing.T) string { return editManifest(t, good, "stale.json", stale) },
+			node: m.Entries[0].Node, parts: []string{"saved 30h", "older than backup.max_age 24h0m0s"}, unit: "seconds"},
+		{name: "missing range", path: func(t *testing.T) string { return editManifest(t, good, "hole.json", dropSlots(t)) },
+			parts: []string{"100 of 16384 slots have no good file: 100-199"}, unit: "slots"},
+		{name: "bad entry", path: func(t *testing.T) string {
+			return editManifest(t, good, "bad.json", func(m *backup.Manifest) { m.Entries[1].Status, m.Entries[1].Problem = backup.Bad, "disk full" })
+		}, node: victim.Node, parts: []string{victim.Node, "marked bad: disk full"}},
+		{name: "other cluster", path: func(t *testing.T) string {
+			return editManifest(t, good, "other.json", func(m *backup.Manifest) { m.Cluster = "prod" })
+		}, parts: []string{`of cluster "prod", not "test"`}},
+		{name: "no manifest", path: func(t *testing.T) string { return filepath.Join(t.TempDir(), "manifest.json") },
+			parts: []string{"not usable", "no such file"}},
+		{name: "changed file", path: func(t *testing.T) string {
+			f, err := os.OpenFile(filepath.Join(filepath.Dir(good), victim.File), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Write([]byte{0}); err != nil {
+				t.Fatal(err)
+			}
+			return good
+		}, node: victim.Node, parts: []string{victim.File, fmt.Sprintf("size %d bytes, the manifest says %d", victim.Size+1, victim.Size)}},
+	}
+
+	t.Run("good", func(t *testing.T) {
+		res, err := Validate(ctxT(t), env, ValidateInput{BackupManifest: good})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck := want(t, res.Checks, IDBackupManifest, "", report.Pass, good, "3 good files cover all 16384 slots", "backup.max_age 24h0m0s")
+		if ck.Unit != "seconds" || ck.Observed.(float64) > 60 {
+			t.Errorf("observed %v %s, want the oldest file's age in seconds", ck.Observed, ck.Unit)
+		}
+		// Without the flag there is no gate at all.
+		res, err = Validate(ctxT(t), env, ValidateInput{Offline: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(find(res.Checks, IDBackupManifest, "")); n != 0 {
+			t.Errorf("%d backup.manifest checks without a manifest", n)
+		}
+	})
+	for _, tc := range cases { // in order: "changed file" edits the good run's file
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Validate(ctxT(t), env, ValidateInput{BackupManifest: tc.path(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome() != report.OutcomeFail {
+				t.Errorf("outcome %s, want fail", res.Outcome())
+			}
+			failed := find(res.Checks, IDBackupManifest, tc.node)
+			var hit *report.Check
+			for i, ch := range failed {
+				if ch.Status == report.Fail && containsAll(ch.Message, tc.parts) {
+					hit = &failed[i]
+				}
+			}
+			if hit == nil {
+				t.Fatalf("no failed backup.manifest check for %q naming %q:\n%s", tc.node, tc.parts, checksText(res))
+			}
+			if hit.Unit != tc.unit || hit.Hint == "" {
+				t.Errorf("check %+v: unit %q, want %q, and a hint", hit, hit.Unit, tc.unit)
+			}
+			for _, ch := range find(res.Checks, IDBackupManifest, "") {
+				if ch.Status == report.Pass {
+					t.Errorf("a pass beside failures: %s", ch.Message)
+				}
+			}
+		})
+	}
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }

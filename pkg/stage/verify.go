@@ -17,7 +17,9 @@ import (
 // distribution within the threshold of the planner's targets, the live
 // cluster matching the inventory, canary writes and reads on every master
 // through a cluster client (unless in.NoCanary) and PING latency under the
-// gates.
+// gates. With in.EndpointsFile it also writes the client endpoints there
+// (see Endpoints) and sets the outputs endpoints-file, masters and replicas,
+// whatever the checks say: the file describes what was observed.
 //
 // Failures are checks in the Result; the error is non-nil only when the
 // stage could not observe at all (the context ended).
@@ -34,6 +36,10 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 		return Result{}, fmt.Errorf("verify: %w", err)
 	}
 	l := check.NewLive(snap)
+	taken := time.Now()
+	if env.Now != nil {
+		taken = env.Now()
+	}
 
 	var res Result
 	res.Add(check.CheckObserved(inv, l)...)
@@ -92,6 +98,9 @@ func Verify(ctx context.Context, env Env, in VerifyInput) (Result, error) {
 		}
 	}
 	res.Add(check.CheckLatency(inv, latRes, inv.Gates)...)
+	if in.EndpointsFile != "" {
+		writeEndpoints(&res, in.EndpointsFile, endpointsOf(env, l, taken))
+	}
 
 	res.Fingerprint = l.Fingerprint()
 	res.Masters, res.Replicas = countRoles(l)

@@ -2,14 +2,19 @@ package stage
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/check"
-
+	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/report"
+	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
 )
 
 func TestVerify(t *testing.T) {
@@ -22,7 +27,8 @@ func TestVerify(t *testing.T) {
 
 	t.Run("healthy", func(t *testing.T) {
 		start := time.Now()
-		res, err := Verify(ctx, env, VerifyInput{})
+		endpoints := filepath.Join(t.TempDir(), "reports", EndpointsName)
+		res, err := Verify(ctx, env, VerifyInput{EndpointsFile: endpoints})
 		wall := time.Since(start)
 		t.Logf("verify wall time on a healthy 3+3 cluster: %s, %d checks", wall.Round(time.Millisecond), len(res.Checks))
 		if err != nil {
@@ -70,6 +76,7 @@ func TestVerify(t *testing.T) {
 		}
 		// redis-cli agrees that the cluster is fine.
 		c.RedisCLICheck(t)
+		checkEndpoints(t, c, res, endpoints, start, 3, 3)
 	})
 
 	t.Run("no canary", func(t *testing.T) {
@@ -166,9 +173,18 @@ func TestVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		res, err := Verify(ctx, env, VerifyInput{NoCanary: true})
+		endpoints := filepath.Join(t.TempDir(), EndpointsName)
+		res, err := Verify(ctx, env, VerifyInput{NoCanary: true, EndpointsFile: endpoints})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The stopped replica is no endpoint; the file is written even
+		// though verify fails.
+		e := checkEndpoints(t, c, res, endpoints, start, 3, 2)
+		for _, ep := range e.Replicas {
+			if ep.Address == stopped.Addr {
+				t.Errorf("stopped node %s listed as an endpoint", stopped.Addr)
+			}
 		}
 		if d := time.Since(start); d > wallLimit {
 			t.Errorf("verify with a node down took %s", d)
@@ -185,6 +201,68 @@ func TestVerify(t *testing.T) {
 		want(t, vres.Checks, check.IDReachable, stopped.Addr, report.Fail, stopped.Addr, "connection refused")
 		want(t, vres.Checks, check.IDBusPort, stopped.Addr, report.Fail, stopped.Addr)
 	})
+}
+
+// checkEndpoints reads the endpoints file verify wrote and checks it
+// against what the nodes themselves say: every master's slots (CLUSTER
+// SLOTS), every replica's master (INFO replication) and the outputs.
+func checkEndpoints(t *testing.T, c *sandboxtest.Cluster, res Result, path string, before time.Time, masters, replicas int) Endpoints {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Endpoints
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.FormatVersion != EndpointsFormatVersion || e.Cluster != "test" || e.Fingerprint != res.Fingerprint ||
+		e.TakenAt.Before(before.Add(-time.Second)) || time.Since(e.TakenAt) > time.Minute {
+		t.Errorf("endpoints header: version %q cluster %q fingerprint %q (report %q) taken %s", e.FormatVersion, e.Cluster, e.Fingerprint, res.Fingerprint, e.TakenAt)
+	}
+	if len(e.Masters) != masters || len(e.Replicas) != replicas {
+		t.Fatalf("%d masters, %d replicas, want %d and %d:\n%s", len(e.Masters), len(e.Replicas), masters, replicas, data)
+	}
+	ctx := ctxT(t)
+	owned := ownedSlots(t, c)
+	var all cluster.SlotSet
+	var addrs []string
+	for _, m := range e.Masters {
+		got, want := cluster.NewSlotSet(m.Slots...), owned[m.Address]
+		if got.String() != want.String() || m.Master != "" || len(m.ID) != 40 || !strings.HasPrefix(m.Server, "server") {
+			t.Errorf("master %+v: slots %s, CLUSTER SLOTS says %s", m, got.String(), want.String())
+		}
+		all.Union(&got)
+		addrs = append(addrs, m.Address)
+	}
+	if all.Len() != cluster.NumSlots {
+		t.Errorf("masters hold %d slots, want all %d", all.Len(), cluster.NumSlots)
+	}
+	byAddr := map[string]int{}
+	for i, n := range c.Nodes {
+		byAddr[n.Addr] = i
+	}
+	for _, r := range e.Replicas {
+		info, err := c.Client(byAddr[r.Address]).Info(ctx, "replication").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		host := regexp.MustCompile(`master_host:(\S+)`).FindStringSubmatch(info)
+		port := regexp.MustCompile(`master_port:(\d+)`).FindStringSubmatch(info)
+		if host == nil || port == nil || r.Master != host[1]+":"+port[1] {
+			t.Errorf("replica %s: master %q, INFO replication says %v:%v", r.Address, r.Master, host, port)
+			continue
+		}
+		got, want := cluster.NewSlotSet(r.Slots...), owned[r.Master]
+		if got.String() != want.String() {
+			t.Errorf("replica %s lists slots %s, its master owns %s", r.Address, got.String(), want.String())
+		}
+	}
+	if res.Outputs["endpoints-file"] != path || res.Outputs["masters"] != strings.Join(addrs, ",") || strings.Count(res.Outputs["replicas"], ":") != replicas {
+		t.Errorf("outputs %v", res.Outputs)
+	}
+	want(t, res.Checks, IDEndpoints, "", report.Pass, path, fmt.Sprintf("%d masters, %d replicas", masters, replicas))
+	return e
 }
 
 func mustID(t testing.TB, f func() (string, error)) string {

@@ -186,3 +186,8 @@ func (p *Pool) Migrate(ctx context.Context, addr, host string, port int, keys []
 	}
 	return res != "NOKEY", nil
 }
+
+// ConfigSet sets one directive live (CONFIG SET).
+func (p *Pool) ConfigSet(ctx context.Context, addr, key, value string) error {
+	return wrap(addr, "CONFIG SET "+key, p.Client(addr).ConfigSet(ctx, key, value).Err())
+}

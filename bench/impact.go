@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/load"
+)
+
+// Client load during every timed run: modest and fixed, so that what
+// changes between modes is the rebalance, not the load. The load runs in
+// the benchmark's own process; every rebalance runs in a child (the
+// measuring wrapper and its command), so the two never share a process.
+const (
+	loadClients     = 2
+	loadRate        = 1000 // operations per second over both clients
+	loadKeys        = 10000
+	loadReadPercent = 50
+	// loadPrefix does not collide with keyName's "key:".
+	loadPrefix = "bench:load:"
+	// loadBaseline is how long the load runs before the rebalance starts.
+	// Its first second (connections, slot map) is warm-up and left out of
+	// the baseline window, which is the full seconds after it.
+	loadBaseline = 4 * time.Second
+	loadWarmup   = 1 // seconds
+	// loadSlack bounds the load past the run's timeout: the load phase
+	// always ends, even when Stop is never reached.
+	loadSlack = 30 * time.Second
+)
+
+// impact is what the client load saw around one timed rebalance.
+type impact struct {
+	// BeforeP99MS and DuringP99MS are the client p99 of the baseline
+	// window and of the rebalance window (see windowP99), ms.
+	BeforeP99MS float64 `json:"p99_before_ms"`
+	DuringP99MS float64 `json:"p99_during_ms"`
+	// Ratio is DuringP99MS / BeforeP99MS; 0 when either is unknown.
+	Ratio float64 `json:"p99_ratio"`
+	// DuringMaxMS is the slowest operation in the rebalance window, ms.
+	DuringMaxMS float64 `json:"max_during_ms"`
+	Ops         int64   `json:"ops"`
+	WritesAcked int64   `json:"writes_acked"`
+	// Errors counts failed operations by kind over the whole load run.
+	Errors map[string]int64 `json:"errors,omitempty"`
+	// Lost and Stale count acknowledged writes that the read-back after
+	// the run found missing or overwritten by an older value; Unverified
+	// keys could not be read back.
+	Lost       int `json:"lost"`
+	Stale      int `json:"stale"`
+	Unverified int `json:"unverified,omitempty"`
+}
+
+// loadRun is the client load around one timed rebalance.
+type loadRun struct {
+	g     *load.Generator
+	start time.Time
+	// rebStart and rebEnd bound the rebalance, from the load's start.
+	rebStart, rebEnd time.Duration
+}
+
+// loadOptions is the fixed load against the cluster of seeds; bound caps
+// the load phase.
+func loadOptions(seeds []string, password string, bound time.Duration) load.Options {
+	return load.Options{
+		Seeds: seeds, Password: password, Duration: bound, Rate: loadRate,
+		Clients: loadClients, Keys: loadKeys, Prefix: loadPrefix, ReadPercent: loadReadPercent,
+	}
+}
+
+// startLoad starts the load and returns after the baseline, when the
+// rebalance may start. runTimeout bounds the rebalance (the load phase
+// ends by itself after baseline + runTimeout + slack).
+func startLoad(ctx context.Context, seeds []string, password string, runTimeout time.Duration) (*loadRun, error) {
+	g, err := load.New(loadOptions(seeds, password, loadBaseline+runTimeout+loadSlack))
+	if err != nil {
+		return nil, err
+	}
+	lr := &loadRun{g: g, start: time.Now()}
+	g.Start(ctx)
+	select {
+	case <-time.After(loadBaseline):
+	case <-ctx.Done():
+		_, _ = g.Stop()
+		return nil, ctx.Err()
+	case <-g.Done():
+		_, err := g.Stop()
+		return nil, fmt.Errorf("client load ended during the baseline: %v", err)
+	}
+	return lr, nil
+}
+
+// runUnderLoad is runMode with the client load around it: the baseline,
+// the rebalance, then the load's end and read-back (before the caller
+// verifies the cluster, whose key count must not include the load's keys).
+// A run whose load failed is not a result.
+func runUnderLoad(ctx context.Context, c *benchCluster, mode string, rc runConfig) (timedRun, error) {
+	lr, err := startLoad(ctx, c.addrs(), c.password, rc.timeout)
+	if err != nil {
+		return timedRun{}, fmt.Errorf("client load: %w", err)
+	}
+	lr.rebStart = time.Since(lr.start)
+	tr, err := runMode(ctx, c, mode, rc)
+	lr.rebEnd = time.Since(lr.start)
+	im, lerr := lr.stop()
+	tr.Impact = &im
+	if err == nil {
+		err = lerr
+	}
+	return tr, err
+}
+
+// stop ends the load, reads every acknowledged write back, deletes the
+// load's keys and returns what the load saw. It must run before the
+// cluster is verified (whose key count excludes the load's keys).
+func (lr *loadRun) stop() (impact, error) {
+	res, err := lr.g.Stop()
+	if err != nil && !errors.Is(err, load.ErrCleanup) {
+		return impact{}, fmt.Errorf("client load: %w", err)
+	}
+	im := impactOf(res, lr.rebStart, lr.rebEnd)
+	if err != nil {
+		return im, fmt.Errorf("client load: %w", err)
+	}
+	return im, nil
+}
+
+// impactOf summarises a load result around the rebalance window [from,
+// to] (offsets from the load's start). Pure.
+func impactOf(res load.Result, from, to time.Duration) impact {
+	var before, during []load.Second
+	for _, s := range res.Seconds {
+		lo := time.Duration(s.Second) * time.Second
+		hi := lo + time.Second
+		switch {
+		case s.Second >= loadWarmup && hi <= from:
+			before = append(before, s)
+		case hi > from && lo < to:
+			during = append(during, s)
+		}
+	}
+	im := impact{
+		BeforeP99MS: windowP99(before), DuringP99MS: windowP99(during),
+		Ops: res.Ops, WritesAcked: res.WritesAcked,
+		Lost: res.Verify.Lost, Stale: res.Verify.Stale + res.Verify.Foreign, Unverified: res.Verify.Unverified,
+	}
+	if im.BeforeP99MS > 0 && im.DuringP99MS > 0 {
+		im.Ratio = im.DuringP99MS / im.BeforeP99MS
+	}
+	for _, s := range during {
+		im.DuringMaxMS = max(im.DuringMaxMS, ms(s.Latency.Max))
+	}
+	if len(res.Errors) > 0 {
+		im.Errors = map[string]int64{}
+		for k, v := range res.Errors {
+			im.Errors[string(k)] += v
+		}
+	}
+	return im
+}
+
+// windowP99 is a window's client p99, ms: the mean of its seconds' p99
+// weighted by their operations. The load keeps a histogram per second, not
+// per window, so a window's exact p99 is unknown; the weighted mean does
+// not grow with the window's length as the largest second's p99 would,
+// so a long and a short rebalance compare fairly. The slowest operation
+// is reported beside it (DuringMaxMS).
+func windowP99(secs []load.Second) float64 {
+	var sum float64
+	var n int64
+	for _, s := range secs {
+		sum += ms(s.Latency.P99) * float64(s.Latency.Count)
+		n += s.Latency.Count
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// impactSummary is the median of a mode's runs as the table prints it.
+type impactSummary struct {
+	BeforeP99MS float64          `json:"p99_before_ms"`
+	DuringP99MS float64          `json:"p99_during_ms"`
+	Ratio       float64          `json:"p99_ratio"`
+	DuringMaxMS float64          `json:"max_during_ms"`
+	Errors      map[string]int64 `json:"errors,omitempty"` // summed over the runs
+	Lost        int              `json:"lost"`             // summed over the runs
+	Stale       int              `json:"stale"`            // summed over the runs
+}
+
+// summariseImpact returns the medians (and sums of errors, lost and
+// stale) of the runs that measured impact; nil when none did.
+func summariseImpact(runs []timedRun) *impactSummary {
+	var before, during, ratio, mx []float64
+	s := &impactSummary{}
+	for _, r := range runs {
+		im := r.Impact
+		if im == nil {
+			continue
+		}
+		before, during, mx = append(before, im.BeforeP99MS), append(during, im.DuringP99MS), append(mx, im.DuringMaxMS)
+		if im.Ratio > 0 {
+			ratio = append(ratio, im.Ratio)
+		}
+		for k, v := range im.Errors {
+			if s.Errors == nil {
+				s.Errors = map[string]int64{}
+			}
+			s.Errors[k] += v
+		}
+		s.Lost += im.Lost
+		s.Stale += im.Stale
+	}
+	if len(before) == 0 {
+		return nil
+	}
+	s.BeforeP99MS, s.DuringP99MS, s.Ratio, s.DuringMaxMS = median(before), median(during), median(ratio), median(mx)
+	return s
+}
+
+// errorsText renders errors by kind as "timeout=3 tryagain=1", "0" when
+// none.
+func errorsText(errs map[string]int64) string {
+	if len(errs) == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(errs)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", strings.ReplaceAll(k, " ", "_"), errs[k]))
+	}
+	return strings.Join(parts, " ")
+}

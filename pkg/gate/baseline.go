@@ -1,0 +1,89 @@
+package gate
+
+import (
+	"context"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/measure"
+)
+
+// Gate names of the baseline-relative latency gate.
+const (
+	GateVariationAvg = "latency_variation_avg"
+	GateVariationP99 = "latency_variation_p99"
+)
+
+// VariationFloorMS is the least baseline a variation is taken against. A
+// loopback or LAN baseline is often a fraction of a millisecond, where a
+// 0.1 ms wobble would read as +50%; against max(baseline, 1 ms) it reads
+// as +10% at most, while a WAN baseline of several ms is used as it is.
+const VariationFloorMS = 1.0
+
+// Variation is how far current is above baseline, in percent of
+// max(baseline, VariationFloorMS); below the baseline it is negative.
+func Variation(current, baseline float64) float64 {
+	return (current - baseline) / max(baseline, VariationFloorMS) * 100
+}
+
+// decideVariation grades one master's latency l against its baseline, if
+// the variation gate is on; a master without a baseline holds.
+func decideVariation(addr string, l Latency, base map[string]Latency, t inventory.Threshold,
+	check func(gate, node string, v float64, t inventory.Threshold, unit string), missing func(gate, node string)) {
+	if !enabled(t) {
+		return
+	}
+	b, ok := base[addr]
+	if !ok || b.Samples == 0 {
+		missing("latency baseline", addr)
+		return
+	}
+	check(GateVariationP99, addr, Variation(l.P99MS, b.P99MS), t, "%")
+	check(GateVariationAvg, addr, Variation(l.AvgMS, b.AvgMS), t, "%")
+}
+
+// MeasureBaseline records every master's PING latency over the next
+// window (the same probes the gates read) and keeps it as the baseline
+// the latency variation gate compares against. It returns the baseline
+// of each master that answered at least one PING.
+func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (map[string]Latency, error) {
+	// A master's first PING also dials its connection: start once every
+	// master has answered one (or window has passed), so the dial is not
+	// the baseline's p99.
+	for deadline := time.Now().Add(window); !m.allAnswered() && time.Now().Before(deadline); {
+		if !sleepCtx(ctx, waitPoll) {
+			return nil, ctx.Err()
+		}
+	}
+	m.mu.Lock()
+	start := time.Now()
+	m.baseStart = start
+	for _, p := range m.lat {
+		p.base = newProbeHistogram()
+	}
+	m.mu.Unlock()
+	if !sleepCtx(ctx, window) {
+		return nil, ctx.Err()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]Latency{}
+	for a, p := range m.lat {
+		if l := measure.Summarize(p.base); l.Samples > 0 {
+			out[a] = l
+		}
+		p.base = nil
+	}
+	m.baseline = cloneMap(out)
+	return out, nil
+}
+
+// allAnswered reports whether every master has answered a latency PING.
+func (m *Monitor) allAnswered() bool {
+	for _, p := range m.lat {
+		if !p.seen.Load() {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,196 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/measure"
+	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
+)
+
+func TestVariation(t *testing.T) {
+	tests := []struct {
+		cur, base, want float64
+	}{
+		{11, 10, 10},      // a WAN baseline is used as it is
+		{5, 10, -50},      // faster than the baseline
+		{0.3, 0.2, 10},    // a loopback baseline is floored at 1ms
+		{2.2, 0.2, 200},   // a real spike still shows
+		{1.0, 1.0, 0},     //
+		{0.05, 0.01, 4.0}, // noise on a tiny baseline stays small
+	}
+	for _, tc := range tests {
+		if got := Variation(tc.cur, tc.base); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("Variation(%v, %v) = %v, want %v", tc.cur, tc.base, got, tc.want)
+		}
+	}
+}
+
+func TestDecideVariation(t *testing.T) {
+	const a = "10.0.0.1:7000"
+	g := inventory.Gates{LatencyVariationPercent: inventory.Threshold{Hold: 10, Abort: 100}}
+	r := fakeReadings(0)
+	r.Latency[a] = Latency{AvgMS: 2.5, P99MS: 6, Samples: 100}
+	// No baseline yet: hold, never proceed blind.
+	if d := Decide(r, g); d.Verdict != Hold || !strings.Contains(d.Reason(), "baseline") {
+		t.Errorf("without a baseline: %v", d)
+	}
+	r.Baseline = map[string]Latency{a: {AvgMS: 2, P99MS: 5, Samples: 100}}
+	d := Decide(r, g)
+	// p99 +20% holds, avg +25% holds.
+	if d.Verdict != Hold || !strings.Contains(d.Reason(), "latency_variation_p99 20% on "+a+" > hold 10%") {
+		t.Errorf("+20%%: %v", d)
+	}
+	var ids []string
+	for _, x := range d.Readings {
+		ids = append(ids, x.Gate)
+	}
+	if got := strings.Join(ids, ","); got != GateVariationP99+","+GateVariationAvg {
+		t.Errorf("readings %s", got)
+	}
+	r.Latency[a] = Latency{AvgMS: 2, P99MS: 15, Samples: 100}
+	if d := Decide(r, g); d.Verdict != Abort || !strings.Contains(d.Reason(), "latency_variation_p99 200%") {
+		t.Errorf("+200%%: %v", d)
+	}
+	r.Latency[a] = Latency{AvgMS: 2, P99MS: 5.4, Samples: 100}
+	if d := Decide(r, g); d.Verdict != Proceed {
+		t.Errorf("+8%%: %v", d)
+	}
+	// Off: no reading, whatever the baseline.
+	if d := Decide(r, inventory.Gates{}); len(d.Readings) != 0 {
+		t.Errorf("gate off, yet readings %+v", d.Readings)
+	}
+}
+
+// pingHelperEnv carries the separate measurement's parameters to the
+// helper process: address, start and end (unix nanos), interval.
+const pingHelperEnv = "SLOTSHIFT_TEST_PING_HELPER"
+
+// TestPingHelperProcess is not a test: run by TestHonestProbe as a separate
+// process, it PINGs one node with its own client from start to end and
+// prints the latency summary as JSON.
+func TestPingHelperProcess(t *testing.T) {
+	spec := os.Getenv(pingHelperEnv)
+	if spec == "" {
+		t.Skip("helper process of TestHonestProbe")
+	}
+	f := strings.Split(spec, ",")
+	start, _ := strconv.ParseInt(f[1], 10, 64)
+	end, _ := strconv.ParseInt(f[2], 10, 64)
+	every, _ := time.ParseDuration(f[3])
+	c := admin.NewClient(f[0], admin.Options{Password: os.Getenv("SLOTSHIFT_PASSWORD")})
+	defer c.Close()
+	ctx := context.Background()
+	time.Sleep(time.Until(time.Unix(0, start)))
+	h := measure.NewHistogram()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for time.Now().UnixNano() < end {
+		s := time.Now()
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = h.RecordValue(measure.Micros(time.Since(s)))
+		<-tick.C
+	}
+	out, _ := json.Marshal(measure.Summarize(h))
+	fmt.Println("PINGS " + string(out))
+}
+
+// burn runs a Lua CPU burner on the node in bursts of burst every period,
+// until ctx ends.
+func burn(ctx context.Context, addr, password string, burst, period time.Duration) {
+	c := admin.NewClient(addr, admin.Options{Password: password})
+	defer c.Close()
+	const script = `local t = redis.call('TIME') local s = t[1]*1000000 + t[2]
+while true do t = redis.call('TIME') if t[1]*1000000 + t[2] - s >= tonumber(ARGV[1]) then break end end
+return 0`
+	for ctx.Err() == nil {
+		_ = c.Eval(ctx, script, nil, burst.Microseconds()).Err()
+		_ = sleepCtx(ctx, period-burst)
+	}
+}
+
+// TestHonestProbe checks the gate Monitor's latency against a separate
+// measurement: while a Lua CPU burner stalls one master in bursts, a
+// separate process with its own client PINGs that master at the Monitor's
+// interval over the same span as the Monitor's baseline measurement. The
+// two p99s must agree within 35%.
+func TestHonestProbe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server processes")
+	}
+	c := sandboxtest.Start(t, 3, sandboxtest.Options{})
+	c.Form(t, 3)
+	masters := c.Addrs()
+	target := masters[0]
+	pool := admin.NewPool(admin.Options{Password: c.Password})
+	t.Cleanup(func() { _ = pool.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m := NewMonitor(pool, masters, nil, MonitorOptions{Interval: 20 * time.Millisecond, InfoInterval: 200 * time.Millisecond})
+	m.Start(ctx)
+	defer m.Close()
+
+	burnCtx, stopBurn := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// Bursts long and frequent enough (60ms of every 200ms) that p99 is
+	// set by the node's stalls, not by a scheduling hiccup of either
+	// measuring process on a busy test machine.
+	wg.Go(func() { burn(burnCtx, target, c.Password, 60*time.Millisecond, 200*time.Millisecond) })
+	defer wg.Wait()
+	defer stopBurn()
+
+	const span = 4 * time.Second
+	start := time.Now().Add(500 * time.Millisecond) // the helper has started by then
+	end := start.Add(span)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestPingHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(),
+		pingHelperEnv+"="+fmt.Sprintf("%s,%d,%d,%s", target, start.UnixNano(), end.UnixNano(), m.LatencyInterval()),
+		"SLOTSHIFT_PASSWORD="+c.Password)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(start))
+	base, err := m.MeasureBaseline(ctx, span)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v\n%s", err, out.String())
+	}
+	_, js, ok := strings.Cut(out.String(), "PINGS ")
+	var sep Latency
+	if !ok || json.Unmarshal([]byte(strings.SplitN(js, "\n", 2)[0]), &sep) != nil {
+		t.Fatalf("helper output:\n%s", out.String())
+	}
+	mon := base[target]
+	t.Logf("over %v on %s: gate Monitor p99 %.2fms avg %.2fms (%d PINGs); separate process p99 %.2fms avg %.2fms (%d PINGs)",
+		span, target, mon.P99MS, mon.AvgMS, mon.Samples, sep.P99MS, sep.AvgMS, sep.Samples)
+	if mon.Samples < 50 || sep.Samples < 50 {
+		t.Fatalf("too few samples: monitor %d, separate %d", mon.Samples, sep.Samples)
+	}
+	if sep.P99MS < 20 {
+		t.Fatalf("the burner did not show in the separate measurement (p99 %.2fms)", sep.P99MS)
+	}
+	if diff := math.Abs(mon.P99MS-sep.P99MS) / sep.P99MS; diff > 0.35 {
+		t.Errorf("gate Monitor p99 %.2fms is %.0f%% off the separate measurement's %.2fms", mon.P99MS, diff*100, sep.P99MS)
+	}
+	// The baseline is what the variation gate compares with.
+	if r := m.Readings(); r.Baseline[target] != mon {
+		t.Errorf("Readings().Baseline[%s] = %+v, want %+v", target, r.Baseline[target], mon)
+	}
+}

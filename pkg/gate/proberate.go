@@ -1,0 +1,90 @@
+package gate
+
+import (
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// MaxProbesPerSecond bounds the PING probes a Monitor sends to all masters
+// together. At the default 10ms per master that is reached at 20 masters;
+// beyond, each master is probed less often, so a 100-master cluster costs
+// 2,000 PINGs/s, not 10,000.
+const MaxProbesPerSecond = 2000
+
+// ProbeInterval is the per-master PING period for a cluster of masters
+// masters: max(floor, masters/MaxProbesPerSecond seconds). The total rate
+// stays at or below MaxProbesPerSecond (or 1/floor per master when that is
+// lower). With fewer samples per window, p99 becomes the window's slowest
+// PING or close to it: stricter, never laxer.
+func ProbeInterval(masters int, floor time.Duration) time.Duration {
+	scaled := time.Duration(masters) * time.Second / MaxProbesPerSecond
+	return max(scaled, floor)
+}
+
+// The Monitor's own latency histograms are smaller than pkg/measure's
+// (which validate and verify use for one-off probes): 2 significant figures
+// (p99 to within 1%) from 1µs to 60s is ~20 KB each instead of ~140 KB, and
+// a Monitor keeps several per master.
+const (
+	probeHistMinUS   = 1
+	probeHistMaxUS   = 60_000_000
+	probeHistSigFigs = 2
+)
+
+func newProbeHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(probeHistMinUS, probeHistMaxUS, probeHistSigFigs)
+}
+
+// window is a sliding latency window of a fixed number of sub-histograms.
+// Unlike hdrhistogram.WindowedHistogram, merging reuses one histogram, so
+// reading the window allocates nothing. It is not safe for concurrent use.
+type window struct {
+	buckets []*hdrhistogram.Histogram
+	cur     int
+	merged  *hdrhistogram.Histogram
+}
+
+func newWindow(n int) *window {
+	w := &window{merged: newProbeHistogram()}
+	for range n {
+		w.buckets = append(w.buckets, newProbeHistogram())
+	}
+	return w
+}
+
+func (w *window) record(us int64) { _ = w.buckets[w.cur].RecordValue(us) }
+
+// rotate drops the oldest sub-histogram and starts a fresh one.
+func (w *window) rotate() {
+	w.cur = (w.cur + 1) % len(w.buckets)
+	w.buckets[w.cur].Reset()
+}
+
+// merge returns the whole window; the result is valid until the next call.
+func (w *window) merge() *hdrhistogram.Histogram {
+	w.merged.Reset()
+	for _, b := range w.buckets {
+		w.merged.Merge(b)
+	}
+	return w.merged
+}
+
+// LatencyInterval is the period this Monitor PINGs each master at:
+// ProbeInterval of its masters and MonitorOptions.LatencyInterval.
+func (m *Monitor) LatencyInterval() time.Duration {
+	return ProbeInterval(len(m.masters), m.opts.LatencyInterval)
+}
+
+// ProbeRate is the PING probes per second this Monitor sends each master.
+func (m *Monitor) ProbeRate() float64 { return 1 / m.LatencyInterval().Seconds() }
+
+// PingsSent returns how many latency PINGs the Monitor has sent each
+// master so far.
+func (m *Monitor) PingsSent() map[string]int64 {
+	out := make(map[string]int64, len(m.lat))
+	for a, p := range m.lat {
+		out[a] = p.sent.Load()
+	}
+	return out
+}

@@ -1,0 +1,74 @@
+package gate
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestProbeInterval(t *testing.T) {
+	tests := []struct {
+		masters int
+		floor   time.Duration
+		want    time.Duration
+	}{
+		{0, 10 * time.Millisecond, 10 * time.Millisecond},
+		{3, 10 * time.Millisecond, 10 * time.Millisecond},
+		{20, 10 * time.Millisecond, 10 * time.Millisecond}, // 2,000/s exactly
+		{21, 10 * time.Millisecond, 10500 * time.Microsecond},
+		{53, 10 * time.Millisecond, 26500 * time.Microsecond},
+		{100, 10 * time.Millisecond, 50 * time.Millisecond},
+		{500, 10 * time.Millisecond, 250 * time.Millisecond},
+		{100, 100 * time.Millisecond, 100 * time.Millisecond}, // a slower floor wins
+	}
+	for _, tc := range tests {
+		got := ProbeInterval(tc.masters, tc.floor)
+		if got != tc.want {
+			t.Errorf("ProbeInterval(%d, %v) = %v, want %v", tc.masters, tc.floor, got, tc.want)
+		}
+		if tc.masters > 0 {
+			if rate := float64(tc.masters) / got.Seconds(); rate > MaxProbesPerSecond+1e-6 {
+				t.Errorf("%d masters at %v: %.0f probes/s, over %d", tc.masters, got, rate, MaxProbesPerSecond)
+			}
+		}
+	}
+}
+
+func TestMonitorProbeRate(t *testing.T) {
+	masters := make([]string, 100)
+	for i := range masters {
+		masters[i] = fmt.Sprintf("10.0.0.1:%d", 7000+i)
+	}
+	m := NewMonitor(nil, masters, nil, MonitorOptions{})
+	if got := m.LatencyInterval(); got != 50*time.Millisecond {
+		t.Errorf("LatencyInterval = %v, want 50ms", got)
+	}
+	if got := m.ProbeRate(); got != 20 {
+		t.Errorf("ProbeRate = %v per master, want 20", got)
+	}
+}
+
+// The window forgets a sub-histogram per rotation and merges without
+// keeping stale counts.
+func TestWindow(t *testing.T) {
+	w := newWindow(3)
+	w.record(1000)
+	w.rotate()
+	w.record(2000)
+	if h := w.merge(); h.TotalCount() != 2 || h.Max() < 1990 {
+		t.Fatalf("merged %d samples, max %d; want 2, ~2000", h.TotalCount(), h.Max())
+	}
+	w.rotate()
+	w.rotate() // the 1000µs bucket is reused and reset
+	if h := w.merge(); h.TotalCount() != 1 || h.Min() < 1990 {
+		t.Fatalf("after rotating out: %d samples, min %d; want 1, ~2000", h.TotalCount(), h.Min())
+	}
+	w.rotate()
+	if h := w.merge(); h.TotalCount() != 0 {
+		t.Fatalf("after a full rotation: %d samples", h.TotalCount())
+	}
+	// 2 significant figures: p99 within 1%.
+	if got := newProbeHistogram(); got.ByteSize() > 32<<10 {
+		t.Errorf("probe histogram is %d bytes, want under 32 KiB", got.ByteSize())
+	}
+}

@@ -1,0 +1,94 @@
+package gate
+
+import (
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/inventory"
+)
+
+// An abort needs a second look, as in gh-ost: one reading over an abort
+// limit (a GC pause of the tool, one slow PING) must not stop a run. When
+// a decision first aborts, the Monitor starts fresh latency samples and
+// holds; once AbortRecheck has passed, latency is judged on those samples
+// alone (a PING still outstanding counts at its age). Only if the
+// decision still aborts then is the abort acted upon.
+
+// secondLook tracks an abort awaiting its second look. It does no I/O.
+type secondLook struct {
+	start time.Time // when the abort was first seen; zero when none is pending
+}
+
+// judge returns the decision to act on at now: d itself, unless d aborts
+// and has not yet persisted for recheck, in which case it holds. started
+// reports that a look began now, so the caller starts fresh samples; done
+// that a pending look ended (confirmed or cleared).
+func (s *secondLook) judge(d Decision, now time.Time, recheck time.Duration) (out Decision, started, done bool) {
+	pending := !s.start.IsZero()
+	switch {
+	case d.Verdict != Abort:
+		s.start = time.Time{}
+		return d, false, pending
+	case !pending:
+		s.start = now
+		return awaitLook(d), true, false
+	case now.Sub(s.start) < recheck:
+		return awaitLook(d), false, false
+	}
+	s.start = time.Time{}
+	return d, false, true
+}
+
+// awaitLook is an abort decision downgraded to a hold until its second look.
+func awaitLook(d Decision) Decision { return demote(d, "abort awaits a second look: ") }
+
+// demote turns an abort decision into a hold whose first reason says why.
+// The reasons are copied: d's own stay as they were.
+func demote(d Decision, why string) Decision {
+	reasons := append([]string{why + d.Reason()}, d.Reasons[min(1, len(d.Reasons)):]...)
+	d.Verdict, d.Reasons = Hold, reasons
+	return d
+}
+
+// recheckOf is the gates' second-look delay, default when unset.
+func recheckOf(g inventory.Gates) time.Duration {
+	if g.AbortRecheck.Duration > 0 {
+		return g.AbortRecheck.Duration
+	}
+	return inventory.DefaultAbortRecheck
+}
+
+// decide decides on the latest readings and applies the second look.
+func (m *Monitor) decide(g inventory.Gates) Decision {
+	d := Decide(m.Readings(), g)
+	recheck := recheckOf(g)
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out, started, done := m.look.judge(d, now, recheck)
+	switch {
+	case started:
+		m.lookStart, m.lookDue = now, now.Add(recheck)
+		for _, p := range m.lat {
+			p.look = newProbeHistogram()
+		}
+	case done:
+		m.lookStart, m.lookDue = time.Time{}, time.Time{}
+		for _, p := range m.lat {
+			p.look = nil
+		}
+	}
+	return out
+}
+
+// lookPending reports whether an abort awaits its second look.
+func (m *Monitor) lookPending() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.look.start.IsZero()
+}
+
+// holdBeforeStart is an abort decision turned into a hold, for the wait
+// before the first batch: nothing is in flight yet, so red means wait.
+func holdBeforeStart(d Decision) Decision {
+	return demote(d, "before the first batch an abort holds: ")
+}

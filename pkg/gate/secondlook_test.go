@@ -1,0 +1,150 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
+)
+
+// fakeReadings is a healthy one-master cluster whose p99 is p99MS.
+func fakeReadings(p99MS float64) Readings {
+	const a = "10.0.0.1:7000"
+	return Readings{
+		Masters:      []string{a},
+		Latency:      map[string]Latency{a: {AvgMS: 1, P99MS: p99MS, Samples: 100}},
+		ClusterState: map[string]string{a: "ok"},
+	}
+}
+
+// An abort is acted on only when it persists for the recheck; a spike
+// that is gone by then never aborts, and each new spike needs its own look.
+func TestSecondLook(t *testing.T) {
+	g := inventory.Gates{LatencyP99MS: inventory.Threshold{Hold: 20, Abort: 200}}
+	const recheck = time.Second
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		at      time.Duration
+		p99     float64
+		want    Verdict
+		awaits  bool // the reason says the abort awaits its look
+		started bool
+	}{
+		{0, 5, Proceed, false, false},
+		{100 * time.Millisecond, 500, Hold, true, true}, // first abort: look
+		{600 * time.Millisecond, 500, Hold, true, false},
+		{1200 * time.Millisecond, 5, Proceed, false, false}, // gone: no abort
+		{1300 * time.Millisecond, 30, Hold, false, false},
+		{1400 * time.Millisecond, 300, Hold, true, true}, // a new spike, a new look
+		{2300 * time.Millisecond, 300, Hold, true, false},
+		{2400 * time.Millisecond, 300, Abort, false, false}, // persisted: abort
+		{2500 * time.Millisecond, 300, Hold, true, true},    // after an abort, a fresh look
+	}
+	var s secondLook
+	for i, st := range steps {
+		d, started, _ := s.judge(Decide(fakeReadings(st.p99), g), t0.Add(st.at), recheck)
+		if d.Verdict != st.want || started != st.started || strings.Contains(d.Reason(), "second look") != st.awaits {
+			t.Errorf("step %d (+%v, p99 %v): %v, started %v; want %v, started %v, awaits %v", i, st.at, st.p99, d, started, st.want, st.started, st.awaits)
+		}
+	}
+}
+
+// Before the first batch an abort holds; the reasons keep the abort.
+func TestHoldBeforeStart(t *testing.T) {
+	d := Decide(fakeReadings(500), inventory.Gates{LatencyP99MS: inventory.Threshold{Hold: 20, Abort: 200}})
+	h := holdBeforeStart(d)
+	if h.Verdict != Hold || !strings.Contains(h.Reason(), "before the first batch") || !strings.Contains(h.Reason(), "> abort 200ms") {
+		t.Errorf("holdBeforeStart = %v", h)
+	}
+	if d.Verdict != Abort || strings.Contains(d.Reason(), "before") {
+		t.Errorf("the original decision changed: %v", d)
+	}
+}
+
+// On a real cluster: a brief CLIENT PAUSE over the abort limit holds and
+// then proceeds; one that lasts aborts after the second look; before the
+// first batch the same stall holds until the hold timeout.
+func TestSecondLookOnRealCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server processes")
+	}
+	c := sandboxtest.Start(t, 3, sandboxtest.Options{})
+	c.Form(t, 3)
+	masters := c.Addrs()
+	pool := admin.NewPool(admin.Options{Password: c.Password})
+	t.Cleanup(func() { _ = pool.Close() })
+	g := inventory.Gates{
+		LatencyP99MS:  inventory.Threshold{Hold: 150, Abort: 250},
+		MemoryPercent: inventory.Threshold{Hold: 80, Abort: 95},
+		AbortRecheck:  inventory.Duration{Duration: time.Second},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	monitor := func(t *testing.T) *Monitor {
+		m := NewMonitor(pool, masters, nil, MonitorOptions{Interval: 20 * time.Millisecond, Window: 2 * time.Second, InfoInterval: 200 * time.Millisecond})
+		m.Start(ctx)
+		t.Cleanup(m.Close)
+		if d, err := m.Wait(ctx, g, 10*time.Second); err != nil || d.Verdict != Proceed {
+			t.Fatalf("idle cluster: %v, %v", d, err)
+		}
+		return m
+	}
+	pause := func(t *testing.T, i int, ms int) {
+		if err := c.Client(i).Do(ctx, "CLIENT", "PAUSE", ms).Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(350 * time.Millisecond) // the stalled PING is over the abort limit
+	}
+
+	t.Run("a brief pause does not abort", func(t *testing.T) {
+		m := monitor(t)
+		pause(t, 0, 500)
+		start := time.Now()
+		d, err := m.Wait(ctx, g, 10*time.Second)
+		el := time.Since(start)
+		t.Logf("brief pause: %v after %v", d, el.Round(time.Millisecond))
+		if err != nil || d.Verdict != Proceed {
+			t.Fatalf("Wait = %v, %v; want proceed after the second look", d, err)
+		}
+		// It held on the stall (the abort awaited its look) until the
+		// samples since showed the node calm again.
+		if n, _ := m.Held(); n != 1 || el < 100*time.Millisecond {
+			t.Errorf("proceeded after %v with %d hold(s); want one hold over the stall", el, n)
+		}
+	})
+
+	t.Run("a lasting pause aborts after the second look", func(t *testing.T) {
+		m := monitor(t)
+		pause(t, 1, 4000)
+		start := time.Now()
+		d, err := m.Wait(ctx, g, 10*time.Second)
+		el := time.Since(start)
+		t.Logf("lasting pause: %v after %v", d, el.Round(time.Millisecond))
+		if err != nil || d.Verdict != Abort || !strings.Contains(d.Reason(), masters[1]) {
+			t.Fatalf("Wait = %v, %v; want an abort on %s", d, err, masters[1])
+		}
+		if el < 900*time.Millisecond || el > 3*time.Second {
+			t.Errorf("aborted after %v, want about the 1s second look", el)
+		}
+	})
+
+	t.Run("before the first batch an abort holds", func(t *testing.T) {
+		m := monitor(t)
+		p := Policy{Monitor: m, Gates: g, HoldTimeout: 1500 * time.Millisecond}
+		pause(t, 2, 7000)
+		d, err := p.Wait(ctx)
+		if !errors.Is(err, ErrHoldTimeout) || d.Verdict != Hold || !strings.Contains(d.Reason(), "before the first batch") {
+			t.Fatalf("first Policy.Wait = %v, %v; want a hold timeout", d, err)
+		}
+		// Later waits come with a batch in flight: the stall aborts.
+		d, err = p.Wait(ctx)
+		if err != nil || d.Verdict != Abort {
+			t.Fatalf("second Policy.Wait = %v, %v; want abort", d, err)
+		}
+	})
+}

@@ -1,0 +1,221 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/plan"
+)
+
+// slowestPacer returns a pacer whose second cut over budget leaves it
+// exhausted: one step from the start pace to the slowest.
+func slowestPacer(lat LatencySource, clock *fakeClock) *Pacer {
+	return NewPacer(lat, PacerOptions{BudgetP99: ms(20), Window: ms(100), MinKeys: 10, StartKeys: 10, MaxDepth: 1,
+		MaxRest: 0.25, RestStep: 0.25, Now: clock.Now})
+}
+
+// holdRun is a run with just what waitGates needs.
+func holdRun(g Gater, p *Pacer, holdTimeout time.Duration) *run {
+	e := &Executor{opts: Options{Pacer: p, HoldTimeout: holdTimeout}.withDefaults()}
+	return &run{e: e, ctx: context.Background(), gater: g, prog: newProgress(time.Now(), plan.Rebalance{})}
+}
+
+func latencyHold(node string, gates ...string) gate.Decision {
+	d := gate.Decision{Verdict: gate.Hold}
+	for _, g := range gates {
+		d.Readings = append(d.Readings, gate.Reading{Gate: g, Node: node, Value: 30, Hold: 20, Decision: gate.Hold.String()})
+		d.Reasons = append(d.Reasons, g+" on "+node)
+	}
+	return d
+}
+
+// TestWaitGatesRelaxesSteeredLatency: with a pacer, a latency hold on a
+// source it steers does not hold the batch; any other hold does, and an
+// abort still aborts.
+func TestWaitGatesRelaxesSteeredLatency(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	lat := &fakeLatency{}
+	lat.set(ms(5), clock.Now(), true)
+	p := slowestPacer(lat, clock)
+	p.Current("a") // a has been paced
+	cpu := gate.Decision{Verdict: gate.Hold, Reasons: []string{"cpu 80% on c > hold 70%"},
+		Readings: []gate.Reading{{Gate: gate.GateCPU, Node: "c", Value: 80, Hold: 70, Decision: gate.Hold.String()}}}
+	withCPU := latencyHold("a", gate.GateLatencyP99)
+	withCPU.Readings = append(withCPU.Readings, cpu.Readings...)
+	withCPU.Reasons = append(withCPU.Reasons, cpu.Reasons...)
+	abort := latencyHold("a", gate.GateLatencyP99)
+	abort.Verdict = gate.Abort
+	for _, tc := range []struct {
+		name      string
+		cur       gate.Decision
+		srcs      []string
+		pacer     *Pacer
+		wantWaits int
+		want      gate.Verdict
+	}{
+		{"steered latency", latencyHold("a", gate.GateLatencyP99, gate.GateLatencyAvg), []string{"a"}, p, 0, gate.Proceed},
+		{"no pacer", latencyHold("a", gate.GateLatencyP99), []string{"a"}, nil, 1, gate.Hold},
+		{"latency on a target", latencyHold("b", gate.GateLatencyP99), []string{"a"}, p, 1, gate.Hold},
+		{"not a source now", latencyHold("a", gate.GateLatencyP99), []string{"b"}, p, 1, gate.Hold},
+		{"cpu too", withCPU, []string{"a"}, p, 1, gate.Hold},
+		{"abort", abort, []string{"a"}, p, 0, gate.Abort},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &fakeGate{cur: tc.cur, waitD: tc.cur, waitErr: gate.ErrHoldTimeout}
+			if tc.cur.Verdict == gate.Abort {
+				g.waitErr = nil
+			}
+			d, err := holdRun(g, tc.pacer, time.Second).waitGates(context.Background(), tc.srcs)
+			if g.waits != tc.wantWaits || d.Verdict != tc.want {
+				t.Errorf("waits %d verdict %v err %v; want %d waits and %v", g.waits, d.Verdict, err, tc.wantWaits, tc.want)
+			}
+			if (tc.want == gate.Hold) != errors.Is(err, gate.ErrHoldTimeout) {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+}
+
+// exhaust drives p's pace of addr to the slowest and over budget.
+func exhaust(t *testing.T, p *Pacer, lat *fakeLatency, clock *fakeClock, addr string) {
+	t.Helper()
+	p.Current(addr)
+	for range 2 {
+		clock.advance(ms(100))
+		lat.set(ms(30), clock.Now(), true)
+		p.Current(addr)
+	}
+	if !p.Exhausted(addr) {
+		t.Fatalf("%s not exhausted: %+v", addr, p.History(addr))
+	}
+}
+
+// TestWaitGatesHoldsOnExhaustedPace: green gates do not let a batch in
+// while a source is exhausted; the hold times out with the reason, or ends
+// once a fresh reading is under budget.
+func TestWaitGatesHoldsOnExhaustedPace(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	lat := &fakeLatency{}
+	p := slowestPacer(lat, clock)
+	exhaust(t, p, lat, clock, "a")
+	r := holdRun(&fakeGate{}, p, 300*time.Millisecond)
+
+	start := time.Now()
+	d, err := r.waitGates(context.Background(), []string{"a", "b"})
+	want := "pace exhausted on a: p99 30 ms over budget 20 ms at the slowest pace"
+	if !errors.Is(err, gate.ErrHoldTimeout) || d.Verdict != gate.Hold || d.Reason() != want {
+		t.Fatalf("got %v %q, err %v; want a hold: %s", d.Verdict, d.Reason(), err, want)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond {
+		t.Errorf("held %v, less than the hold timeout", el)
+	}
+	if g := r.prog.snapshot().Gates; !strings.Contains(g, "pace exhausted on a") {
+		t.Errorf("status gates = %q", g)
+	}
+
+	// The latency falls: the next judgement ends the hold.
+	r.e.opts.HoldTimeout = time.Minute
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		clock.advance(ms(100))
+		lat.set(ms(5), clock.Now(), true)
+	}()
+	d, err = r.waitGates(context.Background(), []string{"a"})
+	if err != nil || d.Verdict != gate.Proceed || p.Exhausted("a") {
+		t.Fatalf("got %v, err %v, exhausted %v; want proceed", d, err, p.Exhausted("a"))
+	}
+}
+
+// TestExhaustedPaceHoldsRun: on a real cluster, a source whose pace stays
+// exhausted holds the run at a slot boundary (exit 75's ErrHeld) with the
+// pace's reason, and leaves no slot open.
+func TestExhaustedPaceHoldsRun(t *testing.T) {
+	tc := startWithEmptyMaster(t, 2, 0)
+	const nkeys = 2000
+	tc.Load(t, nkeys, valueSize)
+	p := tc.rangePlan(t, 0, cluster.Range{Start: 0, End: 199}, 50)
+	clock := &fakeClock{now: time.Now()}
+	lat := &fakeLatency{}
+	lat.set(ms(5), clock.Now(), true)
+	pacer := slowestPacer(lat, clock)
+	src := p.Moves[0].FromAddr
+	g := &fakeGate{}
+	var slots atomic.Int64
+	e := New(tc.pool, Options{Pacer: pacer, HoldTimeout: 300 * time.Millisecond, SlotsInFlight: 4, GroupsInFlight: 1,
+		BeforeStep: func(step string, slot int) error {
+			// Halfway through the first batch, the source goes over budget
+			// and stays there at the slowest pace.
+			if step == StepMigrating {
+				if slots.Add(1) == 20 {
+					exhaust(t, pacer, lat, clock, src)
+				}
+			}
+			return nil
+		}})
+	res, err := e.Run(context.Background(), p, g)
+	if !errors.Is(err, ErrHeld) || !strings.Contains(err.Error(), "pace exhausted on "+src) {
+		t.Fatalf("err = %v, want ErrHeld on the exhausted pace", err)
+	}
+	if len(res.Batches) != 1 || res.Batches[0].State != BatchHeld || res.Done {
+		t.Errorf("batches %+v, want the first held", res.Batches)
+	}
+	if res.Slots >= p.Batches[0].Slots() {
+		t.Errorf("moved %d slots: the hold did not stop the batch at a slot boundary", res.Slots)
+	}
+	// The held batch ended at its source's exhausted pace, and the run's
+	// summary shows it.
+	if ps := res.Batches[0].Pace; len(ps) != 1 || ps[0].Addr != src || !ps[0].Exhausted || ps[0].Keys != 10 || ps[0].BudgetUsed != 1.5 {
+		t.Errorf("batch pace %+v, want %s exhausted at 10 keys/MIGRATE, 150%% of budget", ps, src)
+	}
+	if s := res.Pace; s == nil || s.Sources != 1 || s.Decisions != 2 || s.MinLevel != pacer.Level(pacer.History(src)[2]) {
+		t.Errorf("pace summary %+v", s)
+	}
+	tc.assertNoOpenSlots(t)
+	tc.waitAgreed(t)
+	tc.CheckKeys(t, nkeys, valueSize)
+}
+
+// TestProgressPace: the progress snapshot carries the slowest source that
+// is still sending, not one idle for longer than a few windows.
+func TestProgressPace(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	lat := &fakeLatency{}
+	p := slowestPacer(lat, clock)
+	prog := newProgress(time.Now(), plan.Rebalance{})
+	if prog.snapshot().Pace != nil {
+		t.Fatal("pace without a pacer")
+	}
+	prog.pacer = p
+	if prog.snapshot().Pace != nil {
+		t.Fatal("pace before any source is paced")
+	}
+	p.Current("a")
+	clock.advance(ms(100))
+	p.Current("b")
+	lat.set(ms(30), clock.Now(), true)
+	clock.advance(ms(100))
+	p.Current("a") // a: over budget, cut
+	got := prog.snapshot().Pace
+	if got == nil || got.Addr != "a" || got.Rest != 0.25 || got.BudgetUsed != 1.5 || got.Level >= p.Level(mustLast(t, p, "b")) {
+		t.Fatalf("pace %+v, want a's cut pace", got)
+	}
+	clock.advance(ms(500)) // a and b idle for 5 windows
+	if got := prog.snapshot().Pace; got != nil {
+		t.Errorf("idle sources shown: %+v", got)
+	}
+}
+
+func mustLast(t *testing.T, p *Pacer, addr string) Pace {
+	t.Helper()
+	pc, ok := p.Last(addr)
+	if !ok {
+		t.Fatalf("%s not paced", addr)
+	}
+	return pc
+}

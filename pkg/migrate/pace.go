@@ -1,0 +1,488 @@
+package migrate
+
+import (
+	"context"
+	"math"
+	"sort"
+	"sync"
+	"time"
+)
+
+// LatencySource reads a node's recent latency, as clients see it. The gate
+// monitor's PING probe is one; migrate does not depend on it.
+type LatencySource interface {
+	// Latency returns addr's p99 and average latency, when they were read,
+	// and ok=false when there is no usable reading (none yet, or the probe
+	// fails).
+	Latency(addr string) (p99, avg time.Duration, at time.Time, ok bool)
+}
+
+// Verdicts of one pacing decision, as recorded in Pace.Verdict.
+const (
+	VerdictStart  = "start"  // first pace of a source
+	VerdictSlower = "slower" // over budget: cut keys and depth, rest longer
+	VerdictFaster = "faster" // well under budget: one additive step up
+	VerdictHold   = "hold"   // near the budget: keep the pace
+	VerdictSettle = "settle" // over budget, but no worse than at the last cut, which the signal may not show yet
+	VerdictStale  = "stale"  // no fresh reading: keep the pace, never speed up
+)
+
+// PacerOptions tune a Pacer. Zero values take the defaults.
+type PacerOptions struct {
+	// BudgetP99 and BudgetAvg are the latency the source may show while it
+	// sends keys; the pacer slows down when either is exceeded. Callers pass
+	// the gates' hold thresholds. Zero disables that half of the budget;
+	// with both zero the pacer never slows down.
+	BudgetP99, BudgetAvg time.Duration
+	// Window is how often a source's pace is reconsidered. Default 250ms.
+	Window time.Duration
+	// Settle is how long after a cut the latency signal may still show the
+	// load from before it (the probe's averaging window). Within it, a
+	// reading no worse than the one that caused the cut does not cut again,
+	// so one spike does not drive the pace to the floor. Default 0.
+	Settle time.Duration
+	// MaxAge is the oldest reading judged; an older one counts as missing.
+	// Default 1s.
+	MaxAge time.Duration
+	// Headroom is the fraction of the budget under which the pace goes up;
+	// between it and the budget the pace holds. Default 0.8.
+	Headroom float64
+	// MinKeys, MaxKeys and StartKeys bound and start the keys per MIGRATE:
+	// one MIGRATE blocks its source for as long as the target takes to
+	// restore them. Defaults 10, 1000, 100.
+	MinKeys, MaxKeys, StartKeys int
+	// KeysStep is the additive step of keys per MIGRATE. Default 50.
+	KeysStep int
+	// MaxDepth is the most MIGRATEs per pipeline; the mover also caps it at
+	// LegacyOptions.MigratesPerPipeline. Default 2 (that option's default).
+	// A source starts at MaxDepth.
+	MaxDepth int
+	// MaxRest and RestStep bound the duty cycle: after each MIGRATE
+	// pipeline a source rests Rest times as long as the pipeline took, so
+	// it spends 1/(1+Rest) of its time on MIGRATE. The first cut rests
+	// RestStep, each further cut doubles it up to MaxRest; each raise takes
+	// RestStep off. A pause proportional to the work keeps a pipeline of
+	// one small key from costing a long fixed wait. Defaults 4 and 0.25.
+	MaxRest, RestStep float64
+	// MaxPause caps one pause between two MIGRATE pipelines of one source.
+	// Default 200ms.
+	MaxPause time.Duration
+	// History is how many pace changes are kept per source. Default 256.
+	History int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (o PacerOptions) withDefaults() PacerOptions {
+	if o.Window <= 0 {
+		o.Window = 250 * time.Millisecond
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = time.Second
+	}
+	if o.Headroom <= 0 || o.Headroom > 1 {
+		o.Headroom = 0.8
+	}
+	if o.MinKeys <= 0 {
+		o.MinKeys = 10
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = 1000
+	}
+	o.MaxKeys = max(o.MaxKeys, o.MinKeys)
+	if o.StartKeys <= 0 {
+		o.StartKeys = 100
+	}
+	o.StartKeys = min(max(o.StartKeys, o.MinKeys), o.MaxKeys)
+	if o.KeysStep <= 0 {
+		o.KeysStep = 50
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = 2
+	}
+	if o.MaxPause <= 0 {
+		o.MaxPause = 200 * time.Millisecond
+	}
+	if o.MaxRest <= 0 {
+		o.MaxRest = 4
+	}
+	if o.RestStep <= 0 {
+		o.RestStep = 0.25
+	}
+	o.RestStep = min(o.RestStep, o.MaxRest)
+	if o.History <= 0 {
+		o.History = 256
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Pace is how one source sends keys, and why.
+type Pace struct {
+	Addr string    `json:"addr"`
+	At   time.Time `json:"at"` // when it was decided
+	// Keys is the most keys per MIGRATE, Depth the most MIGRATEs per
+	// pipeline, Rest the pause after each pipeline as a multiple of the
+	// time it took (see PacerOptions.MaxRest).
+	Keys  int     `json:"keys"`
+	Depth int     `json:"depth"`
+	Rest  float64 `json:"rest"`
+	// P99 and Avg are the reading judged; BudgetUsed is the larger of their
+	// ratios to the budget (0 with no reading).
+	P99        time.Duration `json:"p99_ns"`
+	Avg        time.Duration `json:"avg_ns"`
+	BudgetUsed float64       `json:"budget_used"`
+	Verdict    string        `json:"verdict"`
+	// Exhausted: at the slowest pace and still over budget. Pacing can do
+	// no more; the caller should hold at its next boundary.
+	Exhausted bool `json:"exhausted"`
+	// KeysPerSec is what the source sent during the window before At.
+	KeysPerSec float64 `json:"keys_per_sec"`
+
+	cutAt   time.Time // last cut
+	cutUsed float64   // BudgetUsed that caused it
+}
+
+// Level is the pace as a fraction of the fastest, from near 0 (slowest) to
+// 1: keys and depth scale the burst, Rest the share of time spent sending.
+func (p *Pacer) Level(pc Pace) float64 {
+	o := p.opts
+	keys := float64(pc.Keys-o.MinKeys+1) / float64(o.MaxKeys-o.MinKeys+1)
+	depth := float64(pc.Depth) / float64(o.MaxDepth)
+	duty := 1 / (1 + pc.Rest)
+	return keys * depth * duty
+}
+
+// slowest reports whether no knob can go slower.
+func (p Pace) slowest(o PacerOptions) bool {
+	return p.Keys <= o.MinKeys && p.Depth <= 1 && p.Rest >= o.MaxRest
+}
+
+// Observation is one latency reading of a source.
+type Observation struct {
+	P99, Avg time.Duration
+	At       time.Time
+	OK       bool
+}
+
+// used returns the share of the budget obs uses; 0 with no budget set.
+func (o PacerOptions) used(obs Observation) float64 {
+	u := 0.0
+	if o.BudgetP99 > 0 {
+		u = max(u, float64(obs.P99)/float64(o.BudgetP99))
+	}
+	if o.BudgetAvg > 0 {
+		u = max(u, float64(obs.Avg)/float64(o.BudgetAvg))
+	}
+	return u
+}
+
+// Decide returns the pace that follows cur after obs, at now. It is pure:
+// cuts are multiplicative (keys and depth halve, Rest doubles from
+// RestStep), raises additive and one knob at a time (Rest shrinks by
+// RestStep, then depth grows by one, then keys by KeysStep). o must have
+// its defaults applied (NewPacer does).
+func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
+	next := cur
+	next.At = now
+	if !obs.OK || now.Sub(obs.At) > o.MaxAge {
+		next.Verdict = VerdictStale
+		next.P99, next.Avg, next.BudgetUsed = 0, 0, 0
+		return next
+	}
+	u := o.used(obs)
+	next.P99, next.Avg, next.BudgetUsed = obs.P99, obs.Avg, u
+	switch {
+	case u > 1:
+		next.Exhausted = cur.slowest(o)
+		if !cur.cutAt.IsZero() && now.Sub(cur.cutAt) < o.Settle && u <= cur.cutUsed {
+			next.Verdict = VerdictSettle
+			return next
+		}
+		next.Verdict = VerdictSlower
+		next.Keys = max(o.MinKeys, cur.Keys/2)
+		next.Depth = max(1, cur.Depth/2)
+		next.Rest = min(o.MaxRest, max(o.RestStep, 2*cur.Rest))
+		next.cutAt, next.cutUsed = now, u
+	case u >= o.Headroom:
+		next.Verdict = VerdictHold
+		next.Exhausted = false
+	default:
+		next.Verdict = VerdictFaster
+		next.Exhausted = false
+		switch {
+		case cur.Rest > 0:
+			next.Rest = max(0, cur.Rest-o.RestStep)
+		case cur.Depth < o.MaxDepth:
+			next.Depth = cur.Depth + 1
+		case cur.Keys < o.MaxKeys:
+			next.Keys = min(o.MaxKeys, cur.Keys+o.KeysStep)
+		default:
+			next.Verdict = VerdictHold
+		}
+	}
+	return next
+}
+
+// Pacer paces each source node of a move by its latency against a budget:
+// a closed loop around the legacy mover's keys per MIGRATE, MIGRATEs per
+// pipeline and pause between pipelines, reconsidered once per Window (not
+// per batch) with additive increase and multiplicative decrease. It is safe
+// for concurrent use.
+type Pacer struct {
+	src  LatencySource
+	opts PacerOptions
+
+	mu     sync.Mutex
+	nodes  map[string]*paceNode
+	levels [levelBuckets + 1]int // decisions per Level, in 1/levelBuckets steps
+	min    float64               // lowest Level decided; 0 before any
+}
+
+// levelBuckets is the resolution of Summary's median.
+const levelBuckets = 100
+
+type paceNode struct {
+	cur     Pace
+	moved   int64         // keys sent since cur.At
+	busy    time.Duration // what the last pipeline took; 0 once rested after
+	history []Pace
+	// exhausted is how long the source has spent exhausted, up to cur.At.
+	exhausted time.Duration
+}
+
+// NewPacer returns a Pacer reading src.
+func NewPacer(src LatencySource, opts PacerOptions) *Pacer {
+	return &Pacer{src: src, opts: opts.withDefaults(), nodes: map[string]*paceNode{}}
+}
+
+// Options returns the options in effect, defaults applied.
+func (p *Pacer) Options() PacerOptions { return p.opts }
+
+// Current returns addr's pace, deciding a new one first when a Window has
+// passed since the last decision.
+func (p *Pacer) Current(addr string) Pace {
+	now := p.opts.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.nodes[addr]
+	if n == nil {
+		n = &paceNode{cur: Pace{Addr: addr, At: now, Keys: p.opts.StartKeys, Depth: p.opts.MaxDepth, Verdict: VerdictStart}}
+		n.history = append(n.history, n.cur)
+		p.nodes[addr] = n
+		return n.cur
+	}
+	if now.Sub(n.cur.At) < p.opts.Window {
+		return n.cur
+	}
+	var obs Observation
+	obs.P99, obs.Avg, obs.At, obs.OK = p.src.Latency(addr)
+	next := p.opts.Decide(n.cur, obs, now)
+	if el := now.Sub(n.cur.At); el > 0 {
+		next.KeysPerSec = float64(n.moved) / el.Seconds()
+	}
+	n.moved = 0
+	if n.cur.Exhausted {
+		n.exhausted += now.Sub(n.cur.At)
+	}
+	p.count(next)
+	changed := next.Keys != n.cur.Keys || next.Depth != n.cur.Depth || next.Rest != n.cur.Rest ||
+		next.Exhausted != n.cur.Exhausted || next.Verdict != n.cur.Verdict
+	n.cur = next
+	if changed {
+		n.history = append(n.history, next)
+		if over := len(n.history) - p.opts.History; over > 0 {
+			n.history = append(n.history[:0:0], n.history[over:]...)
+		}
+	}
+	return next
+}
+
+// count records a decided pace for Summary. p.mu is held.
+func (p *Pacer) count(pc Pace) {
+	l := p.Level(pc)
+	if p.levels == [levelBuckets + 1]int{} || l < p.min {
+		p.min = l
+	}
+	p.levels[int(math.Round(min(1, max(0, l))*levelBuckets))]++
+}
+
+// PaceSummary is what a Pacer did over a run.
+type PaceSummary struct {
+	Sources   int // sources paced
+	Decisions int // paces decided after the first of each source
+	// MinLevel and MedianLevel are over the decisions (see Pacer.Level);
+	// the median to 1/100. Both 0 without decisions.
+	MinLevel, MedianLevel float64
+	// Exhausted is the time sources spent exhausted, summed over sources.
+	Exhausted time.Duration
+}
+
+// Summary returns what the pacer did so far.
+func (p *Pacer) Summary() PaceSummary {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := PaceSummary{Sources: len(p.nodes), MinLevel: p.min}
+	for _, n := range p.nodes {
+		s.Exhausted += n.exhausted
+		if n.cur.Exhausted {
+			s.Exhausted += p.opts.Now().Sub(n.cur.At)
+		}
+	}
+	for _, c := range p.levels {
+		s.Decisions += c
+	}
+	seen := 0
+	for i, c := range p.levels {
+		if seen += c; c > 0 && 2*seen >= s.Decisions {
+			s.MedianLevel = float64(i) / levelBuckets
+			break
+		}
+	}
+	return s
+}
+
+// PaceStatus is a source's pace as the status line, progress events and
+// reports show it.
+type PaceStatus struct {
+	Addr       string  `json:"addr"`
+	Level      float64 `json:"level"` // see Pacer.Level
+	Keys       int     `json:"keys_per_migrate"`
+	Depth      int     `json:"depth"`
+	Rest       float64 `json:"rest"`
+	BudgetUsed float64 `json:"budget_used"`
+	Exhausted  bool    `json:"exhausted"`
+}
+
+// Status returns pc as a PaceStatus.
+func (p *Pacer) Status(pc Pace) PaceStatus {
+	return PaceStatus{Addr: pc.Addr, Level: p.Level(pc), Keys: pc.Keys, Depth: pc.Depth, Rest: pc.Rest,
+		BudgetUsed: pc.BudgetUsed, Exhausted: pc.Exhausted}
+}
+
+// Slowest returns the slowest pace among the sources decided on within
+// the last few windows (those still sending); ok=false when there is none.
+func (p *Pacer) Slowest() (st PaceStatus, ok bool) {
+	since := p.opts.Now().Add(-4 * p.opts.Window)
+	for _, pc := range p.Snapshot() {
+		if pc.At.Before(since) {
+			continue
+		}
+		if s := p.Status(pc); !ok || s.Level < st.Level {
+			st, ok = s, true
+		}
+	}
+	return st, ok
+}
+
+// Last returns addr's latest pace without deciding a new one; ok=false
+// when addr has not been paced.
+func (p *Pacer) Last(addr string) (pc Pace, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.nodes[addr]; n != nil {
+		return n.cur, true
+	}
+	return Pace{}, false
+}
+
+// Pause is how long to rest at pace pc after a pipeline that took busy:
+// Rest times busy, at most MaxPause.
+func (o PacerOptions) Pause(pc Pace, busy time.Duration) time.Duration {
+	return min(o.MaxPause, time.Duration(pc.Rest*float64(busy)))
+}
+
+// Wait rests after addr's last pipeline (see Pause), or until ctx ends, and
+// returns the pace to send the next pipeline at.
+func (p *Pacer) Wait(ctx context.Context, addr string) (Pace, error) {
+	pc := p.Current(addr)
+	p.mu.Lock()
+	n := p.nodes[addr]
+	pause := p.opts.Pause(pc, n.busy)
+	n.busy = 0
+	p.mu.Unlock()
+	if pause <= 0 {
+		return pc, ctx.Err()
+	}
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return pc, ctx.Err()
+	case <-t.C:
+		return pc, nil
+	}
+}
+
+// Sent records a pipeline addr sent: the keys it moved (for
+// Pace.KeysPerSec) and how long it took (for the next pause).
+func (p *Pacer) Sent(addr string, keys int64, took time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.nodes[addr]; n != nil {
+		n.moved += keys
+		n.busy = took
+	}
+}
+
+// Exhausted reports whether addr is at the slowest pace and was still over
+// budget at the last decision: the caller should hold at a boundary (as the
+// gates do) rather than keep sending.
+func (p *Pacer) Exhausted(addr string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.nodes[addr]
+	return n != nil && n.cur.Exhausted
+}
+
+// History returns addr's pace changes, oldest first (at most
+// PacerOptions.History of them).
+func (p *Pacer) History(addr string) []Pace {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.nodes[addr]; n != nil {
+		return append([]Pace(nil), n.history...)
+	}
+	return nil
+}
+
+// Snapshot returns every paced source's latest pace, by address.
+func (p *Pacer) Snapshot() []Pace {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Pace, 0, len(p.nodes))
+	for _, n := range p.nodes {
+		out = append(out, n.cur)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
+	return out
+}
+
+// keysPerMigrate is the most keys per MIGRATE from addr: KeysPerMigrate,
+// capped by the pacer.
+func (l *Legacy) keysPerMigrate(addr string) int {
+	if l.opts.Pacer == nil {
+		return l.opts.KeysPerMigrate
+	}
+	return min(l.opts.KeysPerMigrate, l.opts.Pacer.Current(addr).Keys)
+}
+
+// pipelineDepth rests as the pacer says after addr's last pipeline and returns how many
+// MIGRATEs to send in the next pipeline: MigratesPerPipeline, capped by the
+// pacer.
+func (l *Legacy) pipelineDepth(ctx context.Context, addr string) (int, error) {
+	if l.opts.Pacer == nil {
+		return l.opts.MigratesPerPipeline, nil
+	}
+	pc, err := l.opts.Pacer.Wait(ctx, addr)
+	return max(1, min(l.opts.MigratesPerPipeline, pc.Depth)), err
+}
+
+// sent tells the pacer about a pipeline addr sent.
+func (l *Legacy) sent(addr string, keys int64, took time.Duration) {
+	if l.opts.Pacer != nil {
+		l.opts.Pacer.Sent(addr, keys, took)
+	}
+}

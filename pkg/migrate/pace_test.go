@@ -1,0 +1,307 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func testPaceOptions() PacerOptions {
+	return PacerOptions{BudgetP99: 20 * time.Millisecond, BudgetAvg: 5 * time.Millisecond}.withDefaults()
+}
+
+func ms(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
+
+func TestPaceDecide(t *testing.T) {
+	o := testPaceOptions()
+	now := t0.Add(time.Second)
+	fresh := func(p99, avg float64) Observation { return Observation{P99: ms(p99), Avg: ms(avg), At: now, OK: true} }
+	start := Pace{Keys: 100, Depth: 2}
+	slowest := Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest}
+	fastest := Pace{Keys: o.MaxKeys, Depth: o.MaxDepth}
+	cases := []struct {
+		name      string
+		cur       Pace
+		obs       Observation
+		want      Pace // Keys, Depth, Rest, Verdict, Exhausted compared
+		wantUsed  float64
+		wantCutAt bool
+	}{
+		{"p99 over budget cuts keys and depth, adds rest", start, fresh(30, 1),
+			Pace{Keys: 50, Depth: 1, Rest: o.RestStep, Verdict: VerdictSlower}, 1.5, true},
+		{"avg over budget cuts too", start, fresh(10, 6),
+			Pace{Keys: 50, Depth: 1, Rest: o.RestStep, Verdict: VerdictSlower}, 1.2, true},
+		{"a second cut doubles the rest", Pace{Keys: 50, Depth: 1, Rest: 0.5}, fresh(40, 1),
+			Pace{Keys: 25, Depth: 1, Rest: 1, Verdict: VerdictSlower}, 2, true},
+		{"cuts stop at the floor", Pace{Keys: 15, Depth: 1, Rest: 3}, fresh(40, 1),
+			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Verdict: VerdictSlower}, 2, true},
+		{"slowest and still over budget is exhausted", slowest, fresh(40, 1),
+			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Verdict: VerdictSlower, Exhausted: true}, 2, true},
+		{"near the budget holds", start, fresh(18, 1),
+			Pace{Keys: 100, Depth: 2, Verdict: VerdictHold}, 0.9, false},
+		{"under budget takes rest off first", Pace{Keys: 50, Depth: 1, Rest: 1}, fresh(5, 1),
+			Pace{Keys: 50, Depth: 1, Rest: 0.75, Verdict: VerdictFaster}, 0.25, false},
+		{"rest never goes negative", Pace{Keys: 50, Depth: 1, Rest: 0.1}, fresh(5, 1),
+			Pace{Keys: 50, Depth: 1, Rest: 0, Verdict: VerdictFaster}, 0.25, false},
+		{"then depth grows by one", Pace{Keys: 50, Depth: 1}, fresh(5, 1),
+			Pace{Keys: 50, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
+		{"then keys grow by a step", start, fresh(5, 1),
+			Pace{Keys: 100 + o.KeysStep, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
+		{"keys stop at the ceiling", Pace{Keys: o.MaxKeys - 1, Depth: 2}, fresh(5, 1),
+			Pace{Keys: o.MaxKeys, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
+		{"at the fastest it holds", fastest, fresh(1, 0.1),
+			Pace{Keys: o.MaxKeys, Depth: o.MaxDepth, Verdict: VerdictHold}, 0.05, false},
+		{"under budget clears exhaustion", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Exhausted: true}, fresh(1, 0.1),
+			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest - o.RestStep, Verdict: VerdictFaster}, 0.05, false},
+		{"a missing reading keeps the pace", Pace{Keys: 50, Depth: 1, Rest: 0.5}, Observation{},
+			Pace{Keys: 50, Depth: 1, Rest: 0.5, Verdict: VerdictStale}, 0, false},
+		{"a stale good reading does not speed up", Pace{Keys: 50, Depth: 1, Rest: 0.5},
+			Observation{P99: ms(1), Avg: ms(0.1), At: now.Add(-o.MaxAge - time.Millisecond), OK: true},
+			Pace{Keys: 50, Depth: 1, Rest: 0.5, Verdict: VerdictStale}, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := o.Decide(c.cur, c.obs, now)
+			if got.Keys != c.want.Keys || got.Depth != c.want.Depth || got.Rest != c.want.Rest || got.Verdict != c.want.Verdict || got.Exhausted != c.want.Exhausted {
+				t.Errorf("Decide(%+v) = keys %d depth %d rest %v %s exhausted=%v; want keys %d depth %d rest %v %s exhausted=%v",
+					c.cur, got.Keys, got.Depth, got.Rest, got.Verdict, got.Exhausted, c.want.Keys, c.want.Depth, c.want.Rest, c.want.Verdict, c.want.Exhausted)
+			}
+			if diff := got.BudgetUsed - c.wantUsed; diff > 1e-9 || diff < -1e-9 {
+				t.Errorf("BudgetUsed = %v, want %v", got.BudgetUsed, c.wantUsed)
+			}
+			if got.cutAt.Equal(now) != c.wantCutAt {
+				t.Errorf("cut recorded = %v, want %v", got.cutAt.Equal(now), c.wantCutAt)
+			}
+			if !got.At.Equal(now) {
+				t.Errorf("At = %v, want %v", got.At, now)
+			}
+		})
+	}
+}
+
+func TestPaceDecideSettle(t *testing.T) {
+	o := testPaceOptions()
+	o.Settle = 2 * time.Second
+	now := t0
+	obs := func(p99 float64) Observation { return Observation{P99: ms(p99), At: now, OK: true} }
+	cur := o.Decide(Pace{Keys: 100, Depth: 2}, obs(30), now)
+	if cur.Verdict != VerdictSlower || cur.Keys != 50 {
+		t.Fatalf("first reading over budget: %+v", cur)
+	}
+	now = now.Add(250 * time.Millisecond)
+	if next := o.Decide(cur, obs(30), now); next.Verdict != VerdictSettle || next.Keys != 50 || next.Rest != cur.Rest {
+		t.Errorf("the same reading within Settle cut again: %+v", next)
+	}
+	if next := o.Decide(cur, obs(45), now); next.Verdict != VerdictSlower || next.Keys != 25 {
+		t.Errorf("a worse reading within Settle did not cut: %+v", next)
+	}
+	now = t0.Add(o.Settle)
+	if next := o.Decide(cur, obs(30), now); next.Verdict != VerdictSlower || next.Keys != 25 {
+		t.Errorf("the same reading after Settle did not cut: %+v", next)
+	}
+}
+
+func TestPaceWithDefaults(t *testing.T) {
+	o := PacerOptions{MinKeys: 50, MaxKeys: 20, StartKeys: 5, MaxRest: 0.1}.withDefaults()
+	if o.MaxKeys != 50 || o.StartKeys != 50 {
+		t.Errorf("keys bounds not reconciled: min %d max %d start %d", o.MinKeys, o.MaxKeys, o.StartKeys)
+	}
+	if o.RestStep != 0.1 {
+		t.Errorf("RestStep %v exceeds MaxRest %v", o.RestStep, o.MaxRest)
+	}
+	d := PacerOptions{}.withDefaults()
+	if d.Window != 250*time.Millisecond || d.StartKeys != 100 || d.MinKeys != 10 || d.MaxKeys != 1000 || d.MaxDepth != 2 ||
+		d.MaxRest != 4 || d.RestStep != 0.25 || d.MaxPause != 200*time.Millisecond {
+		t.Errorf("defaults: %+v", d)
+	}
+}
+
+// fakeLatency is a LatencySource whose reading a test sets.
+type fakeLatency struct {
+	mu    sync.Mutex
+	p99   time.Duration
+	at    time.Time
+	ok    bool
+	calls int
+}
+
+func (f *fakeLatency) Latency(string) (time.Duration, time.Duration, time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return f.p99, 0, f.at, f.ok
+}
+
+func (f *fakeLatency) set(p99 time.Duration, at time.Time, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.p99, f.at, f.ok = p99, at, ok
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestPacerWindows drives a Pacer through a slow spell and a recovery: it
+// decides once per window, not per call, cuts fast, speeds up slowly, and
+// keeps a history of what changed.
+func TestPacerWindows(t *testing.T) {
+	clk := &fakeClock{now: t0}
+	src := &fakeLatency{}
+	p := NewPacer(src, PacerOptions{BudgetP99: 20 * time.Millisecond, Now: clk.Now})
+	const a = "127.0.0.1:7000"
+	if pc := p.Current(a); pc.Keys != 100 || pc.Depth != 2 || pc.Rest != 0 || pc.Verdict != VerdictStart {
+		t.Fatalf("start pace: %+v", pc)
+	}
+	// Calls within a window decide nothing, however bad the reading.
+	src.set(50*time.Millisecond, clk.Now(), true)
+	for range 10 {
+		clk.advance(20 * time.Millisecond)
+		if pc := p.Current(a); pc.Keys != 100 {
+			t.Fatalf("decided within a window: %+v", pc)
+		}
+	}
+	if src.calls != 0 {
+		t.Errorf("the source was read %d times within the first window", src.calls)
+	}
+	// Over budget: each window halves keys until the floor, then exhausted.
+	var keys []int
+	for range 6 {
+		clk.advance(250 * time.Millisecond)
+		src.set(50*time.Millisecond, clk.Now(), true)
+		keys = append(keys, p.Current(a).Keys)
+	}
+	if want := []int{50, 25, 12, 10, 10, 10}; !equalInts(keys, want) {
+		t.Errorf("keys per window over budget = %v, want %v", keys, want)
+	}
+	if !p.Exhausted(a) {
+		t.Errorf("not exhausted at the slowest pace over budget: %+v", p.Current(a))
+	}
+	if pc := p.Current(a); pc.Rest != 4 || pc.Depth != 1 {
+		t.Errorf("slowest pace: %+v", pc)
+	}
+	// Stale readings: no speed-up, however good they were.
+	for range 8 {
+		clk.advance(250 * time.Millisecond)
+		src.set(time.Millisecond, clk.Now().Add(-2*time.Second), true)
+		if pc := p.Current(a); pc.Rest != 4 || pc.Verdict != VerdictStale {
+			t.Fatalf("stale reading changed the pace: %+v", pc)
+		}
+	}
+	// Fresh and under budget: one additive step per window, rest first.
+	var rests []float64
+	for range 18 {
+		clk.advance(250 * time.Millisecond)
+		src.set(time.Millisecond, clk.Now(), true)
+		pc := p.Current(a)
+		rests = append(rests, pc.Rest)
+		if pc.Keys != 10 && pc.Rest > 0 {
+			t.Fatalf("keys grew before the rest was gone: %+v", pc)
+		}
+	}
+	for i := 1; i < 16; i++ {
+		if rests[i-1]-rests[i] != 0.25 {
+			t.Fatalf("rest did not shrink by one step per window: %v", rests)
+		}
+	}
+	if p.Exhausted(a) {
+		t.Error("still exhausted under budget")
+	}
+	if pc := p.Current(a); pc.Rest != 0 || pc.Depth != 2 || pc.Keys != 60 {
+		t.Errorf("after 18 good windows: %+v, want no rest, depth 2, keys 60", pc)
+	}
+	h := p.History(a)
+	var slower, faster, stale int
+	for _, pc := range h {
+		switch pc.Verdict {
+		case VerdictSlower:
+			slower++
+		case VerdictFaster:
+			faster++
+		case VerdictStale:
+			stale++
+		}
+	}
+	// Repeats of one verdict at an unchanged pace are not recorded.
+	if slower != 6 || faster != 18 || stale != 1 || h[0].Verdict != VerdictStart {
+		t.Errorf("history: %d slower, %d faster, %d stale (%d entries)", slower, faster, stale, len(h))
+	}
+	if l, want := p.Level(p.Current(a)), 51.0/991; l < want-1e-9 || l > want+1e-9 {
+		t.Errorf("level at keys 60 of 10..1000, full depth, no pause = %v, want %v", l, want)
+	}
+}
+
+// TestPacerWait waits the pause and respects cancellation.
+func TestPacerWait(t *testing.T) {
+	src := &fakeLatency{}
+	src.set(time.Second, time.Now(), true)
+	p := NewPacer(src, PacerOptions{BudgetP99: time.Millisecond, Window: time.Nanosecond, MaxPause: 2 * time.Hour})
+	const a = "127.0.0.1:7000"
+	p.Current(a)
+	p.Sent(a, 10, time.Hour) // the rest after a cut is a quarter of that
+	time.Sleep(time.Millisecond)
+	src.set(time.Second, time.Now(), true)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	pc, err := p.Wait(ctx, a)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want the context's error", err)
+	}
+	if pc.Rest != 0.25 || pc.Verdict != VerdictSlower {
+		t.Errorf("pace = %+v, want a cut to rest 0.25", pc)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("Wait ignored cancellation: %v", el)
+	}
+	// The rest was taken (cut short): the next pipeline goes at once.
+	start = time.Now()
+	if _, err := p.Wait(context.Background(), a); err != nil || time.Since(start) > 10*time.Second {
+		t.Errorf("second Wait: %v after %v", err, time.Since(start))
+	}
+}
+
+func TestPacePause(t *testing.T) {
+	o := PacerOptions{}.withDefaults()
+	cases := []struct {
+		rest float64
+		busy time.Duration
+		want time.Duration
+	}{
+		{0, time.Second, 0},
+		{0.25, 40 * time.Millisecond, 10 * time.Millisecond},
+		{2, 30 * time.Millisecond, 60 * time.Millisecond},
+		{4, 100 * time.Millisecond, o.MaxPause},
+		{4, 0, 0},
+	}
+	for _, c := range cases {
+		if got := o.Pause(Pace{Rest: c.rest}, c.busy); got != c.want {
+			t.Errorf("Pause(rest %v, busy %v) = %v, want %v", c.rest, c.busy, got, c.want)
+		}
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,81 @@
+package stage
+
+import (
+	"context"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/report"
+	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
+)
+
+// TestRebalanceBaselineVariation: with the latency variation gate on,
+// rebalance measures every master's baseline before the first batch, puts
+// it in the report, and grades each batch on its variation; an abort-level
+// reading before the first batch holds (exit 75), it does not abort.
+func TestRebalanceBaselineVariation(t *testing.T) {
+	t.Parallel()
+	c := sandboxtest.Start(t, 6, sandboxtest.Options{NodeTimeoutMS: 1000})
+	c.Form(t, 3)
+	c.Load(t, rbKeys, rbValueSize)
+	c.AddNodes(t, 1)
+	p, a := ports(c), c.Addrs()
+	// Generous limits: the test is about what is measured and reported; a
+	// loaded test machine varies by hundreds of percent.
+	variation := "gates:\n  latency_variation_percent: {hold: 100000, abort: 1000000}\n  baseline_window: 1s\n"
+	inv := crossYAML(p[:6], rbServer("server4", "", p[6], 0, "")+strings.Replace(rbSettings, "gates:\n", variation, 1))
+	rbJoin(t, c, inv)
+
+	// Before the first batch an abort-level reading holds until the hold
+	// timeout: nothing is in flight that an abort would protect.
+	red := crossYAML(p[:6], rbServer("server4", "", p[6], 0, "")+strings.Replace(
+		strings.Replace(rbSettings, "{hold: 1000, abort: 10000}", "{hold: 0.001, abort: 0.002}", 1), "hold_timeout: 30s", "hold_timeout: 2s", 1))
+	env := harnessEnv(t, parseInv(t, red), c.Password)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Rebalance(ctx, env, RebalanceInput{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, res.Checks, IDGates, "", report.Hold, "before the first batch an abort holds", "latency_p99")
+	if res.Rebalance.SlotsMoved != 0 {
+		t.Errorf("held before the first batch, yet moved %d slots", res.Rebalance.SlotsMoved)
+	}
+
+	res = rbRebalance(t, c, inv, RebalanceInput{MaxBatches: 2}, "rebalance with the variation gate")
+	sec := res.Rebalance
+	want(t, res.Checks, IDBaseline, "", report.Pass, "latency baseline over 1s", "max(baseline, 1ms)")
+	masters := []string{a[0], a[1], a[2], a[6]}
+	slices.Sort(masters)
+	if len(sec.Baseline) != len(masters) {
+		t.Fatalf("baseline of %d masters, want %d: %+v", len(sec.Baseline), len(masters), sec.Baseline)
+	}
+	for i, b := range sec.Baseline {
+		// A 1 s window at the 10ms probe interval is ~100 PINGs.
+		if b.Node != masters[i] || b.Samples < 20 || b.P99MS <= 0 || b.AvgMS <= 0 || b.AvgMS > b.P99MS*1.01 {
+			t.Errorf("baseline %d: %+v (want node %s, ≥20 samples, 0 < avg ≤ p99)", i, b, masters[i])
+		}
+	}
+	if len(sec.Batches) == 0 {
+		t.Fatal("no batch ran")
+	}
+	for _, b := range sec.Batches {
+		seen := map[string]bool{}
+		for _, g := range b.Gates {
+			if g.Gate != gate.GateVariationP99 {
+				continue
+			}
+			seen[g.Node] = true
+			if math.IsNaN(g.Value) || g.Value < -100 || g.Hold != 100000 || g.Abort != 1000000 || g.Decision != "proceed" {
+				t.Errorf("batch %d: %+v", b.Number, g)
+			}
+		}
+		if len(seen) != len(masters) {
+			t.Errorf("batch %d has variation readings for %d masters, want %d", b.Number, len(seen), len(masters))
+		}
+	}
+}
