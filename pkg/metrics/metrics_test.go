@@ -68,7 +68,8 @@ func encode(t *testing.T, r *metrics.Rebalance) string {
 func TestPromtoolAcceptsOutput(t *testing.T) {
 	bin := metricstest.NeedBin(t, "promtool", "prometheus")
 	mid := metrics.NewRebalance("c1", nil)
-	mid.Progress(migrate.Progress{Batch: 1, Batches: 2, ETA: -1}, hold(gate.GateReplLag, "127.0.0.1:7001"))
+	mid.Progress(migrate.Progress{Batch: 1, Batches: 2, ETA: -1, Pace: &migrate.PaceStatus{Level: 0.42, Keys: 100, BudgetUsed: 0.63}},
+		hold(gate.GateReplLag, "127.0.0.1:7001"))
 	for name, r := range map[string]*metrics.Rebalance{"empty": metrics.NewRebalance("c1", nil), "mid-run": mid, "finished": sampleRun()} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -137,13 +138,29 @@ func TestRebalanceValues(t *testing.T) {
 // reading and no final result, and the output says nothing about them.
 func TestUnknownValuesLeftOut(t *testing.T) {
 	out := encode(t, metrics.NewRebalance("c1", fixedNow))
-	for _, absent := range []string{"eta_seconds", "gate_red", "gate_holds_total", "batches_remaining", "bytes_moved_total"} {
+	for _, absent := range []string{"eta_seconds", "pace_", "gate_red", "gate_holds_total", "batches_remaining", "bytes_moved_total"} {
 		if strings.Contains(out, absent) {
 			t.Errorf("%s written before it is known:\n%s", absent, out)
 		}
 	}
 	if !strings.Contains(out, `slotshift_rebalance_done{cluster="c1"} 0`) {
 		t.Errorf("want done 0 before the end:\n%s", out)
+	}
+}
+
+// TestPaceWhenKnown: the controller's pace shows while a source sends.
+func TestPaceWhenKnown(t *testing.T) {
+	r := newCollector("c1")
+	r.Progress(migrate.Progress{ETA: -1, Pace: &migrate.PaceStatus{Level: 0.42, Keys: 100, BudgetUsed: 0.63}}, green)
+	out := encode(t, r)
+	for _, want := range []string{
+		`slotshift_rebalance_pace_ratio{cluster="c1"} 0.42` + "\n",
+		`slotshift_rebalance_pace_keys_per_migrate{cluster="c1"} 100` + "\n",
+		`slotshift_rebalance_pace_budget_used_ratio{cluster="c1"} 0.63` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
 	}
 }
 

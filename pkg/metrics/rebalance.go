@@ -38,6 +38,27 @@ var progressMetrics = []struct {
 		func(p migrate.Progress) (float64, bool) { return p.Elapsed.Seconds(), true }},
 	{"slotshift_rebalance_eta_seconds", "Estimated seconds until the last slot is moved.", Gauge,
 		func(p migrate.Progress) (float64, bool) { return p.ETA.Seconds(), p.ETA >= 0 }},
+	{"slotshift_rebalance_pace_ratio", "The impact controller's pace of the slowest sending source, from near 0 (slowest) to 1 (fastest).", Gauge,
+		func(p migrate.Progress) (float64, bool) {
+			return paceOf(p, func(s migrate.PaceStatus) float64 { return s.Level })
+		}},
+	{"slotshift_rebalance_pace_keys_per_migrate", "Keys per MIGRATE the impact controller allows the slowest sending source.", Gauge,
+		func(p migrate.Progress) (float64, bool) {
+			return paceOf(p, func(s migrate.PaceStatus) float64 { return float64(s.Keys) })
+		}},
+	{"slotshift_rebalance_pace_budget_used_ratio", "Share of the latency budget the slowest sending source's last reading used.", Gauge,
+		func(p migrate.Progress) (float64, bool) {
+			return paceOf(p, func(s migrate.PaceStatus) float64 { return s.BudgetUsed })
+		}},
+}
+
+// paceOf reads one number of the progress' pace, known only with a pacer
+// and while a source is sending.
+func paceOf(p migrate.Progress, f func(migrate.PaceStatus) float64) (float64, bool) {
+	if p.Pace == nil {
+		return 0, false
+	}
+	return f(*p.Pace), true
 }
 
 // DurationBuckets are the upper bounds, in seconds, of the batch duration
