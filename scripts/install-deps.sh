@@ -2,7 +2,8 @@
 # Installs what slotshift's tests and demo need on a Debian/Ubuntu machine:
 # redis-server and redis-tools (real Redis processes), openssh-server (a real
 # sshd for provision tests) and libxml2-utils (xmllint, to validate JUnit
-# reports against the Jenkins schema). Does nothing when all are present.
+# reports against the Jenkins schema), and the Prometheus tools below. Does
+# nothing when all are present.
 set -euo pipefail
 
 need=()
@@ -15,6 +16,8 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 # command's generated files are checked against both.
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/bin/prometheus-redis-exporter ] || need+=(prometheus-redis-exporter)
+# A real Pushgateway receives rebalance --pushgateway's metrics in tests.
+[ -x /usr/bin/prometheus-pushgateway ] || need+=(prometheus-pushgateway)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -32,5 +35,5 @@ $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # processes on free ports and needs neither.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
-  $sudo systemctl disable --now prometheus prometheus-redis-exporter >/dev/null 2>&1 || true
+  $sudo systemctl disable --now prometheus prometheus-redis-exporter prometheus-pushgateway >/dev/null 2>&1 || true
 fi

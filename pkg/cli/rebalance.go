@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/slotshift/slotshift/pkg/metrics"
 	"github.com/slotshift/slotshift/pkg/plan"
 	"github.com/slotshift/slotshift/pkg/stage"
 )
@@ -29,6 +30,8 @@ func rebalanceFlags(planOnly bool) []cli.Flag {
 		intFlag("max-batches", "move at most N batches, then exit 0 with output batches-remaining (0 = all)", 0),
 		stringFlag("pause-file", "pause between slots while this file exists", ""),
 		stringFlag("abort-file", "stop at the next slot boundary when this file appears", ""),
+		stringFlag("metrics-file", "write Prometheus metrics at each status tick and at the end (node_exporter textfile collector)", ""),
+		stringFlag("pushgateway", "also push the metrics to this Pushgateway URL (job slotshift, label cluster); a failed push only warns", ""),
 		intFlag("concurrency", "slot moves in flight at once (0 = default)", 0),
 		&cli.DurationFlag{Name: "timeout", Usage: "bound for the convergence wait before the first batch", Value: defaultTimeout, EnvVars: []string{envName("timeout")}},
 		&cli.StringFlag{Name: "fault-kill-at", Hidden: true, Usage: "crash tests only: SIGKILL self before STEP[:N]", EnvVars: []string{envName("fault-kill-at")}},
@@ -55,6 +58,10 @@ func rebalanceInput(c *cli.Context, planOnly bool) (stage.RebalanceInput, error)
 	}
 	in.PauseFile, in.AbortFile = c.String("pause-file"), c.String("abort-file")
 	in.Concurrency = c.Int("concurrency")
+	in.MetricsFile, in.Pushgateway = c.String("metrics-file"), c.String("pushgateway")
+	if _, err := metrics.PushURL(in.Pushgateway, ""); in.Pushgateway != "" && err != nil {
+		return in, &stage.UsageError{Err: fmt.Errorf("--pushgateway: %w", err)}
+	}
 	in.Timeout = c.Duration("timeout")
 	// With JSON logs, progress goes out as log events, not a human line.
 	in.ProgressEvents = strings.EqualFold(c.String(flagLogFormat), "json")

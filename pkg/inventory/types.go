@@ -174,7 +174,10 @@ type Provision struct {
 	User         string `json:"user"`          // default redis
 	Group        string `json:"group"`         // default redis
 	Paths        Paths  `json:"paths"`
-	Line         int    `json:"-"`
+	// RedisExporter installs and runs one prometheus-redis-exporter per
+	// node, on the node's monitoring exporter port. Default false.
+	RedisExporter bool `json:"redis_exporter"`
+	Line          int  `json:"-"`
 }
 
 // Monitoring describes the redis_exporter deployment that `slotshift

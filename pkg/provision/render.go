@@ -140,6 +140,10 @@ func RenderWith(inv *inventory.Inventory, server inventory.Server, password stri
 	}
 	files = append(files, File{Path: path.Join(s.System.LogrotateDir, "slotshift-redis"), Mode: 0o644,
 		Owner: "root", Group: "root", Content: renderLogrotate(s), Kind: KindLogrotate})
+	if s.RedisExporter && systemd {
+		exp, err := renderExporters(inv, server, password, s)
+		return append(files, exp...), err
+	}
 	return files, nil
 }
 

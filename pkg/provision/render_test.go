@@ -58,19 +58,8 @@ func TestRenderGolden(t *testing.T) {
 			t.Errorf("unexpected file %s", f.Path)
 			continue
 		}
-		golden := filepath.Join(goldenDir, name)
-		if *update {
-			if err := os.WriteFile(golden, f.Content, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		if !matchGolden(t, name, f) {
 			continue
-		}
-		exp, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run with -update)", err)
-		}
-		if string(exp) != string(f.Content) {
-			t.Errorf("%s differs from %s:\n%s", f.Path, golden, UnifiedDiff(name, exp, f.Content))
 		}
 		switch f.Kind {
 		case KindConf:
@@ -83,6 +72,27 @@ func TestRenderGolden(t *testing.T) {
 			}
 		}
 	}
+}
+
+// matchGolden compares f with the golden file name (or, with -update,
+// rewrites it and returns false: there is nothing more to check).
+func matchGolden(t *testing.T, name string, f File) bool {
+	t.Helper()
+	golden := filepath.Join(goldenDir, name)
+	if *update {
+		if err := os.WriteFile(golden, f.Content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	exp, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if string(exp) != string(f.Content) {
+		t.Errorf("%s differs from %s:\n%s", f.Path, golden, UnifiedDiff(name, exp, f.Content))
+	}
+	return true
 }
 
 func TestRenderUnitFixesSeed(t *testing.T) {

@@ -45,6 +45,9 @@ func redactConf(content []byte) []byte {
 		if len(f) > 0 && secretDirectives[strings.ToLower(f[0])] {
 			line = f[0] + " " + Mask
 		}
+		if k, _, ok := strings.Cut(line, "="); ok && k == passwordEnv {
+			line = k + "=" + Mask
+		}
 		b.WriteString(line)
 		b.WriteByte('\n')
 	}

@@ -27,6 +27,9 @@ type System struct {
 	// RedisServer is the absolute path systemd units start. Default
 	// /usr/bin/redis-server (Debian's package).
 	RedisServer string
+	// RedisExporter is the absolute path exporter units start. Default
+	// /usr/bin/prometheus-redis-exporter (Debian's package).
+	RedisExporter string
 }
 
 func (s System) withDefaults() System {
@@ -41,6 +44,9 @@ func (s System) withDefaults() System {
 	}
 	if s.RedisServer == "" {
 		s.RedisServer = "/usr/bin/redis-server"
+	}
+	if s.RedisExporter == "" {
+		s.RedisExporter = "/usr/bin/prometheus-redis-exporter"
 	}
 	return s
 }
@@ -58,6 +64,8 @@ type Settings struct {
 	Paths        inventory.Paths
 	// NodeTimeoutMS is cluster-node-timeout. Default 5000.
 	NodeTimeoutMS int
+	// RedisExporter runs one redis_exporter per node (systemd only).
+	RedisExporter bool
 	System        System
 }
 
@@ -72,6 +80,7 @@ func SettingsFor(inv *inventory.Inventory, sys System) Settings {
 		Group:         p.Group,
 		Paths:         p.Paths,
 		NodeTimeoutMS: inv.Cluster.NodeTimeoutMS,
+		RedisExporter: p.RedisExporter,
 		System:        sys.withDefaults(),
 	}
 	if s.Service == "" {

@@ -16,7 +16,8 @@ import (
 
 // preflightScript prints what provision needs to know about a host, one
 // key=value per line: os, distro, uid, service (systemd or daemon), redis
-// (the redis-server path, empty when missing), free_kb (free KiB on the
+// (the redis-server path, empty when missing), exporter (likewise for
+// prometheus-redis-exporter), free_kb (free KiB on the
 // file system that holds, or will hold, dataDir) and ufw (active or
 // inactive).
 func preflightScript(dataDir string) string {
@@ -25,6 +26,7 @@ func preflightScript(dataDir string) string {
 echo "uid=$(id -u)"
 if [ -d /run/systemd/system ]; then echo service=systemd; else echo service=daemon; fi
 echo "redis=$(command -v redis-server || true)"
+echo "exporter=$(command -v prometheus-redis-exporter || true)"
 d=` + sshrunner.Quote(dataDir) + `; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 echo "free_kb=$(df -Pk "$d" | awk 'NR==2{print $4}')"
 if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; then echo ufw=active; else echo ufw=inactive; fi`

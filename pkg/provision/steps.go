@@ -34,6 +34,9 @@ func (sr *serverRun) provision(ctx context.Context) error {
 	if err := sr.install(ctx, pf.redis != ""); err != nil {
 		return err
 	}
+	if err := sr.installExporter(ctx, pf.exporter != ""); err != nil {
+		return err
+	}
 	sr.tuneKernel(ctx)
 	files, err := RenderWith(sr.inv, sr.server, sr.opts.Password, sr.s)
 	if err != nil {
@@ -58,6 +61,7 @@ func (sr *serverRun) provision(ctx context.Context) error {
 		return err
 	}
 	up := sr.startNodes(ctx, state, w)
+	sr.startExporters(ctx, files, w.changed)
 	if !sr.opts.DryRun && len(up) > 0 {
 		sr.logWarnings(ctx, up)
 	}
@@ -66,6 +70,7 @@ func (sr *serverRun) provision(ctx context.Context) error {
 
 type preflight struct {
 	os, distro, uid, service, redis, ufw string
+	exporter                             string
 	freeKB                               int64
 }
 
@@ -89,6 +94,8 @@ func (sr *serverRun) preflight(ctx context.Context) (preflight, error) {
 			p.service = v
 		case "redis":
 			p.redis = v
+		case "exporter":
+			p.exporter = v
 		case "ufw":
 			p.ufw = v
 		case "free_kb":
@@ -329,6 +336,7 @@ func (sr *serverRun) enableUnits(ctx context.Context, files []File, changed map[
 			units = append(units, LayoutOf(sr.s, f.Port).Unit)
 		case KindTHPUnit:
 			thp = true
+		case KindExporterUnit: // started by startExporters
 		default:
 			continue
 		}

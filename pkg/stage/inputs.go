@@ -67,6 +67,11 @@ type RebalanceInput struct {
 	// ProgressEvents logs each status tick as a "progress" event on Env.Log
 	// (for JSON logs) instead of writing the status line to Env.Status.
 	ProgressEvents bool
+	// MetricsFile, when set, receives the run's metrics in the Prometheus
+	// text format at each status tick and at the end (for node_exporter's
+	// textfile collector); Pushgateway, when set, is a Pushgateway's base
+	// URL that they are pushed to. Neither failing fails the run.
+	MetricsFile, Pushgateway string
 	// FaultKillAt is a fault-injection hook for crash tests: "STEP[:N]"
 	// makes the process SIGKILL itself just before the Nth (default 1st)
 	// slot reaches protocol step STEP (importing, migrating, keys,

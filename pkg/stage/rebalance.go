@@ -198,8 +198,11 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	} else {
 		opts.Status = r.status
 	}
+	pub := r.newMetrics(gater.Current)
+	opts.OnProgress = pub.onProgress(opts.OnProgress)
 	res, err := migrate.New(r.pool, opts).Run(ctx, p, gater)
 	r.record(p, res)
+	r.res.Add(pub.finish(ctx, res)...)
 	var big *migrate.ErrBigKey
 	switch {
 	case err == nil:
