@@ -81,8 +81,13 @@ func latencyP99MS(inv *inventory.Inventory, m ...string) string {
 	return fmt.Sprintf("max by (%s) (%s) / 1000", nodeLabels, sel(inv, "redis_latency_percentiles_usec", m...))
 }
 
+// replicationLagMS is the replication lag beyond Redis' own acknowledgement
+// cadence: a healthy replica acknowledges every second, so its master reads
+// a lag of 0 or 1 whole seconds between acknowledgements. One second is
+// taken off, so a gate in milliseconds compares with the lag that is really
+// late, and a healthy cluster never alerts.
 func replicationLagMS(inv *inventory.Inventory, w string) string {
-	return fmt.Sprintf("1000 * min_over_time(%s[%s])", sel(inv, "redis_connected_slave_lag_seconds"), w)
+	return fmt.Sprintf("1000 * clamp_min(min_over_time(%s[%s]) - 1, 0)", sel(inv, "redis_connected_slave_lag_seconds"), w)
 }
 
 // gate is one inventory gate turned into a warning and a critical rule.
@@ -104,7 +109,7 @@ func gates(inv *inventory.Inventory, w string) []gate {
 			" Redis counts this percentile since start or CONFIG RESETSTAT, not over a window: reset the stats once the cause is fixed."},
 		{"RedisReplicationLagHigh", "replication_lag_ms", "replication lag of replica {{ $labels.slave_ip }}:{{ $labels.slave_port }}", " ms",
 			replicationLagMS(inv, w), g.ReplicationLagMS,
-			" Redis reports the lag in whole seconds since the replica's last acknowledgement (sent every second), so it must stay at least 1 s for the whole window."},
+			" Redis reports the lag in whole seconds since the replica's last acknowledgement, which a healthy replica sends every second; that second is not counted, so the lag must stay at least 2 s for the whole window."},
 	}
 }
 

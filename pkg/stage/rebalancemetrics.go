@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/metrics"
 	"github.com/slotshift/slotshift/pkg/migrate"
 	"github.com/slotshift/slotshift/pkg/report"
@@ -119,9 +120,9 @@ func (m *rebalanceMetrics) writeFile() error {
 func (m *rebalanceMetrics) note(dest string, err error) {
 	switch {
 	case err != nil && !m.failing[dest]:
-		m.log.Warn("metrics not published; the rebalance goes on", KeyDetail, dest, KeyError, err)
+		m.log.Warn("metrics not published; the rebalance goes on", logkey.Detail, dest, logkey.Error, err)
 	case err == nil && m.failing[dest]:
-		m.log.Info("metrics published again", KeyDetail, dest)
+		m.log.Info("metrics published again", logkey.Detail, dest)
 	}
 	m.failing[dest] = err != nil
 }

@@ -21,7 +21,7 @@ func TestRebalanceMetricsWhileHeld(t *testing.T) {
 	c.Form(t, 3)
 	c.AddNodes(t, 1)
 	p := ports(c)
-	inv := crossYAML(p[:6], rbServer("server4", "", p[6], 0, "")+sandboxtest.Gates("0.001", "3s"))
+	inv := crossYAML(p[:6], sandboxtest.Server("server4", "", p[6], 0, "")+sandboxtest.Gates("0.001", "3s"))
 	rbJoin(t, c, inv)
 	file := filepath.Join(t.TempDir(), "slotshift.prom")
 	res := rbRebalance(t, c, inv, RebalanceInput{MetricsFile: file}, "rebalance held with metrics")
