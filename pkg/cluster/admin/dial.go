@@ -23,17 +23,13 @@ type ClusterOptions struct {
 // retried, and a node that does not answer is reported after one dial.
 func NewClient(addr string, opts Options) *redis.Client {
 	o := opts.withDefaults()
-	write := o.WriteTimeout
-	if write == 0 {
-		write = o.ReadTimeout
-	}
 	return redis.NewClient(&redis.Options{
 		Addr:                  addr,
 		Username:              o.Username,
 		Password:              o.Password,
 		DialTimeout:           o.DialTimeout,
 		ReadTimeout:           o.ReadTimeout,
-		WriteTimeout:          write,
+		WriteTimeout:          o.WriteTimeout,
 		ContextTimeoutEnabled: o.ContextTimeout,
 		PoolSize:              o.PoolSize,
 		MaxRetries:            -1, // admin commands are not blindly retried
@@ -49,10 +45,6 @@ func NewClient(addr string, opts Options) *redis.Client {
 // data checks, never for admin work (it hides MOVED and ASK).
 func NewClusterClient(c ClusterOptions, opts Options) *redis.ClusterClient {
 	o := opts.withDefaults()
-	write := o.WriteTimeout
-	if write == 0 {
-		write = o.ReadTimeout
-	}
 	redirects := c.MaxRedirects
 	if redirects == 0 {
 		redirects = 3
@@ -63,7 +55,7 @@ func NewClusterClient(c ClusterOptions, opts Options) *redis.ClusterClient {
 		Password:              o.Password,
 		DialTimeout:           o.DialTimeout,
 		ReadTimeout:           o.ReadTimeout,
-		WriteTimeout:          write,
+		WriteTimeout:          o.WriteTimeout,
 		ContextTimeoutEnabled: o.ContextTimeout,
 		PoolSize:              o.PoolSize,
 		MaxRedirects:          redirects,

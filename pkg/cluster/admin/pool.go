@@ -39,6 +39,9 @@ func (o Options) withDefaults() Options {
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 5 * time.Second
 	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = o.ReadTimeout
+	}
 	if o.PoolSize == 0 {
 		o.PoolSize = 8
 	}
