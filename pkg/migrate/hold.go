@@ -65,7 +65,9 @@ func (r *run) waitRelaxed(ctx context.Context, srcs []string) (gate.Decision, er
 	if r.e.opts.Pacer == nil {
 		return r.gater.Wait(ctx)
 	}
-	if d := r.relax(r.gater.Current(), srcs); d.Verdict != gate.Hold {
+	// Only a proceed short-cuts the wait: an abort goes through Wait,
+	// which gives it a second look and, before the first batch, holds.
+	if d := r.relax(r.gater.Current(), srcs); d.Verdict == gate.Proceed {
 		return d, nil
 	}
 	wctx, cancel := context.WithCancel(ctx)
@@ -80,7 +82,7 @@ func (r *run) waitRelaxed(ctx context.Context, srcs []string) (gate.Decision, er
 				return
 			case <-t.C:
 			}
-			if d := r.relax(r.gater.Current(), srcs); d.Verdict != gate.Hold {
+			if d := r.relax(r.gater.Current(), srcs); d.Verdict == gate.Proceed {
 				cleared <- d
 				cancel()
 				return

@@ -65,7 +65,9 @@ func TestWaitGatesRelaxesSteeredLatency(t *testing.T) {
 		{"latency on a target", latencyHold("b", gate.GateLatencyP99), []string{"a"}, p, 1, gate.Hold},
 		{"not a source now", latencyHold("a", gate.GateLatencyP99), []string{"b"}, p, 1, gate.Hold},
 		{"cpu too", withCPU, []string{"a"}, p, 1, gate.Hold},
-		{"abort", abort, []string{"a"}, p, 0, gate.Abort},
+		// An abort goes through Wait: its second look, and the first batch's
+		// red-means-wait, live there.
+		{"abort", abort, []string{"a"}, p, 1, gate.Abort},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := &fakeGate{cur: tc.cur, waitD: tc.cur, waitErr: gate.ErrHoldTimeout}
