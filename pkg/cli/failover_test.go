@@ -106,6 +106,7 @@ func TestFailoverTestCommand(t *testing.T) {
 	})
 
 	t.Run("an outage over failover.max_write_outage exits 1", func(t *testing.T) {
+		time.Sleep(c.FailoverCooldown()) // its shard failed over in the last subtest
 		out := filepath.Join(dir, "tiny")
 		res := runBin(t, dir, append(env, "SLOTSHIFT_INVENTORY_FILE="+tiny), "failover-test", "--shard", c.Nodes[2].Addr, "--report-dir", out)
 		if res.code != 1 {
@@ -123,6 +124,7 @@ func TestFailoverTestCommand(t *testing.T) {
 	})
 
 	t.Run("SIGINT restores the roles, exit 130", func(t *testing.T) {
+		time.Sleep(c.FailoverCooldown()) // its shard failed over in the last subtest
 		out := filepath.Join(dir, "sigint")
 		ch := startChild(t, append(env, "SLOTSHIFT_SETTLE=3s"), "failover-test", "--shard", c.Nodes[0].Addr, "--report-dir", out)
 		ch.waitOutput(t, "failover-test replica promoted", 30*time.Second)

@@ -90,6 +90,7 @@ func TestFailoverTestAllShards(t *testing.T) {
 	}
 
 	t.Run("one shard by inventory name", func(t *testing.T) {
+		time.Sleep(c.FailoverCooldown()) // the shard failed over just now
 		in := fastFailover
 		in.Shards = []string{"server2:" + strings.Split(c.Nodes[1].Addr, ":")[1]}
 		res, err := FailoverTest(ctxT(t), env, in)

@@ -553,3 +553,12 @@ func (c *Cluster) OpenSlots(t testing.TB) []string {
 	}
 	return out
 }
+
+// FailoverCooldown is how long a test waits before failing over a shard
+// whose master took part in a failover just before: a master refuses to
+// vote about the same master again for twice cluster-node-timeout, and a
+// manual failover that gets no votes stalls the shard's writes for Redis'
+// 5 s manual-failover timeout.
+func (c *Cluster) FailoverCooldown() time.Duration {
+	return 2*time.Duration(c.opts.NodeTimeoutMS)*time.Millisecond + 200*time.Millisecond
+}
