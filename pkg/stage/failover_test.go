@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -103,6 +104,34 @@ func TestFailoverTestAllShards(t *testing.T) {
 		wantOriginalRoles(t, c)
 	})
 
+	// A drill straight after another on the same shard gets no votes (a
+	// master votes about a master once per twice cluster-node-timeout);
+	// Redis abandons the coordinated failover after 5 s and the drill must
+	// send it again rather than wait out its whole timeout.
+	t.Run("a drill straight after another resends the failover", func(t *testing.T) {
+		// A 5 s node timeout makes the cooldown 10 s, so the drill above
+		// (seconds ago) surely still blocks the first request.
+		setNodeTimeout(t, c, "5000")
+		defer setNodeTimeout(t, c, "1000")
+		var logs sandboxtest.Output
+		again := env
+		again.Log = slog.New(slog.NewTextHandler(&logs, nil))
+		in := fastFailover
+		in.Timeout = 40 * time.Second
+		in.Shards = []string{c.Nodes[1].Addr} // failed over just now, above
+		res, err := FailoverTest(ctxT(t), again, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Checks) != 1 || !res.Failover.Shards[0].RolesRestored {
+			t.Fatalf("checks %+v", res.Checks)
+		}
+		if !strings.Contains(logs.String(), "sending it again") {
+			t.Errorf("the refused failover was not sent again:\n%s", logs.String())
+		}
+		wantOriginalRoles(t, c)
+	})
+
 	t.Run("an unknown shard is a usage error", func(t *testing.T) {
 		in := fastFailover
 		in.Shards = []string{c.Nodes[4].Addr} // a replica
@@ -172,4 +201,14 @@ func TestFailoverTestRefusesShardWithoutHealthyReplica(t *testing.T) {
 		t.Errorf("cluster_current_epoch %s -> %s: something failed over", before, after)
 	}
 	wantOriginalRoles(t, c)
+}
+
+// setNodeTimeout sets cluster-node-timeout on every node of c.
+func setNodeTimeout(t *testing.T, c *sandboxtest.Cluster, ms string) {
+	t.Helper()
+	for i := range c.Nodes {
+		if err := c.Client(i).ConfigSet(context.Background(), "cluster-node-timeout", ms).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
