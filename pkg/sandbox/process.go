@@ -404,10 +404,13 @@ func writeConf(cfg NodeConfig) error {
 	return nil
 }
 
-// Port range FreePort draws from; p+10000 stays below 50000.
+// Port range FreePort draws from: p and its bus port p+10000 both stay
+// below 32768, where Linux's default ephemeral range starts, so that no
+// outgoing connection of a parallel test takes a bus port between FreePort
+// and bind.
 const (
-	freePortMin = 20000
-	freePortMax = 39999
+	freePortMin = 10000
+	freePortMax = 22767
 )
 
 var (
@@ -437,7 +440,7 @@ func StartFree(ctx context.Context, cfg NodeConfig) (*Process, error) {
 
 // FreePort returns a port p such that p and its cluster bus port p+10000 are
 // both free on 127.0.0.1 right now. Ports are drawn at random from
-// 20000-39999 and never handed out twice by one process, so that parallel
+// 10000-22767 (below the ephemeral range) and never handed out twice by one process, so that parallel
 // tests do not collide; another process may still take the port, in which
 // case Start fails with ErrPortInUse and the caller picks again.
 func FreePort() (int, error) {

@@ -137,10 +137,10 @@ func TestFreePort(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p < 20000 || p > 39999 || p+10000 > 65535 || seen[p] {
+		if p < freePortMin || p > freePortMax || p+inventory.BusPortOffset >= 32768 || seen[p] {
 			t.Fatalf("FreePort = %d (seen %v)", p, seen[p])
 		}
-		if !canListen(p) || !canListen(p+10000) {
+		if !canListen(p) || !canListen(p+inventory.BusPortOffset) {
 			t.Fatalf("port %d or %d not free", p, p+10000)
 		}
 		seen[p] = true
