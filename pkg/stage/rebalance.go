@@ -362,7 +362,14 @@ func (r *rebalancer) outputs() {
 // checkBalanced re-observes after the last batch: no slot may be open and
 // the layout must be within the threshold.
 func (r *rebalancer) checkBalanced(ctx context.Context) {
-	snap, err := r.pool.Observe(ctx, r.seeds())
+	// The last SETSLOT NODE reaches the other masters directly or by
+	// gossip; judge the layout once every node agrees on it, or on the
+	// last view after balancedWait (the checks name what still differs).
+	snap, err := r.pool.WaitConverged(ctx, r.seeds(), balancedWait, 100*time.Millisecond)
+	var nc *admin.NotConvergedError
+	if errors.As(err, &nc) {
+		err = nil
+	}
 	if err != nil {
 		r.res.Add(report.Check{ID: IDBalanced, Status: report.Error, Message: fmt.Sprintf("observe after rebalance: %v", err)})
 		return
@@ -386,6 +393,10 @@ func (r *rebalancer) checkBalanced(ctx context.Context) {
 	}
 	r.res.Add(report.Check{ID: IDBalanced, Status: report.Fail, Message: fmt.Sprintf("the planner still wants to move %d slot(s) after the run", countSlots(moves))})
 }
+
+// balancedWait bounds the wait for the nodes to agree before the final
+// balance check.
+const balancedWait = 10 * time.Second
 
 // planFrom plans from the live cluster toward the goal of this run: the
 // saved layout when one was given, the inventory's weights otherwise.
