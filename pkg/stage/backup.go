@@ -120,16 +120,9 @@ func Backup(ctx context.Context, env Env, in BackupInput) (Result, error) {
 	obs := newObserverTimeout(env, 5*time.Second)
 	defer obs.close()
 	run.pool = obs.pool
-	snap, err := obs.snapshot(ctx)
-	if err != nil {
-		return res, fmt.Errorf("backup: %w", err)
-	}
-	l := check.NewLive(snap)
-	res.Fingerprint = l.Fingerprint()
-	res.Masters, res.Replicas = len(l.Masters()), len(l.Replicas())
-	if !l.Exists {
-		res.Add(check.New(IDBackupSave, report.Fail, "", "%s", check.NotCreated))
-		return res, nil
+	l, ok, err := obs.live(ctx, &res, "backup", IDBackupSave)
+	if !ok {
+		return res, err
 	}
 	targets, checks := backupTargets(env.Inventory, l, in.Masters, run.in.Transfer)
 	res.Add(checks...)

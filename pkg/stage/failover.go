@@ -117,16 +117,9 @@ func FailoverTest(ctx context.Context, env Env, in FailoverInput) (Result, error
 	obs := newObserverTimeout(env, 5*time.Second)
 	defer obs.close()
 	var res Result
-	snap, err := obs.snapshot(ctx)
-	if err != nil {
-		return res, fmt.Errorf("failover-test: %w", err)
-	}
-	l := check.NewLive(snap)
-	res.Fingerprint = l.Fingerprint()
-	res.Masters, res.Replicas = len(l.Masters()), len(l.Replicas())
-	if !l.Exists {
-		res.Add(check.New(IDFailoverShard, report.Fail, "", "%s", check.NotCreated))
-		return res, nil
+	l, ok, err := obs.live(ctx, &res, "failover-test", IDFailoverShard)
+	if !ok {
+		return res, err
 	}
 	shards, err := check.SelectShards(env.Inventory, check.Shards(l), in.Shards)
 	if err != nil {
@@ -134,7 +127,7 @@ func FailoverTest(ctx context.Context, env Env, in FailoverInput) (Result, error
 	}
 	run := &failoverRun{env: env, in: in, obs: obs, limit: env.Inventory.Failover.MaxWriteOutage.Duration}
 	for _, a := range l.MemberAddrs() {
-		if o := snap.Nodes[a]; o != nil && o.OK() {
+		if o := l.Snap.Nodes[a]; o != nil && o.OK() {
 			run.members = append(run.members, a)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/gate"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/logkey"
+	"github.com/slotshift/slotshift/pkg/report"
 )
 
 // Observation tuning. The read-only stages aim to finish in well under two
@@ -299,4 +300,23 @@ func (o *observer) latency(ctx context.Context, addrs []string) map[string]check
 		}
 		return check.Latency{Latency: l}
 	})
+}
+
+// live observes the cluster for a stage that needs one to exist: it records
+// the cluster's identity in res and reports ok. With no cluster it adds a
+// failed check id and reports !ok with a nil error; when the cluster cannot
+// be observed it reports !ok and the error, prefixed with stage.
+func (o *observer) live(ctx context.Context, res *Result, stage, id string) (check.Live, bool, error) {
+	snap, err := o.snapshot(ctx)
+	if err != nil {
+		return check.Live{}, false, fmt.Errorf("%s: %w", stage, err)
+	}
+	l := check.NewLive(snap)
+	res.Fingerprint = l.Fingerprint()
+	res.Masters, res.Replicas = len(l.Masters()), len(l.Replicas())
+	if !l.Exists {
+		res.Add(check.New(id, report.Fail, "", "%s", check.NotCreated))
+		return l, false, nil
+	}
+	return l, true, nil
 }
