@@ -32,7 +32,8 @@ func rebalanceFlags(planOnly bool) []cli.Flag {
 		stringFlag("abort-file", "stop at the next slot boundary when this file appears", ""),
 		stringFlag("metrics-file", "write Prometheus metrics at each status tick and at the end (node_exporter textfile collector)", ""),
 		stringFlag("pushgateway", "also push the metrics to this Pushgateway URL (job slotshift, label cluster); a failed push only warns", ""),
-		intFlag("concurrency", "slot moves in flight at once (0 = default)", 0),
+		intFlag("concurrency", "slot moves (or atomic migration tasks) in flight at once (0 = default)", 0),
+		stringFlag("mover", "slot migration protocol: legacy (SETSLOT/MIGRATE), atomic (the servers' own: Redis >= 8.4, Valkey >= 9.0) or auto (atomic where every master has it)", "auto"),
 		&cli.DurationFlag{Name: "timeout", Usage: "bound for the convergence wait before the first batch", Value: defaultTimeout, EnvVars: []string{envName("timeout")}},
 		&cli.StringFlag{Name: "fault-kill-at", Hidden: true, Usage: "crash tests only: SIGKILL self before STEP[:N]", EnvVars: []string{envName("fault-kill-at")}},
 	)
@@ -58,6 +59,11 @@ func rebalanceInput(c *cli.Context, planOnly bool) (stage.RebalanceInput, error)
 	}
 	in.PauseFile, in.AbortFile = c.String("pause-file"), c.String("abort-file")
 	in.Concurrency = c.Int("concurrency")
+	switch in.Mover = strings.ToLower(c.String("mover")); in.Mover {
+	case "legacy", "atomic", "auto":
+	default:
+		return in, stage.Usagef("--mover %q: want legacy, atomic or auto", c.String("mover"))
+	}
 	in.MetricsFile, in.Pushgateway = c.String("metrics-file"), c.String("pushgateway")
 	if _, err := metrics.PushURL(in.Pushgateway, ""); in.Pushgateway != "" && err != nil {
 		return in, &stage.UsageError{Err: fmt.Errorf("--pushgateway: %w", err)}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -22,7 +23,8 @@ func (r *runner) sandboxCommand() *cli.Command {
 			{
 				Name:  "up",
 				Usage: "start every node of the inventory (addresses must be loopback); does not form the cluster (that is join)",
-				Flags: []cli.Flag{dir(), boolFlag("persistence", "keep RDB/AOF persistence on (off by default)")},
+				Flags: []cli.Flag{dir(), boolFlag("persistence", "keep RDB/AOF persistence on (off by default)"),
+					stringFlag("server-bin", "the server executable: a path or a name in PATH (redis-server, valkey-server)", sandbox.DefaultBin)},
 				Action: func(c *cli.Context) error {
 					inv, secrets, err := r.inventoryAndSecrets(c)
 					if err != nil {
@@ -31,11 +33,11 @@ func (r *runner) sandboxCommand() *cli.Command {
 					if secrets.Password == "" {
 						return stage.Usagef("the password variable %s is empty: export it before 'sandbox up'", inventory.PasswordEnv(inv))
 					}
-					st, err := sandbox.Up(c.Context, inv, sandbox.Options{Dir: c.String("dir"), Password: secrets.Password, Persistence: c.Bool("persistence")})
+					st, err := sandbox.Up(c.Context, inv, sandbox.Options{Dir: c.String("dir"), Password: secrets.Password, Persistence: c.Bool("persistence"), Bin: c.String("server-bin")})
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(r.io.Stdout, "sandbox up: %d redis-server processes in %s\n", len(st.Nodes), c.String("dir"))
+					fmt.Fprintf(r.io.Stdout, "sandbox up: %d %s processes in %s\n", len(st.Nodes), filepath.Base(c.String("server-bin")), c.String("dir"))
 					return nil
 				},
 			},

@@ -90,6 +90,11 @@ func (br *batchRun) execute() {
 	defer close(br.done)
 	defer br.firstMoveDone()
 	t0 := time.Now()
+	if tm, ok := br.run.mover.(TaskMover); ok {
+		br.tasks(tm)
+		br.res = br.result(t0)
+		return
+	}
 	var eg errgroup.Group
 	eg.SetLimit(br.run.e.opts.Concurrency)
 	for _, m := range br.b.Moves {

@@ -122,6 +122,10 @@ type RebalanceSection struct {
 	RepairedSlots    []int       `json:"repaired_slots,omitempty"`
 	Done             bool        `json:"done"`
 	DryRun           bool        `json:"dry_run,omitempty"`
+	// Mover is the slot migration protocol that ran: "legacy",
+	// "redis-asm" (CLUSTER MIGRATION) or "valkey-asm" (CLUSTER
+	// MIGRATESLOTS); empty when the run stopped before choosing.
+	Mover string `json:"mover,omitempty"`
 	// Baseline is each master's PING latency measured before the first
 	// batch, which the latency variation gate compares with; empty when
 	// that gate is off.

@@ -28,7 +28,8 @@ type Options struct {
 	Dir string
 	// Password sets requirepass and masterauth on every node.
 	Password string
-	// Bin is the redis-server executable. Default "redis-server" from PATH.
+	// Bin is the server executable, a path or a name in PATH
+	// (redis-server, valkey-server). Default "redis-server".
 	Bin string
 	// Persistence turns RDB snapshots and the AOF on (see NodeConfig).
 	Persistence bool
@@ -100,7 +101,8 @@ func writeState(st *State) error {
 	return atomicfile.WriteJSON(filepath.Join(st.Dir, stateFile), st, 0o600)
 }
 
-// pidIsNode reports whether pid is a live (not zombie) redis-server serving
+// pidIsNode reports whether pid is a live (not zombie) redis-server (or
+// valkey-server, which shows the same) serving
 // port. It reads /proc/<pid>/cmdline, where redis-server shows
 // "redis-server 127.0.0.1:<port> [cluster]" once started (or its argv,
 // "redis-server <dir>/redis.conf", a moment before), so a pid recycled by
@@ -117,7 +119,7 @@ func pidIsNode(pid, port int) bool {
 		return false
 	}
 	cmd := strings.ReplaceAll(string(b), "\x00", " ")
-	if !strings.Contains(cmd, "redis-server") {
+	if !strings.Contains(cmd, "redis-server") && !strings.Contains(cmd, "valkey-server") {
 		return false
 	}
 	p := strconv.Itoa(port)

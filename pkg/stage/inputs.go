@@ -77,6 +77,9 @@ type RebalanceInput struct {
 	// slot reaches protocol step STEP (importing, migrating, keys,
 	// node-target, node-source, node-others). Never set it in production.
 	FaultKillAt string
+	// Mover is "legacy", "atomic" or "auto" ("" = auto): which slot
+	// migration protocol moves the slots (see migrate.ChooseProtocol).
+	Mover string
 }
 
 // SnapshotInput configures snapshot.

@@ -63,6 +63,9 @@ type rebalancer struct {
 	res Result
 	sec *report.RebalanceSection
 	now func() time.Time // the window's clock; nil = time.Now
+	// mover is the protocol chosen for this run; atomic protocols plan
+	// the whole move as one batch of tasks, gated between tasks.
+	mover moverChoice
 }
 
 func newRebalancer(env Env, in RebalanceInput) *rebalancer {
@@ -85,6 +88,15 @@ func (r *rebalancer) run(ctx context.Context) error {
 		r.res.Add(report.Check{ID: IDMembers, Status: report.Fail, Message: "cannot rebalance with unreachable nodes: " + strings.Join(down, "; "),
 			Hint: "bring the nodes back, or remove them from the cluster and the inventory"})
 		return nil
+	}
+	// A killed run may have left atomic tasks running: wait for them or
+	// cancel them, then plan from whole ranges.
+	if found, err := r.settleTasks(ctx, snap); err != nil {
+		return err
+	} else if found {
+		if snap, err = r.snapshot(ctx); err != nil {
+			return err
+		}
 	}
 	// A killed run leaves at most the slots it had in flight open; close
 	// them first, deterministically, toward the side that was importing.
@@ -131,6 +143,9 @@ func (r *rebalancer) run(ctx context.Context) error {
 	if missing := r.missingMasters(live); len(missing) > 0 {
 		r.res.Add(report.Check{ID: IDMembers, Status: report.Fail, Message: "inventory masters not in the cluster yet: " + strings.Join(missing, ", "), Hint: "run slotshift join first"})
 		return nil
+	}
+	if r.mover, err = r.chooseMover(ctx, live); err != nil {
+		return err
 	}
 
 	p, err := r.planFrom(live)
@@ -198,6 +213,12 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	} else {
 		opts.Status = r.status
 	}
+	mover, closeMover, err := r.newMover(r.mover)
+	if err != nil {
+		return err
+	}
+	defer closeMover()
+	opts.Mover = mover
 	pub := r.newMetrics(gater.Current)
 	opts.OnProgress = pub.onProgress(opts.OnProgress)
 	res, err := migrate.New(r.pool, opts).Run(ctx, p, gater)
@@ -227,6 +248,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		msg += fmt.Sprintf("; held %d time(s) before batches, %.1fs in all", n, held.Seconds())
 	}
 	r.res.Add(report.Check{ID: IDGates, Status: report.Pass, Message: msg})
+	r.afterAtomic(ctx, mover, masterAddrs)
 	if res.Done {
 		r.checkBalanced(ctx)
 	}
@@ -402,7 +424,11 @@ const balancedWait = 10 * time.Second
 // saved layout when one was given, the inventory's weights otherwise.
 func (r *rebalancer) planFrom(live check.Live) (plan.Rebalance, error) {
 	masters := mastersFor(r.inv, live, false)
-	opts := plan.Options{BatchSlots: r.inv.Rebalance.BatchSlots, ThresholdPercent: r.inv.Rebalance.ThresholdPercent, Fingerprint: live.Fingerprint()}
+	batch := r.inv.Rebalance.BatchSlots
+	if r.mover.Protocol.Atomic() {
+		batch = cluster.NumSlots // one batch of tasks, gated between tasks
+	}
+	opts := plan.Options{BatchSlots: batch, ThresholdPercent: r.inv.Rebalance.ThresholdPercent, Fingerprint: live.Fingerprint()}
 	if r.in.TargetLayout != nil {
 		return plan.PlanToLayout(masters, *r.in.TargetLayout, opts)
 	}

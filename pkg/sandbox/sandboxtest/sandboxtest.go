@@ -39,6 +39,9 @@ type Options struct {
 	// NodeTimeoutMS is cluster-node-timeout. Default 1000, so that clusters
 	// converge in about a second.
 	NodeTimeoutMS int
+	// Bin is the server executable (see ServerBin). Default redis-server
+	// from PATH.
+	Bin string
 	// Extra holds further redis.conf directives, identical on every node.
 	// Unless set here, repl-diskless-sync-delay is 0 so that replicas finish
 	// their first sync at once instead of after Redis' default 5 s.
@@ -66,7 +69,7 @@ type Cluster struct {
 // redis-server is not installed.
 func Start(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
-	if _, err := sandbox.LookBin(""); err != nil {
+	if _, err := sandbox.LookBin(opts.Bin); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
 	if opts.Password == "" {
@@ -119,6 +122,7 @@ func (c *Cluster) startNodes(t testing.TB, n int) {
 			defer wg.Done()
 			procs[i], errs[i] = sandbox.StartFree(ctx, sandbox.NodeConfig{
 				Dir:           filepath.Join(c.Dir, fmt.Sprintf("node-%d", first+i)),
+				Bin:           c.opts.Bin,
 				Password:      c.opts.Password,
 				NodeTimeoutMS: c.opts.NodeTimeoutMS,
 				Extra:         c.opts.Extra,
@@ -505,15 +509,16 @@ func (c *Cluster) CheckKeys(t testing.TB, n int, valueSize int) {
 	}
 }
 
-// RedisCLICheck runs `redis-cli --cluster check` against node 0 (the
+// RedisCLICheck runs `redis-cli --cluster check` (valkey-cli for a
+// valkey-server cluster: see CLIBin) against node 0 (the
 // password goes in REDISCLI_AUTH, never argv) and returns its output. It
 // fails the test when the exit status is not 0 or the output lacks
-// "[OK] All 16384 slots covered."; it skips only when redis-cli is missing.
+// "[OK] All 16384 slots covered."; it skips only when the CLI is missing.
 func (c *Cluster) RedisCLICheck(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-cli")
+	bin, err := exec.LookPath(CLIBin(c.opts.Bin))
 	if err != nil {
-		t.Skipf("skipping: redis-cli not found: %v", err)
+		t.Skipf("skipping: %s not found: %v", CLIBin(c.opts.Bin), err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
