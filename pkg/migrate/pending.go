@@ -92,7 +92,7 @@ func SettlePending(ctx context.Context, pool *admin.Pool, pending []Pending, wai
 		}
 		if len(left) == 0 {
 			if cancelled {
-				return fmt.Sprintf("cancelled %d task(s) of an earlier run", len(pending)), nil
+				return fmt.Sprintf("cancelled what still ran of %d task(s) of an earlier run", len(pending)), nil
 			}
 			return fmt.Sprintf("waited for %d task(s) of an earlier run to finish", len(pending)), nil
 		}
