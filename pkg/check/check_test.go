@@ -69,6 +69,33 @@ func TestVersionDrift(t *testing.T) {
 	}
 }
 
+// TestVersionValkey: Valkey 8+ reports redis_version:7.2.4 whatever its own
+// version, so two Valkey versions with the same redis_version differ, one
+// Valkey version everywhere passes, and Redis 7.2.4 is not Valkey.
+func TestVersionValkey(t *testing.T) {
+	inv := fakeInv(t, "")
+	s := checktest.NewFake(t, inv).Snap(t)
+	for _, o := range s.Nodes {
+		o.Info["redis_version"], o.Info["server_name"], o.Info["valkey_version"] = "7.2.4", "valkey", "9.1.0"
+	}
+	c := CheckVersion(inv, NewLive(s))
+	if c.Status != report.Pass || c.Message != "every node runs Valkey 9.1.0" || c.Observed != "Valkey 9.1.0" {
+		t.Errorf("same Valkey everywhere: %s %q observed %v", c.Status, c.Message, c.Observed)
+	}
+	s.Nodes["127.0.0.1:7003"].Info["valkey_version"] = "9.0.4"
+	c = CheckVersion(inv, NewLive(s))
+	if c.Status != report.Fail || !strings.Contains(c.Message, "Valkey 9.0.4 on 127.0.0.1:7003") {
+		t.Errorf("Valkey 9.0.4 among 9.1.0: %s %q", c.Status, c.Message)
+	}
+	s.Nodes["127.0.0.1:7003"].Info["valkey_version"] = "9.1.0"
+	delete(s.Nodes["127.0.0.1:7003"].Info, "server_name")
+	delete(s.Nodes["127.0.0.1:7003"].Info, "valkey_version")
+	c = CheckVersion(inv, NewLive(s))
+	if c.Status != report.Fail || !strings.Contains(c.Message, "7.2.4 on 127.0.0.1:7003") || !strings.Contains(c.Message, "server versions differ") {
+		t.Errorf("Redis 7.2.4 among Valkey 9.1.0: %s %q", c.Status, c.Message)
+	}
+}
+
 func TestConfigDriftAgainstPeersAndInventory(t *testing.T) {
 	inv := checktest.ParseInv(t, strings.Replace(checktest.CrossYAML(fakePorts, ""), "  node_timeout_ms: 1000\n", "  node_timeout_ms: 1000\n  redis_config: {maxmemory: 4gb, maxmemory-policy: allkeys-lru}\n", 1))
 	s := checktest.NewFake(t, inv).Snap(t)

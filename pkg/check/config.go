@@ -8,19 +8,27 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/measure"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
-// Redis version. The message lists each version with its nodes.
+// server and version (Valkey by valkey_version, not its compatibility
+// redis_version). The message lists each version with its nodes; a Redis
+// version is observed as the bare number, another server's with its name.
 func CheckVersion(inv *inventory.Inventory, l Live) report.Check {
 	byVersion := map[string][]string{}
+	names := map[string]string{}
 	for _, o := range l.Snap.Reachable() {
-		v := o.Info["redis_version"]
+		name, v := cluster.Server(o.Info)
 		if v == "" {
 			v = "unknown"
 		}
+		if name != "Redis" {
+			v = name + " " + v
+		}
+		names[v] = name
 		byVersion[v] = append(byVersion[v], Label(inv, o.Addr))
 	}
 	versions := slices.Sorted(maps.Keys(byVersion))
@@ -28,7 +36,11 @@ func CheckVersion(inv *inventory.Inventory, l Live) report.Check {
 	case 0:
 		return New(IDVersion, report.Skip, "", "no node was reachable")
 	case 1:
-		c := New(IDVersion, report.Pass, "", "every node runs Redis %s", versions[0])
+		what := versions[0]
+		if names[what] == "Redis" {
+			what = "Redis " + what
+		}
+		c := New(IDVersion, report.Pass, "", "every node runs %s", what)
 		c.Observed = versions[0]
 		return c
 	}
@@ -38,7 +50,13 @@ func CheckVersion(inv *inventory.Inventory, l Live) report.Check {
 	for i, v := range versions {
 		parts[i] = fmt.Sprintf("%s on %s", v, strings.Join(byVersion[v], ", "))
 	}
-	c := New(IDVersion, report.Fail, "", "Redis versions differ: %s", strings.Join(parts, "; "))
+	kind := "Redis"
+	for _, n := range names {
+		if n != "Redis" {
+			kind = "server"
+		}
+	}
+	c := New(IDVersion, report.Fail, "", "%s versions differ: %s", kind, strings.Join(parts, "; "))
 	c.Observed = versions
 	c.Hint = "upgrade every node to the same version before changing the cluster"
 	return c

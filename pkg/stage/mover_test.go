@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/migrate"
 	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
@@ -69,6 +70,13 @@ func TestRebalanceAtomicServers(t *testing.T) {
 					sandboxtest.Server("server5", "", p[8], p[9], fmt.Sprintf("server4:%d", p[6]))+
 					rbSettings)
 			rbJoin(t, c, inv)
+			if tc.server == "valkey" {
+				// The version check reads valkey_version, not the
+				// compatibility redis_version (7.2.4).
+				env := harnessEnv(t, parseInv(t, inv), c.Password)
+				vres := rbRun(t, "validate", func(ctx context.Context) (Result, error) { return Validate(ctx, env, ValidateInput{}) })
+				want(t, vres.Checks, check.IDVersion, "", report.Pass, "every node runs Valkey 9.")
+			}
 			res := rbRebalance(t, c, inv, RebalanceInput{Mover: tc.mover}, "rebalance 3 -> 5 --mover "+tc.mover)
 			if res.Rebalance.Mover != string(tc.want) {
 				t.Errorf("report mover %q, want %q", res.Rebalance.Mover, tc.want)
