@@ -164,6 +164,9 @@ type serverRun struct {
 	log    *slog.Logger
 	res    report.ServerResult
 	checks []report.Check
+	// bin is the server executable daemons start when the host has
+	// valkey-server instead of redis-server; "" = redis-server.
+	bin string
 }
 
 func (sr *serverRun) add(id string, st report.Status, node, msg string) *report.Check {

@@ -72,7 +72,9 @@ var restartOnly = map[string]bool{
 	"pidfile": true, "logfile": true, "daemonize": true, "supervised": true, "databases": true,
 }
 
-func (sr *serverRun) startCmd(l NodeLayout) string { return startCmd(sr.s.Service, sr.s.User, l) }
+func (sr *serverRun) startCmd(l NodeLayout) string {
+	return startCmd(sr.s.Service, sr.s.User, sr.bin, l)
+}
 
 // node starts, live-updates or restarts one node and waits for its PING;
 // it reports whether the node is up.

@@ -16,7 +16,8 @@ import (
 
 // preflightScript prints what provision needs to know about a host, one
 // key=value per line: os, distro, uid, service (systemd or daemon), redis
-// (the redis-server path, empty when missing), exporter (likewise for
+// (the redis-server path, else valkey-server's, empty when neither is
+// installed), exporter (likewise for
 // prometheus-redis-exporter), free_kb (free KiB on the
 // file system that holds, or will hold, dataDir) and ufw (active or
 // inactive).
@@ -25,7 +26,7 @@ func preflightScript(dataDir string) string {
 . /etc/os-release 2>/dev/null; echo "distro=${PRETTY_NAME:-unknown}"
 echo "uid=$(id -u)"
 if [ -d /run/systemd/system ]; then echo service=systemd; else echo service=daemon; fi
-echo "redis=$(command -v redis-server || true)"
+echo "redis=$(command -v redis-server || command -v valkey-server || true)"
 echo "exporter=$(command -v prometheus-redis-exporter || true)"
 d=` + sshrunner.Quote(dataDir) + `; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 echo "free_kb=$(df -Pk "$d" | awk 'NR==2{print $4}')"
@@ -93,15 +94,20 @@ func enableNowCmd(unit string) string {
 }
 
 // startCmd starts the node of l: through its unit under systemd, otherwise
-// as a daemon of user (from /, so that it holds no directory busy).
-func startCmd(service, user string, l NodeLayout) string {
+// as a daemon of user (from /, so that it holds no directory busy) with
+// the server executable bin ("" = redis-server from PATH).
+func startCmd(service, user, bin string, l NodeLayout) string {
 	if service == ServiceSystemd {
 		return "systemctl start " + l.Unit
 	}
-	if user != "root" {
-		return "cd / && runuser -u " + sshrunner.Quote(user) + " -- redis-server " + sshrunner.Quote(l.Conf) + " --daemonize yes"
+	exe := "redis-server"
+	if bin != "" {
+		exe = sshrunner.Quote(bin)
 	}
-	return "cd / && redis-server " + sshrunner.Quote(l.Conf) + " --daemonize yes"
+	if user != "root" {
+		return "cd / && runuser -u " + sshrunner.Quote(user) + " -- " + exe + " " + sshrunner.Quote(l.Conf) + " --daemonize yes"
+	}
+	return "cd / && " + exe + " " + sshrunner.Quote(l.Conf) + " --daemonize yes"
 }
 
 // restartUnitCmd restarts the node of l under systemd.

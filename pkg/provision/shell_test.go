@@ -40,8 +40,8 @@ func TestShellCommandsParse(t *testing.T) {
 		"mkdir":    mkdirCmd([]Dir{{Path: d, Mode: 0o750, Owner: "redis", Group: "redis"}}),
 		"firewall": firewallCmd([]int{7000, 7001}), "reload": daemonReloadCmd,
 		"enable": enableCmd(l.Unit), "enable now": enableNowCmd(THPUnitName),
-		"start systemd": startCmd(ServiceSystemd, "redis", l), "start root": startCmd(ServiceDaemon, "root", l),
-		"start user": startCmd(ServiceDaemon, "o'neil", l), "restart": restartUnitCmd(l), "term": termCmd(l),
+		"start systemd": startCmd(ServiceSystemd, "redis", "", l), "start root": startCmd(ServiceDaemon, "root", "", l),
+		"start user": startCmd(ServiceDaemon, "o'neil", "", l), "start valkey": startCmd(ServiceDaemon, "o'neil", "/usr/bin/valkey-server", l), "restart": restartUnitCmd(l), "term": termCmd(l),
 		"log tails": logTailsCmd([]NodeLayout{l, l}),
 	}
 	for name, cmd := range cmds {
@@ -53,12 +53,13 @@ func TestShellCommandsParse(t *testing.T) {
 
 func TestStartCmd(t *testing.T) {
 	l := LayoutOf(Settings{Paths: inventory.Paths{Config: "/etc/redis/cluster", Run: "/var/run/redis"}}, 7000)
-	for _, c := range []struct{ service, user, want string }{
-		{ServiceSystemd, "redis", "systemctl start redis_7000.service"},
-		{ServiceDaemon, "root", "cd / && redis-server '/etc/redis/cluster/7000/redis_7000.conf' --daemonize yes"},
-		{ServiceDaemon, "redis", "cd / && runuser -u 'redis' -- redis-server '/etc/redis/cluster/7000/redis_7000.conf' --daemonize yes"},
+	for _, c := range []struct{ service, user, bin, want string }{
+		{ServiceSystemd, "redis", "", "systemctl start redis_7000.service"},
+		{ServiceDaemon, "root", "", "cd / && redis-server '/etc/redis/cluster/7000/redis_7000.conf' --daemonize yes"},
+		{ServiceDaemon, "redis", "", "cd / && runuser -u 'redis' -- redis-server '/etc/redis/cluster/7000/redis_7000.conf' --daemonize yes"},
+		{ServiceDaemon, "redis", "/usr/bin/valkey-server", "cd / && runuser -u 'redis' -- '/usr/bin/valkey-server' '/etc/redis/cluster/7000/redis_7000.conf' --daemonize yes"},
 	} {
-		if got := startCmd(c.service, c.user, l); got != c.want {
+		if got := startCmd(c.service, c.user, c.bin, l); got != c.want {
 			t.Errorf("startCmd(%s, %s) = %q, want %q", c.service, c.user, got, c.want)
 		}
 	}

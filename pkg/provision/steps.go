@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,14 @@ func (sr *serverRun) provision(ctx context.Context) error {
 	state := sr.probePorts(ctx)
 	if err := sr.install(ctx, pf.redis != ""); err != nil {
 		return err
+	}
+	// A host with valkey-server (and no redis-server) runs Valkey: units
+	// and daemons start the executable the host has.
+	if pf.redis != "" && path.Base(pf.redis) != "redis-server" {
+		sr.bin = pf.redis
+		if sr.opts.System.RedisServer == "" {
+			sr.s.System.RedisServer = pf.redis
+		}
 	}
 	if err := sr.installExporter(ctx, pf.exporter != ""); err != nil {
 		return err
@@ -153,8 +162,8 @@ func (sr *serverRun) install(ctx context.Context, installed bool) error {
 	name := sr.server.Name
 	if !installed {
 		if sr.s.Install != InstallApt {
-			c := sr.add("provision.install", report.Fail, name, "redis-server is not installed and install is "+sr.s.Install)
-			c.Hint = "install redis-server, or set provision.install: apt"
+			c := sr.add("provision.install", report.Fail, name, "neither redis-server nor valkey-server is installed and install is "+sr.s.Install)
+			c.Hint = "install redis-server or valkey-server, or set provision.install: apt"
 			return errStopped
 		}
 		if err := sr.mutate(ctx, aptInstallCmd); err != nil {
