@@ -48,6 +48,9 @@ type config struct {
 	// loaded masters and scaleKeys keys.
 	scale     int
 	scaleKeys int
+	// server, "name=/path", runs the atomic-slot-migration benchmark on
+	// that server build instead (see asm.go).
+	server string
 }
 
 func main() {
@@ -84,6 +87,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// parent-death signal).
 	go func() { <-ctx.Done(); stop() }()
 
+	if cfg.server != "" {
+		b := &bench{cfg: cfg, log: log}
+		if err := b.runASM(ctx, stdout); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			if ctx.Err() != nil {
+				return 130
+			}
+			return 1
+		}
+		return 0
+	}
 	b := &bench{cfg: cfg, log: log, res: &results{
 		StartedAt: time.Now(), Keys: cfg.keys, Runs: cfg.runs, NodeTimeoutMS: cfg.nodeTimeoutMS,
 	}}
@@ -121,7 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.keys, "keys", 1000000, "keys loaded into each 3-master cluster")
 	fs.IntVar(&cfg.runs, "runs", 3, "timed runs per mode (the median is reported)")
-	modes := fs.String("modes", "cli,cli1000,seed,slotshift,bare", "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it)")
+	modes := fs.String("modes", defaultModes, "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it)")
 	fs.IntVar(&cfg.scale, "scale", 0, "also rebalance a cluster of N loaded masters + a pair of empty ones (slotshift seed, no load): CPU, RSS, PINGs per node; 0 = off; with -modes '' only this")
 	fs.IntVar(&cfg.scaleKeys, "scale-keys", 100000, "keys loaded into the at-scale cluster")
 	fs.BoolVar(&cfg.load, "load", true, "run a fixed client load around every rebalance and report its latency, errors and lost writes")
@@ -132,7 +146,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.runTimeout, "run-timeout", 5*time.Minute, "give up on one timed rebalance after this long")
 	fs.StringVar(&cfg.keepDir, "keep", "", "copy every run's tool output and slotshift reports to DIR/round<N>-<mode>/")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every step")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&cfg.server, "server", "", "name=/path/to/server: run the anchor's ASM workload (3 masters with -keys keys to 5, replicas) on that build with -modes cli,cli-atomic,legacy,atomic (default cli,legacy,atomic)")
+	err := fs.Parse(args)
+	if err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
@@ -155,6 +171,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.scale > 0 && strings.TrimSpace(*modes) == "" {
 		return cfg, nil // the at-scale scenario only
+	}
+	if cfg.server != "" {
+		if *modes == defaultModes {
+			*modes = "cli,legacy,atomic"
+		}
+		cfg.modes, err = parseASMModes(*modes)
+		return cfg, err
 	}
 	m, err := parseModes(*modes)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
@@ -59,9 +60,15 @@ func parseReplicaLines(info string) ([]replicaLine, int64) {
 // at least once within timeout.
 func CheckReplicas(ctx context.Context, pool *admin.Pool, masters []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	errs := make([]error, len(masters))
+	var wg sync.WaitGroup
+	for i, m := range masters {
+		wg.Go(func() { errs[i] = checkReplicasOf(ctx, pool, m, deadline) })
+	}
+	wg.Wait()
 	var problems []string
-	for _, m := range masters {
-		if err := checkReplicasOf(ctx, pool, m, deadline); err != nil {
+	for _, err := range errs {
+		if err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
@@ -99,7 +106,7 @@ func checkReplicasOf(ctx context.Context, pool *admin.Pool, master string, deadl
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s", lagging)
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/migrate"
 	"github.com/slotshift/slotshift/pkg/report"
 )
@@ -125,24 +126,27 @@ func (r *rebalancer) newMover(ch moverChoice) (migrate.Mover, func(), error) {
 
 // afterAtomic checks the replicas of every master once atomic tasks have
 // run, and reports the sources that had to wait for a snapshot child.
-func (r *rebalancer) afterAtomic(ctx context.Context, mover migrate.Mover, masters []string) {
+func afterAtomic(ctx context.Context, pool *admin.Pool, mover migrate.Mover, masters []string) []report.Check {
 	a, ok := mover.(*migrate.Atomic)
 	if !ok {
-		return
+		return nil
 	}
+	var out []report.Check
 	if s := a.Stalls(); len(s) > 0 {
-		r.res.Add(report.Check{ID: IDSnapshotWait, Status: report.Warn, Message: strings.Join(s, "; "),
+		out = append(out, report.Check{ID: IDSnapshotWait, Status: report.Warn, Message: strings.Join(s, "; "),
 			Hint: "a source's next task waits for its previous snapshot child; repl-diskless-sync-delay 0 shortens the wait"})
 	}
-	err := migrate.CheckReplicas(ctx, r.pool, masters, 30*time.Second)
+	t0 := time.Now()
+	err := migrate.CheckReplicas(ctx, pool, masters, 30*time.Second)
 	switch {
 	case err == nil:
-		r.res.Add(report.Check{ID: IDReplicas, Status: report.Pass, Message: "every replica has its master's stream and as many keys"})
+		out = append(out, report.Check{ID: IDReplicas, Status: report.Pass, Duration: report.SecondsOf(time.Since(t0)), Message: "every replica has its master's stream and as many keys"})
 	case errors.Is(err, context.Canceled), ctx.Err() != nil:
 	default:
-		r.res.Add(report.Check{ID: IDReplicas, Status: report.Fail, Message: err.Error(),
+		out = append(out, report.Check{ID: IDReplicas, Status: report.Fail, Message: err.Error(),
 			Hint: "check the replica's log; a replica that stopped applying the stream needs a full resync (CLUSTER REPLICATE again or restart it)"})
 	}
+	return out
 }
 
 func fileExists(path string) bool {

@@ -248,10 +248,13 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		msg += fmt.Sprintf("; held %d time(s) before batches, %.1fs in all", n, held.Seconds())
 	}
 	r.res.Add(report.Check{ID: IDGates, Status: report.Pass, Message: msg})
-	r.afterAtomic(ctx, mover, masterAddrs)
+	// The replicas are checked while the final layout converges.
+	after := make(chan []report.Check, 1)
+	go func() { after <- afterAtomic(ctx, r.pool, mover, masterAddrs) }()
 	if res.Done {
 		r.checkBalanced(ctx)
 	}
+	r.res.Add(<-after...)
 	return nil
 }
 
