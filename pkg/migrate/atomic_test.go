@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/plan"
@@ -200,5 +201,17 @@ func TestParseReplicaLines(t *testing.T) {
 	want := []replicaLine{{"127.0.0.1:7003", "online", 1200}, {"127.0.0.1:7004", "wait_bgsave", 0}}
 	if off != 1234 || !reflect.DeepEqual(reps, want) {
 		t.Errorf("replicas %+v offset %d", reps, off)
+	}
+}
+
+func TestProgressETAByKeys(t *testing.T) {
+	p := &progress{start: time.Now().Add(-10 * time.Second), slotsTotal: 1000}
+	p.record(Stats{Slots: 500, Keys: 100})
+	if eta := p.snapshot().ETA; eta < 9*time.Second || eta > 11*time.Second {
+		t.Errorf("by slots: ETA %s, want about 10s", eta)
+	}
+	p.keysTotal = 400 // a quarter of the keys moved: three times as long to go
+	if eta := p.snapshot().ETA; eta < 29*time.Second || eta > 31*time.Second {
+		t.Errorf("by keys: ETA %s, want about 30s", eta)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 )
 
@@ -135,4 +136,21 @@ func ChooseProtocol(want string, common Capabilities, missing []string) (Choice,
 		return Choice{atomic, "auto: every master supports atomic slot migration"}, nil
 	}
 	return Choice{}, fmt.Errorf("--mover %q: want legacy, atomic or auto", want)
+}
+
+// SlotKeyCounts reads every slot's key count from the masters with one
+// CLUSTER SLOT-STATS SLOTSRANGE 0 16383 each (a master lists the slots it
+// owns), instead of a COUNTKEYSINSLOT per slot.
+func SlotKeyCounts(ctx context.Context, pool *admin.Pool, masters []string) (map[int]int64, error) {
+	out := map[int]int64{}
+	for _, m := range masters {
+		v, err := pool.Client(m).Do(ctx, "CLUSTER", "SLOT-STATS", "SLOTSRANGE", 0, cluster.NumSlots-1).Result()
+		if err != nil {
+			return nil, fmt.Errorf("slot-stats on %s: %w", m, err)
+		}
+		for s, n := range SlotStatsKeyCounts(v) {
+			out[s] = n
+		}
+	}
+	return out, nil
 }

@@ -68,6 +68,10 @@ type Options struct {
 	BeforeStep func(step string, slot int) error
 	// Mover replaces the legacy mover (e.g. atomic slot migration).
 	Mover Mover
+	// KeysTotal is how many keys the plan moves, when the servers count
+	// them per slot (CLUSTER SLOT-STATS); with an atomic mover the ETA is
+	// then by keys rather than by slots. 0 = unknown.
+	KeysTotal int64
 	// Pacer, when set, paces the legacy mover's sources by their latency
 	// (see LegacyOptions.Pacer) and changes what holds a batch: see
 	// waitGates. Nil: no pacing, the gates alone decide.
@@ -158,6 +162,9 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 		res:    Result{BatchesRemaining: len(p.Batches)},
 	}
 	r.prog.pacer = e.opts.Pacer
+	if _, ok := mover.(TaskMover); ok {
+		r.prog.keysTotal = e.opts.KeysTotal
+	}
 	stopStatus := e.startStatus(r.prog, g)
 	defer stopStatus()
 	runErr := r.schedule(p.Batches)

@@ -82,6 +82,7 @@ type progress struct {
 	batches    int
 	slots      atomic.Int64
 	slotsTotal int
+	keysTotal  int64 // keys the plan moves, per CLUSTER SLOT-STATS; 0 = unknown
 	keys       atomic.Int64
 	gates      atomic.Value // string
 	pacer      *Pacer       // nil: not paced
@@ -120,7 +121,11 @@ func (p *progress) snapshot() Progress {
 	if sec := el.Seconds(); sec > 0 {
 		s.KeysPerSec = float64(s.Keys) / sec
 	}
-	if s.Slots > 0 {
+	switch {
+	case p.keysTotal > 0 && s.Keys > 0:
+		// Known key counts: an atomic task's time goes with its data.
+		s.ETA = time.Duration(float64(el) * float64(max(p.keysTotal-s.Keys, 0)) / float64(s.Keys))
+	case s.Slots > 0:
 		s.ETA = time.Duration(float64(el) * float64(s.SlotsTotal-s.Slots) / float64(s.Slots))
 	}
 	return s

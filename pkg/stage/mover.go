@@ -12,6 +12,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/migrate"
+	"github.com/slotshift/slotshift/pkg/plan"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -21,6 +22,7 @@ const (
 	IDTasks        = "rebalance.tasks"
 	IDReplicas     = "rebalance.replicas"
 	IDSnapshotWait = "rebalance.snapshot_wait"
+	IDPlanKeys     = "rebalance.plan_keys"
 )
 
 // moverChoice is the protocol a run uses and what the masters support.
@@ -50,17 +52,14 @@ func (r *rebalancer) probeMasters(ctx context.Context, masters []cluster.Node) (
 // chooseMover picks the protocol for --mover; "atomic" on masters without
 // it is a usage error that says which lack it.
 func (r *rebalancer) chooseMover(ctx context.Context, live check.Live) (moverChoice, error) {
-	ch := migrate.Choice{Protocol: migrate.ProtocolLegacy, Why: "--mover legacy"}
-	var common migrate.Capabilities
-	if !strings.EqualFold(r.in.Mover, "legacy") {
-		var missing []string
-		var err error
-		if common, missing, err = r.probeMasters(ctx, live.Masters()); err != nil {
-			return moverChoice{}, fmt.Errorf("probe the masters' slot migration support: %w", err)
-		}
-		if ch, err = migrate.ChooseProtocol(r.in.Mover, common, missing); err != nil {
-			return moverChoice{}, &UsageError{Err: err, Hint: "use --mover legacy or auto, or upgrade every master"}
-		}
+	// Probed for --mover legacy too: SLOT-STATS counts the plan's keys.
+	common, missing, err := r.probeMasters(ctx, live.Masters())
+	if err != nil {
+		return moverChoice{}, fmt.Errorf("probe the masters' slot migration support: %w", err)
+	}
+	ch, err := migrate.ChooseProtocol(r.in.Mover, common, missing)
+	if err != nil {
+		return moverChoice{}, &UsageError{Err: err, Hint: "use --mover legacy or auto, or upgrade every master"}
 	}
 	r.sec.Mover = string(ch.Protocol)
 	r.res.Add(report.Check{ID: IDMover, Status: report.Pass, Observed: string(ch.Protocol), Message: fmt.Sprintf("slots move with the %s protocol (%s)", ch.Protocol, ch.Why)})
@@ -147,6 +146,33 @@ func afterAtomic(ctx context.Context, pool *admin.Pool, mover migrate.Mover, mas
 			Hint: "check the replica's log; a replica that stopped applying the stream needs a full resync (CLUSTER REPLICATE again or restart it)"})
 	}
 	return out
+}
+
+// countPlanKeys counts the keys the plan moves with CLUSTER SLOT-STATS
+// (Valkey >= 8.0, Redis >= 8.2), one call per master: the plan's report
+// and the atomic mover's ETA use it. Servers without it are not asked.
+func (r *rebalancer) countPlanKeys(ctx context.Context, live check.Live, p plan.Rebalance) {
+	if !r.mover.caps.SlotStats || len(p.Moves) == 0 {
+		return
+	}
+	var masters []string
+	for _, m := range live.Masters() {
+		masters = append(masters, m.Addr)
+	}
+	counts, err := migrate.SlotKeyCounts(ctx, r.pool, masters)
+	if err != nil {
+		r.res.Add(report.Check{ID: IDPlanKeys, Status: report.Warn, Message: "could not count the plan's keys: " + err.Error()})
+		return
+	}
+	var n int64
+	for _, m := range p.Moves {
+		for s := m.Range.Start; s <= m.Range.End; s++ {
+			n += counts[s]
+		}
+	}
+	r.planKeys = n
+	r.res.Add(report.Check{ID: IDPlanKeys, Status: report.Pass, Observed: n, Unit: "keys",
+		Message: fmt.Sprintf("the plan moves %d keys (CLUSTER SLOT-STATS)", n)})
 }
 
 func fileExists(path string) bool {

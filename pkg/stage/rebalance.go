@@ -66,6 +66,9 @@ type rebalancer struct {
 	// mover is the protocol chosen for this run; atomic protocols plan
 	// the whole move as one batch of tasks, gated between tasks.
 	mover moverChoice
+	// planKeys is how many keys the plan moves, from CLUSTER SLOT-STATS;
+	// 0 when the servers lack it.
+	planKeys int64
 }
 
 func newRebalancer(env Env, in RebalanceInput) *rebalancer {
@@ -154,6 +157,7 @@ func (r *rebalancer) run(ctx context.Context) error {
 		return nil
 	}
 	r.describePlan(p)
+	r.countPlanKeys(ctx, live, p)
 	if r.in.DryRun || len(p.Moves) == 0 {
 		r.sec.Done = len(p.Moves) == 0
 		r.sec.BatchesRemaining = len(p.Batches)
@@ -219,6 +223,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	}
 	defer closeMover()
 	opts.Mover = mover
+	opts.KeysTotal = r.planKeys
 	pub := r.newMetrics(gater.Current)
 	opts.OnProgress = pub.onProgress(opts.OnProgress)
 	res, err := migrate.New(r.pool, opts).Run(ctx, p, gater)
