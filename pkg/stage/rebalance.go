@@ -428,15 +428,24 @@ func (r *rebalancer) checkBalanced(ctx context.Context) {
 // balance check.
 const balancedWait = 10 * time.Second
 
+// batchSlots is the most slots a batch moves: the inventory's with the
+// legacy protocol (0 = the planner's default); the whole plan as one batch
+// of tasks, gated between tasks, with an atomic one.
+func (r *rebalancer) batchSlots() int {
+	if r.mover.Protocol.Atomic() {
+		return cluster.NumSlots
+	}
+	if r.inv.Rebalance.BatchSlots == 0 {
+		return plan.DefaultBatchSlots
+	}
+	return r.inv.Rebalance.BatchSlots
+}
+
 // planFrom plans from the live cluster toward the goal of this run: the
 // saved layout when one was given, the inventory's weights otherwise.
 func (r *rebalancer) planFrom(live check.Live) (plan.Rebalance, error) {
 	masters := mastersFor(r.inv, live, false)
-	batch := r.inv.Rebalance.BatchSlots
-	if r.mover.Protocol.Atomic() {
-		batch = cluster.NumSlots // one batch of tasks, gated between tasks
-	}
-	opts := plan.Options{BatchSlots: batch, ThresholdPercent: r.inv.Rebalance.ThresholdPercent, Fingerprint: live.Fingerprint()}
+	opts := plan.Options{BatchSlots: r.batchSlots(), ThresholdPercent: r.inv.Rebalance.ThresholdPercent, Fingerprint: live.Fingerprint()}
 	if r.in.TargetLayout != nil {
 		return plan.PlanToLayout(masters, *r.in.TargetLayout, opts)
 	}
@@ -465,7 +474,7 @@ func (r *rebalancer) describePlan(p plan.Rebalance) {
 	r.res.Add(report.Check{ID: IDPlan, Status: report.Pass, Observed: ps.SlotsToMove, Unit: "slots",
 		Message: fmt.Sprintf("%d slots in %d moves and %d batches %s", ps.SlotsToMove, len(p.Moves), len(p.Batches), what)})
 	r.res.Summary = append(r.res.Summary, fmt.Sprintf("plan %s: %d slots, %d moves, %d batches of at most %d slots (fingerprint %s)",
-		what, ps.SlotsToMove, len(p.Moves), len(p.Batches), r.inv.Rebalance.BatchSlots, p.Fingerprint))
+		what, ps.SlotsToMove, len(p.Moves), len(p.Batches), r.batchSlots(), p.Fingerprint))
 	targets := append([]plan.Target(nil), p.Targets...)
 	sort.Slice(targets, func(i, j int) bool { return targets[i].Addr < targets[j].Addr })
 	for _, t := range targets {

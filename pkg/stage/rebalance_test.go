@@ -34,7 +34,13 @@ const (
 // fails the test when the stage could not finish.
 func rbRun(t *testing.T, what string, f func(ctx context.Context) (Result, error)) Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	return rbRunFor(t, what, 90*time.Second, f)
+}
+
+// rbRunFor is rbRun with its own bound.
+func rbRunFor(t *testing.T, what string, bound time.Duration, f func(ctx context.Context) (Result, error)) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	t0 := time.Now()
 	res, err := f(ctx)
