@@ -68,11 +68,12 @@ func (r *rebalancer) chooseMover(ctx context.Context, live check.Live) (moverCho
 
 // settleTasks finds atomic migration tasks a killed run left running and
 // waits for them (up to the run's timeout) or, with the abort file
-// present, cancels them, so the run plans from whole ranges. It reports
-// whether it found any.
+// present, cancels them, so the run plans from whole ranges (whatever
+// --mover says: the legacy protocol must not open a slot a task moves). It
+// reports whether it found any.
 func (r *rebalancer) settleTasks(ctx context.Context, snap *cluster.Snapshot) (bool, error) {
 	live := check.NewLive(snap)
-	if !live.Exists || strings.EqualFold(r.in.Mover, "legacy") {
+	if !live.Exists {
 		return false, nil
 	}
 	common, _, err := r.probeMasters(ctx, live.Masters())
