@@ -57,7 +57,7 @@ func TestHelpListsCommandsAndEnvVars(t *testing.T) {
 		}
 	}
 	res = runBin(t, t.TempDir(), nil, "rebalance", "--help")
-	for _, want := range []string{"--max-batches", "$SLOTSHIFT_MAX_BATCHES", "--target-layout", "--dry-run"} {
+	for _, want := range []string{"--max-batches", "$SLOTSHIFT_MAX_BATCHES", "--target-layout", "--dry-run", "--mover", "$SLOTSHIFT_MOVER"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("rebalance --help lacks %q", want)
 		}
@@ -72,6 +72,26 @@ func TestUsageErrorsExit2(t *testing.T) {
 		res := runBin(t, t.TempDir(), nil, args...)
 		if res.code != 2 {
 			t.Errorf("slotshift %v: exit %d, want 2\nstderr: %s", args, res.code, res.stderr)
+		}
+	}
+}
+
+// TestMoverValueExit2: a --mover (or SLOTSHIFT_MOVER) other than legacy,
+// atomic or auto is a usage error that names the flag, before any node is
+// contacted.
+func TestMoverValueExit2(t *testing.T) {
+	inv := testdataPath(t, "inventories", "sandbox-3x2.yaml")
+	for _, c := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"rebalance", "--mover", "sideways"}},
+		{[]string{"SLOTSHIFT_MOVER=fast"}, []string{"rebalance"}},
+	} {
+		env := append([]string{"SLOTSHIFT_PASSWORD=" + testPassword}, c.env...)
+		res := runBin(t, t.TempDir(), env, append(c.args, "--inventory", inv, "--report-dir", "out")...)
+		if res.code != 2 || !strings.Contains(res.stderr, "--mover") {
+			t.Errorf("%v %v: exit %d, want 2 naming --mover\nstderr: %s", c.env, c.args, res.code, res.stderr)
 		}
 	}
 }
