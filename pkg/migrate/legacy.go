@@ -540,7 +540,8 @@ func (l *Legacy) list(ctx context.Context, addr string, slots []int) ([]slotKeys
 	return out, nil
 }
 
-// setSlots sends CLUSTER SETSLOT s <sub> <id> for every slot in one pipeline.
+// setSlots sends CLUSTER SETSLOT s <sub> <id> for every slot in one pipeline
+// (again for those a Valkey primary answered NOREPLICAS: see setSlotsRetry).
 // A per-slot error goes to tolerate; when it returns false (or is nil), the
 // first such error is returned.
 func (l *Legacy) setSlots(ctx context.Context, addr string, slots []int, sub, id string, tolerate func(slot int, err error) bool) error {
@@ -549,21 +550,12 @@ func (l *Legacy) setSlots(ctx context.Context, addr string, slots []int, sub, id
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
 	defer cancel()
-	pipe := l.clients.Client(addr).Pipeline()
-	cmds := make([]*redis.Cmd, len(slots))
-	for i, s := range slots {
-		if sub == "STABLE" {
-			cmds[i] = pipe.Do(ctx, "CLUSTER", "SETSLOT", s, "STABLE")
-		} else {
-			cmds[i] = pipe.Do(ctx, "CLUSTER", "SETSLOT", s, sub, id)
-		}
-	}
-	_, err := pipe.Exec(ctx)
-	if err != nil && !isRedisErr(err) {
+	errs, err := l.setSlotsRetry(ctx, addr, slots, sub, id)
+	if err != nil {
 		return fmt.Errorf("CLUSTER SETSLOT %s %s on %s: %w", sub, slotSpan(slots), addr, err)
 	}
 	for i, s := range slots {
-		if err := cmds[i].Err(); err != nil {
+		if err := errs[i]; err != nil {
 			if tolerate != nil && tolerate(s, err) {
 				continue
 			}
