@@ -58,12 +58,18 @@ func redisPort(t *testing.T, taken map[int]bool) int {
 	return 0
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts sshd (with sshdOpts, when given) and builds an inventory
+// of one server with two nodes that provision puts under a temporary root.
+func newEnv(t *testing.T, sshdOpts ...sshdtest.Options) *env {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not in PATH")
 	}
-	sshd := sshdtest.Start(t)
+	var so sshdtest.Options
+	if len(sshdOpts) > 0 {
+		so = sshdOpts[0]
+	}
+	sshd := sshdtest.StartWith(t, so)
 	root := t.TempDir()
 	taken := map[int]bool{}
 	ports := []int{redisPort(t, taken), redisPort(t, taken)}

@@ -291,6 +291,8 @@ DefaultDependencies=no
 After=sysinit.target local-fs.target
 Before=basic.target
 ConditionPathExists=/sys/kernel/mm/transparent_hugepage/enabled
+# A container's /sys is read-only: its machine's kernel decides.
+ConditionPathIsReadWrite=/sys/kernel/mm/transparent_hugepage/enabled
 
 [Service]
 Type=oneshot

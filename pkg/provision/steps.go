@@ -171,19 +171,6 @@ func (sr *serverRun) install(ctx context.Context, installed bool) error {
 	return nil
 }
 
-// tuneKernel applies the kernel settings now; the sysctl file and the THP
-// unit written later persist them.
-func (sr *serverRun) tuneKernel(ctx context.Context) {
-	if !sr.s.KernelTuning {
-		return
-	}
-	if err := sr.mutate(ctx, kernelTuneCmd); err != nil {
-		sr.add("provision.kernel", report.Warn, sr.server.Name, err.Error())
-	} else if sr.s.Service != ServiceSystemd {
-		sr.add("provision.kernel", report.Warn, sr.server.Name, "transparent huge pages set now but not persisted: no systemd")
-	}
-}
-
 func pathsOf(dirs []Dir, files []File) []string {
 	paths := make([]string, 0, len(files)+len(dirs))
 	for _, d := range dirs {
