@@ -33,6 +33,8 @@ type OpenSlot struct {
 	// Claims are the ids of the nodes that list the slot as their own in
 	// their own CLUSTER NODES line, sorted.
 	Claims []string `json:"claims,omitempty"`
+	// Owner is the claimant when exactly one node claims the slot.
+	Owner Endpoint `json:"owner,omitzero"`
 }
 
 // FindOpen lists every slot that some reachable node reports as migrating or
@@ -82,6 +84,9 @@ func FindOpen(snap *cluster.Snapshot) []OpenSlot {
 			}
 		}
 		sort.Strings(o.Claims)
+		if len(o.Claims) == 1 {
+			o.Owner = ref(o.Claims[0])
+		}
 		byNode := func(ms []Marker) {
 			sort.Slice(ms, func(i, j int) bool { return ms[i].Node.ID < ms[j].Node.ID })
 		}
@@ -185,6 +190,20 @@ func Resolve(o OpenSlot, keysOnSource, keysOnTarget int64) Action {
 				return a
 			}
 			a.Kind, a.ReMigrating, a.Reason = Finish, true, "target holds keys of the slot: re-open the source and finish"
+			return a
+		}
+		if len(o.Claims) == 1 && o.Claims[0] != a.Target.ID && o.Owner.ID == o.Claims[0] && o.Owner.Addr != "" {
+			// The source failed over mid-move: its replica owns the slot
+			// now and has no marker (a node closes its slots when it
+			// changes role). Go on from the owner, whose copy of a key is
+			// the one clients have been writing.
+			a.Source = o.Owner
+			if keysOnTarget == 0 {
+				a.Kind, a.Reason = StableTarget, "the source failed over and the target holds no key: close it on the target"
+				return a
+			}
+			a.Kind, a.ReImporting, a.ReMigrating = Finish, true, true
+			a.Reason = "the source failed over with keys on the target: re-open both sides from the new owner and finish"
 			return a
 		}
 		for _, c := range o.Claims {
