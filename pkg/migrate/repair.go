@@ -125,7 +125,11 @@ type Action struct {
 	Target      Endpoint   `json:"target"`
 	ReImporting bool       `json:"reimporting,omitempty"` // send IMPORTING to the target again first
 	ReMigrating bool       `json:"remigrating,omitempty"` // send MIGRATING to the source again first
-	Reason      string     `json:"reason"`
+	// Announce tells the target who owns the slot first (SETSLOT NODE
+	// Source): an importing node ignores the new owner's claims, so after
+	// a failover it takes the slot for unserved and refuses even ASKING.
+	Announce bool   `json:"announce,omitempty"`
+	Reason   string `json:"reason"`
 }
 
 // Resolve decides how to close one open slot, given how many keys of the
@@ -197,7 +201,7 @@ func Resolve(o OpenSlot, keysOnSource, keysOnTarget int64) Action {
 			// now and has no marker (a node closes its slots when it
 			// changes role). Go on from the owner, whose copy of a key is
 			// the one clients have been writing.
-			a.Source = o.Owner
+			a.Source, a.Announce = o.Owner, true
 			if keysOnTarget == 0 {
 				a.Kind, a.Reason = StableTarget, "the source failed over and the target holds no key: close it on the target"
 				return a
@@ -269,6 +273,11 @@ func (l *Legacy) repairSlot(ctx context.Context, o OpenSlot) error {
 	a := Resolve(o, ks, kt)
 	l.opts.Log.Info("repairing open slot", logkey.Slot, a.Slot, "action", string(a.Kind), "source", a.Source.Addr, "target", a.Target.Addr, "reason", a.Reason)
 	slots := []int{a.Slot}
+	if a.Announce {
+		if err := l.setSlots(ctx, a.Target.Addr, slots, "NODE", a.Source.ID, nil); err != nil {
+			return fmt.Errorf("repair slot %d: %w", a.Slot, err)
+		}
+	}
 	switch a.Kind {
 	case StableSource:
 		return l.setSlots(ctx, a.Source.Addr, slots, "STABLE", "", nil)

@@ -73,8 +73,8 @@ func TestResolveAfterFailover(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a := Resolve(open, 5, tt.kt)
-			if a.Kind != tt.kind || a.ReImporting != tt.reimp || a.ReMigrating != tt.remig || a.Source != nX || a.Target != nT {
-				t.Errorf("got %+v, want %s from %s to %s (reimporting=%v remigrating=%v)", a, tt.kind, nX.Addr, nT.Addr, tt.reimp, tt.remig)
+			if a.Kind != tt.kind || a.ReImporting != tt.reimp || a.ReMigrating != tt.remig || a.Source != nX || a.Target != nT || !a.Announce {
+				t.Errorf("got %+v, want %s from %s to %s (reimporting=%v remigrating=%v), announced", a, tt.kind, nX.Addr, nT.Addr, tt.reimp, tt.remig)
 			}
 		})
 	}
