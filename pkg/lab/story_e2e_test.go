@@ -20,19 +20,12 @@ import (
 	"github.com/slotshift/slotshift/pkg/load"
 )
 
-// storyGates hold only when a lab host is really struggling: the machine
-// that runs the lab is shared and small, and this test is about the
-// life-cycle, not throttling.
-const storyGates = `gates:
-  latency_avg_ms: {hold: 100, abort: 2000}
-  latency_p99_ms: {hold: 500, abort: 5000}
-  replication_lag_ms: {hold: 2000, abort: 30000}
-  cpu_percent: {hold: 95, abort: 100}
-  memory_percent: {hold: 90, abort: 99}
-  hold_timeout: 2m
-rebalance: {batch_slots: 200, pause_between_batches: 0s, threshold_percent: 2}
-validate: {require_odd_servers: true}
-`
+// storyExtra adds to the lab's inventory: gates for a shared machine
+// (this test is about the life-cycle, not throttling) and the seeds' odd
+// server count rule.
+const storyExtra = lab.SharedMachineGates +
+	"rebalance: {batch_slots: 200, pause_between_batches: 0s, threshold_percent: 2}\n" +
+	"validate: {require_odd_servers: true}\n"
 
 // TestStory runs the seeds' story on five systemd hosts, over SSH and the
 // lab's bridge, with the load generator running from this machine the
@@ -44,8 +37,8 @@ validate: {require_odd_servers: true}
 func TestStory(t *testing.T) {
 	l := labtest.Start(t, 5)
 	out := labtest.OutDir(t)
-	inv3 := l.Inventory(lab.InventoryOptions{Servers: 3, Extra: storyGates})
-	inv5 := l.Inventory(lab.InventoryOptions{Servers: 5, Extra: storyGates})
+	inv3 := l.Inventory(lab.InventoryOptions{Servers: 3, Extra: storyExtra})
+	inv5 := l.Inventory(lab.InventoryOptions{Servers: 5, Extra: storyExtra})
 	base := writeFile(t, out, "inventory-base.yml", inv3)
 	writeFile(t, out, "inventory.yml", inv5)
 	cli := labtest.NewCLI(t, l, inv3, out)
