@@ -97,6 +97,13 @@ func TestHarness(t *testing.T) {
 	if err := h2.StartUnit(ctx, "redis-server"); err != nil {
 		t.Fatal(err)
 	}
+	pid, err := h2.MainPID(ctx, "redis-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) != "redis-server" {
+		t.Errorf("MainPID(redis-server) = %d, which is %q", pid, comm)
+	}
 
 	if err := h1.LinkDown(ctx); err != nil {
 		t.Fatal(err)

@@ -44,6 +44,7 @@ func TestStory(t *testing.T) {
 	cli := labtest.NewCLI(t, l, inv3, out)
 	t.Cleanup(func() {
 		writeFile(t, out, "timings.txt", cli.Timings())
+		writeJSON(t, out, "steps.json", cli.Steps)
 		t.Logf("steps:\n%s", cli.Timings())
 	})
 

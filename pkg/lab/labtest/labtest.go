@@ -165,15 +165,17 @@ type CLI struct {
 	Steps []Step
 }
 
-// Step is one run of the binary.
+// Step is one run of the binary. Its JSON form (for a test's summary)
+// leaves the output out: it is in the step's report directory.
 type Step struct {
-	Name      string
-	Args      []string
-	Code      int
-	Took      time.Duration
-	ReportDir string
-	Stdout    string
-	Stderr    string
+	Name        string        `json:"name"`
+	Args        []string      `json:"args"`
+	Code        int           `json:"exit_code"`
+	Took        time.Duration `json:"-"`
+	TookSeconds float64       `json:"seconds"`
+	ReportDir   string        `json:"report_dir"`
+	Stdout      string        `json:"-"`
+	Stderr      string        `json:"-"`
 }
 
 // NewCLI returns a CLI for inventory (YAML text) on l, reports under out.
@@ -222,7 +224,8 @@ func (c *CLI) Run(t testing.TB, name string, args ...string) Step {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
-	s := Step{Name: name, Args: args, Took: time.Since(start), ReportDir: dir, Stdout: stdout.String(), Stderr: stderr.String()}
+	took := time.Since(start)
+	s := Step{Name: name, Args: args, Took: took, TookSeconds: took.Seconds(), ReportDir: dir, Stdout: stdout.String(), Stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
