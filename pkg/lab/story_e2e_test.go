@@ -37,6 +37,7 @@ const storyExtra = lab.SharedMachineGates +
 func TestStory(t *testing.T) {
 	l := labtest.Start(t, 5)
 	out := labtest.OutDir(t)
+	labtest.KeepLogs(t, l, out)
 	inv3 := l.Inventory(lab.InventoryOptions{Servers: 3, Extra: storyExtra})
 	inv5 := l.Inventory(lab.InventoryOptions{Servers: 5, Extra: storyExtra})
 	base := writeFile(t, out, "inventory-base.yml", inv3)
@@ -51,6 +52,7 @@ func TestStory(t *testing.T) {
 	// Three servers, as the production set-up seed builds them.
 	cli.Must(t, "validate-offline", "validate", "--offline")
 	provision := cli.Must(t, "provision", "provision")
+	checkUnits(t, l.Hosts[:3])
 	cli.Must(t, "join", "join")
 	cli.Must(t, "verify-3", "verify")
 	gen := startLoad(t, l, 3)
@@ -61,6 +63,7 @@ func TestStory(t *testing.T) {
 	cli.SetInventory(inv5)
 	cli.Must(t, "validate-pr", "validate", "--offline", "--base", base)
 	cli.Must(t, "provision-pair", "provision")
+	checkUnits(t, l.Hosts[3:5])
 	// The hosts share this machine's kernel: a container cannot set
 	// vm.overcommit_memory, so online validation may fail on that alone.
 	passedBut(t, cli.Run(t, "validate-pair", "validate", "--base", base), "kernel.overcommit")
@@ -138,6 +141,28 @@ func startLoad(t *testing.T, l *lab.Lab, servers int) *load.Generator {
 		<-gen.Done()
 	})
 	return gen
+}
+
+// checkUnits asserts what provision must leave on a systemd host: both
+// Redis units active and enabled (they come back after a reboot), and the
+// distribution's own redis-server stopped and disabled.
+func checkUnits(t *testing.T, hosts []*lab.Host) {
+	t.Helper()
+	ctx := context.Background()
+	for _, h := range hosts {
+		units := []string{"redis_" + strconv.Itoa(lab.MasterPort), "redis_" + strconv.Itoa(lab.ReplicaPort)}
+		for _, query := range []string{"is-active", "is-enabled"} {
+			// systemctl exits non-zero unless every unit is active (enabled).
+			if _, err := h.Exec(ctx, append([]string{"systemctl", query}, units...)...); err != nil {
+				t.Errorf("%s: %v", h.Name, err)
+			}
+		}
+		out, _ := h.Exec(ctx, "systemctl", "is-active", "redis-server")
+		out2, _ := h.Exec(ctx, "systemctl", "is-enabled", "redis-server")
+		if state := strings.Fields(string(out) + " " + string(out2)); len(state) != 2 || state[0] != "inactive" || state[1] != "disabled" {
+			t.Errorf("%s: the distribution's redis-server is %v, want inactive and disabled", h.Name, state)
+		}
+	}
 }
 
 // nodeAddrs lists the master and replica addresses of the first n hosts.

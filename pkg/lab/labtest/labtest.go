@@ -268,3 +268,30 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// KeepLogs saves, when t has failed, each host's journal and Redis log
+// files under out/hosts/<name>/ before the lab goes away. Call it after
+// Start: cleanups run last-registered first.
+func KeepLogs(t testing.TB, l *lab.Lab, out string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, h := range l.Hosts {
+			dir := filepath.Join(out, "hosts", h.Name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Log(err)
+				return
+			}
+			journal, _ := h.Exec(ctx, "journalctl", "--no-pager", "-n", "2000")
+			redisLogs, _ := h.Shell(ctx, "tail -n 500 /var/log/redis/*.log 2>&1")
+			units, _ := h.Exec(ctx, "systemctl", "list-units", "--all", "--no-pager", "redis*", "slotshift*")
+			for name, b := range map[string][]byte{"journal.txt": journal, "redis-logs.txt": redisLogs, "units.txt": units} {
+				_ = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+			}
+		}
+		t.Logf("the hosts' journals and Redis logs: %s", filepath.Join(out, "hosts"))
+	})
+}
