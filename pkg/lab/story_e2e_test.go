@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/lab"
 	"github.com/slotshift/slotshift/pkg/lab/labtest"
 	"github.com/slotshift/slotshift/pkg/load"
+	"github.com/slotshift/slotshift/pkg/report/reporttest"
 )
 
 // storyExtra adds to the lab's inventory: gates for a shared machine
@@ -193,6 +195,9 @@ func checkReports(t *testing.T, s labtest.Step) {
 		} `json:"checks"`
 	}
 	readJSON(t, filepath.Join(s.ReportDir, stage+".json"), &rep)
+	if b, err := os.ReadFile(filepath.Join(s.ReportDir, stage+".json")); err == nil {
+		reporttest.CheckJSON(t, b)
+	}
 	if rep.Stage != stage || rep.ExitCode != s.Code {
 		t.Errorf("%s: report says stage %q exit %d; the run was %s exit %d", s.Name, rep.Stage, rep.ExitCode, stage, s.Code)
 	}
@@ -213,6 +218,14 @@ func checkReports(t *testing.T, s labtest.Step) {
 	}
 	if err := xml.Unmarshal(b, &suites); err != nil {
 		t.Errorf("%s: JUnit report: %v", s.Name, err)
+	}
+	// Against Jenkins' schema when xmllint and the XSD are here (without
+	// skipping the story when they are not).
+	bin, err := exec.LookPath("xmllint")
+	if _, serr := os.Stat(reporttest.XSDPath()); err == nil && serr == nil {
+		if err := reporttest.RunXMLLint(t, bin, reporttest.XSDPath(), reporttest.StripFileLine(b)); err != nil {
+			t.Errorf("%s: JUnit report does not validate against junit-10.xsd: %v", s.Name, err)
+		}
 	}
 }
 
