@@ -29,6 +29,7 @@ test: deps
 # every step land in $(E2E_OUT).
 E2E_OUT ?= $(CURDIR)/slotshift-reports/e2e
 test-e2e: deps
+	$(GO) vet -tags e2e ./pkg/lab/...
 	SLOTSHIFT_E2E_OUT=$(E2E_OUT) $(GO) test -tags e2e -race -count=1 -timeout 25m -v ./pkg/lab/...
 
 # A lab for a person: LAB_HOSTS systemd hosts that stay up until lab-down.
