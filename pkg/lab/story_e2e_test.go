@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,7 @@ func TestStory(t *testing.T) {
 	gen := startLoad(t, l, 3)
 	cli.Must(t, "load-data", "load", "--duration", "8s", "--keys", "20000", "--value-size", "64-512",
 		"--read-percent", "0", "--keep-keys", "--prefix", "story:data:")
+	dataKeys := labtest.CountKeys(t, masterAddrs(l, 3), "story:data:*")
 
 	// The pair server4 + server5, as the scale-out seed adds it.
 	cli.SetInventory(inv5)
@@ -95,8 +97,14 @@ func TestStory(t *testing.T) {
 	}
 	check := labtest.ClusterCheck(t, addrs[0])
 	writeFile(t, out, "redis-cli-check.txt", check)
-	if !strings.Contains(check, "5 masters") && strings.Count(check, "M: ") != 5 {
-		t.Errorf("redis-cli --cluster check does not show 5 masters:\n%s", check)
+	plain := regexp.MustCompile(`\x1b\[[0-9;]*m`).ReplaceAllString(check, "")
+	if m, s := regexp.MustCompile(`(?m)^M: `).FindAllString(plain, -1), regexp.MustCompile(`(?m)^S: `).FindAllString(plain, -1); len(m) != 5 || len(s) != 5 {
+		t.Errorf("redis-cli --cluster check does not show 5 masters with 5 replicas:\n%s", check)
+	}
+	if after := labtest.CountKeys(t, masterAddrs(l, 5), "story:data:*"); after != dataKeys || dataKeys == 0 {
+		t.Errorf("the loaded data: %d keys before the scale-out, %d after", dataKeys, after)
+	} else {
+		t.Logf("the loaded data: %d keys before the scale-out and after", after)
 	}
 
 	for _, s := range cli.Steps {
@@ -165,6 +173,16 @@ func checkUnits(t *testing.T, hosts []*lab.Host) {
 			t.Errorf("%s: the distribution's redis-server is %v, want inactive and disabled", h.Name, state)
 		}
 	}
+}
+
+// masterAddrs lists the master addresses of the first n hosts (no
+// failover happens in the story: the inventory's masters are the masters).
+func masterAddrs(l *lab.Lab, n int) []string {
+	var addrs []string
+	for _, h := range l.Hosts[:n] {
+		addrs = append(addrs, net.JoinHostPort(h.Addr, strconv.Itoa(lab.MasterPort)))
+	}
+	return addrs
 }
 
 // nodeAddrs lists the master and replica addresses of the first n hosts.
