@@ -36,10 +36,9 @@ const RequireEnv = "SLOTSHIFT_E2E_REQUIRE"
 // logged).
 const OutEnv = "SLOTSHIFT_E2E_OUT"
 
-// Start boots a lab of n hosts for t and tears it down when t ends, pass
-// or fail. It skips t, saying why, when this machine cannot run a lab
-// (unless SLOTSHIFT_E2E_REQUIRE=1).
-func Start(t testing.TB, n int) *lab.Lab {
+// Require skips t, saying why, when this machine cannot run a lab (or,
+// with SLOTSHIFT_E2E_REQUIRE=1, fails it).
+func Require(t testing.TB) {
 	t.Helper()
 	if err := lab.Requirements(); err != nil {
 		unable(t, err)
@@ -47,6 +46,14 @@ func Start(t testing.TB, n int) *lab.Lab {
 	if _, err := exec.LookPath("debootstrap"); err != nil && !(lab.Rootfs{}).Cached() {
 		unable(t, fmt.Errorf("no cached root file system and no debootstrap to build one: %w", err))
 	}
+}
+
+// Start boots a lab of n hosts for t and tears it down when t ends, pass
+// or fail. It skips t, saying why, when this machine cannot run a lab
+// (unless SLOTSHIFT_E2E_REQUIRE=1).
+func Start(t testing.TB, n int) *lab.Lab {
+	t.Helper()
+	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	l, err := lab.Start(ctx, lab.Config{Hosts: n, Log: logWriter{t}})
