@@ -3,10 +3,14 @@
 package lab_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,6 +101,13 @@ func TestHarness(t *testing.T) {
 	if err := h2.StartUnit(ctx, "redis-server"); err != nil {
 		t.Fatal(err)
 	}
+	pid, err := h2.MainPID(ctx, "redis-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) != "redis-server" {
+		t.Errorf("MainPID(redis-server) = %d, which is %q", pid, comm)
+	}
 
 	if err := h1.LinkDown(ctx); err != nil {
 		t.Fatal(err)
@@ -147,4 +158,68 @@ func TestHarness(t *testing.T) {
 func syscallAlive(pid int) bool {
 	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 	return pid > 0 && err == nil
+}
+
+// crashChild, set in a child test process, makes TestSweepAfterCrash boot
+// a lab, print its directory and wait to be killed.
+const crashChild = "SLOTSHIFT_LAB_CRASH_CHILD"
+
+// TestSweepAfterCrash kills a test process with its lab up, so that no
+// cleanup runs; the next sweep (every Start runs one) must remove the
+// lab: containers, links, bridge and state.
+func TestSweepAfterCrash(t *testing.T) {
+	if os.Getenv(crashChild) == "1" {
+		l, err := lab.Start(context.Background(), lab.Config{Hosts: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("LAB %s\n", l.Dir)
+		select {}
+	}
+	labtest.Require(t)
+	child := exec.Command(os.Args[0], "-test.run=^TestSweepAfterCrash$")
+	child.Env = append(os.Environ(), crashChild+"=1")
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	var dir string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "LAB "); ok {
+			dir = d
+			break
+		}
+	}
+	if dir == "" {
+		t.Fatal("the child process did not start a lab")
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	id := strings.TrimPrefix(filepath.Base(dir), "lab")
+	bridge, link := "slotlab"+id, "vb-lab"+id+"-server1"
+	if err := exec.Command("ip", "link", "show", link).Run(); err != nil {
+		t.Fatalf("the killed test's host is gone before the sweep (%v): the test proves nothing", err)
+	}
+	swept, err := lab.Sweep(filepath.Dir(dir), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(swept, dir) {
+		t.Errorf("swept %v, not the killed test's %s", swept, dir)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", dir, err)
+	}
+	for _, l := range []string{bridge, link} {
+		if exec.Command("ip", "link", "show", l).Run() == nil {
+			t.Errorf("link %s left behind", l)
+		}
+	}
 }

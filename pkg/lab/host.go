@@ -296,6 +296,41 @@ func (h *Host) KillUnit(ctx context.Context, unit string, sig syscall.Signal) er
 	return h.Systemctl(ctx, "kill", "--signal="+strconv.Itoa(int(sig)), unit)
 }
 
+// MainPID returns the pid, on this machine, of a unit's main process
+// (e.g. redis_7000's redis-server), so that a test can signal it directly
+// and quickly: SIGSTOP/SIGCONT bursts, SIGKILL.
+func (h *Host) MainPID(ctx context.Context, unit string) (int, error) {
+	out, err := h.Exec(ctx, "systemctl", "show", "--property=MainPID", "--value", unit)
+	if err != nil {
+		return 0, err
+	}
+	inner, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || inner == 0 {
+		return 0, fmt.Errorf("lab %s: %s has no main process (%q)", h.Name, unit, strings.TrimSpace(string(out)))
+	}
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(h.leader) + "/ns/pid")
+	if err != nil {
+		return 0, fmt.Errorf("lab %s: %w", h.Name, err)
+	}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, dir := range dirs {
+		if l, _ := os.Readlink(dir + "/ns/pid"); l != ns {
+			continue
+		}
+		b, err := os.ReadFile(dir + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			// NSpid: <pid here> … <pid in the container>
+			if f := strings.Fields(line); len(f) > 2 && f[0] == "NSpid:" && f[len(f)-1] == strconv.Itoa(inner) {
+				return strconv.Atoi(filepath.Base(dir))
+			}
+		}
+	}
+	return 0, fmt.Errorf("lab %s: %s's pid %d not found on this machine", h.Name, unit, inner)
+}
+
 // LinkDown cuts the host off the bridge (both directions).
 func (h *Host) LinkDown(ctx context.Context) error {
 	return run(ctx, "ip", "link", "set", h.Link, "down")

@@ -11,6 +11,19 @@ const (
 	ReplicaPort = 7001
 )
 
+// SharedMachineGates is an inventory gates section for a lab: its hosts
+// share one small machine with everything else on it, so the seeds' gates
+// (5 ms average latency) would hold on noise. These hold only when a host
+// really struggles, and give up after two minutes.
+const SharedMachineGates = `gates:
+  latency_avg_ms: {hold: 100, abort: 2000}
+  latency_p99_ms: {hold: 500, abort: 5000}
+  replication_lag_ms: {hold: 2000, abort: 30000}
+  cpu_percent: {hold: 95, abort: 100}
+  memory_percent: {hold: 90, abort: 99}
+  hold_timeout: 2m
+`
+
 // InventoryOptions shape Lab.Inventory's text. Zero values take the
 // documented defaults.
 type InventoryOptions struct {

@@ -75,8 +75,8 @@ func TestInventory(t *testing.T) {
 	}
 }
 
-// Sweep removes the lab of a dead owner and keeps a live owner's and a
-// kept one, unless told to remove all.
+// Sweep removes the lab of a dead owner, keeps a live owner's always, and
+// a kept one unless told to remove kept labs.
 func TestSweep(t *testing.T) {
 	dir := t.TempDir()
 	dead := exec.Command("true")
@@ -104,10 +104,10 @@ func TestSweep(t *testing.T) {
 	if len(swept) != 1 || filepath.Base(swept[0]) != "lab1" {
 		t.Errorf("swept %v, want lab1 only", swept)
 	}
-	if swept, err = Sweep(dir, true); err != nil || len(swept) != 2 {
-		t.Errorf("sweep all: %v, %v; want lab2 and lab3", swept, err)
+	if swept, err = Sweep(dir, true); err != nil || len(swept) != 1 || filepath.Base(swept[0]) != "lab3" {
+		t.Errorf("sweep kept: %v, %v; want lab3 only", swept, err)
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
-		t.Errorf("left behind: %v", left)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 1 || filepath.Base(left[0]) != "lab2" {
+		t.Errorf("left: %v, want the live owner's lab2", left)
 	}
 }

@@ -93,10 +93,11 @@ func (s state) stale() bool {
 }
 
 // Sweep tears down the labs under stateDir whose owner process is gone;
-// with all, every lab, kept or not (make lab-down). It returns the
-// directories it removed. A directory without lab.json is left alone for a
-// minute: its owner may be writing it.
-func Sweep(stateDir string, all bool) ([]string, error) {
+// with kept, also the labs kept for a person (make lab-down). A lab whose
+// owner still runs is never touched: its owner tears it down. It returns
+// the directories it removed. A directory without lab.json is left alone
+// for a minute: its owner may be writing it.
+func Sweep(stateDir string, kept bool) ([]string, error) {
 	dirs, err := filepath.Glob(filepath.Join(stateDir, "lab[0-9]*"))
 	if err != nil {
 		return nil, err
@@ -111,13 +112,13 @@ func Sweep(stateDir string, all bool) ([]string, error) {
 		}
 		if err != nil {
 			fi, serr := os.Stat(dir)
-			if !all && (serr != nil || time.Since(fi.ModTime()) < time.Minute) {
+			if serr != nil || time.Since(fi.ModTime()) < time.Minute {
 				continue
 			}
 			if id, aerr := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "lab")); aerr == nil {
 				st = state{ID: id, Bridge: "slotlab" + strconv.Itoa(id)}
 			}
-		} else if !all && !st.stale() {
+		} else if !st.stale() && (!kept || st.Owner != 0) {
 			continue
 		}
 		if err := teardown(st, dir); err != nil {

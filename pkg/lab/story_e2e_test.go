@@ -8,7 +8,9 @@ import (
 	"encoding/xml"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,21 +20,15 @@ import (
 	"github.com/slotshift/slotshift/pkg/lab"
 	"github.com/slotshift/slotshift/pkg/lab/labtest"
 	"github.com/slotshift/slotshift/pkg/load"
+	"github.com/slotshift/slotshift/pkg/report/reporttest"
 )
 
-// storyGates hold only when a lab host is really struggling: the machine
-// that runs the lab is shared and small, and this test is about the
-// life-cycle, not throttling.
-const storyGates = `gates:
-  latency_avg_ms: {hold: 100, abort: 2000}
-  latency_p99_ms: {hold: 500, abort: 5000}
-  replication_lag_ms: {hold: 2000, abort: 30000}
-  cpu_percent: {hold: 95, abort: 100}
-  memory_percent: {hold: 90, abort: 99}
-  hold_timeout: 2m
-rebalance: {batch_slots: 200, pause_between_batches: 0s, threshold_percent: 2}
-validate: {require_odd_servers: true}
-`
+// storyExtra adds to the lab's inventory: gates for a shared machine
+// (this test is about the life-cycle, not throttling) and the seeds' odd
+// server count rule.
+const storyExtra = lab.SharedMachineGates +
+	"rebalance: {batch_slots: 200, pause_between_batches: 0s, threshold_percent: 2}\n" +
+	"validate: {require_odd_servers: true}\n"
 
 // TestStory runs the seeds' story on five systemd hosts, over SSH and the
 // lab's bridge, with the load generator running from this machine the
@@ -44,29 +40,34 @@ validate: {require_odd_servers: true}
 func TestStory(t *testing.T) {
 	l := labtest.Start(t, 5)
 	out := labtest.OutDir(t)
-	inv3 := l.Inventory(lab.InventoryOptions{Servers: 3, Extra: storyGates})
-	inv5 := l.Inventory(lab.InventoryOptions{Servers: 5, Extra: storyGates})
+	labtest.KeepLogs(t, l, out)
+	inv3 := l.Inventory(lab.InventoryOptions{Servers: 3, Extra: storyExtra})
+	inv5 := l.Inventory(lab.InventoryOptions{Servers: 5, Extra: storyExtra})
 	base := writeFile(t, out, "inventory-base.yml", inv3)
 	writeFile(t, out, "inventory.yml", inv5)
 	cli := labtest.NewCLI(t, l, inv3, out)
 	t.Cleanup(func() {
 		writeFile(t, out, "timings.txt", cli.Timings())
+		writeJSON(t, out, "steps.json", cli.Steps)
 		t.Logf("steps:\n%s", cli.Timings())
 	})
 
 	// Three servers, as the production set-up seed builds them.
 	cli.Must(t, "validate-offline", "validate", "--offline")
 	provision := cli.Must(t, "provision", "provision")
+	checkUnits(t, l.Hosts[:3])
 	cli.Must(t, "join", "join")
 	cli.Must(t, "verify-3", "verify")
 	gen := startLoad(t, l, 3)
 	cli.Must(t, "load-data", "load", "--duration", "8s", "--keys", "20000", "--value-size", "64-512",
 		"--read-percent", "0", "--keep-keys", "--prefix", "story:data:")
+	dataKeys := labtest.CountKeys(t, masterAddrs(l, 3), "story:data:*")
 
 	// The pair server4 + server5, as the scale-out seed adds it.
 	cli.SetInventory(inv5)
 	cli.Must(t, "validate-pr", "validate", "--offline", "--base", base)
 	cli.Must(t, "provision-pair", "provision")
+	checkUnits(t, l.Hosts[3:5])
 	// The hosts share this machine's kernel: a container cannot set
 	// vm.overcommit_memory, so online validation may fail on that alone.
 	passedBut(t, cli.Run(t, "validate-pair", "validate", "--base", base), "kernel.overcommit")
@@ -96,8 +97,14 @@ func TestStory(t *testing.T) {
 	}
 	check := labtest.ClusterCheck(t, addrs[0])
 	writeFile(t, out, "redis-cli-check.txt", check)
-	if !strings.Contains(check, "5 masters") && strings.Count(check, "M: ") != 5 {
-		t.Errorf("redis-cli --cluster check does not show 5 masters:\n%s", check)
+	plain := regexp.MustCompile(`\x1b\[[0-9;]*m`).ReplaceAllString(check, "")
+	if m, s := regexp.MustCompile(`(?m)^M: `).FindAllString(plain, -1), regexp.MustCompile(`(?m)^S: `).FindAllString(plain, -1); len(m) != 5 || len(s) != 5 {
+		t.Errorf("redis-cli --cluster check does not show 5 masters with 5 replicas:\n%s", check)
+	}
+	if after := labtest.CountKeys(t, masterAddrs(l, 5), "story:data:*"); after != dataKeys || dataKeys == 0 {
+		t.Errorf("the loaded data: %d keys before the scale-out, %d after", dataKeys, after)
+	} else {
+		t.Logf("the loaded data: %d keys before the scale-out and after", after)
 	}
 
 	for _, s := range cli.Steps {
@@ -146,6 +153,38 @@ func startLoad(t *testing.T, l *lab.Lab, servers int) *load.Generator {
 	return gen
 }
 
+// checkUnits asserts what provision must leave on a systemd host: both
+// Redis units active and enabled (they come back after a reboot), and the
+// distribution's own redis-server stopped and disabled.
+func checkUnits(t *testing.T, hosts []*lab.Host) {
+	t.Helper()
+	ctx := context.Background()
+	for _, h := range hosts {
+		units := []string{"redis_" + strconv.Itoa(lab.MasterPort), "redis_" + strconv.Itoa(lab.ReplicaPort)}
+		for _, query := range []string{"is-active", "is-enabled"} {
+			// systemctl exits non-zero unless every unit is active (enabled).
+			if _, err := h.Exec(ctx, append([]string{"systemctl", query}, units...)...); err != nil {
+				t.Errorf("%s: %v", h.Name, err)
+			}
+		}
+		out, _ := h.Exec(ctx, "systemctl", "is-active", "redis-server")
+		out2, _ := h.Exec(ctx, "systemctl", "is-enabled", "redis-server")
+		if state := strings.Fields(string(out) + " " + string(out2)); len(state) != 2 || state[0] != "inactive" || state[1] != "disabled" {
+			t.Errorf("%s: the distribution's redis-server is %v, want inactive and disabled", h.Name, state)
+		}
+	}
+}
+
+// masterAddrs lists the master addresses of the first n hosts (no
+// failover happens in the story: the inventory's masters are the masters).
+func masterAddrs(l *lab.Lab, n int) []string {
+	var addrs []string
+	for _, h := range l.Hosts[:n] {
+		addrs = append(addrs, net.JoinHostPort(h.Addr, strconv.Itoa(lab.MasterPort)))
+	}
+	return addrs
+}
+
 // nodeAddrs lists the master and replica addresses of the first n hosts.
 func nodeAddrs(l *lab.Lab, n int) []string {
 	var addrs []string
@@ -174,6 +213,9 @@ func checkReports(t *testing.T, s labtest.Step) {
 		} `json:"checks"`
 	}
 	readJSON(t, filepath.Join(s.ReportDir, stage+".json"), &rep)
+	if b, err := os.ReadFile(filepath.Join(s.ReportDir, stage+".json")); err == nil {
+		reporttest.CheckJSON(t, b)
+	}
 	if rep.Stage != stage || rep.ExitCode != s.Code {
 		t.Errorf("%s: report says stage %q exit %d; the run was %s exit %d", s.Name, rep.Stage, rep.ExitCode, stage, s.Code)
 	}
@@ -194,6 +236,14 @@ func checkReports(t *testing.T, s labtest.Step) {
 	}
 	if err := xml.Unmarshal(b, &suites); err != nil {
 		t.Errorf("%s: JUnit report: %v", s.Name, err)
+	}
+	// Against Jenkins' schema when xmllint and the XSD are here (without
+	// skipping the story when they are not).
+	bin, err := exec.LookPath("xmllint")
+	if _, serr := os.Stat(reporttest.XSDPath()); err == nil && serr == nil {
+		if err := reporttest.RunXMLLint(t, bin, reporttest.XSDPath(), reporttest.StripFileLine(b)); err != nil {
+			t.Errorf("%s: JUnit report does not validate against junit-10.xsd: %v", s.Name, err)
+		}
 	}
 }
 

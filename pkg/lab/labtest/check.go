@@ -67,3 +67,21 @@ func OpenSlots(t testing.TB, addrs []string) []string {
 	}
 	return open
 }
+
+// CountKeys counts the keys matching pattern on each of addrs (masters:
+// a replica would count its master's keys twice) with redis-cli --scan.
+func CountKeys(t testing.TB, addrs []string, pattern string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := 0
+	for _, addr := range addrs {
+		host, port, _ := strings.Cut(addr, ":")
+		out, err := redisCLI(ctx, "-h", host, "-p", port, "--scan", "--pattern", pattern)
+		if err != nil {
+			t.Fatalf("redis-cli --scan on %s: %v: %s", addr, err, out)
+		}
+		n += len(strings.Fields(string(out)))
+	}
+	return n
+}

@@ -36,10 +36,9 @@ const RequireEnv = "SLOTSHIFT_E2E_REQUIRE"
 // logged).
 const OutEnv = "SLOTSHIFT_E2E_OUT"
 
-// Start boots a lab of n hosts for t and tears it down when t ends, pass
-// or fail. It skips t, saying why, when this machine cannot run a lab
-// (unless SLOTSHIFT_E2E_REQUIRE=1).
-func Start(t testing.TB, n int) *lab.Lab {
+// Require skips t, saying why, when this machine cannot run a lab (or,
+// with SLOTSHIFT_E2E_REQUIRE=1, fails it).
+func Require(t testing.TB) {
 	t.Helper()
 	if err := lab.Requirements(); err != nil {
 		unable(t, err)
@@ -47,6 +46,14 @@ func Start(t testing.TB, n int) *lab.Lab {
 	if _, err := exec.LookPath("debootstrap"); err != nil && !(lab.Rootfs{}).Cached() {
 		unable(t, fmt.Errorf("no cached root file system and no debootstrap to build one: %w", err))
 	}
+}
+
+// Start boots a lab of n hosts for t and tears it down when t ends, pass
+// or fail. It skips t, saying why, when this machine cannot run a lab
+// (unless SLOTSHIFT_E2E_REQUIRE=1).
+func Start(t testing.TB, n int) *lab.Lab {
+	t.Helper()
+	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	l, err := lab.Start(ctx, lab.Config{Hosts: n, Log: logWriter{t}})
@@ -165,15 +172,17 @@ type CLI struct {
 	Steps []Step
 }
 
-// Step is one run of the binary.
+// Step is one run of the binary. Its JSON form (for a test's summary)
+// leaves the output out: it is in the step's report directory.
 type Step struct {
-	Name      string
-	Args      []string
-	Code      int
-	Took      time.Duration
-	ReportDir string
-	Stdout    string
-	Stderr    string
+	Name        string        `json:"name"`
+	Args        []string      `json:"args"`
+	Code        int           `json:"exit_code"`
+	Took        time.Duration `json:"-"`
+	TookSeconds float64       `json:"seconds"`
+	ReportDir   string        `json:"report_dir"`
+	Stdout      string        `json:"-"`
+	Stderr      string        `json:"-"`
 }
 
 // NewCLI returns a CLI for inventory (YAML text) on l, reports under out.
@@ -222,7 +231,8 @@ func (c *CLI) Run(t testing.TB, name string, args ...string) Step {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
-	s := Step{Name: name, Args: args, Took: time.Since(start), ReportDir: dir, Stdout: stdout.String(), Stderr: stderr.String()}
+	took := time.Since(start)
+	s := Step{Name: name, Args: args, Took: took, TookSeconds: took.Seconds(), ReportDir: dir, Stdout: stdout.String(), Stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -264,4 +274,31 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// KeepLogs saves, when t has failed, each host's journal and Redis log
+// files under out/hosts/<name>/ before the lab goes away. Call it after
+// Start: cleanups run last-registered first.
+func KeepLogs(t testing.TB, l *lab.Lab, out string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, h := range l.Hosts {
+			dir := filepath.Join(out, "hosts", h.Name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Log(err)
+				return
+			}
+			journal, _ := h.Exec(ctx, "journalctl", "--no-pager", "-n", "2000")
+			redisLogs, _ := h.Shell(ctx, "tail -n 500 /var/log/redis/*.log 2>&1")
+			units, _ := h.Exec(ctx, "systemctl", "list-units", "--all", "--no-pager", "redis*", "slotshift*")
+			for name, b := range map[string][]byte{"journal.txt": journal, "redis-logs.txt": redisLogs, "units.txt": units} {
+				_ = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+			}
+		}
+		t.Logf("the hosts' journals and Redis logs: %s", filepath.Join(out, "hosts"))
+	})
 }
