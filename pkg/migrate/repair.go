@@ -243,14 +243,45 @@ func Repair(ctx context.Context, pool *admin.Pool, snap *cluster.Snapshot) ([]in
 	defer l.Close()
 	var done []int
 	var errs []error
+	plans := make([]repairPlan, 0, len(open))
 	for _, o := range open {
-		if err := l.repairSlot(ctx, o); err != nil {
+		p, err := l.decide(ctx, o)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		done = append(done, o.Slot)
+		plans = append(plans, p)
+	}
+	// Announce every owner before moving anything: a target that takes
+	// one slot for unserved reports cluster_state fail and refuses the
+	// MIGRATE of every other.
+	for i, p := range plans {
+		if !p.a.Announce {
+			continue
+		}
+		if err := l.setSlots(ctx, p.a.Target.Addr, []int{p.a.Slot}, "NODE", p.a.Source.ID, nil); err != nil {
+			errs = append(errs, fmt.Errorf("repair slot %d: %w", p.a.Slot, err))
+			plans[i].a.Kind = Manual
+		}
+	}
+	for _, p := range plans {
+		if p.a.Kind == Manual && p.a.Announce {
+			continue // its error is recorded
+		}
+		if err := l.apply(ctx, p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, p.a.Slot)
 	}
 	return done, errors.Join(errs...)
+}
+
+// repairPlan is the decision for one open slot and the keys the source
+// held when it was made.
+type repairPlan struct {
+	a  Action
+	ks int64
 }
 
 func (l *Legacy) count(ctx context.Context, addr string, slot int) (int64, error) {
@@ -260,24 +291,26 @@ func (l *Legacy) count(ctx context.Context, addr string, slot int) (int64, error
 	return l.clients.CountKeysInSlot(ctx, addr, slot)
 }
 
-func (l *Legacy) repairSlot(ctx context.Context, o OpenSlot) error {
+// decide counts the keys of o's slot on its source and target and
+// resolves it.
+func (l *Legacy) decide(ctx context.Context, o OpenSlot) (repairPlan, error) {
 	probe := Resolve(o, 0, 0) // only to learn source and target
 	ks, err := l.count(ctx, probe.Source.Addr, o.Slot)
 	if err != nil {
-		return err
+		return repairPlan{}, err
 	}
 	kt, err := l.count(ctx, probe.Target.Addr, o.Slot)
 	if err != nil {
-		return err
+		return repairPlan{}, err
 	}
-	a := Resolve(o, ks, kt)
+	return repairPlan{a: Resolve(o, ks, kt), ks: ks}, nil
+}
+
+// apply carries out p (its owner already announced).
+func (l *Legacy) apply(ctx context.Context, p repairPlan) error {
+	a, ks := p.a, p.ks
 	l.opts.Log.Info("repairing open slot", logkey.Slot, a.Slot, "action", string(a.Kind), "source", a.Source.Addr, "target", a.Target.Addr, "reason", a.Reason)
 	slots := []int{a.Slot}
-	if a.Announce {
-		if err := l.setSlots(ctx, a.Target.Addr, slots, "NODE", a.Source.ID, nil); err != nil {
-			return fmt.Errorf("repair slot %d: %w", a.Slot, err)
-		}
-	}
 	switch a.Kind {
 	case StableSource:
 		return l.setSlots(ctx, a.Source.Addr, slots, "STABLE", "", nil)
