@@ -112,6 +112,11 @@ func newChaos(t *testing.T) *chaos {
 	f.cli.Timeout = stepTimeout
 	f.pool = admin.NewPool(admin.Options{Password: labtest.Password, DialTimeout: time.Second, ReadTimeout: 3 * time.Second})
 	t.Cleanup(func() { _ = f.pool.Close() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			f.dump(t)
+		}
+	})
 	f.use(3, nil, chaosGates)
 	f.cli.Must(t, "provision", "provision")
 	f.cli.Must(t, "join", "join")
@@ -363,6 +368,37 @@ func (f *chaos) migrating(t *testing.T, from string, d time.Duration) string {
 	return found
 }
 
+// anyMigrating polls every master of the inventory until one migrates a
+// slot, and describes it; it gives up when done closes or after d.
+func (f *chaos) anyMigrating(t *testing.T, done <-chan struct{}, d time.Duration) string {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			t.Fatal("the run ended before any slot was seen open")
+		default:
+		}
+		for _, addr := range f.masters(f.servers) {
+			ns, err := f.nodes(ctx, addr)
+			if err != nil {
+				continue
+			}
+			for _, n := range ns {
+				for slot, to := range n.Migrating {
+					if n.Myself() {
+						return fmt.Sprintf("%s migrating slot %d to %s", addr, slot, to)
+					}
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no slot open within %s", d)
+	return ""
+}
+
 // restoreRoles makes every inventory master a master again after a
 // failover swapped it with its replica: CLUSTER FAILOVER on the declared
 // master, as verify's hint says, then wait until it is.
@@ -371,19 +407,7 @@ func (f *chaos) restoreRoles(t *testing.T) []string {
 	ctx := context.Background()
 	var done []string
 	for _, addr := range f.masters(f.servers) {
-		isMaster := func() bool {
-			ns, err := f.nodes(ctx, addr)
-			if err != nil {
-				return false
-			}
-			for _, n := range ns {
-				if n.Myself() {
-					return n.IsMaster() && n.Slots.Len() > 0
-				}
-			}
-			return false
-		}
-		if isMaster() {
+		if f.isMaster(addr) {
 			continue
 		}
 		// The node may still be syncing with its new master.
@@ -395,36 +419,84 @@ func (f *chaos) restoreRoles(t *testing.T) []string {
 		if err := f.pool.Failover(ctx, addr); err != nil {
 			t.Fatalf("CLUSTER FAILOVER on %s: %v", addr, err)
 		}
-		waitFor(t, time.Minute, addr+" master again", isMaster)
+		waitFor(t, time.Minute, addr+" master again", func() bool { return f.isMaster(addr) })
 		done = append(done, addr)
 	}
 	if len(done) > 0 {
 		t.Logf("roles restored with CLUSTER FAILOVER on %v", done)
 	}
+	// The masters they replaced step down once the new configuration
+	// reaches them, and every node must learn it.
+	for _, h := range f.l.Hosts[:f.servers] {
+		addr := h.Addr + ":" + strconv.Itoa(lab.ReplicaPort)
+		waitFor(t, time.Minute, addr+" a replica again", func() bool { return f.isReplica(addr) })
+	}
+	waitFor(t, time.Minute, "every node to see the inventory's roles", f.rolesAgree)
 	return done
 }
 
+// rolesAgree says whether every node of the inventory sees every master
+// port as a master and every replica port as a replica.
+func (f *chaos) rolesAgree() bool {
+	ctx := context.Background()
+	for _, addr := range f.addrs(f.servers) {
+		ns, err := f.nodes(ctx, addr)
+		if err != nil {
+			return false
+		}
+		for _, n := range ns {
+			master := strings.HasSuffix(n.Addr, ":"+strconv.Itoa(lab.MasterPort))
+			if slices.Contains(f.addrs(f.servers), n.Addr) && master != n.IsMaster() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // waitHealthy waits until every node of the current inventory reports
-// cluster_state:ok and sees no node failing.
+// cluster_state:ok and sees no node failing; on timeout it says what was
+// still wrong.
 func (f *chaos) waitHealthy(t *testing.T, d time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	waitFor(t, d, "a healthy cluster", func() bool {
+	var why string
+	healthy := func() bool {
 		for _, addr := range f.addrs(f.servers) {
 			info, err := f.pool.Client(addr).ClusterInfo(ctx).Result()
 			if err != nil || !strings.Contains(info, "cluster_state:ok") {
+				why = fmt.Sprintf("%s: cluster_state not ok (%v)", addr, err)
 				return false
 			}
 			ns, err := f.nodes(ctx, addr)
 			if err != nil {
+				why = fmt.Sprintf("%s: %v", addr, err)
 				return false
 			}
 			for _, n := range ns {
 				if n.Failing() {
+					why = fmt.Sprintf("%s sees %s failing", addr, n.Addr)
 					return false
 				}
 			}
 		}
 		return true
-	})
+	}
+	deadline := time.Now().Add(d)
+	for !healthy() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for a healthy cluster: %s", d, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dump logs every lab node's view of the cluster, for a failed run.
+func (f *chaos) dump(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, addr := range f.addrs(len(f.l.Hosts)) {
+		text, err := f.pool.Client(addr).ClusterNodes(ctx).Result()
+		t.Logf("CLUSTER NODES on %s (%v):\n%s", addr, err, text)
+	}
 }
