@@ -368,9 +368,26 @@ func (f *chaos) migrating(t *testing.T, from string, d time.Duration) string {
 	return found
 }
 
+// openNow returns the slots each master migrates now, as "addr slot".
+func (f *chaos) openNow() map[string]bool {
+	open := map[string]bool{}
+	for _, addr := range f.masters(f.servers) {
+		ns, _ := f.nodes(context.Background(), addr)
+		for _, n := range ns {
+			for slot := range n.Migrating {
+				if n.Myself() {
+					open[fmt.Sprintf("%s %d", addr, slot)] = true
+				}
+			}
+		}
+	}
+	return open
+}
+
 // anyMigrating polls every master of the inventory until one migrates a
-// slot, and describes it; it gives up when done closes or after d.
-func (f *chaos) anyMigrating(t *testing.T, done <-chan struct{}, d time.Duration) string {
+// slot not in before, and describes it; it gives up when done closes or
+// after d.
+func (f *chaos) anyMigrating(t *testing.T, done <-chan struct{}, before map[string]bool, d time.Duration) string {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(d)
@@ -387,7 +404,7 @@ func (f *chaos) anyMigrating(t *testing.T, done <-chan struct{}, d time.Duration
 			}
 			for _, n := range ns {
 				for slot, to := range n.Migrating {
-					if n.Myself() {
+					if n.Myself() && !before[fmt.Sprintf("%s %d", addr, slot)] {
 						return fmt.Sprintf("%s migrating slot %d to %s", addr, slot, to)
 					}
 				}

@@ -136,9 +136,11 @@ func (f *chaos) toolKilled(t *testing.T) {
 		}
 		t.Logf("killed at %s: open slots %v", p, openOf(t, f))
 	}
-	// From outside, the first moment a slot is open on any master.
+	// From outside, the first moment the run opens a slot (the last kill
+	// left some open: the run closes those first).
+	before := f.openNow()
 	a := s.start(t, "rebalance-kill-outside", "rebalance")
-	t.Logf("killing the run: %s", f.anyMigrating(t, a.done, time.Minute))
+	t.Logf("killing the run: %s", f.anyMigrating(t, a.done, before, time.Minute))
 	a.kill()
 	if st := a.wait(t, time.Minute); st.Code != -1 {
 		t.Errorf("SIGKILL from outside: exit %d (the run had ended?)", st.Code)
@@ -194,10 +196,19 @@ func (f *chaos) sourceMasterDies(t *testing.T) {
 	if err := victim.StartUnit(ctx, "redis_7000.service"); err != nil {
 		t.Fatal(err)
 	}
+	s.resumeAfterFailover(t, addr, "rebalance-resumed")
+}
+
+// resumeAfterFailover waits until the failed-over master at addr is back
+// as a replica, resumes the rebalance with the roles still swapped,
+// restores them as an operator would (verify insists on the inventory's
+// roles), finishes the rebalance if it is not done, and closes the
+// scenario.
+func (s *scenario) resumeAfterFailover(t *testing.T, addr, step string) {
+	t.Helper()
+	f := s.f
 	waitFor(t, time.Minute, addr+" back as a replica", func() bool { return f.isReplica(addr) })
-	// Resume with the roles still swapped, then restore them as an
-	// operator would (verify insists on the inventory's roles).
-	st = s.run(t, "rebalance-resumed", "rebalance")
+	st := s.run(t, step, "rebalance")
 	r := readReport(t, st, "rebalance")
 	t.Logf("resumed with roles swapped: exit %d: %s", st.Code, strings.Join(reasons(r), "\n"))
 	f.restoreRoles(t)
@@ -270,7 +281,7 @@ func (f *chaos) congestedLink(t *testing.T) {
 	f.use(5, nil, congestedGates)
 	h := f.l.Hosts[0]
 	a := s.start(t, "rebalance-shaped", "rebalance")
-	t.Logf("shaping %s: %s", h.Name, f.anyMigrating(t, a.done, time.Minute))
+	t.Logf("shaping %s: %s", h.Name, f.anyMigrating(t, a.done, nil, time.Minute))
 	if err := h.Shape(ctx, "tbf rate 20mbit burst 32kbit latency 200ms"); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +297,7 @@ func (f *chaos) congestedLink(t *testing.T) {
 	stalled := f.l.Hosts[1]
 	pid := mainPID(t, stalled, "redis_7000.service")
 	a = s.start(t, "rebalance-stalled", "rebalance")
-	t.Logf("stalling %s: %s", stalled.Name, f.anyMigrating(t, a.done, time.Minute))
+	t.Logf("stalling %s: %s", stalled.Name, f.anyMigrating(t, a.done, nil, time.Minute))
 	bursts := stallBursts(t, pid, a.done, 50*time.Millisecond, 200*time.Millisecond, 2*time.Minute)
 	st = a.wait(t, time.Minute)
 	t.Logf("stalled %s (pid %d) for 50 ms every 200 ms, %d times", stalled.Addr, pid, bursts)
@@ -387,14 +398,5 @@ func (f *chaos) partition(t *testing.T) {
 	}
 	// Cut off longer than the node timeout, server3's master was failed
 	// over; back, it rejoins as its replica's replica.
-	waitFor(t, time.Minute, addr+" back", func() bool { return f.isReplica(addr) || f.isMaster(addr) })
-	st = s.run(t, "rebalance-healed", "rebalance")
-	r := readReport(t, st, "rebalance")
-	t.Logf("after the partition: exit %d: %s", st.Code, strings.Join(reasons(r), "\n"))
-	f.restoreRoles(t)
-	if st.Code != 0 || r.Rebalance == nil || !r.Rebalance.Done {
-		f.cli.Must(t, "rebalance-roles-restored", "rebalance")
-	}
-	f.waitHealthy(t, time.Minute)
-	s.finish(t)
+	s.resumeAfterFailover(t, addr, "rebalance-healed")
 }
