@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ func CheckTLSValidity(inv *inventory.Inventory, certs []Cert, now time.Time, min
 		if ch.Status == report.Fail {
 			ch.Hint = "renew the certificate and update its environment variable; provision installs it on the nodes"
 		}
-		ch.Observed, ch.Threshold, ch.Unit = left.Hours(), minValidity.Hours(), "h"
+		ch.Observed, ch.Threshold, ch.Unit = math.Round(left.Hours()*10)/10, minValidity.Hours(), "h"
 		ch.File, ch.Line = inv.Source, tlsLine(inv)
 		out = append(out, ch)
 	}
