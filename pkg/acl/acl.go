@@ -16,16 +16,18 @@ import (
 // it passes validate and a full rebalance.
 //
 //   - +psync +replconf: replicas authenticate as this user (masteruser);
-//   - +restore-asking +asking: MIGRATE runs RESTORE-ASKING on the target
-//     as the user given with AUTH2;
+//   - +select +restore-asking +asking: MIGRATE runs SELECT and
+//     RESTORE-ASKING on the target as the user given with AUTH2;
+//   - +cluster|slots +cluster|shards +command: the cluster client (canary,
+//     load) discovers the slot map and the commands' key positions;
 //   - +acl|dryrun: lets validate prove the user's permissions.
 const Rule = "resetkeys ~* resetchannels -@all " +
 	"+ping +info +dbsize +lastsave +bgsave +scan +memory|usage +eval " +
 	"+config|get +config|set " +
-	"+cluster|info +cluster|nodes +cluster|myid +cluster|meet +cluster|replicate " +
+	"+cluster|info +cluster|nodes +cluster|slots +cluster|shards +command +cluster|myid +cluster|meet +cluster|replicate " +
 	"+cluster|addslotsrange +cluster|set-config-epoch +cluster|forget +cluster|reset " +
 	"+cluster|setslot +cluster|getkeysinslot +cluster|countkeysinslot +cluster|failover " +
-	"+migrate +restore-asking +asking " +
+	"+migrate +select +restore-asking +asking " +
 	"+function|list +function|dump +function|restore " +
 	"+get +set +del +mset " +
 	"+psync +replconf +acl|dryrun"
@@ -44,6 +46,9 @@ type Command struct {
 func (c Command) Name() string {
 	switch strings.ToUpper(c.Args[0]) {
 	case "CLUSTER", "CONFIG", "MEMORY", "FUNCTION", "ACL":
+		if len(c.Args) < 2 {
+			break
+		}
 		return strings.ToUpper(c.Args[0] + " " + c.Args[1])
 	}
 	return strings.ToUpper(c.Args[0])
@@ -85,8 +90,12 @@ func Commands() []Command {
 		c("rebalance", "CLUSTER", "COUNTKEYSINSLOT", "0"),
 		c("rebalance", "EVAL", "return 1", "0", "0", "10"),
 		c("rebalance", "MIGRATE", "127.0.0.1", "7000", "", "0", "5000", "REPLACE", "AUTH2", "user", "password", "KEYS", checkKey),
+		c("rebalance", "SELECT", "0"),
 		c("rebalance", "RESTORE-ASKING", checkKey, "0", "payload", "REPLACE"),
 		c("rebalance verify", "GET", checkKey),
+		c("verify load", "CLUSTER", "SLOTS"),
+		c("verify load", "CLUSTER", "SHARDS"),
+		c("verify load", "COMMAND"),
 		c("verify load", "SET", checkKey, "v", "PX", "60000"),
 		c("verify load", "DEL", checkKey),
 		c("load", "MSET", checkKey, "v"),

@@ -7,14 +7,14 @@ import (
 	"time"
 )
 
-// SetUser creates (or resets) the ACL user name on every node, with the
-// cluster's password and rule (ACL SETUSER syntax, e.g. acl.Rule). The
-// password travels as a command argument to the test's own nodes only.
-func (c *Cluster) SetUser(t testing.TB, name, rule string) {
+// SetUser creates (or resets) the ACL user name on every node with
+// password and rule (ACL SETUSER syntax, e.g. acl.Rule). The password
+// travels as a command argument to the test's own nodes only.
+func (c *Cluster) SetUser(t testing.TB, name, password, rule string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	args := []any{"ACL", "SETUSER", name, "reset", "on", ">" + c.Password}
+	args := []any{"ACL", "SETUSER", name, "reset", "on", ">" + password}
 	for _, r := range strings.Fields(rule) {
 		args = append(args, r)
 	}
