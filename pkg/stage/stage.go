@@ -38,12 +38,13 @@ type Secrets struct {
 // Values returns every non-empty secret (for masking and scrubbing).
 func (s Secrets) Values() []string {
 	var out []string
-	for _, v := range []string{s.Password, s.SSHKey, s.SSHPassphrase} {
+	// Maskers split keys into lines themselves (report.secretParts).
+	for _, v := range []string{s.Password, s.SSHKey, s.SSHPassphrase, s.TLSKey} {
 		if v != "" {
 			out = append(out, v)
 		}
 	}
-	return append(out, tlsconf.SecretLines(s.TLSKey)...)
+	return out
 }
 
 // Env is what every stage is given: the desired state, the secrets, a
