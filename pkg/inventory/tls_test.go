@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,26 @@ func TestParseTLSErrors(t *testing.T) {
 				t.Errorf("want %s:%d %q, got %v", tc.field, tc.line, tc.contains, err)
 			}
 		})
+	}
+}
+
+// TestREADMEInventoryParses: the README's inventory example, with its
+// tls and user_env, is valid schema.
+func TestREADMEInventoryParses(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\nversion: 1\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no ```yaml block starting with version: 1")
+	}
+	inv, err := Parse("README.md", []byte("version: 1\n"+block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inv.TLSEnabled() || inv.Cluster.TLS.KeyEnv != "REDIS_TLS_KEY" || inv.Cluster.UserEnv != "REDIS_USER" || inv.Cluster.TLS.MinValidity.Duration != 336*time.Hour {
+		t.Errorf("README example: tls %+v, user_env %q", inv.Cluster.TLS, inv.Cluster.UserEnv)
 	}
 }
