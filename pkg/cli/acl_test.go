@@ -40,13 +40,7 @@ func TestACLLeastPrivilegeRulePassesThePipeline(t *testing.T) {
 	if a := checkIDs(r, "acl.permissions"); len(a) != 1 || a[0].Status != report.Pass || !strings.Contains(a[0].Message, `"slotshift"`) {
 		t.Errorf("acl.permissions = %+v, want one pass for user slotshift", a)
 	}
-	f.run(t, env, 0, "join")
-	r, _ = f.run(t, env, 0, "rebalance")
-	if r.Rebalance == nil || r.Rebalance.KeysMoved == 0 || !r.Rebalance.Done {
-		t.Fatalf("rebalance moved no keys: %+v", r.Rebalance)
-	}
-	f.run(t, env, 0, "verify")
-	f.c.Healthy(t, f.keys, 32)
+	f.scaleOut(t, env)
 	// The targets ran RESTORE-ASKING as the user: MIGRATE sent AUTH2.
 	stats, err := f.c.Client(6).Info(context.Background(), "commandstats").Result()
 	if err != nil || !strings.Contains(stats, "cmdstat_restore-asking:") {

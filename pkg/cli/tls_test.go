@@ -65,6 +65,19 @@ func (f scaleOutFixture) run(t *testing.T, env []string, code int, args ...strin
 	return readReport(t, reports, args[0]), res
 }
 
+// scaleOut runs join → rebalance → verify, each expected to pass, and
+// checks that keys moved and that the cluster is healthy with every key.
+func (f scaleOutFixture) scaleOut(t *testing.T, env []string) {
+	t.Helper()
+	f.run(t, env, 0, "join")
+	r, _ := f.run(t, env, 0, "rebalance")
+	if r.Rebalance == nil || r.Rebalance.KeysMoved == 0 || !r.Rebalance.Done {
+		t.Fatalf("rebalance moved no keys: %+v", r.Rebalance)
+	}
+	f.run(t, env, 0, "verify")
+	f.c.Healthy(t, f.keys, 32)
+}
+
 // TestTLSClusterPipeline takes a TLS-only sandbox cluster (tls-port, port
 // 0, tls-cluster, tls-replication) through validate → join → rebalance →
 // verify with the real binary: every stage dials TLS, MIGRATE moves keys
@@ -81,13 +94,7 @@ func TestTLSClusterPipeline(t *testing.T) {
 	if a := checkIDs(r, "acl.permissions"); len(a) != 1 || a[0].Status != report.Pass {
 		t.Errorf("acl.permissions %+v, want one pass for the default user", a)
 	}
-	f.run(t, env, 0, "join")
-	r, _ = f.run(t, env, 0, "rebalance")
-	if r.Rebalance == nil || r.Rebalance.KeysMoved == 0 || !r.Rebalance.Done {
-		t.Fatalf("rebalance moved no keys: %+v", r.Rebalance)
-	}
-	f.run(t, env, 0, "verify")
-	f.c.Healthy(t, f.keys, 32)
+	f.scaleOut(t, env)
 	for addr, n := range slotCounts(t, f.c) {
 		if n < 3000 || n > 3600 {
 			t.Errorf("%s owns %d slots after rebalance to 5 masters", addr, n)
@@ -106,17 +113,20 @@ func TestTLSWrongCAFailsNamingTheNode(t *testing.T) {
 
 	r, res := f.run(t, env, 1, "validate")
 	var failed []report.Check
-	for _, c := range r.Checks {
-		if c.Status == report.Fail && strings.Contains(c.Message, "certificate") {
+	for _, c := range checkIDs(r, "node.auth") {
+		if c.Status == report.Fail && strings.Contains(c.Message, "certificate signed by unknown authority") {
 			failed = append(failed, c)
 		}
 	}
-	if len(failed) < 10 {
-		t.Fatalf("want a failed check naming the certificate problem for each of the 10 nodes, got %d:\n%s", len(failed), res.stderr)
+	if len(failed) != 10 {
+		t.Fatalf("want node.auth failing on the certificate for each of the 10 nodes, got %d:\n%s", len(failed), res.stderr)
 	}
 	for _, c := range failed {
 		if c.Node == "" || !strings.Contains(c.Message, "server") {
 			t.Errorf("check does not name the node: %+v", c)
+		}
+		if !strings.Contains(c.Hint, "cluster.tls.ca_env") {
+			t.Errorf("hint does not point at the CA: %+v", c)
 		}
 	}
 	t.Logf("wrong CA: %s", failed[0].Message)
