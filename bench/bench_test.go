@@ -704,3 +704,28 @@ func TestClusterOfMoreMasters(t *testing.T) {
 		t.Fatalf("the two new masters hold %d keys, want about %d", v.KeysMoved, 2*keys/7)
 	}
 }
+
+// TestPrintFailedRuns checks that a failed run is listed with its reason
+// and its load, left out of the medians, and that its lost writes count.
+func TestPrintFailedRuns(t *testing.T) {
+	r := &results{Keys: 1000, Runs: 2, Modes: []modeResult{
+		{Mode: modeSeed, Label: modeLabels[modeSeed],
+			Runs: []timedRun{{Seconds: 8, KeysMoved: 250, Impact: &impact{BeforeP99MS: 2, DuringP99MS: 3, Ratio: 1.5}}},
+			Failed: []failedRun{{Round: 2, Seconds: 41.5, Error: "exit code 1: aborted on gate.latency_variation_p99",
+				Impact: &impact{BeforeP99MS: 1, DuringP99MS: 9, Ratio: 9, Lost: 2}}}},
+	}}
+	r.summarise()
+	if m := r.mode(modeSeed); m.MedianS != 8 || r.failedRuns() != 1 {
+		t.Fatalf("median %v over the finished run only, failed %d", m.MedianS, r.failedRuns())
+	}
+	var out bytes.Buffer
+	r.print(&out)
+	for _, want := range []string{
+		"failed run: round 2, " + modeLabels[modeSeed] + " after 41.5 s (load: p99 1.00 ms before, 9.00 ms during, lost/stale 2/0): exit code 1: aborted",
+		"acknowledged writes lost, all modes and runs: 2 (must be 0)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

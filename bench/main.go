@@ -174,7 +174,7 @@ type bench struct {
 	password string
 }
 
-func (b *bench) run(ctx context.Context) error {
+func (b *bench) run(ctx context.Context) (err error) {
 	if _, err := sandbox.LookBin(""); err != nil {
 		return err
 	}
@@ -221,7 +221,15 @@ func (b *bench) run(ctx context.Context) error {
 		for i, mode := range b.cfg.modes {
 			tr, err := b.timedRound(ctx, round, mode, rc)
 			if err != nil {
-				return fmt.Errorf("round %d, %s: %w", round, modeLabels[mode], err)
+				if ctx.Err() != nil {
+					return fmt.Errorf("round %d, %s: %w", round, modeLabels[mode], err)
+				}
+				// One failed run (an abort, a wrong cluster) is a result
+				// too: record it and go on, so the other modes and rounds
+				// are still measured in the same run.
+				b.res.Modes[i].Failed = append(b.res.Modes[i].Failed, failedRun{Round: round, Seconds: tr.Seconds, Error: err.Error(), Impact: tr.Impact})
+				b.log.Warn("run failed", "round", round, "mode", modeLabels[mode], "err", err)
+				continue
 			}
 			b.res.Modes[i].Runs = append(b.res.Modes[i].Runs, tr)
 			b.log.Info("run", "round", round, "mode", modeLabels[mode], "seconds", fmt.Sprintf("%.2f", tr.Seconds),
@@ -234,6 +242,13 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 	b.res.summarise()
+	if n := b.res.failedRuns(); n > 0 {
+		defer func() {
+			if err == nil {
+				err = fmt.Errorf("%d run(s) failed (see failed runs above)", n)
+			}
+		}()
+	}
 	if err := b.floor(ctx); err != nil {
 		return err
 	}

@@ -63,6 +63,18 @@ type modeResult struct {
 	KeysPerS        float64    `json:"keys_per_s"`
 	// Impact summarises the client load's view; nil without load.
 	Impact *impactSummary `json:"impact,omitempty"`
+	// Failed are the runs that did not finish or left a wrong cluster.
+	// They are not in the medians, but what their load saw still counts:
+	// a write lost in a failed run is lost.
+	Failed []failedRun `json:"failed,omitempty"`
+}
+
+// failedRun is a run that failed, with why and what the load saw.
+type failedRun struct {
+	Round   int     `json:"round"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error"`
+	Impact  *impact `json:"impact,omitempty"`
 }
 
 // floorResult is the redis-cli --pipe floor.
@@ -185,6 +197,28 @@ func (r *results) summarise() {
 	}
 }
 
+// failedRuns counts the runs that failed, over every mode.
+func (r *results) failedRuns() int {
+	n := 0
+	for _, m := range r.Modes {
+		n += len(m.Failed)
+	}
+	return n
+}
+
+// printFailed writes one line per failed run, with what its load saw.
+func (r *results) printFailed(w io.Writer) {
+	for _, m := range r.Modes {
+		for _, f := range m.Failed {
+			load := ""
+			if im := f.Impact; im != nil {
+				load = fmt.Sprintf(" (load: p99 %s ms before, %s ms during, lost/stale %d/%d)", msText(im.BeforeP99MS), msText(im.DuringP99MS), im.Lost, im.Stale)
+			}
+			fmt.Fprintf(w, "failed run: round %d, %s after %.1f s%s: %s\n", f.Round, m.Label, f.Seconds, load, f.Error)
+		}
+	}
+}
+
 // mode returns the results of mode, nil when it has no run.
 func (r *results) mode(name string) *modeResult {
 	for i := range r.Modes {
@@ -292,6 +326,7 @@ func (r *results) print(w io.Writer) {
 	if r.Scale != nil {
 		r.Scale.print(w)
 	}
+	r.printFailed(w)
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
@@ -429,6 +464,12 @@ func (r *results) printImpact(w io.Writer) {
 		if m.Impact != nil {
 			lost += m.Impact.Lost
 			stale += m.Impact.Stale
+		}
+		for _, f := range m.Failed {
+			if f.Impact != nil {
+				lost += f.Impact.Lost
+				stale += f.Impact.Stale
+			}
 		}
 	}
 	fmt.Fprintf(w, "  acknowledged writes lost, all modes and runs: %d (must be 0), stale: %d  %s\n", lost, stale, verdict(lost == 0 && stale == 0))

@@ -187,7 +187,8 @@ func (o PacerOptions) used(obs Observation) float64 {
 // Decide returns the pace that follows cur after obs, at now. It is pure:
 // cuts are multiplicative (keys and depth halve, Rest doubles from
 // RestStep), raises additive and one knob at a time (Rest shrinks by
-// RestStep, then depth grows by one, then keys by KeysStep). o must have
+// RestStep, then depth grows by one, then keys by KeysStep). Before a
+// source's first cut, keys double instead (slow start, as in TCP). o must have
 // its defaults applied (NewPacer does).
 func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 	next := cur
@@ -222,6 +223,11 @@ func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 			next.Rest = max(0, cur.Rest-o.RestStep)
 		case cur.Depth < o.MaxDepth:
 			next.Depth = cur.Depth + 1
+		case cur.Keys < o.MaxKeys && cur.cutAt.IsZero():
+			// Slow start: until the budget is first exceeded there is
+			// no sign of the source's limit, so keys double, reaching
+			// the ceiling in a few windows rather than many.
+			next.Keys = min(o.MaxKeys, 2*cur.Keys)
 		case cur.Keys < o.MaxKeys:
 			next.Keys = min(o.MaxKeys, cur.Keys+o.KeysStep)
 		default:

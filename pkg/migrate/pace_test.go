@@ -49,9 +49,13 @@ func TestPaceDecide(t *testing.T) {
 			Pace{Keys: 50, Depth: 1, Rest: 0, Verdict: VerdictFaster}, 0.25, false},
 		{"then depth grows by one", Pace{Keys: 50, Depth: 1}, fresh(5, 1),
 			Pace{Keys: 50, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
-		{"then keys grow by a step", start, fresh(5, 1),
+		{"then keys grow by a step", cutBefore(start), fresh(5, 1),
 			Pace{Keys: 100 + o.KeysStep, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
-		{"keys stop at the ceiling", Pace{Keys: o.MaxKeys - 1, Depth: 2}, fresh(5, 1),
+		{"before the first cut keys double", start, fresh(5, 1),
+			Pace{Keys: 200, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
+		{"doubling stops at the ceiling", Pace{Keys: o.MaxKeys/2 + 1, Depth: 2}, fresh(5, 1),
+			Pace{Keys: o.MaxKeys, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
+		{"keys stop at the ceiling", cutBefore(Pace{Keys: o.MaxKeys - 1, Depth: 2}), fresh(5, 1),
 			Pace{Keys: o.MaxKeys, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
 		{"at the fastest it holds", fastest, fresh(1, 0.1),
 			Pace{Keys: o.MaxKeys, Depth: o.MaxDepth, Verdict: VerdictHold}, 0.05, false},
@@ -81,6 +85,12 @@ func TestPaceDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cutBefore returns p as if it had been cut once, long ago: past slow start.
+func cutBefore(p Pace) Pace {
+	p.cutAt, p.cutUsed = t0, 1.5
+	return p
 }
 
 func TestPaceDecideSettle(t *testing.T) {
