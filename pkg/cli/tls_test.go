@@ -80,8 +80,8 @@ func (f scaleOutFixture) scaleOut(t *testing.T, env []string) {
 
 // TestTLSClusterPipeline takes a TLS-only sandbox cluster (tls-port, port
 // 0, tls-cluster, tls-replication) through validate → join → rebalance →
-// verify with the real binary: every stage dials TLS, MIGRATE moves keys
-// between nodes over TLS, and every key reads back.
+// verify, then load, with the real binary: every stage dials TLS, MIGRATE
+// moves keys between nodes over TLS, and every key reads back.
 func TestTLSClusterPipeline(t *testing.T) {
 	t.Parallel()
 	f := newScaleOut(t, sandboxtest.Options{TLS: true}, tlsPreamble)
@@ -99,6 +99,11 @@ func TestTLSClusterPipeline(t *testing.T) {
 		if n < 3000 || n > 3600 {
 			t.Errorf("%s owns %d slots after rebalance to 5 masters", addr, n)
 		}
+	}
+	// The load generator's cluster client dials TLS too.
+	r, _ = f.run(t, env, 0, "load", "--duration", "1s", "--rate", "500")
+	if l := r.Load; l == nil || l.WritesAcked == 0 || l.Errors["connection"] != 0 {
+		t.Errorf("load over TLS: %+v", l)
 	}
 }
 
