@@ -96,6 +96,13 @@ func TestACLMissingPermissionFailsValidate(t *testing.T) {
 		t.Errorf("validate changed the cluster:\nbefore %v\nafter  %v", before, after)
 	}
 
+	// A rule limited to slotshift's own keys cannot move the cluster's.
+	f.c.SetUser(t, aclUser, aclPassword, strings.Replace(acl.Rule, "~*", "~slotshift:*", 1))
+	r, _ = f.run(t, env, 1, "validate")
+	if a := checkIDs(r, "acl.permissions"); len(a) == 0 || a[0].Status != report.Fail || !strings.Contains(a[0].Message, "key") {
+		t.Errorf("a rule limited to ~slotshift:*: %+v, want failures about keys", a)
+	}
+
 	f.c.SetUser(t, aclUser, aclPassword, acl.Rule+" -acl|dryrun")
 	r, _ = f.run(t, env, 0, "validate")
 	a := checkIDs(r, "acl.permissions")
