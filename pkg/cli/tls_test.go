@@ -10,6 +10,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/certgen"
 	"github.com/slotshift/slotshift/pkg/report"
+	"github.com/slotshift/slotshift/pkg/sandbox"
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
 )
 
@@ -203,5 +204,51 @@ func TestTLSOfflineValidate(t *testing.T) {
 	r, res = validate(inv, tlsVars, 0, "--offline")
 	if w := checkIDs(r, "tls.verify"); len(w) != 1 || w[0].Status != report.Warn || !strings.Contains(res.stderr, "NOT verified") {
 		t.Errorf("insecure_skip_verify: checks %+v; stderr:\n%s", w, res.stderr)
+	}
+}
+
+// TestSandboxUpTLS: `sandbox up` runs a TLS inventory's nodes TLS-only
+// from the PEM in the environment, `sandbox status` reads them over TLS,
+// join forms the cluster, and `sandbox down` stops them.
+func TestSandboxUpTLS(t *testing.T) {
+	t.Parallel()
+	if _, err := sandbox.LookBin(""); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ports := make([]int, 6)
+	for i := range ports {
+		p, err := sandbox.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "inventory.yml")
+	text := sandboxtest.CrossInventory(ports, 3, sandboxtest.InventoryOptions{Preamble: tlsPreamble, Extra: sandboxtest.GenerousGates})
+	if err := os.WriteFile(inv, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := sandboxtest.TLSMaterial(t)
+	env := []string{"SLOTSHIFT_PASSWORD=" + sandboxtest.DefaultPassword, "SLOTSHIFT_INVENTORY_FILE=" + inv,
+		"SLOTSHIFT_TLS_CA=" + m.CA, "SLOTSHIFT_TLS_CERT=" + m.Cert, "SLOTSHIFT_TLS_KEY=" + m.Key}
+	sb := filepath.Join(dir, "sb")
+	t.Cleanup(func() { runBin(t, dir, env, "sandbox", "down", "--dir", sb) })
+	if res := runBin(t, dir, env, "sandbox", "up", "--dir", sb); res.code != 0 {
+		t.Fatalf("sandbox up: exit %d\n%s", res.code, res.stderr)
+	}
+	res := runBin(t, dir, env, "sandbox", "status", "--dir", sb)
+	if res.code != 0 || strings.Count(res.stdout, " true ") != 6 || strings.Contains(res.stdout, "error") {
+		t.Fatalf("sandbox status: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := runBin(t, dir, env, "join", "--report-dir", filepath.Join(dir, "reports")); res.code != 0 {
+		t.Fatalf("join: exit %d\n%s", res.code, res.stderr)
+	}
+	res = runBin(t, dir, env, "sandbox", "status", "--dir", sb)
+	if strings.Count(res.stdout, " ok ") != 6 {
+		t.Errorf("after join, want cluster_state ok on 6 nodes:\n%s", res.stdout)
+	}
+	if res := runBin(t, dir, env, "sandbox", "down", "--dir", sb); res.code != 0 {
+		t.Errorf("sandbox down: exit %d\n%s", res.code, res.stderr)
 	}
 }
