@@ -481,7 +481,7 @@ func (d *decoder) schema(inv *Inventory, root *yaml.Node) {
 		}
 	}
 	d.window(inv.Gates.Window)
-	d.tls(inv.Cluster.TLS)
+	d.tls(inv)
 	if inv.Backup.MaxAge.Duration < 0 {
 		d.add(inv.Backup.Line, "backup.max_age", "%s: must not be negative", inv.Backup.MaxAge)
 	}

@@ -4,10 +4,15 @@ package inventory
 // Redis server needs its certificate, key and CA; tls-auth-clients is on by
 // default, so slotshift presents the same certificate), each must look like
 // a variable name (it may hold the secret itself by mistake: never echoed),
-// and min_validity may not be negative.
-func (d *decoder) tls(t *TLS) {
+// and min_validity may not be negative. provision's redis_exporter units
+// speak plain TCP only, so they are refused on a TLS cluster.
+func (d *decoder) tls(inv *Inventory) {
+	t := inv.Cluster.TLS
 	if t == nil {
 		return
+	}
+	if inv.Provision.RedisExporter {
+		d.add(inv.Provision.Line, "provision.redis_exporter", "not supported with cluster.tls: the exporter units provision renders connect without TLS; run the exporters yourself with their -tls-* flags")
 	}
 	for _, f := range []struct{ field, val, what string }{
 		{"cluster.tls.ca_env", t.CAEnv, "the CA certificate"},

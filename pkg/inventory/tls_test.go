@@ -50,19 +50,21 @@ func TestParseTLSErrors(t *testing.T) {
 	tests := []struct {
 		name, block, field, contains string
 		line                         int
+		extra                        string
 	}{
-		{"missing ca_env", "    {cert_env: B, key_env: C}\n", "cluster.tls.ca_env", "required", 4},
-		{"missing key_env", "    {ca_env: A, cert_env: B}\n", "cluster.tls.key_env", "the private key", 4},
-		{"typo", "    {ca_env: A, cert_env: B, key_env: C, servername: x}\n", "cluster.tls.servername", `did you mean "server_name"?`, 5},
-		{"no way to skip verification but by name", "    {ca_env: A, cert_env: B, key_env: C, verify: false}\n", "cluster.tls.verify", "insecure_skip_verify", 5},
-		{"not a bool", "    {ca_env: A, cert_env: B, key_env: C, insecure_skip_verify: 'yes'}\n", "cluster.tls.insecure_skip_verify", "want true or false", 5},
-		{"negative validity", "    {ca_env: A, cert_env: B, key_env: C, min_validity: -1h}\n", "cluster.tls.min_validity", "negative", 4},
-		{"content instead of a name", "    {ca_env: A, cert_env: B, key_env: \"" + pem + "\"}\n", "cluster.tls.key_env", "value not shown", 4},
-		{"content of the wrong type", "    {ca_env: A, cert_env: B, key_env: 123456789}\n", "cluster.tls.key_env", "an integer (value not shown)", 5},
+		{"exporter units are plain", "    {ca_env: A, cert_env: B, key_env: C}\n", "provision.redis_exporter", "not supported with cluster.tls", 23, "provision: {redis_exporter: true}\n"},
+		{"missing ca_env", "    {cert_env: B, key_env: C}\n", "cluster.tls.ca_env", "required", 4, ""},
+		{"missing key_env", "    {ca_env: A, cert_env: B}\n", "cluster.tls.key_env", "the private key", 4, ""},
+		{"typo", "    {ca_env: A, cert_env: B, key_env: C, servername: x}\n", "cluster.tls.servername", `did you mean "server_name"?`, 5, ""},
+		{"no way to skip verification but by name", "    {ca_env: A, cert_env: B, key_env: C, verify: false}\n", "cluster.tls.verify", "insecure_skip_verify", 5, ""},
+		{"not a bool", "    {ca_env: A, cert_env: B, key_env: C, insecure_skip_verify: 'yes'}\n", "cluster.tls.insecure_skip_verify", "want true or false", 5, ""},
+		{"negative validity", "    {ca_env: A, cert_env: B, key_env: C, min_validity: -1h}\n", "cluster.tls.min_validity", "negative", 4, ""},
+		{"content instead of a name", "    {ca_env: A, cert_env: B, key_env: \"" + pem + "\"}\n", "cluster.tls.key_env", "value not shown", 4, ""},
+		{"content of the wrong type", "    {ca_env: A, cert_env: B, key_env: 123456789}\n", "cluster.tls.key_env", "an integer (value not shown)", 5, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse("inv.yml", []byte(withTLS(tc.block)))
+			_, err := Parse("inv.yml", []byte(withTLS(tc.block)+tc.extra))
 			if err == nil {
 				t.Fatal("want an error")
 			}
