@@ -209,7 +209,11 @@ func find(checks []report.Check, id string) []report.Check {
 }
 
 // argvLeaks returns the pids whose command line holds the password.
-func argvLeaks(t *testing.T) []string {
+func argvLeaks(t *testing.T) []string { return argvHolding(t, []string{testPassword}) }
+
+// argvHolding returns the pids (with their command lines) whose command
+// line holds any of secrets.
+func argvHolding(t *testing.T, secrets []string) []string {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -221,8 +225,14 @@ func argvLeaks(t *testing.T) []string {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
-		if err == nil && bytes.Contains(b, []byte(testPassword)) {
-			leaks = append(leaks, d.Name()+": "+string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+		if err != nil {
+			continue
+		}
+		for _, sec := range secrets {
+			if bytes.Contains(b, []byte(sec)) {
+				leaks = append(leaks, d.Name()+": "+string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+				break
+			}
 		}
 	}
 	return leaks

@@ -27,6 +27,7 @@ func (sr *serverRun) provision(ctx context.Context) error {
 		return err
 	}
 	sr.s = SettingsFor(sr.inv, sr.opts.System)
+	sr.s.TLS, sr.s.ACLUser = sr.opts.TLSMaterial, sr.opts.Username
 	if sr.s.Service == ServiceAuto {
 		sr.s.Service = pf.service
 	}
@@ -274,7 +275,10 @@ func (sr *serverRun) compare(f File, prev []byte, exists bool, m fileMeta) (repo
 	fr := report.FileResult{Path: f.Path, Mode: fmt.Sprintf("%04o", f.Mode), Changed: !contentSame || !metaSame}
 	if !contentSame {
 		a, b := prev, f.Content
-		if f.Secret {
+		switch {
+		case f.Kind == KindTLSKey:
+			a, b = redactAll(a), redactAll(b)
+		case f.Secret:
 			a, b = redactConf(a), redactConf(b)
 		}
 		fr.Diff = sr.scrub.String(UnifiedDiff(f.Path, a, b))

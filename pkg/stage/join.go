@@ -80,7 +80,7 @@ func Join(ctx context.Context, env Env, in JoinInput) (Result, error) {
 	}
 	pool := in.Pool
 	if pool == nil {
-		pool = admin.NewPool(admin.Options{Username: env.Secrets.Username, Password: env.Secrets.Password,
+		pool = admin.NewPool(admin.Options{Username: env.Secrets.Username, Password: env.Secrets.Password, TLS: env.Secrets.TLS,
 			PasswordEnv: inventory.PasswordEnv(inv), DialTimeout: dialTimeout})
 		defer pool.Close()
 	}
