@@ -2,8 +2,8 @@
 # Installs what slotshift's tests and demo need on a Debian/Ubuntu machine:
 # redis-server and redis-tools (real Redis processes), openssh-server (a real
 # sshd for provision tests) and libxml2-utils (xmllint, to validate JUnit
-# reports against the Jenkins schema), and the Prometheus tools below. Does
-# nothing when all are present.
+# reports against the Jenkins schema), the Prometheus tools and the lab's
+# tools below. Does nothing when all are present.
 set -euo pipefail
 
 need=()
@@ -18,6 +18,12 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/bin/prometheus-redis-exporter ] || need+=(prometheus-redis-exporter)
 # A real Pushgateway receives rebalance --pushgateway's metrics in tests.
 [ -x /usr/bin/prometheus-pushgateway ] || need+=(prometheus-pushgateway)
+# The lab of systemd hosts (make lab, make test-e2e): systemd-nspawn boots
+# them, debootstrap builds their root file system once, iproute2 (ip, tc)
+# wires and shapes their links.
+command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+{ command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1; } || need+=(iproute2)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,11 +26,23 @@ const (
 	wantSomaxconn = 65535
 )
 
+// Files of the kernel settings, for finding the mount each lives on.
+const (
+	thpPath        = "/sys/kernel/mm/transparent_hugepage/enabled"
+	overcommitPath = "/proc/sys/vm/overcommit_memory"
+	somaxconnPath  = "/proc/sys/net/core/somaxconn"
+)
+
 // KernelVerdicts judges the output of the kernel settings command on
 // server: kernel.thp passes only for [never] (madvise warns, always
 // fails), kernel.overcommit needs 1, kernel.somaxconn fails below 511 and
-// warns below 65535. A value that cannot be parsed is an error check. It
-// does no I/O.
+// warns below 65535. A value that cannot be parsed is an error check.
+//
+// Lines after the first three may be "mount POINT OPTIONS" (from
+// /proc/self/mountinfo): a setting whose file lies on a read-only mount,
+// as /proc/sys and /sys are in a container, cannot be changed on that
+// host, so a value off target is a warning that says so ("not settable
+// here") with the current value, not a failure. It does no I/O.
 func KernelVerdicts(server, out string) []report.Check {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	line := func(i int) string {
@@ -38,7 +51,49 @@ func KernelVerdicts(server, out string) []report.Check {
 		}
 		return ""
 	}
-	return []report.Check{thpVerdict(server, line(0)), overcommitVerdict(server, line(1)), somaxconnVerdict(server, line(2))}
+	var mounts []mount
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "mount" {
+			mounts = append(mounts, mount{point: f[1], options: f[2]})
+		}
+	}
+	cs := []report.Check{thpVerdict(server, line(0)), overcommitVerdict(server, line(1)), somaxconnVerdict(server, line(2))}
+	for i, p := range []string{thpPath, overcommitPath, somaxconnPath} {
+		if c := &cs[i]; (c.Status == report.Fail || c.Status == report.Warn) && c.Observed != "unavailable" && readOnlyAt(mounts, p) {
+			notSettable(c, p)
+		}
+	}
+	return cs
+}
+
+// notSettable turns the verdict on a setting whose file is read-only on
+// its host into a warning that says the host cannot change it.
+func notSettable(c *report.Check, path string) {
+	c.Status = report.Warn
+	c.Message += "; not settable here (" + path + " is read-only: a container runs its machine's kernel)"
+	hint := "set it on the machine that runs this host's kernel"
+	if fix, ok := strings.CutPrefix(c.Hint, "run slotshift provision (kernel tuning), or: "); ok {
+		hint += ": " + fix
+	}
+	c.Hint = hint
+}
+
+// mount is one mount point and its per-mount options ("ro,relatime").
+type mount struct{ point, options string }
+
+// readOnlyAt says whether path lies on a read-only mount: the mount whose
+// point is path's longest prefix, the last listed of equals (mounted on
+// top).
+func readOnlyAt(mounts []mount, path string) bool {
+	best, ro := -1, false
+	for _, m := range mounts {
+		inside := m.point == "/" || path == m.point || strings.HasPrefix(path, m.point+"/")
+		if !inside || len(m.point) < best {
+			continue
+		}
+		best, ro = len(m.point), slices.Contains(strings.Split(m.options, ","), "ro")
+	}
+	return ro
 }
 
 // SelectedTHP returns the selected mode of a transparent_hugepage/enabled

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/slotshift/slotshift/pkg/report"
@@ -74,5 +75,70 @@ func TestSelectedTHP(t *testing.T) {
 		if got := SelectedTHP(in); got != want {
 			t.Errorf("SelectedTHP(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// containerMounts is what /proc/self/mountinfo shows under /proc and /sys
+// inside systemd-nspawn with a private network: /proc/sys read-only but
+// its own /proc/sys/net, and a read-only sysfs mounted over the first.
+const containerMounts = "mount /proc rw,nosuid,nodev,noexec,relatime\nmount /proc/sys ro,nosuid,nodev,noexec,relatime\n" +
+	"mount /proc/sys/net rw,nosuid,nodev,noexec,relatime\nmount /sys rw,relatime\nmount /sys ro,nosuid,nodev,noexec,relatime\n"
+
+func TestKernelVerdictsNotSettable(t *testing.T) {
+	cases := []struct {
+		name     string
+		out      string
+		want     []report.Status
+		settable []bool // false: the message must say "not settable here"
+	}{
+		{"container, host untuned", "always [madvise] never\n0\n4096\n" + containerMounts,
+			[]report.Status{report.Warn, report.Warn, report.Warn}, []bool{false, false, true}},
+		{"container, always and a tiny backlog", "[always] madvise never\n2\n128\n" + containerMounts,
+			[]report.Status{report.Warn, report.Warn, report.Fail}, []bool{false, false, true}},
+		{"container, host tuned", "always madvise [never]\n1\n65535\n" + containerMounts,
+			[]report.Status{report.Pass, report.Pass, report.Pass}, []bool{true, true, true}},
+		{"a machine: all writable", "always [madvise] never\n0\n4096\nmount /proc rw\nmount /sys rw\n",
+			[]report.Status{report.Warn, report.Fail, report.Warn}, []bool{true, true, true}},
+		{"read-only root covers all", "[always] madvise never\n0\n128\nmount / ro\n",
+			[]report.Status{report.Warn, report.Warn, report.Warn}, []bool{false, false, false}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := KernelVerdicts("s1", tc.out)
+			if len(got) != 3 {
+				t.Fatalf("got %d checks: %+v", len(got), got)
+			}
+			for i, c := range got {
+				if c.Status != tc.want[i] {
+					t.Errorf("%s: %s (%s), want %s", c.ID, c.Status, c.Message, tc.want[i])
+				}
+				if said := strings.Contains(c.Message, "not settable here"); said == tc.settable[i] {
+					t.Errorf("%s: message %q, settable here: %v", c.ID, c.Message, tc.settable[i])
+				}
+				if !tc.settable[i] && (c.Observed == nil || !strings.Contains(c.Hint, "machine that runs")) {
+					t.Errorf("%s: observed %v, hint %q: want the current value and where to set it", c.ID, c.Observed, c.Hint)
+				}
+			}
+		})
+	}
+}
+
+func TestReadOnlyAt(t *testing.T) {
+	mounts := []mount{{"/", "rw"}, {"/proc", "rw"}, {"/proc/sys", "ro"}, {"/proc/sys/net", "rw"}, {"/sys", "rw"}, {"/sys", "ro"}, {"/sysx", "rw"}}
+	for path, want := range map[string]bool{
+		"/proc/sys/vm/overcommit_memory":              true,
+		"/proc/sys/net/core/somaxconn":                false,
+		"/proc/sys":                                   true,
+		"/proc/sysrq-trigger":                         false,
+		"/sys/kernel/mm/transparent_hugepage/enabled": true,
+		"/sysx/a":    false,
+		"/etc/hosts": false,
+	} {
+		if got := readOnlyAt(mounts, path); got != want {
+			t.Errorf("readOnlyAt(%s) = %v, want %v", path, got, want)
+		}
+	}
+	if readOnlyAt(nil, "/proc/sys/vm/overcommit_memory") {
+		t.Error("no mounts known: must count as settable")
 	}
 }

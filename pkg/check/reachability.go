@@ -62,7 +62,11 @@ func CheckAuth(inv *inventory.Inventory, l Live, dials map[string]Dial) []report
 			c = New(IDAuth, report.Pass, a, "%s: authenticated", Label(inv, a))
 		default:
 			c = New(IDAuth, report.Fail, a, "%s: %s", Label(inv, a), o.Err)
-			if strings.Contains(strings.ToLower(o.Err), "auth") {
+			switch low := strings.ToLower(o.Err); {
+			case strings.Contains(low, "x509") || strings.Contains(low, "tls:"):
+				// Before "auth": "unknown authority" is a certificate problem.
+				c.Hint = "the TLS handshake failed: check the CA in the variable named by cluster.tls.ca_env, and that the node's certificate names its address (or set cluster.tls.server_name)"
+			case strings.Contains(low, "auth"):
 				c.Hint = "the password in the variable named by cluster.password_env does not match the node's requirepass"
 			}
 		}

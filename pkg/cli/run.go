@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/logkey"
@@ -119,6 +120,10 @@ func (r *runner) runStage(c *cli.Context, name string, fn stageFunc) (err error)
 	// Fold the stage's progress and logs in the Actions log; the verdict
 	// printed after it stays visible.
 	actions.Group("slotshift " + name)
+	if warn := check.CheckTLSVerify(inv); len(warn) > 0 {
+		log.Warn(warn[0].Message)
+		defer func() { res.Checks = append(warn, res.Checks...) }()
+	}
 	res, err = fn(ctx, c, env)
 	actions.EndGroup()
 	return err
@@ -170,6 +175,10 @@ func loadSecrets(c *cli.Context, getenv func(string) string, inv *inventory.Inve
 	}
 	if userEnv != "" {
 		s.Username = getenv(userEnv)
+	}
+	offline := c.Command.Name == "validate" && c.Bool("offline")
+	if err := loadTLS(getenv, inv, &s, offline); err != nil {
+		return s, err
 	}
 	if f := flagValue(c, "ssh-key-file"); f != "" {
 		b, err := os.ReadFile(f)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/sandbox"
 	"github.com/slotshift/slotshift/pkg/stage"
@@ -33,7 +34,8 @@ func (r *runner) sandboxCommand() *cli.Command {
 					if secrets.Password == "" {
 						return stage.Usagef("the password variable %s is empty: export it before 'sandbox up'", inventory.PasswordEnv(inv))
 					}
-					st, err := sandbox.Up(c.Context, inv, sandbox.Options{Dir: c.String("dir"), Password: secrets.Password, Persistence: c.Bool("persistence"), Bin: c.String("server-bin")})
+					st, err := sandbox.Up(c.Context, inv, sandbox.Options{Dir: c.String("dir"), Password: secrets.Password, Persistence: c.Bool("persistence"),
+						TLS: secrets.TLSMaterial, TLSClient: secrets.TLS, Bin: c.String("server-bin")})
 					if err != nil {
 						return err
 					}
@@ -66,7 +68,7 @@ func (r *runner) sandboxCommand() *cli.Command {
 					for _, n := range inv.Nodes() {
 						seeds = append(seeds, n.Addr())
 					}
-					n, err := sandbox.Load(c.Context, sandbox.LoadOptions{Seeds: seeds, Username: secrets.Username, Password: secrets.Password, Keys: c.Int("keys"), ValueSize: c.Int("value-size")})
+					n, err := sandbox.Load(c.Context, sandbox.LoadOptions{Seeds: seeds, Username: secrets.Username, Password: secrets.Password, TLS: secrets.TLS, Keys: c.Int("keys"), ValueSize: c.Int("value-size")})
 					if err != nil {
 						return err
 					}
@@ -84,7 +86,7 @@ func (r *runner) sandboxCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					nodes, err := sandbox.Status(c.Context, c.String("dir"), secrets.Password)
+					nodes, err := sandbox.StatusWith(c.Context, c.String("dir"), admin.Options{Username: secrets.Username, Password: secrets.Password, TLS: secrets.TLS})
 					if err != nil {
 						return err
 					}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/slotshift/slotshift/pkg/acl"
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
 )
 
@@ -20,12 +21,18 @@ import (
 // builds them); the next four are server4 and server5, cross-replicated.
 // Gates are generous: these tests are about secrets, not throttling.
 func clusterInventory(ports []int, sshPort int) string {
+	return clusterInventoryWith(ports, sshPort, "")
+}
+
+// clusterInventoryWith is clusterInventory with clusterExtra lines (two
+// spaces indented) added to the cluster block.
+func clusterInventoryWith(ports []int, sshPort int, clusterExtra string) string {
 	extra := ""
 	if len(ports) >= 10 {
 		extra = sandboxtest.CrossPair("server4", "server5", [4]int(ports[6:10]))
 	}
 	return sandboxtest.CrossInventory(ports[:6], 3, sandboxtest.InventoryOptions{Name: "secrets",
-		Preamble: fmt.Sprintf("ssh: {user: root, port: %d}\n", sshPort), Extra: extra + sandboxtest.GenerousGates})
+		Preamble: clusterExtra + fmt.Sprintf("ssh: {user: root, port: %d}\n", sshPort), Extra: extra + sandboxtest.GenerousGates})
 }
 
 func sshKeyPEM(t *testing.T) string {
@@ -45,29 +52,40 @@ func sshKeyPEM(t *testing.T) string {
 // the Redis password and every line of the SSH key in everything slotshift
 // wrote: stdout, stderr, reports, outputs, step summary, the layout file.
 // The only place a secret may appear is an ::add-mask:: command.
+//
+// The second run adds TLS (the client key is a secret too) and an ACL user
+// whose password differs from requirepass.
 func TestNoSecretLeaksFromAnyStage(t *testing.T) {
-	c := sandboxtest.Start(t, 10, sandboxtest.Options{})
-	c.Nodes = c.Nodes[:6]
+	t.Run("password and ssh key", func(t *testing.T) { secretLeaks(t, false) })
+	t.Run("tls key and acl password", func(t *testing.T) { secretLeaks(t, true) })
+}
+
+func secretLeaks(t *testing.T, secure bool) {
+	c := sandboxtest.Start(t, 6, sandboxtest.Options{TLS: secure})
 	c.Form(t, 3)
 	c.Load(t, 2000, 32)
-	var ports []int
-	for _, n := range c.Nodes {
-		ports = append(ports, n.Port)
-	}
-	extra := sandboxtest.Start(t, 4, sandboxtest.Options{})
-	for _, n := range extra.Nodes {
-		ports = append(ports, n.Port)
+	c.AddNodes(t, 4)
+	ports := c.Ports()
+	password, preamble := c.Password, ""
+	var tlsKey string
+	var secureEnv []string
+	if secure {
+		c.SetUser(t, aclUser, aclPassword, acl.Rule)
+		password, tlsKey = aclPassword, c.TLS.Key
+		preamble = "  user_env: SLOTSHIFT_USER\n" + tlsPreamble
+		secureEnv = []string{"SLOTSHIFT_USER=" + aclUser, "SLOTSHIFT_TLS_CA=" + c.TLS.CA,
+			"SLOTSHIFT_TLS_CERT=" + c.TLS.Cert, "SLOTSHIFT_TLS_KEY=" + tlsKey}
 	}
 
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "inventory.yml")
-	if err := os.WriteFile(inv, []byte(clusterInventory(ports, 1)), 0o644); err != nil {
+	if err := os.WriteFile(inv, []byte(clusterInventoryWith(ports, 1, preamble)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	key := sshKeyPEM(t)
 	outFile, sumFile := filepath.Join(dir, "out"), filepath.Join(dir, "summary")
 	env := []string{
-		"SLOTSHIFT_PASSWORD=" + c.Password,
+		"SLOTSHIFT_PASSWORD=" + password,
 		"SLOTSHIFT_SSH_KEY=" + key,
 		"SLOTSHIFT_SSH_KNOWN_HOSTS=127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake",
 		"SLOTSHIFT_INVENTORY_FILE=" + inv,
@@ -75,6 +93,7 @@ func TestNoSecretLeaksFromAnyStage(t *testing.T) {
 		"SLOTSHIFT_LOG_LEVEL=debug",
 		"GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + outFile, "GITHUB_STEP_SUMMARY=" + sumFile,
 	}
+	env = append(env, secureEnv...)
 	var printed strings.Builder
 	steps := []struct {
 		args []string
@@ -99,12 +118,16 @@ func TestNoSecretLeaksFromAnyStage(t *testing.T) {
 		printed.WriteString(res.stderr)
 	}
 
-	secrets := []string{c.Password}
-	for _, line := range strings.Split(key, "\n") {
-		if len(line) >= 8 && !strings.HasPrefix(line, "-----") {
-			secrets = append(secrets, line)
+	secrets := []string{c.Password, password}
+	var keyLines []string
+	for _, k := range []string{key, tlsKey} {
+		for _, line := range strings.Split(k, "\n") {
+			if len(line) >= 8 && !strings.HasPrefix(line, "-----") {
+				keyLines = append(keyLines, line)
+			}
 		}
 	}
+	secrets = append(secrets, keyLines...)
 	scan := func(what, text string) {
 		for _, line := range strings.Split(text, "\n") {
 			if strings.HasPrefix(line, "::add-mask::") {
@@ -135,7 +158,14 @@ func TestNoSecretLeaksFromAnyStage(t *testing.T) {
 		scan(filepath.Base(f), string(data))
 	}
 	// The masks themselves must be there, first, for the password and the key.
-	if !strings.Contains(printed.String(), "::add-mask::"+c.Password) {
+	if !strings.Contains(printed.String(), "::add-mask::"+password) {
 		t.Error("the password was never masked")
+	}
+	// Every line of a key is masked on its own: Actions masks a multi-line
+	// value only line by line.
+	for _, l := range keyLines {
+		if len(l) >= 16 && !strings.Contains(printed.String(), "::add-mask::"+l+"\n") {
+			t.Errorf("key line %.8q... was never masked", l)
+		}
 	}
 }

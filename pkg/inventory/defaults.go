@@ -29,6 +29,10 @@ const (
 	defaultKernelTuning  = true
 )
 
+// DefaultTLSMinValidity is cluster.tls.min_validity: a certificate that
+// expires within it fails validate.
+const DefaultTLSMinValidity = 14 * 24 * time.Hour
+
 // DefaultMaxWriteOutage is failover.max_write_outage.
 const DefaultMaxWriteOutage = 5 * time.Second
 
@@ -93,6 +97,9 @@ func ApplyDefaults(inv *Inventory) {
 	setDur(&v.BackupMaxAge, DefaultBackupMaxAge)
 	setDur(&inv.Backup.MaxAge, DefaultBackupMaxAge)
 	setDur(&inv.Failover.MaxWriteOutage, DefaultMaxWriteOutage)
+	if inv.Cluster.TLS != nil {
+		setDur(&inv.Cluster.TLS.MinValidity, DefaultTLSMinValidity)
+	}
 
 	p := &inv.Provision
 	setStr(&p.Service, DefaultService)

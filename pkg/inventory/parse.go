@@ -196,7 +196,10 @@ var durationType = reflect.TypeFor[Duration]()
 
 // sensitive key paths whose values are never echoed: someone may have
 // written the secret itself where its variable's name belongs.
-var sensitive = map[string]bool{"cluster.password_env": true, "cluster.user_env": true}
+var sensitive = map[string]bool{
+	"cluster.password_env": true, "cluster.user_env": true,
+	"cluster.tls.ca_env": true, "cluster.tls.cert_env": true, "cluster.tls.key_env": true,
+}
 
 // value decodes n into v. path is the key path for messages; line is the
 // line recorded in a struct's Line field (the key's line, which is where a
@@ -478,6 +481,7 @@ func (d *decoder) schema(inv *Inventory, root *yaml.Node) {
 		}
 	}
 	d.window(inv.Gates.Window)
+	d.tls(inv)
 	if inv.Backup.MaxAge.Duration < 0 {
 		d.add(inv.Backup.Line, "backup.max_age", "%s: must not be negative", inv.Backup.MaxAge)
 	}

@@ -193,6 +193,10 @@ func (inv *Inventory) Clone() *Inventory {
 			c.Cluster.RedisConfig[k] = v
 		}
 	}
+	if inv.Cluster.TLS != nil {
+		t := *inv.Cluster.TLS
+		c.Cluster.TLS = &t
+	}
 	if inv.Provision.KernelTuning != nil {
 		t := *inv.Provision.KernelTuning
 		c.Provision.KernelTuning = &t

@@ -33,11 +33,38 @@ type Cluster struct {
 	// UserEnv optionally names the variable holding an ACL user name; when
 	// set, AUTH2 is used for MIGRATE.
 	UserEnv string `json:"user_env,omitempty"`
+	// TLS, when set, makes every connection to the nodes TLS, and
+	// provision renders tls-port, port 0, tls-cluster and tls-replication.
+	TLS *TLS `json:"tls,omitempty"`
 	// NodeTimeoutMS is cluster-node-timeout in milliseconds. Default 5000.
 	NodeTimeoutMS int `json:"node_timeout_ms"`
 	// RedisConfig holds extra directives, identical on every node.
 	RedisConfig map[string]string `json:"redis_config,omitempty"`
 	Line        int               `json:"-"`
+}
+
+// TLS names the environment variables that hold the TLS material as PEM
+// content (as CI secrets arrive), like the SSH key: never paths, never the
+// content in the file.
+type TLS struct {
+	// CAEnv holds the CA certificate(s) that sign the nodes' certificates.
+	CAEnv string `json:"ca_env"`
+	// CertEnv holds the certificate slotshift presents and provision
+	// installs on the nodes (Redis uses one certificate as server and
+	// client).
+	CertEnv string `json:"cert_env"`
+	// KeyEnv holds CertEnv's private key.
+	KeyEnv string `json:"key_env"`
+	// ServerName is the name the nodes' certificates must carry; empty =
+	// the address each node is reached at.
+	ServerName string `json:"server_name,omitempty"`
+	// MinValidity: a certificate that expires sooner fails validate
+	// (tls.validity). Default 336h (14 days).
+	MinValidity Duration `json:"min_validity"`
+	// InsecureSkipVerify turns off the verification of the nodes'
+	// certificates. Every stage warns about it in its log and report.
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+	Line               int  `json:"-"`
 }
 
 // Server is one machine, one failure domain.

@@ -102,7 +102,7 @@ func New(opts Options) (*Generator, error) {
 	}
 	g.cc = admin.NewClusterClient(
 		admin.ClusterOptions{Seeds: o.Seeds, MaxRedirects: o.MaxRedirects},
-		admin.Options{Username: o.Username, Password: o.Password, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, PoolSize: o.Clients},
+		admin.Options{Username: o.Username, Password: o.Password, TLS: o.TLS, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, PoolSize: o.Clients},
 	)
 	g.cc.OnNewNode(func(c *redis.Client) { c.AddHook(redirectHook{g}) })
 	return g, nil

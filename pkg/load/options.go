@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,6 +33,8 @@ type Options struct {
 	Seeds []string
 	// Username (ACL user, "" = default) and Password ("" = no AUTH).
 	Username, Password string
+	// TLS, when set, makes the connections TLS (see admin.Options.TLS).
+	TLS *tls.Config
 
 	// Duration bounds the load phase. Default 30s; it is always bounded.
 	Duration time.Duration

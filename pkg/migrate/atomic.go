@@ -89,7 +89,7 @@ func NewAtomic(pool *admin.Pool, opts AtomicOptions) (*Atomic, error) {
 	opts = opts.withDefaults()
 	o := pool.Options()
 	clients := admin.NewPool(admin.Options{
-		Username: o.Username, Password: o.Password, PasswordEnv: o.PasswordEnv,
+		Username: o.Username, Password: o.Password, PasswordEnv: o.PasswordEnv, TLS: o.TLS,
 		DialTimeout: o.DialTimeout, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		ContextTimeout: true, PoolSize: 8,
 	})

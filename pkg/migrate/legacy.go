@@ -233,6 +233,7 @@ func NewLegacy(pool *admin.Pool, masters []string, opts LegacyOptions) *Legacy {
 	clients := admin.NewPool(admin.Options{
 		Username:       o.Username,
 		Password:       o.Password,
+		TLS:            o.TLS,
 		PasswordEnv:    o.PasswordEnv,
 		DialTimeout:    o.DialTimeout,
 		ReadTimeout:    10 * time.Minute, // the per-call context deadline is the real bound

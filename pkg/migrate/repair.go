@@ -33,6 +33,8 @@ type OpenSlot struct {
 	// Claims are the ids of the nodes that list the slot as their own in
 	// their own CLUSTER NODES line, sorted.
 	Claims []string `json:"claims,omitempty"`
+	// Owner is the claimant when exactly one node claims the slot.
+	Owner Endpoint `json:"owner,omitzero"`
 }
 
 // FindOpen lists every slot that some reachable node reports as migrating or
@@ -82,6 +84,9 @@ func FindOpen(snap *cluster.Snapshot) []OpenSlot {
 			}
 		}
 		sort.Strings(o.Claims)
+		if len(o.Claims) == 1 {
+			o.Owner = ref(o.Claims[0])
+		}
 		byNode := func(ms []Marker) {
 			sort.Slice(ms, func(i, j int) bool { return ms[i].Node.ID < ms[j].Node.ID })
 		}
@@ -120,7 +125,11 @@ type Action struct {
 	Target      Endpoint   `json:"target"`
 	ReImporting bool       `json:"reimporting,omitempty"` // send IMPORTING to the target again first
 	ReMigrating bool       `json:"remigrating,omitempty"` // send MIGRATING to the source again first
-	Reason      string     `json:"reason"`
+	// Announce tells the target who owns the slot first (SETSLOT NODE
+	// Source): an importing node ignores the new owner's claims, so after
+	// a failover it takes the slot for unserved and refuses even ASKING.
+	Announce bool   `json:"announce,omitempty"`
+	Reason   string `json:"reason"`
 }
 
 // Resolve decides how to close one open slot, given how many keys of the
@@ -187,6 +196,20 @@ func Resolve(o OpenSlot, keysOnSource, keysOnTarget int64) Action {
 			a.Kind, a.ReMigrating, a.Reason = Finish, true, "target holds keys of the slot: re-open the source and finish"
 			return a
 		}
+		if len(o.Claims) == 1 && o.Claims[0] != a.Target.ID && o.Owner.ID == o.Claims[0] && o.Owner.Addr != "" {
+			// The source failed over mid-move: its replica owns the slot
+			// now and has no marker (a node closes its slots when it
+			// changes role). Go on from the owner, whose copy of a key is
+			// the one clients have been writing.
+			a.Source, a.Announce = o.Owner, true
+			if keysOnTarget == 0 {
+				a.Kind, a.Reason = StableTarget, "the source failed over and the target holds no key: close it on the target"
+				return a
+			}
+			a.Kind, a.ReImporting, a.ReMigrating = Finish, true, true
+			a.Reason = "the source failed over with keys on the target: re-open both sides from the new owner and finish"
+			return a
+		}
 		for _, c := range o.Claims {
 			if c != a.Target.ID {
 				return manual("slot %d: importing on %s from %s, but owned by %s", o.Slot, a.Target.Addr, a.Source.Addr, c)
@@ -220,14 +243,45 @@ func Repair(ctx context.Context, pool *admin.Pool, snap *cluster.Snapshot) ([]in
 	defer l.Close()
 	var done []int
 	var errs []error
+	plans := make([]repairPlan, 0, len(open))
 	for _, o := range open {
-		if err := l.repairSlot(ctx, o); err != nil {
+		p, err := l.decide(ctx, o)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		done = append(done, o.Slot)
+		plans = append(plans, p)
+	}
+	// Announce every owner before moving anything: a target that takes
+	// one slot for unserved reports cluster_state fail and refuses the
+	// MIGRATE of every other.
+	for i, p := range plans {
+		if !p.a.Announce {
+			continue
+		}
+		if err := l.setSlots(ctx, p.a.Target.Addr, []int{p.a.Slot}, "NODE", p.a.Source.ID, nil); err != nil {
+			errs = append(errs, fmt.Errorf("repair slot %d: %w", p.a.Slot, err))
+			plans[i].a.Kind = Manual
+		}
+	}
+	for _, p := range plans {
+		if p.a.Kind == Manual && p.a.Announce {
+			continue // its error is recorded
+		}
+		if err := l.apply(ctx, p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, p.a.Slot)
 	}
 	return done, errors.Join(errs...)
+}
+
+// repairPlan is the decision for one open slot and the keys the source
+// held when it was made.
+type repairPlan struct {
+	a  Action
+	ks int64
 }
 
 func (l *Legacy) count(ctx context.Context, addr string, slot int) (int64, error) {
@@ -237,17 +291,24 @@ func (l *Legacy) count(ctx context.Context, addr string, slot int) (int64, error
 	return l.clients.CountKeysInSlot(ctx, addr, slot)
 }
 
-func (l *Legacy) repairSlot(ctx context.Context, o OpenSlot) error {
+// decide counts the keys of o's slot on its source and target and
+// resolves it.
+func (l *Legacy) decide(ctx context.Context, o OpenSlot) (repairPlan, error) {
 	probe := Resolve(o, 0, 0) // only to learn source and target
 	ks, err := l.count(ctx, probe.Source.Addr, o.Slot)
 	if err != nil {
-		return err
+		return repairPlan{}, err
 	}
 	kt, err := l.count(ctx, probe.Target.Addr, o.Slot)
 	if err != nil {
-		return err
+		return repairPlan{}, err
 	}
-	a := Resolve(o, ks, kt)
+	return repairPlan{a: Resolve(o, ks, kt), ks: ks}, nil
+}
+
+// apply carries out p (its owner already announced).
+func (l *Legacy) apply(ctx context.Context, p repairPlan) error {
+	a, ks := p.a, p.ks
 	l.opts.Log.Info("repairing open slot", logkey.Slot, a.Slot, "action", string(a.Kind), "source", a.Source.Addr, "target", a.Target.Addr, "reason", a.Reason)
 	slots := []int{a.Slot}
 	switch a.Kind {

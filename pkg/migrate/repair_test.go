@@ -58,6 +58,37 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// TestResolveAfterFailover: the target imports from a source that failed
+// over, and the source's replica (nX) now owns the slot without a marker.
+func TestResolveAfterFailover(t *testing.T) {
+	open := OpenSlot{Slot: 7, Importing: []Marker{{Node: nT, Peer: nS}}, Claims: []string{nX.ID}, Owner: nX}
+	for _, tt := range []struct {
+		name         string
+		kt           int64
+		kind         ActionKind
+		reimp, remig bool
+	}{
+		{"keys on the target: finish from the new owner", 3, Finish, true, true},
+		{"no key on the target: close it there", 0, StableTarget, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Resolve(open, 5, tt.kt)
+			if a.Kind != tt.kind || a.ReImporting != tt.reimp || a.ReMigrating != tt.remig || a.Source != nX || a.Target != nT || !a.Announce {
+				t.Errorf("got %+v, want %s from %s to %s (reimporting=%v remigrating=%v), announced", a, tt.kind, nX.Addr, nT.Addr, tt.reimp, tt.remig)
+			}
+		})
+	}
+	// Without the owner's address, or with two claimants, a person must look.
+	for _, o := range []OpenSlot{
+		{Slot: 7, Importing: open.Importing, Claims: []string{nX.ID}, Owner: Endpoint{ID: nX.ID}},
+		{Slot: 7, Importing: open.Importing, Claims: []string{nT.ID, nX.ID}},
+	} {
+		if a := Resolve(o, 0, 3); a.Kind != Manual {
+			t.Errorf("%+v: got %s, want manual", o, a.Kind)
+		}
+	}
+}
+
 func TestFindOpen(t *testing.T) {
 	line := func(n Endpoint, flags, slots string) string {
 		return fmt.Sprintf("%s %s@17000 %s - 0 0 1 connected %s", n.ID, n.Addr, flags, slots)

@@ -92,7 +92,7 @@ type ReplicateStep struct {
 }
 
 // ForgetStep removes Node: CLUSTER FORGET on every node of Targets, then
-// CLUSTER RESET SOFT on Node itself when Reset is set.
+// CLUSTER RESET HARD on Node itself when Reset is set.
 type ForgetStep struct {
 	Node   JoinNode `json:"node"`
 	Master bool     `json:"master"`

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/logkey"
 	"github.com/slotshift/slotshift/pkg/provision/sshrunner"
 	"github.com/slotshift/slotshift/pkg/report"
+	"github.com/slotshift/slotshift/pkg/tlsconf"
 )
 
 // Runner runs commands and transfers files on one server. sshrunner.Client
@@ -37,6 +39,13 @@ type Options struct {
 	// Password is requirepass and masterauth; it reaches the servers only
 	// inside files written over SFTP.
 	Password string
+	// Username is the ACL user (cluster.user_env) every node gets, with
+	// the password and acl.Rule; "" = none.
+	Username string
+	// TLS is the client configuration the nodes are probed with, and
+	// TLSMaterial the PEM installed on them (cluster.tls); nil = plain.
+	TLS         *tls.Config
+	TLSMaterial *tlsconf.Material
 	// Key is the PEM private key content; Passphrase decrypts it.
 	Key, Passphrase string
 	// KnownHosts holds known_hosts lines every host key is checked against.
@@ -130,7 +139,7 @@ func Run(ctx context.Context, inv *inventory.Inventory, opts Options) (*report.P
 	for i, srv := range inv.Servers {
 		sr := &serverRun{
 			opts: opts, inv: inv, server: srv,
-			scrub: NewScrubber(opts.Password, opts.Key, opts.Passphrase),
+			scrub: NewScrubber(append([]string{opts.Password, opts.Key, opts.Passphrase}, tlsKeyLines(opts.TLSMaterial)...)...),
 			log:   opts.Log.With(logkey.Server, srv.Name),
 			res:   report.ServerResult{Server: srv.Name, Files: []report.FileResult{}},
 		}

@@ -58,12 +58,18 @@ func redisPort(t *testing.T, taken map[int]bool) int {
 	return 0
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts sshd (with sshdOpts, when given) and builds an inventory
+// of one server with two nodes that provision puts under a temporary root.
+func newEnv(t *testing.T, sshdOpts ...sshdtest.Options) *env {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not in PATH")
 	}
-	sshd := sshdtest.Start(t)
+	var so sshdtest.Options
+	if len(sshdOpts) > 0 {
+		so = sshdOpts[0]
+	}
+	sshd := sshdtest.StartWith(t, so)
 	root := t.TempDir()
 	taken := map[int]bool{}
 	ports := []int{redisPort(t, taken), redisPort(t, taken)}
@@ -203,7 +209,11 @@ func find(checks []report.Check, id string) []report.Check {
 }
 
 // argvLeaks returns the pids whose command line holds the password.
-func argvLeaks(t *testing.T) []string {
+func argvLeaks(t *testing.T) []string { return argvHolding(t, []string{testPassword}) }
+
+// argvHolding returns the pids (with their command lines) whose command
+// line holds any of secrets.
+func argvHolding(t *testing.T, secrets []string) []string {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -215,8 +225,14 @@ func argvLeaks(t *testing.T) []string {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
-		if err == nil && bytes.Contains(b, []byte(testPassword)) {
-			leaks = append(leaks, d.Name()+": "+string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+		if err != nil {
+			continue
+		}
+		for _, sec := range secrets {
+			if bytes.Contains(b, []byte(sec)) {
+				leaks = append(leaks, d.Name()+": "+string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+				break
+			}
 		}
 	}
 	return leaks

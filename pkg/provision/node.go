@@ -37,6 +37,7 @@ const (
 func (sr *serverRun) admin() *admin.Pool {
 	return admin.NewPool(admin.Options{
 		Password:    sr.opts.Password,
+		TLS:         sr.opts.TLS,
 		DialTimeout: nodeDialTimeout, ReadTimeout: nodeIOTimeout, WriteTimeout: nodeIOTimeout,
 		PoolSize: 1,
 	})
@@ -70,6 +71,7 @@ func (sr *serverRun) probe(ctx context.Context, port int) (nodeState, error) {
 var restartOnly = map[string]bool{
 	"port": true, "cluster-enabled": true, "cluster-config-file": true, "dir": true,
 	"pidfile": true, "logfile": true, "daemonize": true, "supervised": true, "databases": true,
+	"user": true, "tls-port": true, "tls-cluster": true, "tls-replication": true,
 }
 
 func (sr *serverRun) startCmd(l NodeLayout) string {

@@ -116,7 +116,10 @@ func RenderWith(inv *inventory.Inventory, server inventory.Server, password stri
 		return nil, fmt.Errorf("render %s: empty password: requirepass and masterauth need one", server.Name)
 	}
 	systemd := s.Service != ServiceDaemon
-	var files []File
+	files, err := tlsFiles(inv, s)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", server.Name, err)
+	}
 	for _, n := range server.Nodes {
 		l := LayoutOf(s, n.Port)
 		conf, err := renderConf(inv, server, l, s, password)
@@ -151,6 +154,9 @@ func RenderWith(inv *inventory.Inventory, server inventory.Server, password stri
 func Dirs(server inventory.Server, s Settings) []Dir {
 	own := func(p string, mode os.FileMode) Dir { return Dir{Path: p, Mode: mode, Owner: s.User, Group: s.Group} }
 	out := []Dir{own(s.Paths.Config, 0o750), own(s.Paths.Data, 0o750), own(s.Paths.Log, 0o750)}
+	if s.TLS != nil {
+		out = append(out, own(TLSDir(s), 0o700))
+	}
 	runDir := false
 	for _, n := range server.Nodes {
 		l := LayoutOf(s, n.Port)
@@ -181,6 +187,8 @@ var managed = map[string]bool{
 	"cluster-config-file": true, "pidfile": true, "logfile": true,
 	"requirepass": true, "masterauth": true, "daemonize": true,
 	"supervised": true, "cluster-node-timeout": true, "include": true,
+	"tls-port": true, "tls-cert-file": true, "tls-key-file": true, "tls-ca-cert-file": true,
+	"tls-cluster": true, "tls-replication": true, "user": true, "masteruser": true, "aclfile": true,
 }
 
 func renderConf(inv *inventory.Inventory, server inventory.Server, l NodeLayout, s Settings, password string) ([]byte, error) {
@@ -188,7 +196,7 @@ func renderConf(inv *inventory.Inventory, server inventory.Server, l NodeLayout,
 	b.WriteString("# Managed by slotshift: the next provision overwrites local edits.\n")
 	b.WriteString("# daemonize/supervised are given on the command line by the service manager.\n")
 	kv := func(k, v string) { fmt.Fprintf(&b, "%s %s\n", k, v) }
-	kv("port", strconv.Itoa(l.Port))
+	confListen(kv, inv, s, l.Port)
 	kv("bind", bindFor(server.Address))
 	kv("dir", l.DataDir)
 	kv("cluster-enabled", "yes")
@@ -198,6 +206,7 @@ func renderConf(inv *inventory.Inventory, server inventory.Server, l NodeLayout,
 	kv("logfile", l.LogFile)
 	kv("requirepass", redisconf.Quote(password))
 	kv("masterauth", redisconf.Quote(password))
+	confUser(kv, s, password)
 	defaults := map[string]string{"loglevel": "notice", "appendonly": "no", "protected-mode": "no"}
 	extra := map[string]string{}
 	for k, v := range inv.Cluster.RedisConfig {
@@ -291,6 +300,8 @@ DefaultDependencies=no
 After=sysinit.target local-fs.target
 Before=basic.target
 ConditionPathExists=/sys/kernel/mm/transparent_hugepage/enabled
+# A container's /sys is read-only: its machine's kernel decides.
+ConditionPathIsReadWrite=/sys/kernel/mm/transparent_hugepage/enabled
 
 [Service]
 Type=oneshot

@@ -45,6 +45,9 @@ func redactConf(content []byte) []byte {
 		if len(f) > 0 && secretDirectives[strings.ToLower(f[0])] {
 			line = f[0] + " " + Mask
 		}
+		if len(f) > 2 && strings.EqualFold(f[0], "user") {
+			line = f[0] + " " + f[1] + " " + Mask // the password's hash and the rule
+		}
 		if k, _, ok := strings.Cut(line, "="); ok && k == passwordEnv {
 			line = k + "=" + Mask
 		}

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/tlsconf"
 )
 
 // Service managers.
@@ -67,6 +68,12 @@ type Settings struct {
 	// RedisExporter runs one redis_exporter per node (systemd only).
 	RedisExporter bool
 	System        System
+	// TLS is the material installed on a TLS cluster (cluster.tls); the
+	// engine sets it from Options.
+	TLS *tlsconf.Material
+	// ACLUser is the ACL user created on every node (cluster.user_env);
+	// "" = none.
+	ACLUser string
 }
 
 // SettingsFor returns inv's provision settings with defaults applied.

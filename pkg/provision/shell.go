@@ -42,11 +42,30 @@ const aptInstallCmd = "DEBIAN_FRONTEND=noninteractive apt-get update -q && " +
 const disableDefaultRedisCmd = "if systemctl is-enabled --quiet redis-server.service 2>/dev/null; " +
 	"then systemctl disable --now redis-server.service; fi"
 
-// kernelTuneCmd applies now what the sysctl.d file and the THP unit make
-// last across reboots: overcommit for fork(), a deep accept backlog, and
-// transparent huge pages off.
-const kernelTuneCmd = "sysctl -q -w vm.overcommit_memory=1 net.core.somaxconn=65535 && " +
-	"if [ -w /sys/kernel/mm/transparent_hugepage/enabled ]; then echo never > /sys/kernel/mm/transparent_hugepage/enabled; fi"
+// kernelTuneScript applies now what the sysctl.d file and the THP unit
+// make last across reboots: overcommit for fork(), a deep accept backlog,
+// and transparent huge pages off. It leaves alone a setting that is
+// already as wanted (a larger backlog too) and prints one line per
+// setting, "name state current [error]": state is ok, set, readonly (the
+// file cannot be written here, as under a container's read-only /proc/sys
+// or /sys: the kernel is the host machine's), missing, or failed. It
+// always exits 0: the lines are the verdict.
+const kernelTuneScript = `tune() {
+  p=/proc/sys/$(echo "$1" | tr . /)
+  if ! cur=$(cat "$p" 2>/dev/null); then echo "$1 missing -"
+  elif [ "$cur" "$3" "$2" ]; then echo "$1 ok $cur"
+  elif [ ! -w "$p" ]; then echo "$1 readonly $cur"
+  elif err=$(sysctl -q -w "$1=$2" 2>&1); then echo "$1 set $cur"
+  else echo "$1 failed $cur $err" | tr '\n' ' '; echo; fi
+}
+tune vm.overcommit_memory 1 -eq
+tune net.core.somaxconn 65535 -ge
+t=/sys/kernel/mm/transparent_hugepage/enabled
+if ! cur=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$t" 2>/dev/null) || [ -z "$cur" ]; then echo "thp missing -"
+elif [ "$cur" = never ]; then echo "thp ok never"
+elif [ ! -w "$t" ]; then echo "thp readonly $cur"
+elif err=$( (echo never > "$t") 2>&1); then echo "thp set $cur"
+else echo "thp failed $cur $err" | tr '\n' ' '; echo; fi`
 
 // statCmd prints "mode owner group path" (mode in octal) for each of paths
 // that exists, and succeeds even when none does.

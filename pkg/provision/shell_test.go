@@ -36,7 +36,7 @@ func TestShellCommandsParse(t *testing.T) {
 	l := LayoutOf(Settings{Paths: inventory.Paths{Config: d, Data: d, Log: d, Run: d}, Service: ServiceDaemon}, 7000)
 	cmds := map[string]string{
 		"preflight": preflightScript(d), "apt": aptInstallCmd, "disable default": disableDefaultRedisCmd,
-		"kernel": kernelTuneCmd, "stat": statCmd([]string{d, d + "/x"}),
+		"kernel": kernelTuneScript, "stat": statCmd([]string{d, d + "/x"}),
 		"mkdir":    mkdirCmd([]Dir{{Path: d, Mode: 0o750, Owner: "redis", Group: "redis"}}),
 		"firewall": firewallCmd([]int{7000, 7001}), "reload": daemonReloadCmd,
 		"enable": enableCmd(l.Unit), "enable now": enableNowCmd(THPUnitName),

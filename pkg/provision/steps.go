@@ -28,6 +28,7 @@ func (sr *serverRun) provision(ctx context.Context) error {
 		return err
 	}
 	sr.s = SettingsFor(sr.inv, sr.opts.System)
+	sr.s.TLS, sr.s.ACLUser = sr.opts.TLSMaterial, sr.opts.Username
 	if sr.s.Service == ServiceAuto {
 		sr.s.Service = pf.service
 	}
@@ -180,19 +181,6 @@ func (sr *serverRun) install(ctx context.Context, installed bool) error {
 	return nil
 }
 
-// tuneKernel applies the kernel settings now; the sysctl file and the THP
-// unit written later persist them.
-func (sr *serverRun) tuneKernel(ctx context.Context) {
-	if !sr.s.KernelTuning {
-		return
-	}
-	if err := sr.mutate(ctx, kernelTuneCmd); err != nil {
-		sr.add("provision.kernel", report.Warn, sr.server.Name, err.Error())
-	} else if sr.s.Service != ServiceSystemd {
-		sr.add("provision.kernel", report.Warn, sr.server.Name, "transparent huge pages set now but not persisted: no systemd")
-	}
-}
-
 func pathsOf(dirs []Dir, files []File) []string {
 	paths := make([]string, 0, len(files)+len(dirs))
 	for _, d := range dirs {
@@ -296,7 +284,10 @@ func (sr *serverRun) compare(f File, prev []byte, exists bool, m fileMeta) (repo
 	fr := report.FileResult{Path: f.Path, Mode: fmt.Sprintf("%04o", f.Mode), Changed: !contentSame || !metaSame}
 	if !contentSame {
 		a, b := prev, f.Content
-		if f.Secret {
+		switch {
+		case f.Kind == KindTLSKey:
+			a, b = redactAll(a), redactAll(b)
+		case f.Secret:
 			a, b = redactConf(a), redactConf(b)
 		}
 		fr.Diff = sr.scrub.String(UnifiedDiff(f.Path, a, b))

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/atomicfile"
 	"github.com/slotshift/slotshift/pkg/inventory"
+	"github.com/slotshift/slotshift/pkg/tlsconf"
 )
 
 // DefaultDir is the state directory Up, Down and Status use by default.
@@ -35,6 +37,10 @@ type Options struct {
 	Persistence bool
 	// Log receives progress; nil discards it.
 	Log *slog.Logger
+	// TLS, when set, makes every node TLS-only with this material (written
+	// to Dir/tls); TLSClient is what Up's probes dial with.
+	TLS       *tlsconf.Material
+	TLSClient *tls.Config
 }
 
 // State is what Up started, as recorded in <Dir>/state.json.

@@ -67,7 +67,11 @@ func Up(ctx context.Context, inv *inventory.Inventory, opts Options) (*State, er
 		return nil, fmt.Errorf("sandbox dir %s: %w", dir, err)
 	}
 	st := &State{Dir: dir, Nodes: make([]NodeState, len(wants))}
-	started, err := startMissing(ctx, inv, opts, log, wants, running, st)
+	tlsCfg, err := upTLS(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	started, err := startMissing(ctx, inv, opts, tlsCfg, log, wants, running, st)
 	if err == nil {
 		err = writeState(st)
 	}
@@ -141,7 +145,7 @@ func allRunning(dir string, wants []wanted, running map[string]NodeState) (*Stat
 // startMissing starts every wanted node that is not running, eight at a
 // time, filling st.Nodes. It returns the processes it started, also on
 // error, so that the caller can stop them.
-func startMissing(ctx context.Context, inv *inventory.Inventory, opts Options, log *slog.Logger, wants []wanted, running map[string]NodeState, st *State) ([]*Process, error) {
+func startMissing(ctx context.Context, inv *inventory.Inventory, opts Options, tlsCfg *TLSConfig, log *slog.Logger, wants []wanted, running map[string]NodeState, st *State) ([]*Process, error) {
 	var mu sync.Mutex
 	var started []*Process
 	g, gctx := errgroup.WithContext(ctx)
@@ -163,6 +167,7 @@ func startMissing(ctx context.Context, inv *inventory.Inventory, opts Options, l
 				Persistence:   opts.Persistence,
 				Extra:         inv.Cluster.RedisConfig,
 				Detach:        true,
+				TLS:           tlsCfg,
 			})
 			if err != nil {
 				return fmt.Errorf("server %s node %d: %w", w.ns.Server, w.ns.Port, err)
@@ -268,6 +273,11 @@ type NodeStatus struct {
 // cluster_state and known nodes from CLUSTER INFO, its slot count from
 // CLUSTER NODES).
 func Status(ctx context.Context, dir, password string) ([]NodeStatus, error) {
+	return StatusWith(ctx, dir, admin.Options{Password: password})
+}
+
+// StatusWith is Status with the credentials (and TLS) of opts.
+func StatusWith(ctx context.Context, dir string, opts admin.Options) ([]NodeStatus, error) {
 	if dir == "" {
 		dir = DefaultDir
 	}
@@ -284,20 +294,21 @@ func Status(ctx context.Context, dir, password string) ([]NodeStatus, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = nodeStatus(ctx, ns, password)
+			out[i] = nodeStatus(ctx, ns, opts)
 		}()
 	}
 	wg.Wait()
 	return out, ctx.Err()
 }
 
-func nodeStatus(ctx context.Context, ns NodeState, password string) NodeStatus {
+func nodeStatus(ctx context.Context, ns NodeState, opts admin.Options) NodeStatus {
 	s := NodeStatus{Server: ns.Server, Addr: ns.Addr, Pid: ns.Pid, DeclaredRole: ns.Role, Alive: pidIsNode(ns.Pid, ns.Port)}
 	if !s.Alive {
 		s.Err = "process not running"
 		return s
 	}
-	p := admin.NewPool(admin.Options{Password: password, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, PoolSize: 1})
+	opts.DialTimeout, opts.ReadTimeout, opts.PoolSize = time.Second, 2*time.Second, 1
+	p := admin.NewPool(opts)
 	defer p.Close()
 	v, err := p.Vitals(ctx, ns.Addr)
 	if err != nil {

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strconv"
 
@@ -13,9 +14,10 @@ type LoadOptions struct {
 	Seeds     []string // cluster node addresses
 	Username  string
 	Password  string
-	Keys      int    // how many keys; default 10000
-	ValueSize int    // bytes per value; default 64
-	Prefix    string // key prefix; default "demo:"
+	TLS       *tls.Config // nil = plain TCP
+	Keys      int         // how many keys; default 10000
+	ValueSize int         // bytes per value; default 64
+	Prefix    string      // key prefix; default "demo:"
 }
 
 // Load writes Keys keys through a cluster client, pipelined, so a demo or a
@@ -31,7 +33,7 @@ func Load(ctx context.Context, o LoadOptions) (int, error) {
 	if o.Prefix == "" {
 		o.Prefix = "demo:"
 	}
-	c := admin.NewClusterClient(admin.ClusterOptions{Seeds: o.Seeds}, admin.Options{Username: o.Username, Password: o.Password})
+	c := admin.NewClusterClient(admin.ClusterOptions{Seeds: o.Seeds}, admin.Options{Username: o.Username, Password: o.Password, TLS: o.TLS})
 	defer c.Close()
 	const batch = 2000
 	for start := 0; start < o.Keys; start += batch {

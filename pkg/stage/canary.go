@@ -32,6 +32,7 @@ func (o *observer) canary(ctx context.Context, l check.Live) map[string]check.Ca
 	c := admin.NewCanary(seeds, admin.Options{
 		Username:    o.secrets.Username,
 		Password:    o.secrets.Password,
+		TLS:         o.secrets.TLS,
 		DialTimeout: dialTimeout,
 		ReadTimeout: canaryTimeout,
 	})

@@ -294,7 +294,7 @@ func (r *failoverRun) loadFor(s check.Shard, tag string) (*load.Generator, *writ
 		seeds = append(seeds, n.Addr())
 	}
 	g, err := load.New(load.Options{
-		Seeds: seeds, Username: r.env.Secrets.Username, Password: r.env.Secrets.Password,
+		Seeds: seeds, Username: r.env.Secrets.Username, Password: r.env.Secrets.Password, TLS: r.env.Secrets.TLS,
 		// Stopped by the run; the bound only guards against a lost Stop.
 		Duration: 4*r.in.Timeout + 2*mfTimeout + 4*r.in.Settle,
 		Rate:     r.in.Rate, Clients: r.in.Clients, Keys: failoverKeys,

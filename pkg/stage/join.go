@@ -69,7 +69,7 @@ const joinPoll = 50 * time.Millisecond
 //     master_link_status:up; MastersOnly defers new replicas;
 //   - with Prune, CLUSTER FORGET every node the inventory lacks on every
 //     other node at once (replicas first, then masters), then CLUSTER
-//     RESET SOFT on it.
+//     RESET HARD on it (a new id, so that it can be added back at once).
 //
 // Every wait is bounded by in.Timeout (default 60 s); on timeout the error
 // names what had not converged on which node.
@@ -80,7 +80,7 @@ func Join(ctx context.Context, env Env, in JoinInput) (Result, error) {
 	}
 	pool := in.Pool
 	if pool == nil {
-		pool = admin.NewPool(admin.Options{Username: env.Secrets.Username, Password: env.Secrets.Password,
+		pool = admin.NewPool(admin.Options{Username: env.Secrets.Username, Password: env.Secrets.Password, TLS: env.Secrets.TLS,
 			PasswordEnv: inventory.PasswordEnv(inv), DialTimeout: dialTimeout})
 		defer pool.Close()
 	}
@@ -716,10 +716,13 @@ func (j *joiner) forget(ctx context.Context) error {
 		j.action(f.Node, ActionForgotten, fmt.Sprintf("by %d nodes", len(f.Targets)), time.Since(t0))
 		if f.Reset {
 			t0 = time.Now()
-			if err := j.pool.Reset(ctx, f.Node.Addr, false); err != nil {
+			// HARD gives the node a new id: every node that forgot the
+			// old one refuses it for 60 s, so a pruned node that kept its
+			// id could not be added back within that minute.
+			if err := j.pool.Reset(ctx, f.Node.Addr, true); err != nil {
 				return fmt.Errorf("join: reset %s: %w", f.Node, err)
 			}
-			j.action(f.Node, ActionReset, "CLUSTER RESET SOFT", time.Since(t0))
+			j.action(f.Node, ActionReset, "CLUSTER RESET HARD", time.Since(t0))
 		}
 		removed++
 		j.res.Outputs["nodes-removed"] = strconv.Itoa(removed)

@@ -357,6 +357,12 @@ func TestJoinExtendByPairThenPrune(t *testing.T) {
 	}
 
 	// With Prune: the drained pair is removed, replicas first.
+	ids := make([]string, 4)
+	for i := range ids {
+		if ids[i], err = n.Client(i).ClusterMyID(context.Background()).Result(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	res, err, took = joinRun(t, c, joinYAML(base...), JoinInput{Prune: true})
 	if err != nil {
 		t.Fatalf("prune: %v", err)
@@ -389,6 +395,19 @@ func TestJoinExtendByPairThenPrune(t *testing.T) {
 	}
 	c.RedisCLICheck(t)
 	c.CheckKeys(t, keys, 32)
+
+	// The pruned pair comes back at once: every node bans a forgotten id
+	// for 60 s, so each removed node must have left with a new one.
+	for i := range 4 {
+		if id, err := n.Client(i).ClusterMyID(context.Background()).Result(); err != nil || id == ids[i] {
+			t.Errorf("removed node %s kept its id %s (%v): the cluster refuses it for a minute", na[i], id, err)
+		}
+	}
+	if _, err, took = joinRun(t, c, joinYAML(append(base, pair...)...), JoinInput{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("extend again right after the prune: %v", err)
+	}
+	t.Logf("TIMING extend again right after the prune: %s", took.Round(time.Millisecond))
+	c.RedisCLICheck(t)
 }
 
 // TestJoinExtendToFourByFour grows 3m3s to 4m4s with one new server: the

@@ -14,12 +14,15 @@ import (
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
-// kernelCommand prints the three settings, one a line. It reads only
+// kernelCommand prints the three settings, one a line, then the mounts
+// under /proc and /sys with their options ("mount /proc/sys ro,relatime"),
+// which tell whether the host may change them. It reads only
 // world-readable files (no sudo needed) and holds no secret. A kernel
 // without transparent huge pages prints "unavailable" so that the other
 // two lines keep their place.
 const kernelCommand = "cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unavailable; " +
-	"cat /proc/sys/vm/overcommit_memory; cat /proc/sys/net/core/somaxconn"
+	"cat /proc/sys/vm/overcommit_memory; cat /proc/sys/net/core/somaxconn; " +
+	`awk '$5 ~ /^\/(proc|sys)(\/|$)/ {print "mount", $5, $6}' /proc/self/mountinfo 2>/dev/null; true`
 
 const (
 	// kernelTimeout bounds one server's connect plus command: validate

@@ -119,3 +119,35 @@ func TestKernelOverSSH(t *testing.T) {
 		}
 	})
 }
+
+// TestKernelNotSettableOverSSH reads the settings through an sshd whose
+// sessions see /proc/sys and /sys read-only, as inside a container: a
+// value off target there is a warning that says the host cannot change
+// it, with the current value, never a failure.
+func TestKernelNotSettableOverSSH(t *testing.T) {
+	sshd := sshdtest.StartWith(t, sshdtest.Options{ReadOnly: []string{"/proc/sys", "/sys"}})
+	thp, overcommit, somaxconn := localKernel(t)
+	inv := &inventory.Inventory{Source: "inv.yaml", Servers: []inventory.Server{
+		{Name: "s1", Address: "127.0.0.1", SSH: inventory.SSH{User: "root", Port: sshd.Port}, Line: 7},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := CheckKernel(ctx, Env{Inventory: inv, Secrets: Secrets{SSHKey: sshd.ClientKey, KnownHosts: sshd.KnownHosts}})
+	if len(got) != 3 {
+		t.Fatalf("got %d checks, want 3: %+v", len(got), got)
+	}
+	offTarget := []bool{thp != "never" && thp != "unavailable", overcommit != 1, somaxconn < 65535}
+	wantObs := []any{thp, overcommit, somaxconn}
+	for i, c := range got {
+		if c.Observed != wantObs[i] {
+			t.Errorf("%s observed %v, this machine has %v", c.ID, c.Observed, wantObs[i])
+		}
+		switch {
+		case offTarget[i] && (c.Status != report.Warn || !strings.Contains(c.Message, "not settable here")):
+			t.Errorf("%s: %s %q, want a warning saying not settable here", c.ID, c.Status, c.Message)
+		case !offTarget[i] && c.Status != report.Pass:
+			t.Errorf("%s: %s %q, want pass", c.ID, c.Status, c.Message)
+		}
+	}
+	t.Logf("%s %s: %s", got[1].ID, got[1].Status, got[1].Message)
+}

@@ -50,7 +50,7 @@ func Load(ctx context.Context, env Env, in LoadInput) (Result, error) {
 	for _, n := range inv.Nodes() {
 		o.Seeds = append(o.Seeds, n.Addr())
 	}
-	o.Username, o.Password = env.Secrets.Username, env.Secrets.Password
+	o.Username, o.Password, o.TLS = env.Secrets.Username, env.Secrets.Password, env.Secrets.TLS
 	o.OnSecond = loadStatus(env.Status, o.Duration)
 	g, err := load.New(o)
 	if err != nil {

@@ -65,7 +65,7 @@ func newObserverTimeout(env Env, readTimeout time.Duration) *observer {
 		// Short timeouts: an unreachable node must become a failed check
 		// quickly, never a hang.
 		pool: admin.NewPool(admin.Options{
-			Username: env.Secrets.Username, Password: env.Secrets.Password, PasswordEnv: inventory.PasswordEnv(env.Inventory),
+			Username: env.Secrets.Username, Password: env.Secrets.Password, TLS: env.Secrets.TLS, PasswordEnv: inventory.PasswordEnv(env.Inventory),
 			DialTimeout: dialTimeout, ReadTimeout: readTimeout,
 		}),
 		log:    log,

@@ -46,6 +46,9 @@ func Provision(ctx context.Context, env Env, in ProvisionInput) (Result, error) 
 	}
 	sec, checks, err := provision.Run(ctx, inv, provision.Options{
 		Password:        env.Secrets.Password,
+		Username:        env.Secrets.Username,
+		TLS:             env.Secrets.TLS,
+		TLSMaterial:     env.Secrets.TLSMaterial,
 		Key:             env.Secrets.SSHKey,
 		Passphrase:      env.Secrets.SSHPassphrase,
 		KnownHosts:      env.Secrets.KnownHosts,

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/migrate"
 	"github.com/slotshift/slotshift/pkg/report"
+	"github.com/slotshift/slotshift/pkg/tlsconf"
 )
 
 // Secrets are the credentials a stage may need. They come only from the
@@ -20,12 +22,24 @@ type Secrets struct {
 	SSHKey        string // PEM private key content
 	SSHPassphrase string
 	KnownHosts    string // known_hosts lines
+	// TLS is the client TLS configuration built from cluster.tls; nil =
+	// plain TCP.
+	TLS *tls.Config
+	// TLSKey is the PEM private key TLS was built from (a secret); the
+	// certificates are not secret.
+	TLSKey string
+	// TLSCerts lists the CA and client certificates with their expiry,
+	// for the tls.validity check.
+	TLSCerts []tlsconf.Cert
+	// TLSMaterial is the PEM TLS was built from, for provision to install.
+	TLSMaterial *tlsconf.Material
 }
 
 // Values returns every non-empty secret (for masking and scrubbing).
 func (s Secrets) Values() []string {
 	var out []string
-	for _, v := range []string{s.Password, s.SSHKey, s.SSHPassphrase} {
+	// Maskers split keys into lines themselves (report.secretParts).
+	for _, v := range []string{s.Password, s.SSHKey, s.SSHPassphrase, s.TLSKey} {
 		if v != "" {
 			out = append(out, v)
 		}

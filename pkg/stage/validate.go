@@ -42,6 +42,7 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	res.Summary = inventorySummary(inv, in.Base)
 	// The backup gate reads a local file only: offline runs check it too.
 	res.Add(CheckBackupManifest(env, in.BackupManifest)...)
+	res.Add(tlsChecks(env)...)
 	if in.Offline {
 		return res, nil
 	}
@@ -66,6 +67,7 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 		dialRes map[string]check.Dial
 		cpuRes  map[string]float64
 		bigRes  map[string]check.BigKeyScan
+		aclRes  map[string]check.ACLProbe
 	)
 	reachable := addrsOf(snap.Reachable())
 	var masters []string
@@ -74,9 +76,10 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 			masters = append(masters, o.Addr)
 		}
 	}
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); dialRes = dials(ctx, dialTargets(inv, l)) }()
 	go func() { defer wg.Done(); cpuRes = obs.cpu(ctx, reachable) }()
+	go func() { defer wg.Done(); aclRes = obs.aclProbes(ctx, reachable) }()
 	go func() {
 		defer wg.Done()
 		bigRes = obs.bigKeys(ctx, masters, inv.Validate.BigKeyBudget.Duration)
@@ -105,6 +108,9 @@ func Validate(ctx context.Context, env Env, in ValidateInput) (Result, error) {
 	res.Add(check.CheckBigKeys(inv, bigRes, inv.Validate.BigKeyWarnBytes, inv.Validate.BigKeyFailBytes)...)
 	res.Add(check.CheckBackup(inv, l, now(), inv.Validate.BackupMaxAge.Duration)...)
 	res.Add(CheckKernel(ctx, env)...)
+	if len(aclRes) > 0 {
+		res.Add(check.CheckACL(inv, env.Secrets.aclUser(), aclRes)...)
+	}
 
 	res.Summary = append(res.Summary, changePreview(inv, l, pl)...)
 	res.Fingerprint = l.Fingerprint()

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"crypto/tls"
+
 	"github.com/redis/go-redis/v9"
 )
 
@@ -19,7 +21,7 @@ type ClusterOptions struct {
 
 // NewClient builds the one plain client for a node. Every plain go-redis
 // client in slotshift comes from here, so that credentials, timeouts and
-// (later) TLS are set in one place. Admin commands are never blindly
+// TLS are set in one place. Admin commands are never blindly
 // retried, and a node that does not answer is reported after one dial.
 func NewClient(addr string, opts Options) *redis.Client {
 	o := opts.withDefaults()
@@ -27,6 +29,7 @@ func NewClient(addr string, opts Options) *redis.Client {
 		Addr:                  addr,
 		Username:              o.Username,
 		Password:              o.Password,
+		TLSConfig:             o.tlsConfig(),
 		DialTimeout:           o.DialTimeout,
 		ReadTimeout:           o.ReadTimeout,
 		WriteTimeout:          o.WriteTimeout,
@@ -53,6 +56,7 @@ func NewClusterClient(c ClusterOptions, opts Options) *redis.ClusterClient {
 		Addrs:                 c.Seeds,
 		Username:              o.Username,
 		Password:              o.Password,
+		TLSConfig:             o.tlsConfig(),
 		DialTimeout:           o.DialTimeout,
 		ReadTimeout:           o.ReadTimeout,
 		WriteTimeout:          o.WriteTimeout,
@@ -63,4 +67,14 @@ func NewClusterClient(c ClusterOptions, opts Options) *redis.ClusterClient {
 		DisableIdentity:       true,
 		Protocol:              2,
 	})
+}
+
+// tlsConfig is a copy of the TLS configuration per client: crypto/tls
+// fills ServerName from the dialled address when it is empty, and a
+// shared config must not be written to.
+func (o Options) tlsConfig() *tls.Config {
+	if o.TLS == nil {
+		return nil
+	}
+	return o.TLS.Clone()
 }

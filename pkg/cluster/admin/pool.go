@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"crypto/tls"
 	"sync"
 	"time"
 
@@ -14,6 +15,10 @@ type Options struct {
 	Username string
 	// Password authenticates every connection; "" means no AUTH.
 	Password string
+	// TLS, when set, makes every connection TLS with this configuration
+	// (its ServerName empty = the host each node is dialled at). nil =
+	// plain TCP.
+	TLS *tls.Config
 	// DialTimeout bounds connecting to a node. Default 2s.
 	DialTimeout time.Duration
 	// ReadTimeout bounds each command's reply. Default 5s.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,9 +36,24 @@ type Server struct {
 	Dir         string
 }
 
+// Options change the server Start gives.
+type Options struct {
+	// ReadOnly paths are bind-mounted read-only in sshd's own mount
+	// namespace, which its sessions inherit: with /proc/sys and /sys a
+	// session meets the kernel settings the way a container does, even
+	// as root.
+	ReadOnly []string
+}
+
 // Start starts sshd and stops it when the test ends. It skips the test
 // when sshd is missing or the test does not run as root.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	if _, err := os.Stat(SSHD); err != nil {
 		t.Skipf("%s not installed: %v", SSHD, err)
@@ -75,12 +91,20 @@ LogLevel ERROR
 	// sshd insists on its privilege separation directory /run/sshd; when
 	// the host has none, give sshd a private /run in its own mount
 	// namespace instead of creating it system-wide.
+	var setup []string
+	if _, err := os.Stat("/run/sshd"); err != nil {
+		setup = append(setup, "mount -t tmpfs tmpfs /run && mkdir -p /run/sshd")
+	}
+	for _, p := range opts.ReadOnly {
+		q := "'" + p + "'"
+		setup = append(setup, "mount --bind "+q+" "+q+" && mount -o remount,bind,ro "+q)
+	}
 	var cmd *exec.Cmd
-	if _, err := os.Stat("/run/sshd"); err == nil {
+	if len(setup) == 0 {
 		cmd = exec.Command(SSHD, "-D", "-e", "-f", cfg)
 	} else {
 		cmd = exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
-			"mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec "+SSHD+" -D -e -f \"$0\"", cfg)
+			strings.Join(setup, " && ")+" && exec "+SSHD+" -D -e -f \"$0\"", cfg)
 	}
 	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
 	if err != nil {

@@ -3,6 +3,7 @@ package sandboxtest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/sandbox"
+	"github.com/slotshift/slotshift/pkg/tlsconf"
 )
 
 // DefaultPassword is the password test clusters use unless Options says
@@ -46,6 +48,10 @@ type Options struct {
 	// Unless set here, repl-diskless-sync-delay is 0 so that replicas finish
 	// their first sync at once instead of after Redis' default 5 s.
 	Extra map[string]string
+	// TLS runs TLS-only nodes (tls-port, port 0, tls-cluster,
+	// tls-replication) with a CA and certificate made for the test; the
+	// harness' clients use TLS too.
+	TLS bool
 }
 
 // Cluster is a set of redis-server processes started for one test.
@@ -53,6 +59,11 @@ type Cluster struct {
 	Nodes    []*sandbox.Process
 	Password string
 	Dir      string
+	// TLS is the PEM material of a TLS cluster (Options.TLS); ClientTLS
+	// the configuration clients dial it with. Zero for a plain cluster.
+	TLS       tlsconf.Material
+	ClientTLS *tls.Config
+	nodeTLS   *sandbox.TLSConfig
 
 	opts    Options
 	mu      sync.Mutex
@@ -94,6 +105,7 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 	// stopped too. Cleanups run LIFO, so this runs before TempDir removal.
 	t.Cleanup(c.close)
 
+	c.setupTLS(t)
 	c.startNodes(t, n)
 	return c
 }
@@ -126,6 +138,7 @@ func (c *Cluster) startNodes(t testing.TB, n int) {
 				Password:      c.opts.Password,
 				NodeTimeoutMS: c.opts.NodeTimeoutMS,
 				Extra:         c.opts.Extra,
+				TLS:           c.nodeTLS,
 			})
 		}()
 	}
@@ -188,7 +201,7 @@ func (c *Cluster) newClient(addr string) *redis.Client {
 // adminOptions are the credentials and timeouts of every client the
 // harness builds.
 func (c *Cluster) adminOptions() admin.Options {
-	return admin.Options{Password: c.Password, DialTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	return admin.Options{Password: c.Password, TLS: c.clientTLS(), DialTimeout: time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
 }
 
 // Client returns a plain authenticated client to node i, closed at cleanup.
@@ -522,7 +535,8 @@ func (c *Cluster) RedisCLICheck(t testing.TB) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--cluster", "check", c.Nodes[0].Addr)
+	args := append(c.cliTLSArgs(), "--cluster", "check", c.Nodes[0].Addr)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+c.Password)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
