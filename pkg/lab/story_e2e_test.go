@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,8 +68,8 @@ func TestStory(t *testing.T) {
 	cli.Must(t, "provision-pair", "provision")
 	checkUnits(t, l.Hosts[3:5])
 	// The hosts share this machine's kernel: a container cannot set
-	// vm.overcommit_memory, so online validation may fail on that alone.
-	passedBut(t, cli.Run(t, "validate-pair", "validate", "--base", base), "kernel.overcommit")
+	// vm.overcommit_memory. Validation passes, saying so once per host.
+	notSettable(t, cli.Must(t, "validate-pair", "validate", "--base", base), "kernel.overcommit", 5)
 	cli.Must(t, "join-pair", "join")
 	cli.Must(t, "snapshot", "snapshot", "--output", filepath.Join(out, "layout-before.json"))
 	rebalance := cli.Must(t, "rebalance", "rebalance")
@@ -247,37 +246,26 @@ func checkReports(t *testing.T, s labtest.Step) {
 	}
 }
 
-// passedBut fails t unless step s exited 0, or exited 1 with every failed
-// check's id among allowed: findings that a container cannot help (its
-// kernel is this machine's), logged so that the gap stays visible.
-func passedBut(t *testing.T, s labtest.Step, allowed ...string) {
+// notSettable fails t unless step s's report warns, for want distinct
+// nodes, that check id is "not settable here".
+func notSettable(t *testing.T, s labtest.Step, id string, want int) {
 	t.Helper()
-	if s.Code == 0 {
-		return
-	}
-	if s.Code != 1 {
-		t.Fatalf("step %s exited %d, want 0 (or 1 for %v only)", s.Name, s.Code, allowed)
-	}
 	var rep struct {
 		Checks []struct {
-			ID, Status, Node string
+			ID, Status, Node, Message string
 		} `json:"checks"`
 	}
 	readJSON(t, filepath.Join(s.ReportDir, s.Args[0]+".json"), &rep)
-	var failed []string
+	nodes := map[string]bool{}
 	for _, c := range rep.Checks {
-		if c.Status != "fail" && c.Status != "error" {
-			continue
+		if c.ID == id && c.Status == "warn" && strings.Contains(c.Message, "not settable here") {
+			nodes[c.Node] = true
 		}
-		if !slices.Contains(allowed, c.ID) || c.Status == "error" {
-			t.Fatalf("step %s failed check %s [%s] (%s): only %v may fail in a container", s.Name, c.ID, c.Node, c.Status, allowed)
-		}
-		failed = append(failed, c.ID+" ["+c.Node+"]")
 	}
-	if len(failed) == 0 {
-		t.Fatalf("step %s exited 1 without a failed check", s.Name)
+	if len(nodes) < want {
+		t.Fatalf("step %s: %d node(s) warn that %s is not settable here, want %d (reports in %s)", s.Name, len(nodes), id, want, s.ReportDir)
 	}
-	t.Logf("step %s: exit 1 accepted, only container limits failed: %s", s.Name, strings.Join(failed, ", "))
+	t.Logf("step %s: %s not settable here on %d node(s), a warning", s.Name, id, len(nodes))
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {
