@@ -83,7 +83,7 @@ func Commands() []Command {
 		c("join", "CLUSTER", "ADDSLOTSRANGE", "0", "1"),
 		c("join", "CLUSTER", "SET-CONFIG-EPOCH", "1"),
 		c("join", "CLUSTER", "FORGET", id),
-		c("join", "CLUSTER", "RESET", "SOFT"),
+		c("join", "CLUSTER", "RESET", "HARD"),
 		c("join", "FUNCTION", "LIST"),
 		c("join", "FUNCTION", "DUMP"),
 		c("join", "FUNCTION", "RESTORE", "payload", "REPLACE"),
@@ -110,6 +110,62 @@ func Commands() []Command {
 		c("replication", "PSYNC", "?", "-1"),
 		c("replication", "REPLCONF", "listening-port", "7000"),
 	}
+}
+
+// Server features that add commands to what slotshift sends. They are
+// separate from Rule because a server without them refuses a rule that
+// names their commands ("Unknown command"): add the matching Rule* to the
+// user only on servers that have the feature.
+const (
+	// RuleRedisASM is added on Redis >= 8.4 (atomic slot migration).
+	RuleRedisASM = "+cluster|migration"
+	// RuleValkeyASM is added on Valkey >= 9.0 (atomic slot migration).
+	RuleValkeyASM = "+cluster|migrateslots +cluster|getslotmigrations +cluster|cancelslotmigrations"
+	// RuleSlotStats is added on Valkey >= 8.0 and Redis >= 8.2.
+	RuleSlotStats = "+cluster|slot-stats"
+)
+
+// Features are the server features that add commands (see RuleRedisASM).
+type Features struct {
+	RedisASM, ValkeyASM, SlotStats bool
+}
+
+// FeatureCommands lists the commands slotshift sends because a server has
+// f, as Commands does for every server.
+func FeatureCommands(f Features) []Command {
+	c := func(args ...string) Command { return Command{Args: args, Stages: []string{"rebalance"}} }
+	var out []Command
+	if f.RedisASM {
+		out = append(out,
+			c("CLUSTER", "MIGRATION", "IMPORT", "0", "1"),
+			c("CLUSTER", "MIGRATION", "STATUS", "ALL"),
+			c("CLUSTER", "MIGRATION", "CANCEL", "ID", "1"))
+	}
+	if f.ValkeyASM {
+		out = append(out,
+			c("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "1", "NODE", "0000000000000000000000000000000000000000"),
+			c("CLUSTER", "GETSLOTMIGRATIONS"),
+			c("CLUSTER", "CANCELSLOTMIGRATIONS"))
+	}
+	if f.SlotStats {
+		out = append(out, c("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "1"))
+	}
+	return out
+}
+
+// FeatureRule is the rule to add to Rule on a server with f ("" without
+// any feature).
+func FeatureRule(f Features) string {
+	var parts []string
+	for _, r := range []struct {
+		on   bool
+		rule string
+	}{{f.RedisASM, RuleRedisASM}, {f.ValkeyASM, RuleValkeyASM}, {f.SlotStats, RuleSlotStats}} {
+		if r.on {
+			parts = append(parts, r.rule)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // Names lists the distinct command names of Commands, sorted.

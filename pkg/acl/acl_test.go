@@ -68,3 +68,33 @@ func TestREADMEGivesTheRule(t *testing.T) {
 		t.Errorf("README.md does not give the rule as one line \"user slotshift on #<sha256 of the password> %s\"", Rule)
 	}
 }
+
+// TestFeatureRuleGrantsFeatureCommands keeps each feature's commands and
+// its rule in step, and adds nothing for a server without features.
+func TestFeatureRuleGrantsFeatureCommands(t *testing.T) {
+	if FeatureRule(Features{}) != "" || len(FeatureCommands(Features{})) != 0 {
+		t.Fatalf("a server without features: rule %q, commands %v", FeatureRule(Features{}), FeatureCommands(Features{}))
+	}
+	for _, f := range []Features{{RedisASM: true}, {ValkeyASM: true}, {SlotStats: true}, {RedisASM: true, SlotStats: true}, {ValkeyASM: true, SlotStats: true}} {
+		granted := map[string]bool{}
+		for _, g := range strings.Fields(FeatureRule(f)) {
+			granted[strings.TrimPrefix(g, "+")] = true
+		}
+		used := map[string]bool{}
+		for _, c := range FeatureCommands(f) {
+			name := strings.ToLower(strings.ReplaceAll(c.Name(), " ", "|"))
+			used[name] = true
+			if !granted[name] {
+				t.Errorf("%+v: %s is not granted by %q", f, c.Name(), FeatureRule(f))
+			}
+			if strings.Contains(Rule, "+"+name+" ") {
+				t.Errorf("%s is in Rule, which a server without the feature refuses", name)
+			}
+		}
+		for g := range granted {
+			if !used[g] {
+				t.Errorf("%+v: the rule grants +%s, which no feature command needs", f, g)
+			}
+		}
+	}
+}

@@ -100,7 +100,8 @@ func CheckACL(inv *inventory.Inventory, user string, probes map[string]ACLProbe)
 	addrs := slices.Collect(maps.Keys(probes))
 	sortByInventory(inv, addrs)
 	stages := map[string][]string{}
-	for _, c := range acl.Commands() {
+	all := append(acl.Commands(), acl.FeatureCommands(acl.Features{RedisASM: true, ValkeyASM: true, SlotStats: true})...)
+	for _, c := range all {
 		for _, s := range c.Stages {
 			if !slices.Contains(stages[c.Name()], s) {
 				stages[c.Name()] = append(stages[c.Name()], s)
@@ -132,6 +133,9 @@ func CheckACL(inv *inventory.Inventory, user string, probes map[string]ACLProbe)
 		c := New(IDACLPermissions, report.Fail, "", "user %q may not run %s (needed by %s) on %s: %s",
 			user, cmd, strings.Join(stages[cmd], ", "), listNodes(nodes), reason[cmd])
 		c.Hint = "grant the rule in README (ACL users) on every node; provision renders it"
+		if slices.ContainsFunc(acl.FeatureCommands(acl.Features{RedisASM: true, ValkeyASM: true, SlotStats: true}), func(f acl.Command) bool { return f.Name() == cmd }) {
+			c.Hint = "this server's atomic slot migration or slot statistics need it: add the extra rule for the server (README, ACL users)"
+		}
 		c.Tags = []string{"command:" + cmd}
 		out = append(out, c)
 	}

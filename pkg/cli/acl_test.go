@@ -115,3 +115,48 @@ func TestACLMissingPermissionFailsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestACLFeatureCommandsOnASMServers: on a server with atomic slot
+// migration, validate also proves the commands the atomic mover sends. The
+// base rule alone fails naming them; the base rule plus the server's extra
+// words passes. Needs the servers of SLOTSHIFT_TEST_SERVERS.
+func TestACLFeatureCommandsOnASMServers(t *testing.T) {
+	for _, tc := range []struct {
+		name, what string
+		features   acl.Features
+		want       []string
+	}{
+		{"redis84", "Redis >= 8.4, for CLUSTER MIGRATION", acl.Features{RedisASM: true, SlotStats: true}, []string{"CLUSTER MIGRATION", "CLUSTER SLOT-STATS"}},
+		{"valkey", "Valkey >= 9.0, for CLUSTER MIGRATESLOTS", acl.Features{ValkeyASM: true, SlotStats: true}, []string{"CLUSTER MIGRATESLOTS", "CLUSTER GETSLOTMIGRATIONS", "CLUSTER SLOT-STATS"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := sandboxtest.ServerBin(t, tc.name, tc.what)
+			f := newScaleOut(t, sandboxtest.Options{Bin: bin}, "  user_env: SLOTSHIFT_USER\n")
+			env := aclEnv(f)
+			before := topology(t, f.c)
+
+			f.c.SetUser(t, aclUser, aclPassword, acl.Rule)
+			r, _ := f.run(t, env, 1, "validate")
+			var failed []string
+			for _, c := range checkIDs(r, "acl.permissions") {
+				if c.Status == report.Fail {
+					failed = append(failed, c.Message)
+				}
+			}
+			for _, cmd := range tc.want {
+				if !slices.ContainsFunc(failed, func(m string) bool { return strings.Contains(m, "may not run "+cmd+" ") }) {
+					t.Errorf("the base rule on %s: failures %q lack %s", tc.name, failed, cmd)
+				}
+			}
+			if after := topology(t, f.c); !maps.Equal(after, before) {
+				t.Errorf("validate changed the cluster:\nbefore %v\nafter  %v", before, after)
+			}
+
+			f.c.SetUser(t, aclUser, aclPassword, acl.Rule+" "+acl.FeatureRule(tc.features))
+			r, _ = f.run(t, env, 0, "validate")
+			if a := checkIDs(r, "acl.permissions"); len(a) != 1 || a[0].Status != report.Pass {
+				t.Errorf("the base rule plus %q: %+v, want one pass", acl.FeatureRule(tc.features), a)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/slotshift/slotshift/pkg/acl"
 	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
+	"github.com/slotshift/slotshift/pkg/migrate"
 	"github.com/slotshift/slotshift/pkg/report"
 )
 
@@ -46,13 +47,19 @@ func (s Secrets) aclUser() string {
 // aclProbes asks every address, with ACL DRYRUN, whether the user may run
 // each command of acl.Commands.
 func (o *observer) aclProbes(ctx context.Context, addrs []string) map[string]check.ACLProbe {
-	cmds := acl.Commands()
-	args := make([][]string, len(cmds))
-	for i, c := range cmds {
-		args[i] = c.Args
-	}
 	user := o.secrets.aclUser()
 	return perNode(ctx, addrs, func(ctx context.Context, addr string) check.ACLProbe {
+		// A server with atomic slot migration or per-slot statistics
+		// gets their commands too (rebalance's auto mover sends them);
+		// one without is not asked about commands it does not know.
+		cmds := acl.Commands()
+		if caps, err := migrate.ProbeCapabilities(ctx, o.pool, addr); err == nil {
+			cmds = append(cmds, acl.FeatureCommands(acl.Features{RedisASM: caps.RedisASM, ValkeyASM: caps.ValkeyASM, SlotStats: caps.SlotStats})...)
+		}
+		args := make([][]string, len(cmds))
+		for i, c := range cmds {
+			args[i] = c.Args
+		}
 		res, err := o.pool.ACLDryRun(ctx, addr, user, args)
 		if err != nil {
 			var ne *admin.NodeError
