@@ -142,7 +142,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&cfg.slotshiftArgs, "slotshift-args", "", "extra flags for slotshift rebalance, split on spaces (e.g. \"--concurrency 2\")")
 	fs.IntVar(&cfg.nodeTimeoutMS, "node-timeout-ms", 1000, "cluster-node-timeout of every node, ms (short so that fresh clusters converge fast)")
-	fs.StringVar(&cfg.slotshiftBin, "bin", filepath.Join("bin", "slotshift"), "slotshift binary (built with 'go build -o bin/slotshift ./cmd/slotshift' when missing)")
+	fs.StringVar(&cfg.slotshiftBin, "bin", "", "slotshift binary to run (default: build ./cmd/slotshift into bin/slotshift first)")
 	fs.DurationVar(&cfg.runTimeout, "run-timeout", 5*time.Minute, "give up on one timed rebalance after this long")
 	fs.StringVar(&cfg.keepDir, "keep", "", "copy every run's tool output and slotshift reports to DIR/round<N>-<mode>/")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every step")
@@ -327,12 +327,19 @@ func (b *bench) timedRound(ctx context.Context, round int, mode string, rc runCo
 	return tr, nil
 }
 
-// slotshiftBinary returns the slotshift binary, building it when missing.
+// slotshiftBinary returns the slotshift binary: -bin when given, else a
+// fresh build of this checkout (a stale bin/slotshift would measure old
+// code, or fail on flags it does not know; go's build cache keeps an
+// unchanged build quick).
 func (b *bench) slotshiftBinary(ctx context.Context) (string, error) {
 	bin := b.cfg.slotshiftBin
-	if _, err := os.Stat(bin); err == nil {
+	if bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("-bin: %w", err)
+		}
 		return bin, nil
 	}
+	bin = filepath.Join("bin", "slotshift")
 	b.log.Info("building slotshift", "bin", bin)
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/slotshift")
 	if out, err := cmd.CombinedOutput(); err != nil {
