@@ -99,9 +99,13 @@ type ACLProbe struct {
 func CheckACL(inv *inventory.Inventory, user string, probes map[string]ACLProbe) []report.Check {
 	addrs := slices.Collect(maps.Keys(probes))
 	sortByInventory(inv, addrs)
+	featureCmds := acl.FeatureCommands(acl.Features{RedisASM: true, ValkeyASM: true, SlotStats: true})
+	feature := map[string]bool{} // commands only servers with a feature take
+	for _, c := range featureCmds {
+		feature[c.Name()] = true
+	}
 	stages := map[string][]string{}
-	all := append(acl.Commands(), acl.FeatureCommands(acl.Features{RedisASM: true, ValkeyASM: true, SlotStats: true})...)
-	for _, c := range all {
+	for _, c := range append(acl.Commands(), featureCmds...) {
 		for _, s := range c.Stages {
 			if !slices.Contains(stages[c.Name()], s) {
 				stages[c.Name()] = append(stages[c.Name()], s)
@@ -133,7 +137,7 @@ func CheckACL(inv *inventory.Inventory, user string, probes map[string]ACLProbe)
 		c := New(IDACLPermissions, report.Fail, "", "user %q may not run %s (needed by %s) on %s: %s",
 			user, cmd, strings.Join(stages[cmd], ", "), listNodes(nodes), reason[cmd])
 		c.Hint = "grant the rule in README (ACL users) on every node; provision renders it"
-		if slices.ContainsFunc(acl.FeatureCommands(acl.Features{RedisASM: true, ValkeyASM: true, SlotStats: true}), func(f acl.Command) bool { return f.Name() == cmd }) {
+		if feature[cmd] {
 			c.Hint = "this server's atomic slot migration or slot statistics need it: add the extra rule for the server (README, ACL users)"
 		}
 		c.Tags = []string{"command:" + cmd}

@@ -92,3 +92,21 @@ func TestCheckACL(t *testing.T) {
 		t.Errorf("no ACL DRYRUN permission must be said, not passed: %+v", got)
 	}
 }
+
+// TestCheckACLFeatureCommand: a refused command that only servers with
+// atomic slot migration take is named with the stage that sends it and
+// a hint at the server's extra rule.
+func TestCheckACLFeatureCommand(t *testing.T) {
+	inv := fakeInv(t, "")
+	probes := map[string]ACLProbe{"127.0.0.1:7000": {Denied: map[string]string{
+		"CLUSTER MIGRATION": "User ops has no permissions to run the 'cluster|migration' command"}}}
+	got := CheckACL(inv, "ops", probes)
+	if len(got) != 1 || got[0].Status != report.Fail || !strings.Contains(got[0].Message, "may not run CLUSTER MIGRATION (needed by rebalance)") ||
+		!strings.Contains(got[0].Hint, "extra rule") {
+		t.Errorf("a refused feature command: %+v", got)
+	}
+	probes["127.0.0.1:7000"] = ACLProbe{Denied: map[string]string{"MIGRATE": "no permissions"}}
+	if got := CheckACL(inv, "ops", probes); len(got) != 1 || strings.Contains(got[0].Hint, "extra rule") {
+		t.Errorf("a refused base command hints at the extra rule: %+v", got)
+	}
+}
