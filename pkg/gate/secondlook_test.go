@@ -94,16 +94,29 @@ func TestSecondLookOnRealCluster(t *testing.T) {
 		}
 		return m
 	}
-	pause := func(t *testing.T, i int, ms int) {
+	// pause stalls master i and returns once m's readings show the stalled
+	// PING over the abort limit (polled, not slept: on a loaded machine the
+	// probe may be late to send it).
+	pause := func(t *testing.T, m *Monitor, i int, ms int) {
 		if err := c.Client(i).Do(ctx, "CLIENT", "PAUSE", ms).Err(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(350 * time.Millisecond) // the stalled PING is over the abort limit
+		deadline := time.Now().Add(time.Duration(ms)*time.Millisecond + 1500*time.Millisecond)
+		for {
+			d := Decide(m.Readings(), g)
+			if d.Verdict == Abort && strings.Contains(d.Reason(), masters[i]) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a %dms pause of %s never showed over the abort limit: %v", ms, masters[i], d)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 
 	t.Run("a brief pause does not abort", func(t *testing.T) {
 		m := monitor(t)
-		pause(t, 0, 500)
+		pause(t, m, 0, 500)
 		start := time.Now()
 		d, err := m.Wait(ctx, g, 10*time.Second)
 		el := time.Since(start)
@@ -120,7 +133,7 @@ func TestSecondLookOnRealCluster(t *testing.T) {
 
 	t.Run("a lasting pause aborts after the second look", func(t *testing.T) {
 		m := monitor(t)
-		pause(t, 1, 4000)
+		pause(t, m, 1, 4000)
 		start := time.Now()
 		d, err := m.Wait(ctx, g, 10*time.Second)
 		el := time.Since(start)
@@ -136,7 +149,7 @@ func TestSecondLookOnRealCluster(t *testing.T) {
 	t.Run("before the first batch an abort holds", func(t *testing.T) {
 		m := monitor(t)
 		p := Policy{Monitor: m, Gates: g, HoldTimeout: 1500 * time.Millisecond}
-		pause(t, 2, 7000)
+		pause(t, m, 2, 7000)
 		d, err := p.Wait(ctx)
 		if !errors.Is(err, ErrHoldTimeout) || d.Verdict != Hold || !strings.Contains(d.Reason(), "before the first batch") {
 			t.Fatalf("first Policy.Wait = %v, %v; want a hold timeout", d, err)
