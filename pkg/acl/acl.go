@@ -20,9 +20,10 @@ import (
 //     RESTORE-ASKING on the target as the user given with AUTH2;
 //   - +cluster|slots +cluster|shards +command: the cluster client (canary,
 //     load) discovers the slot map and the commands' key positions;
-//   - +acl|dryrun: lets validate prove the user's permissions.
+//   - +acl|dryrun: lets validate prove the user's permissions;
+//   - +readonly: rebalance lists and sizes keys on a source's replica.
 const Rule = "resetkeys ~* resetchannels -@all " +
-	"+ping +info +dbsize +lastsave +bgsave +scan +memory|usage +eval " +
+	"+ping +info +dbsize +lastsave +bgsave +scan +memory|usage +eval +readonly " +
 	"+config|get +config|set " +
 	"+cluster|info +cluster|nodes +cluster|slots +cluster|shards +command +cluster|myid +cluster|meet +cluster|replicate " +
 	"+cluster|addslotsrange +cluster|set-config-epoch +cluster|forget +cluster|reset " +
@@ -92,6 +93,7 @@ func Commands() []Command {
 		c("rebalance", "CLUSTER", "GETKEYSINSLOT", "0", "10"),
 		c("rebalance", "CLUSTER", "COUNTKEYSINSLOT", "0"),
 		c("rebalance", "EVAL", "return 1", "0", "0", "10"),
+		c("rebalance", "READONLY"),
 		c("rebalance", "MIGRATE", "127.0.0.1", "7000", "", "0", "5000", "REPLACE", "AUTH2", "user", "password", "KEYS", checkKey),
 		c("rebalance", "SELECT", "0"),
 		c("rebalance", "RESTORE-ASKING", checkKey, "0", "payload", "REPLACE"),

@@ -72,6 +72,9 @@ type Options struct {
 	// them per slot (CLUSTER SLOT-STATS); with an atomic mover the ETA is
 	// then by keys rather than by slots. 0 = unknown.
 	KeysTotal int64
+	// ListFrom maps a master to a replica the legacy mover lists its keys
+	// on (see LegacyOptions.ListFrom). Nil: every listing runs on the source.
+	ListFrom map[string]string
 	// Pacer, when set, paces the legacy mover's sources by their latency
 	// (see LegacyOptions.Pacer) and changes what holds a batch: see
 	// waitGates. Nil: no pacing, the gates alone decide.
@@ -122,8 +125,11 @@ type Result struct {
 	// Gate is the last gate decision taken.
 	Gate gate.Decision
 	// Pace is what the pacer did; nil without one.
-	Pace     *PaceSummary
-	Duration time.Duration
+	Pace *PaceSummary
+	// ListedOnReplicas counts, per replica, the slot groups whose keys the
+	// legacy mover listed there instead of on their master (ListFrom).
+	ListedOnReplicas map[string]int
+	Duration         time.Duration
 }
 
 // Run executes p's batches in order. Before each batch it waits on g (nil:
@@ -172,6 +178,9 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 		r.collect()
 	}
 	r.res.Duration = time.Since(start)
+	if l, ok := mover.(*Legacy); ok {
+		r.res.ListedOnReplicas = l.ReplicaListings()
+	}
 	if e.opts.Pacer != nil {
 		s := e.opts.Pacer.Summary()
 		r.res.Pace = &s
@@ -197,6 +206,7 @@ func (e *Executor) mover(masters []string) (Mover, func()) {
 		MigrateTimeout: e.opts.MigrateTimeout, BigKeyBytes: e.opts.BigKeyBytes,
 		SlotsInFlight: e.opts.SlotsInFlight, GroupsInFlight: e.opts.GroupsInFlight,
 		BeforeStep: e.opts.BeforeStep, Log: e.opts.Log, Pacer: e.opts.Pacer,
+		ListFrom: e.opts.ListFrom,
 	})
 	return l, l.Close
 }

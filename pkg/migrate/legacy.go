@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -126,6 +127,16 @@ type LegacyOptions struct {
 	// KeysPerMigrate and MigratesPerPipeline and pauses between pipelines.
 	// Nil sends flat out within those caps.
 	Pacer *Pacer
+	// ListFrom maps a source master's address to one of its replicas'.
+	// A group's first listing, the costly one (every key of every slot,
+	// and each key's MEMORY USAGE), then runs on that replica, with
+	// READONLY, instead of blocking the source's event loop; in production
+	// the replica runs on another server. The replica may lag: keys it
+	// does not have yet are found by the listings that follow, which run
+	// on the source once its slots are MIGRATING, and keys it still has
+	// that the source dropped cost a MIGRATE that answers NOKEY. When the
+	// replica fails to answer, the source is listed instead.
+	ListFrom map[string]string
 }
 
 func (o LegacyOptions) withDefaults() LegacyOptions {
@@ -182,6 +193,8 @@ type Legacy struct {
 
 	mu      sync.Mutex
 	streams map[streamKey]chan struct{} // per-node key-moving streams, as source and as target
+	listed  map[string]int              // first listings per replica that answered them
+	noList  map[string]bool             // replicas that failed a listing: not asked again
 }
 
 // lockPair gives a group the key-moving phase from src to dst once src
@@ -317,7 +330,7 @@ func (l *Legacy) upTo(step string, slots []int) (int, error) {
 func (l *Legacy) moveGroup(ctx context.Context, src, dst Endpoint, slots []int) (Stats, error) {
 	var st Stats
 	// Measure before opening anything, so a big key leaves its slot untouched.
-	keys, err := l.list(ctx, src.Addr, slots)
+	keys, err := l.listFirst(ctx, src.Addr, slots)
 	if err != nil {
 		return st, err
 	}
@@ -483,16 +496,64 @@ type slotKeys struct {
 	sizes []int64
 }
 
+// listFirst lists slots of src before they open: on src's replica (see
+// LegacyOptions.ListFrom) when it has one that answers, else on src.
+func (l *Legacy) listFirst(ctx context.Context, src string, slots []int) ([]slotKeys, error) {
+	rep := l.opts.ListFrom[src]
+	l.mu.Lock()
+	skip := rep == "" || l.noList[rep]
+	l.mu.Unlock()
+	if !skip {
+		keys, err := l.listOn(ctx, rep, slots, true)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err == nil {
+			if l.listed == nil {
+				l.listed = map[string]int{}
+			}
+			l.listed[rep]++
+			return keys, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if l.noList == nil {
+			l.noList = map[string]bool{}
+		}
+		l.noList[rep] = true
+		l.opts.Log.Warn("listing keys on the replica failed; listing on its master", logkey.Node, rep, "master", src, logkey.Error, err)
+	}
+	return l.list(ctx, src, slots)
+}
+
+// ReplicaListings returns, per replica, how many slot groups were listed
+// on it rather than on its master (see LegacyOptions.ListFrom).
+func (l *Legacy) ReplicaListings() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.listed)
+}
+
 // list lists up to KeysPerMigrate keys of each slot of addr, in pipelines of
 // ListsPerPipeline slots, with their sizes when sizes are measured. Slots
 // without keys are left out; the rest keep the order of slots.
 func (l *Legacy) list(ctx context.Context, addr string, slots []int) ([]slotKeys, error) {
+	return l.listOn(ctx, addr, slots, false)
+}
+
+// listOn is list; readonly lists on a replica, whose connection must say
+// READONLY first for the script to read its master's keys.
+func (l *Legacy) listOn(ctx context.Context, addr string, slots []int, readonly bool) ([]slotKeys, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
 	defer cancel()
 	measure := l.opts.measureSizes()
 	cmds := make([]*redis.Cmd, len(slots))
+	var ro []*redis.StatusCmd
 	for start := 0; start < len(slots); start += l.opts.ListsPerPipeline {
 		pipe := l.clients.Client(addr).Pipeline()
+		if readonly {
+			ro = append(ro, pipe.ReadOnly(ctx))
+		}
 		for i := start; i < min(start+l.opts.ListsPerPipeline, len(slots)); i++ {
 			if measure {
 				cmds[i] = pipe.Eval(ctx, listScript, nil, slots[i], l.opts.KeysPerMigrate)
@@ -501,6 +562,11 @@ func (l *Legacy) list(ctx context.Context, addr string, slots []int) ([]slotKeys
 			}
 		}
 		_, _ = pipe.Exec(ctx)
+	}
+	for _, c := range ro {
+		if err := c.Err(); err != nil {
+			return nil, fmt.Errorf("READONLY on %s: %w", addr, err)
+		}
 	}
 	out := make([]slotKeys, 0, len(slots))
 	for i, s := range slots {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -211,6 +213,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		BeforeStep:          killAt(r.in.FaultKillAt),
 		Pacer:               pacer,
 		HoldTimeout:         r.inv.Gates.HoldTimeout.Duration,
+		ListFrom:            listReplicas(live),
 	}
 	if r.in.ProgressEvents {
 		opts.OnProgress = r.logProgress
@@ -325,6 +328,14 @@ func (r *rebalancer) record(p plan.Rebalance, res migrate.Result) {
 		r.sec.Batches = append(r.sec.Batches, b)
 		r.res.Add(report.Check{ID: IDBatch, Status: b.Status, Batch: b.Number, Duration: b.Duration, Observed: b.Slots, Unit: "slots",
 			Message: fmt.Sprintf("batch %d/%d: %d slots, %d keys, %d bytes in %.2fs", b.Number, len(p.Batches), b.Slots, b.Keys, b.Bytes, float64(b.Duration))})
+	}
+	if len(res.ListedOnReplicas) > 0 {
+		var parts []string
+		for _, rep := range slices.Sorted(maps.Keys(res.ListedOnReplicas)) {
+			parts = append(parts, fmt.Sprintf("%s (%d)", rep, res.ListedOnReplicas[rep]))
+		}
+		r.res.Add(report.Check{ID: IDKeysListed, Status: report.Pass, Observed: len(parts), Unit: "replicas",
+			Message: "keys were listed and sized on replicas, off their masters' event loops (slot groups per replica): " + strings.Join(parts, ", ")})
 	}
 	if res.Replaced > 0 {
 		r.res.Add(report.Check{ID: "keys.busykey_replaced", Status: report.Warn, Observed: res.Replaced,
@@ -552,4 +563,29 @@ func slotList(slots []int) string {
 		s.Add(x)
 	}
 	return s.String()
+}
+
+// IDKeysListed reports the replicas the legacy mover listed keys on.
+const IDKeysListed = "keys.listed_on_replicas"
+
+// listReplicas picks, for each master, a replica the legacy mover lists
+// and sizes its keys on (migrate.LegacyOptions.ListFrom): one that is
+// connected, not failing and announces an address, the lowest address
+// first so that a rerun picks the same one. Masters without such a
+// replica are listed on themselves.
+func listReplicas(live check.Live) map[string]string {
+	out := map[string]string{}
+	for _, rep := range live.Replicas() {
+		if rep.Addr == "" || rep.LinkState != "connected" || rep.HasFlag("fail") || rep.HasFlag("fail?") || rep.HasFlag("noaddr") {
+			continue
+		}
+		m, ok := live.ByID(rep.MasterID)
+		if !ok || m.Addr == "" {
+			continue
+		}
+		if cur, ok := out[m.Addr]; !ok || rep.Addr < cur {
+			out[m.Addr] = rep.Addr
+		}
+	}
+	return out
 }

@@ -256,6 +256,8 @@ func TestRebalanceThreeToFour(t *testing.T) {
 		t.Errorf("rebalance not done: %d batches run, want %d; %+v outputs %v", len(res.Rebalance.Batches), total-1, res.Rebalance, res.Outputs)
 	}
 	want(t, res.Checks, IDBalanced, "", report.Pass)
+	// The old masters have replicas: their keys were listed there.
+	want(t, res.Checks, IDKeysListed, "", report.Pass, "listed and sized on replicas", a[3], a[4], a[5])
 	if res.Rebalance.KeysMoved == 0 {
 		t.Errorf("no key moved")
 	}
