@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -210,7 +211,7 @@ func TestSummariseAndPrint(t *testing.T) {
 }
 
 func TestInventoryYAMLParses(t *testing.T) {
-	c := &benchCluster{nodes: []*sandbox.Process{{Port: 30001}, {Port: 30002}, {Port: 30003}, {Port: 30004}}}
+	c := &benchCluster{masters: 3, nodes: []*sandbox.Process{{Port: 30001}, {Port: 30002}, {Port: 30003}, {Port: 30004}}}
 	inv, err := inventory.Parse("inventory.yml", inventoryYAML(c, 1000))
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, inventoryYAML(c, 1000))
@@ -222,6 +223,22 @@ func TestInventoryYAMLParses(t *testing.T) {
 		if s.Address != "127.0.0.1" || len(s.Nodes) != 1 || s.Nodes[0].Port != 30001+i || s.Nodes[0].Role != inventory.RoleMaster {
 			t.Fatalf("server %d = %+v", i, s)
 		}
+	}
+
+	// With replicas, server i runs the replica of server i-1's master.
+	c.replicas = []*sandbox.Process{{Port: 30011}, {Port: 30012}, {Port: 30013}}
+	inv, err = inventory.Parse("inventory.yml", inventoryYAML(c, 1000))
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, inventoryYAML(c, 1000))
+	}
+	for i, s := range inv.Servers[:3] {
+		m := (i + 2) % 3
+		if len(s.Nodes) != 2 || s.Nodes[1].Port != 30011+m || s.Nodes[1].Role != inventory.RoleReplica || s.Nodes[1].ReplicaOf != fmt.Sprintf("server%d:%d", m+1, 30001+m) {
+			t.Fatalf("server %d = %+v", i, s)
+		}
+	}
+	if len(inv.Servers[3].Nodes) != 1 {
+		t.Fatalf("the new server has %+v", inv.Servers[3].Nodes)
 	}
 }
 
@@ -263,7 +280,7 @@ func TestReadRebalanceReport(t *testing.T) {
 func testCluster(ctx context.Context, t *testing.T, keys, nodeTimeoutMS, masters, added int) (*benchCluster, runConfig) {
 	t.Helper()
 	needRedis(t)
-	c, err := buildClusterOf(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, nodeTimeoutMS, masters, added)
+	c, err := buildClusterOf(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, nodeTimeoutMS, masters, added, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,18 +303,31 @@ func needRedis(t *testing.T) {
 
 // TestBuildClusterAndVerify builds a small benchmark cluster and checks
 // that it is what a run starts from (keys spread over three masters, a
-// converged empty fourth), and that verify rejects it: nothing moved yet,
-// and after a key is deleted the DBSIZE sum is wrong too.
+// converged empty fourth, a synced replica for each loaded master), and
+// that verify rejects it: nothing moved yet, and after a key is deleted the
+// DBSIZE sum is wrong too.
 func TestBuildClusterAndVerify(t *testing.T) {
 	needRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const keys = 3000
-	c, err := buildCluster(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, 1000)
+	c, err := buildCluster(ctx, slog.New(slog.DiscardHandler), "bench-test-password-0123", keys, 1000, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.close)
+	if len(c.replicas) != 3 {
+		t.Fatalf("%d replicas, want one per loaded master", len(c.replicas))
+	}
+	for i, r := range c.replicas {
+		ri, err := c.pool.ReplicationInfo(ctx, r.Addr)
+		if err != nil || ri.Role != "slave" || !ri.LinkUp() {
+			t.Errorf("replica %s of %s: %+v, %v", r.Addr, c.nodes[i].Addr, ri, err)
+		}
+	}
+	if p := c.replicasCaughtUp(ctx); len(p) > 0 {
+		t.Errorf("replicas behind their masters: %q", p)
+	}
 
 	var sum int64
 	for i, n := range c.nodes {

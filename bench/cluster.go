@@ -38,6 +38,9 @@ type benchCluster struct {
 	password string
 	nodes    []*sandbox.Process // the loaded masters, then the new ones
 	masters  int                // how many of nodes are loaded masters
+	// replicas[i] follows nodes[i], one per loaded master, when the
+	// cluster is built with replicas (as production clusters run).
+	replicas []*sandbox.Process
 	pool     *admin.Pool
 	keys     int
 	log      *slog.Logger
@@ -51,6 +54,9 @@ func (c *benchCluster) addrs() []string {
 	}
 	return out
 }
+
+// allAddrs returns every node's host:port, replicas last.
+func (c *benchCluster) allAddrs() []string { return append(c.addrs(), addrsOf(c.replicas)...) }
 
 // newMaster is the (last) empty master the rebalance fills.
 func (c *benchCluster) newMaster() *sandbox.Process { return c.nodes[len(c.nodes)-1] }
@@ -82,13 +88,14 @@ func startNode(ctx context.Context, dir, name, password string, nodeTimeoutMS in
 // cluster, loads keys into it, joins the fourth node as an empty master and
 // waits until all four agree and report cluster_state:ok. On error it tears
 // down whatever it started.
-func buildCluster(ctx context.Context, log *slog.Logger, password string, keys, nodeTimeoutMS int) (*benchCluster, error) {
-	return buildClusterOf(ctx, log, password, keys, nodeTimeoutMS, len(masterRanges), 1)
+// With replicas, each loaded master gets a replica once it is loaded.
+func buildCluster(ctx context.Context, log *slog.Logger, password string, keys, nodeTimeoutMS int, replicas bool) (*benchCluster, error) {
+	return buildClusterOf(ctx, log, password, keys, nodeTimeoutMS, len(masterRanges), 1, replicas)
 }
 
 // buildClusterOf is buildCluster with masters loaded masters and added
 // empty ones.
-func buildClusterOf(ctx context.Context, log *slog.Logger, password string, keys, nodeTimeoutMS, masters, added int) (_ *benchCluster, err error) {
+func buildClusterOf(ctx context.Context, log *slog.Logger, password string, keys, nodeTimeoutMS, masters, added int, replicas bool) (_ *benchCluster, err error) {
 	dir, err := os.MkdirTemp("", "slotshift-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("cluster temp dir: %w", err)
@@ -101,21 +108,28 @@ func buildClusterOf(ctx context.Context, log *slog.Logger, password string, keys
 		}
 	}()
 
+	if replicas {
+		c.replicas = make([]*sandbox.Process, masters)
+	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for i := range c.nodes {
-		g.Go(func() error {
-			p, err := startNode(gctx, dir, fmt.Sprintf("node-%d", i), password, nodeTimeoutMS)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			c.nodes[i] = p
-			mu.Unlock()
-			return nil
-		})
+	start := func(ps []*sandbox.Process, prefix string) {
+		for i := range ps {
+			g.Go(func() error {
+				p, err := startNode(gctx, dir, fmt.Sprintf("%s-%d", prefix, i), password, nodeTimeoutMS)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				ps[i] = p
+				mu.Unlock()
+				return nil
+			})
+		}
 	}
+	start(c.nodes, "node")
+	start(c.replicas, "replica")
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -123,15 +137,64 @@ func buildClusterOf(ctx context.Context, log *slog.Logger, password string, keys
 	if err := c.form(ctx); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	t0 := time.Now()
 	if err := c.load(ctx); err != nil {
 		return nil, err
 	}
-	log.Debug("loaded", "keys", keys, "took", time.Since(start).Round(time.Millisecond))
+	log.Debug("loaded", "keys", keys, "took", time.Since(t0).Round(time.Millisecond))
 	if err := c.join(ctx); err != nil {
 		return nil, err
 	}
+	if err := c.replicate(ctx); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// replicate meets the replicas, makes replicas[i] follow nodes[i] and waits
+// until every link is up and the cluster agrees.
+func (c *benchCluster) replicate(ctx context.Context) error {
+	if len(c.replicas) == 0 {
+		return nil
+	}
+	for _, r := range c.replicas {
+		if err := c.pool.Meet(ctx, c.nodes[0].Addr, "127.0.0.1", r.Port, 0); err != nil {
+			return err
+		}
+	}
+	if _, err := c.pool.WaitConverged(ctx, c.allAddrs(), convergeTimeout, 50*time.Millisecond); err != nil {
+		return fmt.Errorf("replicas of the cluster in %s: %w", c.dir, err)
+	}
+	for i, r := range c.replicas {
+		id, err := c.pool.MyID(ctx, c.nodes[i].Addr)
+		if err != nil {
+			return err
+		}
+		if err := c.pool.Replicate(ctx, r.Addr, id); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(convergeTimeout)
+	for _, r := range c.replicas {
+		for {
+			ri, err := c.pool.ReplicationInfo(ctx, r.Addr)
+			if err == nil && ri.LinkUp() && !ri.MasterSyncInProgress {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("replica %s: link not up after %s (%v)", r.Addr, convergeTimeout, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	if _, err := c.pool.WaitConverged(ctx, c.allAddrs(), convergeTimeout, 50*time.Millisecond); err != nil {
+		return fmt.Errorf("replicas of the cluster in %s: %w", c.dir, err)
+	}
+	return nil
 }
 
 // form gives the loaded masters their slots and epochs, meets them and
@@ -244,11 +307,12 @@ type verification struct {
 
 // verify checks the cluster after a rebalance: it converges again, no key
 // was lost or duplicated (DBSIZE sum), every new master owns its share of
-// the slots (~4096 of 4 masters, within 2%), no slot is open, and
-// `redis-cli --cluster check` passes.
+// the slots (~4096 of 4 masters, within 2%), no slot is open, every
+// replica holds as many keys as its master, and `redis-cli --cluster
+// check` passes.
 func (c *benchCluster) verify(ctx context.Context) (verification, error) {
 	var v verification
-	snap, err := c.pool.WaitConverged(ctx, c.addrs(), convergeTimeout, 50*time.Millisecond)
+	snap, err := c.pool.WaitConverged(ctx, c.allAddrs(), convergeTimeout, 50*time.Millisecond)
 	if err != nil {
 		var nc *admin.NotConvergedError
 		if !errors.As(err, &nc) {
@@ -299,6 +363,7 @@ func (c *benchCluster) verify(ctx context.Context) (verification, error) {
 			}
 		}
 	}
+	v.Problems = append(v.Problems, c.replicasCaughtUp(ctx)...)
 	if p := c.cliCheck(ctx); p != "" {
 		v.Problems = append(v.Problems, p)
 	}
@@ -342,7 +407,7 @@ func (c *benchCluster) close() {
 		_ = c.pool.Close()
 	}
 	var wg sync.WaitGroup
-	for _, n := range c.nodes {
+	for _, n := range append(append([]*sandbox.Process(nil), c.nodes...), c.replicas...) {
 		if n == nil {
 			continue
 		}
@@ -374,4 +439,25 @@ func childEnv(extra ...string) []string {
 		env = append(env, kv)
 	}
 	return append(env, extra...)
+}
+
+// replicasCaughtUp waits up to 10s until each replica's DBSIZE equals its
+// master's, and returns a problem for each that does not.
+func (c *benchCluster) replicasCaughtUp(ctx context.Context) []string {
+	var out []string
+	deadline := time.Now().Add(10 * time.Second)
+	for i, r := range c.replicas {
+		for {
+			want, err1 := c.pool.DBSize(ctx, c.nodes[i].Addr)
+			got, err2 := c.pool.DBSize(ctx, r.Addr)
+			if err := errors.Join(err1, err2); err == nil && got == want {
+				break
+			} else if time.Now().After(deadline) || ctx.Err() != nil {
+				out = append(out, fmt.Sprintf("replica %s holds %d keys, its master %s %d (%v)", r.Addr, got, c.nodes[i].Addr, want, err))
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return out
 }

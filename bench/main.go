@@ -44,6 +44,8 @@ type config struct {
 	verbose       bool
 	// load runs the client load around every timed rebalance.
 	load bool
+	// replicas gives each loaded master a replica.
+	replicas bool
 	// scale, when > 0, also runs the at-scale scenario with that many
 	// loaded masters and scaleKeys keys.
 	scale     int
@@ -138,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	modes := fs.String("modes", defaultModes, "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it)")
 	fs.IntVar(&cfg.scale, "scale", 0, "also rebalance a cluster of N loaded masters + a pair of empty ones (slotshift seed, no load): CPU, RSS, PINGs per node; 0 = off; with -modes '' only this")
 	fs.IntVar(&cfg.scaleKeys, "scale-keys", 100000, "keys loaded into the at-scale cluster")
+	fs.BoolVar(&cfg.replicas, "replicas", true, "give each loaded master a replica, as production clusters run (slotshift lists keys there)")
 	fs.BoolVar(&cfg.load, "load", true, "run a fixed client load around every rebalance and report its latency, errors and lost writes")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&cfg.slotshiftArgs, "slotshift-args", "", "extra flags for slotshift rebalance, split on spaces (e.g. \"--concurrency 2\")")
@@ -285,7 +288,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 // the result and tears the cluster down, also when anything fails.
 func (b *bench) timedRound(ctx context.Context, round int, mode string, rc runConfig) (timedRun, error) {
 	start := time.Now()
-	c, err := buildCluster(ctx, b.log, b.password, b.cfg.keys, b.cfg.nodeTimeoutMS)
+	c, err := buildCluster(ctx, b.log, b.password, b.cfg.keys, b.cfg.nodeTimeoutMS, b.cfg.replicas)
 	if err != nil {
 		return timedRun{}, fmt.Errorf("build cluster: %w", err)
 	}

@@ -196,12 +196,17 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 }
 
 // inventoryYAML is the slotshift inventory for c: one server per master,
-// no replicas, default gates and rebalance settings.
+// default gates and rebalance settings. The replica of server i's master
+// runs on the next loaded server, as cross-replication places it.
 func inventoryYAML(c *benchCluster, nodeTimeoutMS int) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version: 1\ncluster:\n  name: bench\n  password_env: %s\n  node_timeout_ms: %d\nservers:\n", passwordEnv, nodeTimeoutMS)
 	for i, n := range c.nodes {
 		fmt.Fprintf(&b, "  - name: server%d\n    address: 127.0.0.1\n    nodes:\n      - {port: %d, role: master}\n", i+1, n.Port)
+		if i < c.masters && len(c.replicas) > 0 {
+			m := (i + c.masters - 1) % c.masters // the master this server's replica follows
+			fmt.Fprintf(&b, "      - {port: %d, role: replica, replica_of: \"server%d:%d\"}\n", c.replicas[m].Port, m+1, c.nodes[m].Port)
+		}
 	}
 	return []byte(b.String())
 }

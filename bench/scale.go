@@ -55,7 +55,7 @@ type scaleResult struct {
 // scale runs the at-scale scenario with masters loaded masters.
 func (b *bench) scale(ctx context.Context, rc runConfig, masters int) error {
 	start := time.Now()
-	c, err := buildClusterOf(ctx, b.log, b.password, b.cfg.scaleKeys, scaleNodeTimeoutMS, masters, scaleAdded)
+	c, err := buildClusterOf(ctx, b.log, b.password, b.cfg.scaleKeys, scaleNodeTimeoutMS, masters, scaleAdded, b.cfg.replicas)
 	if err != nil {
 		return fmt.Errorf("at scale: build cluster: %w", err)
 	}
