@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -193,4 +194,72 @@ func TestHonestProbe(t *testing.T) {
 	if r := m.Readings(); r.Baseline[target] != mon {
 		t.Errorf("Readings().Baseline[%s] = %+v, want %+v", target, r.Baseline[target], mon)
 	}
+}
+
+// Before the first batch the variation gate does not hold: the run has had
+// no impact to grade yet. The next wait, with a batch behind it, holds on
+// the same readings.
+func TestFirstWaitIgnoresVariation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server processes")
+	}
+	c := sandboxtest.Start(t, 3, sandboxtest.Options{})
+	c.Form(t, 3)
+	masters := c.Addrs()
+	pool := admin.NewPool(admin.Options{Password: c.Password})
+	t.Cleanup(func() { _ = pool.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	m := NewMonitor(pool, masters, nil, MonitorOptions{Interval: 20 * time.Millisecond, Window: 2 * time.Second, InfoInterval: 200 * time.Millisecond})
+	m.Start(ctx)
+	t.Cleanup(m.Close)
+	if _, err := m.MeasureBaseline(ctx, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// A Lua burner stalls master 0 for 30ms in every 100ms from now to
+	// the test's end: its p99 goes far over its idle baseline, but stays
+	// under the absolute thresholds.
+	bctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		burn(bctx, masters[0], c.Password, 30*time.Millisecond, 100*time.Millisecond)
+	}()
+	t.Cleanup(func() { stop(); wg.Wait() })
+	g := inventory.Gates{
+		LatencyP99MS:            inventory.Threshold{Hold: 1000, Abort: 10000},
+		LatencyVariationPercent: inventory.Threshold{Hold: 200, Abort: 1000000},
+		MemoryPercent:           inventory.Threshold{Hold: 80, Abort: 95},
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		d := Decide(m.Readings(), g)
+		if d.Verdict == Hold && holdsOn(d, "latency_variation_p99 ", masters[0]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stalls never showed as a variation on %s: %v", masters[0], d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p := Policy{Monitor: m, Gates: g, HoldTimeout: time.Second}
+	if d, err := p.Wait(ctx); err != nil || d.Verdict != Proceed {
+		t.Fatalf("first Wait = %v, %v; want proceed (no batch has run)", d, err)
+	}
+	d, err := p.Wait(ctx)
+	// Other nodes may hold on their own noise: the check is on master 0.
+	if !errors.Is(err, ErrHoldTimeout) || !holdsOn(d, "latency_variation_p99 ", masters[0]) {
+		r := m.Readings()
+		t.Fatalf("second Wait = %v, %v; want a hold on the variation of %s (now %+v, baseline %+v)", d, err, masters[0], r.Latency[masters[0]], r.Baseline[masters[0]])
+	}
+}
+
+// holdsOn reports whether one of d's reasons names both what and node.
+func holdsOn(d Decision, what, node string) bool {
+	for _, r := range d.Reasons {
+		if strings.Contains(r, what) && strings.Contains(r, node+" ") {
+			return true
+		}
+	}
+	return false
 }

@@ -538,10 +538,18 @@ type Policy struct {
 }
 
 // Wait waits on the monitor with the policy's thresholds (see Monitor.Wait).
-// Its first call comes before the first batch: there an abort holds.
+// Its first call comes before the first batch: there an abort holds, and
+// the latency variation gate is not applied. That gate grades the run's
+// impact against the baseline just measured; before the first batch the
+// run has had none, so a variation there is the machine's own noise (or
+// someone else's load, which the absolute gates judge).
 func (p Policy) Wait(ctx context.Context) (Decision, error) {
 	first := p.Monitor.waited.CompareAndSwap(false, true)
-	return p.Monitor.wait(ctx, p.Gates, p.HoldTimeout, first)
+	g := p.Gates
+	if first {
+		g.LatencyVariationPercent = inventory.Threshold{}
+	}
+	return p.Monitor.wait(ctx, g, p.HoldTimeout, first)
 }
 
 // Current decides on the latest readings without waiting; an abort is
