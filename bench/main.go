@@ -101,7 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	b := &bench{cfg: cfg, log: log, res: &results{
-		StartedAt: time.Now(), Keys: cfg.keys, Runs: cfg.runs, NodeTimeoutMS: cfg.nodeTimeoutMS,
+		StartedAt: time.Now(), Keys: cfg.keys, Runs: cfg.runs, NodeTimeoutMS: cfg.nodeTimeoutMS, Replicas: cfg.replicas,
 	}}
 	err = b.run(ctx)
 	b.res.Machine.LoadAvgEnd = loadAvg()

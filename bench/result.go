@@ -35,6 +35,7 @@ type results struct {
 	Keys          int          `json:"keys"`
 	Runs          int          `json:"runs"`
 	NodeTimeoutMS int          `json:"node_timeout_ms"`
+	Replicas      bool         `json:"replicas"` // each loaded master had a replica
 	Modes         []modeResult `json:"modes"`
 	// SeedGates is the gates block of the seed mode's inventory ("" =
 	// the default gates).
@@ -273,7 +274,11 @@ func (r *results) print(w io.Writer) {
 	if m.Slotshift != "" {
 		fmt.Fprintf(w, "slotshift: %s\n", m.Slotshift)
 	}
-	fmt.Fprintf(w, "cluster: 3 masters (0-5460, 5461-10922, 10923-16383) + 1 empty converged master, no replicas,\n")
+	replicas := "no replicas"
+	if r.Replicas {
+		replicas = "a replica per loaded master"
+	}
+	fmt.Fprintf(w, "cluster: 3 masters (0-5460, 5461-10922, 10923-16383) + 1 empty converged master, %s,\n", replicas)
 	fmt.Fprintf(w, "         %d keys of %d-%d byte values, persistence off, cluster-node-timeout %d ms\n", r.Keys, minValueSize, maxValueSize, r.NodeTimeoutMS)
 	fmt.Fprintf(w, "         (short, so that fresh clusters converge fast; it does not slow or speed a migration)\n")
 	fmt.Fprintf(w, "runs:    %d per mode, alternating by mode, each on a fresh identical cluster; wall time of the whole command\n\n", r.Runs)
