@@ -263,3 +263,63 @@ func holdsOn(d Decision, what, node string) bool {
 	}
 	return false
 }
+
+// A second look judges as many PINGs per node as the baseline holds: with
+// a 2s baseline an abort is confirmed no sooner than ~2s, whatever a
+// shorter abort_recheck says.
+func TestSecondLookAsLongAsBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server processes")
+	}
+	c := sandboxtest.Start(t, 3, sandboxtest.Options{})
+	c.Form(t, 3)
+	masters := c.Addrs()
+	pool := admin.NewPool(admin.Options{Password: c.Password})
+	t.Cleanup(func() { _ = pool.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	m := NewMonitor(pool, masters, nil, MonitorOptions{InfoInterval: 200 * time.Millisecond})
+	m.Start(ctx)
+	t.Cleanup(m.Close)
+	base, err := m.MeasureBaseline(ctx, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		burn(bctx, masters[0], c.Password, 30*time.Millisecond, 60*time.Millisecond)
+	}()
+	t.Cleanup(func() { stop(); wg.Wait() })
+	g := inventory.Gates{
+		LatencyVariationPercent: inventory.Threshold{Hold: 10, Abort: 300},
+		MemoryPercent:           inventory.Threshold{Hold: 80, Abort: 95},
+		AbortRecheck:            inventory.Duration{Duration: 500 * time.Millisecond},
+	}
+	p := Policy{Monitor: m, Gates: g, HoldTimeout: 30 * time.Second}
+	if _, err := p.Wait(ctx); err != nil { // the first wait: before any batch
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if d := Decide(m.Readings(), g); d.Verdict == Abort && holdsOn(d, "latency_variation_p99 ", masters[0]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the burner never showed as an abort on %s", masters[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	d, err := p.Wait(ctx)
+	el := time.Since(start)
+	want := time.Duration(base[masters[0]].Samples) * m.LatencyInterval()
+	t.Logf("aborted after %v; baseline %d samples, %v at the probe rate", el.Round(time.Millisecond), base[masters[0]].Samples, want)
+	if err != nil || d.Verdict != Abort {
+		t.Fatalf("Wait = %v, %v; want an abort after the second look", d, err)
+	}
+	if want < 1500*time.Millisecond || el < want*9/10 {
+		t.Errorf("the second look took %v, want at least the baseline's %v of PINGs", el, want)
+	}
+}

@@ -118,6 +118,8 @@ type Monitor struct {
 	baseStart time.Time
 	// waited is set by the first Policy.Wait: before it, no batch runs.
 	waited atomic.Bool
+	// wasReady latches ready(): every probe has had a first reading.
+	wasReady atomic.Bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -457,8 +459,9 @@ func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 			return d, nil
 		}
 		// Waiting for the probes' first readings is not worth a log line;
-		// a hold on readings (or on a probe's error) is.
-		if heldSince.IsZero() && m.ready() {
+		// a hold on a red reading (or on a probe's error) is, even while
+		// another probe still waits for its first reading.
+		if heldSince.IsZero() && (m.ready() || red(d)) {
 			heldSince = time.Now()
 			m.opts.Log.Info("gates hold", "reason", d.Reason())
 		}
@@ -474,6 +477,17 @@ func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 	}
 }
 
+// red reports whether a reading of d is over a threshold (rather than d
+// holding only for readings still missing).
+func red(d Decision) bool {
+	for _, r := range d.Readings {
+		if r.Decision != Proceed.String() {
+			return true
+		}
+	}
+	return false
+}
+
 // Held returns how many times Wait has held (not counting the wait for the
 // probes' first readings) and for how long in all.
 func (m *Monitor) Held() (int, time.Duration) {
@@ -483,7 +497,13 @@ func (m *Monitor) Held() (int, time.Duration) {
 }
 
 // ready reports whether every probe has a first reading or an error.
+//
+// Once true it stays true: a probe that fails and recovers later (a CPU
+// reading needs two samples again) is not a wait for first readings.
 func (m *Monitor) ready() bool {
+	if m.wasReady.Load() {
+		return true
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	has := func(addr, probe string, ok bool) bool {
@@ -507,6 +527,7 @@ func (m *Monitor) ready() bool {
 			return false
 		}
 	}
+	m.wasReady.Store(true)
 	return true
 }
 

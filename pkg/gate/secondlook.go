@@ -57,13 +57,26 @@ func recheckOf(g inventory.Gates) time.Duration {
 	return inventory.DefaultAbortRecheck
 }
 
-// decide decides on the latest readings and applies the second look.
+// minLookSamples is the fewest PINGs per node a second look judges: at
+// fewer, a p99 is just the slowest one or two.
+const minLookSamples = 100
+
+// decide decides on the latest readings and applies the second look. The
+// look lasts the gates' AbortRecheck, and at least long enough for each
+// node to answer as many PINGs as its latency baseline was measured on
+// (minLookSamples without one): a p99 compared with a baseline's p99 must
+// be the same statistic, and the p99 of 100 samples is near their maximum
+// where a 3s baseline's is its third-slowest of 300.
 func (m *Monitor) decide(g inventory.Gates) Decision {
 	d := Decide(m.Readings(), g)
-	recheck := recheckOf(g)
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	samples := int64(minLookSamples)
+	for _, b := range m.baseline {
+		samples = max(samples, b.Samples)
+	}
+	recheck := max(recheckOf(g), time.Duration(samples)*m.LatencyInterval())
 	out, started, done := m.look.judge(d, now, recheck)
 	switch {
 	case started:

@@ -139,7 +139,8 @@ type Gates struct {
 	BaselineWindow Duration `json:"baseline_window"`
 	// AbortRecheck is the second look an abort needs: a reading over an
 	// abort limit stops the run only if the latency measured over the
-	// next AbortRecheck still aborts. Default 1s.
+	// next AbortRecheck still aborts. Default 1s; the look lasts at least
+	// as many PINGs per node as the latency baseline was measured on.
 	AbortRecheck Duration `json:"abort_recheck"`
 	// HoldTimeout is how long a red gate may hold before the run exits 75.
 	HoldTimeout Duration `json:"hold_timeout"` // default 10m
