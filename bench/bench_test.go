@@ -559,7 +559,7 @@ func TestGateHolds(t *testing.T) {
 // variation gate went, and that it carries the gate when the parser knows
 // it.
 func TestSeedGates(t *testing.T) {
-	gates, note := seedGates()
+	gates, note := seedGates(100)
 	c := &benchCluster{nodes: []*sandbox.Process{{Port: 30001}, {Port: 30002}, {Port: 30003}, {Port: 30004}}}
 	yml := append(inventoryYAML(c, 1000), gates...)
 	if _, err := inventory.Parse("inventory.yml", yml); err != nil {
@@ -568,7 +568,7 @@ func TestSeedGates(t *testing.T) {
 	if (gates == "") == (note == "") {
 		t.Fatalf("gates %q with note %q: want exactly one", gates, note)
 	}
-	_, err := inventory.Parse("inventory.yml", append(inventoryYAML(c, 1000), variationGateYAML...))
+	_, err := inventory.Parse("inventory.yml", append(inventoryYAML(c, 1000), variationGateYAML(100)...))
 	if known := err == nil; known != (gates != "") {
 		t.Fatalf("parser knows the variation gate: %v, seed gates %q", known, gates)
 	}

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/sandbox"
 )
 
@@ -46,6 +47,8 @@ type config struct {
 	load bool
 	// replicas gives each loaded master a replica.
 	replicas bool
+	// seedAbort is the seed mode's variation abort, percent.
+	seedAbort float64
 	// scale, when > 0, also runs the at-scale scenario with that many
 	// loaded masters and scaleKeys keys.
 	scale     int
@@ -140,6 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	modes := fs.String("modes", defaultModes, "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it)")
 	fs.IntVar(&cfg.scale, "scale", 0, "also rebalance a cluster of N loaded masters + a pair of empty ones (slotshift seed, no load): CPU, RSS, PINGs per node; 0 = off; with -modes '' only this")
 	fs.IntVar(&cfg.scaleKeys, "scale-keys", 100000, "keys loaded into the at-scale cluster")
+	fs.Float64Var(&cfg.seedAbort, "seed-abort", inventory.DefaultLatencyVariation.Abort, "the seed mode's latency_variation_percent abort (its hold is the seed's 10)")
 	fs.BoolVar(&cfg.replicas, "replicas", true, "give each loaded master a replica, as production clusters run (slotshift lists keys there)")
 	fs.BoolVar(&cfg.load, "load", true, "run a fixed client load around every rebalance and report its latency, errors and lost writes")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
@@ -236,7 +240,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	rc := runConfig{self: self, slotshiftBin: bin, slotshiftArgs: strings.Fields(b.cfg.slotshiftArgs), nodeTimeoutMS: b.cfg.nodeTimeoutMS, timeout: b.cfg.runTimeout}
 	if slices.Contains(b.cfg.modes, modeSeed) || b.cfg.scale > 0 {
 		var note string
-		rc.seedGates, note = seedGates()
+		rc.seedGates, note = seedGates(b.cfg.seedAbort)
 		if note != "" {
 			b.res.Warnings = append(b.res.Warnings, note)
 			b.log.Warn("seed gates", "note", note)

@@ -281,7 +281,11 @@ func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "cluster: 3 masters (0-5460, 5461-10922, 10923-16383) + 1 empty converged master, %s,\n", replicas)
 	fmt.Fprintf(w, "         %d keys of %d-%d byte values, persistence off, cluster-node-timeout %d ms\n", r.Keys, minValueSize, maxValueSize, r.NodeTimeoutMS)
 	fmt.Fprintf(w, "         (short, so that fresh clusters converge fast; it does not slow or speed a migration)\n")
-	fmt.Fprintf(w, "runs:    %d per mode, alternating by mode, each on a fresh identical cluster; wall time of the whole command\n\n", r.Runs)
+	fmt.Fprintf(w, "runs:    %d per mode, alternating by mode, each on a fresh identical cluster; wall time of the whole command\n", r.Runs)
+	if r.SeedGates != "" {
+		fmt.Fprintf(w, "seed:    %s\n", strings.Join(strings.Fields(r.SeedGates), " "))
+	}
+	fmt.Fprintln(w)
 
 	r.printTable(w)
 	fmt.Fprintln(w)
