@@ -79,6 +79,12 @@ type Options struct {
 	// (see LegacyOptions.Pacer) and changes what holds a batch: see
 	// waitGates. Nil: no pacing, the gates alone decide.
 	Pacer *Pacer
+	// Rebaseline, when set, measures again the latency baseline the
+	// pacer's budgets are relative to; see waitGates. Nil: never.
+	Rebaseline func(ctx context.Context) error
+	// RebaselineAfter is how long an exhausted hold with nothing in flight
+	// lasts before Rebaseline is called. Default 2s.
+	RebaselineAfter time.Duration
 	// HoldTimeout is how long a hold on an exhausted pace (see Pace.Exhausted)
 	// may last before the run stops with ErrHeld; the gates' own holds time
 	// out in the Gater. Default 10m.
@@ -90,6 +96,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.RebaselineAfter <= 0 {
+		o.RebaselineAfter = 2 * time.Second
 	}
 	if o.HoldTimeout <= 0 {
 		o.HoldTimeout = 10 * time.Minute

@@ -27,8 +27,15 @@ import (
 // waitGates waits on the gates before a batch whose moves send from srcs
 // (together with the batches in flight). It returns a proceed or abort
 // decision, or a hold decision with gate.ErrHoldTimeout, or ctx's error.
+//
+// An exhausted hold with nothing in flight for RebaselineAfter is not the
+// run's doing: nothing of it loads the sources. With Options.Rebaseline
+// set (budgets relative to a baseline), the baseline is then measured
+// again, once per hold, and the sources judged against it.
 func (r *run) waitGates(ctx context.Context, srcs []string) (gate.Decision, error) {
 	deadline := time.Now().Add(r.e.opts.HoldTimeout)
+	var idleSince time.Time
+	rebaselined := false
 	for {
 		d, err := r.waitRelaxed(ctx, srcs)
 		if err != nil || d.Verdict == gate.Abort {
@@ -42,6 +49,21 @@ func (r *run) waitGates(ctx context.Context, srcs []string) (gate.Decision, erro
 		r.prog.gates.Store(d.String())
 		if !time.Now().Before(deadline) {
 			return d, fmt.Errorf("%w (%s): %s", gate.ErrHoldTimeout, r.e.opts.HoldTimeout, d.Reason())
+		}
+		switch {
+		case r.e.opts.Rebaseline == nil || rebaselined || !r.idle():
+			idleSince = time.Time{}
+		case idleSince.IsZero():
+			idleSince = time.Now()
+		case time.Since(idleSince) >= r.e.opts.RebaselineAfter:
+			rebaselined = true
+			r.e.opts.Log.Info("pace exhausted with nothing in flight: measuring the latency baseline again", "reason", d.Reason())
+			if err := r.e.opts.Rebaseline(ctx); err != nil {
+				if ctx.Err() != nil {
+					return d, ctx.Err()
+				}
+				r.e.opts.Log.Warn("measuring the latency baseline again failed; the old one stays", "error", err)
+			}
 		}
 		if err := sleep(ctx, exhaustedPoll); err != nil {
 			return d, err
@@ -179,4 +201,16 @@ func steeredGate(g string) bool {
 		return true
 	}
 	return false
+}
+
+// idle reports whether every batch in flight has finished moving.
+func (r *run) idle() bool {
+	for _, br := range r.inflight {
+		select {
+		case <-br.done:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -222,3 +222,47 @@ func mustLast(t *testing.T, p *Pacer, addr string) Pace {
 	}
 	return pc
 }
+
+// TestWaitGatesRebaselinesWhenIdle: an exhausted hold with nothing in
+// flight measures the baseline again once, after RebaselineAfter; with a
+// batch still moving, or after that one look, it only holds.
+func TestWaitGatesRebaselinesWhenIdle(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	lat := &fakeLatency{}
+	p := slowestPacer(lat, clock)
+	exhaust(t, p, lat, clock, "a")
+	var calls atomic.Int32
+	run := func(holdTimeout time.Duration, helps bool, inflight ...*batchRun) (gate.Decision, error, time.Duration) {
+		r := holdRun(&fakeGate{}, p, holdTimeout)
+		r.e.opts.RebaselineAfter = 100 * time.Millisecond
+		r.e.opts.Rebaseline = func(context.Context) error {
+			calls.Add(1)
+			if helps { // the new baseline makes the budget reachable
+				clock.advance(ms(100))
+				lat.set(ms(5), clock.Now(), true)
+			}
+			return nil
+		}
+		r.inflight = inflight
+		start := time.Now()
+		d, err := r.waitGates(context.Background(), []string{"a"})
+		return d, err, time.Since(start)
+	}
+
+	moving := &batchRun{done: make(chan struct{})}
+	if d, err, _ := run(400*time.Millisecond, true, moving); !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 0 {
+		t.Fatalf("with a batch moving: %v, %v, %d re-measures; want a hold and none", d, err, calls.Load())
+	}
+	if d, err, _ := run(500*time.Millisecond, false); !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 1 {
+		t.Fatalf("re-measure that does not help: %v, %v, %d re-measures; want a hold after one", d, err, calls.Load())
+	}
+	finished := &batchRun{done: make(chan struct{})}
+	close(finished.done)
+	d, err, el := run(time.Minute, true, finished)
+	if err != nil || d.Verdict != gate.Proceed || calls.Load() != 2 || p.Exhausted("a") {
+		t.Fatalf("re-measure that helps: %v, %v, %d re-measures in all, exhausted %v; want proceed after a second", d, err, calls.Load(), p.Exhausted("a"))
+	}
+	if el < 100*time.Millisecond {
+		t.Errorf("re-measured after %v, before RebaselineAfter", el)
+	}
+}

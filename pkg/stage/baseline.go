@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/slotshift/slotshift/pkg/gate"
 	"github.com/slotshift/slotshift/pkg/report"
@@ -20,7 +22,7 @@ const IDBaseline = "rebalance.baseline"
 // holds the run (the gate cannot judge it).
 func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, masters []string) error {
 	g := r.inv.Gates
-	if g.LatencyVariationPercent.Hold <= 0 && g.LatencyVariationPercent.Abort <= 0 {
+	if !r.variationGate() {
 		return nil
 	}
 	window := g.BaselineWindow.Duration
@@ -48,4 +50,55 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 	r.res.Add(report.Check{ID: IDBaseline, Status: report.Pass, Observed: len(parts), Unit: "masters",
 		Message: fmt.Sprintf("latency baseline over %s (variation is measured against max(baseline, %gms)): %s", window, gate.VariationFloorMS, strings.Join(parts, "; "))})
 	return nil
+}
+
+// variationGate reports whether the inventory sets the latency variation
+// gate, whose readings are relative to a measured baseline.
+func (r *rebalancer) variationGate() bool {
+	v := r.inv.Gates.LatencyVariationPercent
+	return v.Hold > 0 || v.Abort > 0
+}
+
+// IDBaselineRemeasured reports the baselines measured again during a run.
+const IDBaselineRemeasured = "rebalance.baseline_remeasured"
+
+// remeasures records the baselines measured again during a run (see
+// migrate.Options.Rebaseline). The executor calls measure; check runs
+// after it returns.
+type remeasures struct {
+	mu    sync.Mutex
+	times []string
+}
+
+// measure measures the baseline of masters on mon again over window and
+// records old and new values.
+func (m *remeasures) measure(ctx context.Context, mon *gate.Monitor, masters []string, window time.Duration) error {
+	old := mon.Readings().Baseline
+	base, err := mon.MeasureBaseline(ctx, window)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, a := range slices.Sorted(slices.Values(masters)) {
+		if l, ok := base[a]; ok {
+			parts = append(parts, fmt.Sprintf("%s p99 %.2f→%.2fms", a, old[a].P99MS, l.P99MS))
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.times = append(m.times, strings.Join(parts, ", "))
+	return nil
+}
+
+// check is the report check on the baselines measured again, if any.
+func (m *remeasures) check() (report.Check, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.times) == 0 {
+		return report.Check{}, false
+	}
+	return report.Check{ID: IDBaselineRemeasured, Status: report.Warn, Observed: len(m.times), Unit: "times",
+		Message: fmt.Sprintf("the pace was exhausted with nothing moving, so the latency was not this run's doing; the baseline was measured again %d time(s): %s",
+			len(m.times), strings.Join(m.times, "; ")),
+		Hint: "the masters' idle latency rose after the run began: check what else loads them"}, true
 }

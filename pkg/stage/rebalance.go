@@ -215,6 +215,13 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		HoldTimeout:         r.inv.Gates.HoldTimeout.Duration,
 		ListFrom:            listReplicas(live),
 	}
+	var remeasured remeasures
+	if pacer != nil && r.variationGate() {
+		opts.Rebaseline = func(ctx context.Context) error {
+			return remeasured.measure(ctx, mon, masterAddrs, r.inv.Gates.BaselineWindow.Duration)
+		}
+		opts.RebaselineAfter = gateWindow
+	}
 	if r.in.ProgressEvents {
 		opts.OnProgress = r.logProgress
 	} else {
@@ -231,6 +238,9 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	opts.OnProgress = pub.onProgress(opts.OnProgress)
 	res, err := migrate.New(r.pool, opts).Run(ctx, p, gater)
 	r.record(p, res)
+	if c, ok := remeasured.check(); ok {
+		r.res.Add(c)
+	}
 	r.res.Add(pub.finish(ctx, res)...)
 	var big *migrate.ErrBigKey
 	switch {
