@@ -122,8 +122,10 @@ func (r *run) waitRelaxed(ctx context.Context, srcs []string) (gate.Decision, er
 }
 
 // relax turns a hold whose every reason is a latency reading on a source
-// the pacer steers (paced, not exhausted) into a proceed. Any other hold
-// reason keeps the whole hold; an abort stays an abort.
+// the pacer steers into a proceed. Any other hold reason keeps the whole
+// hold; an abort stays an abort. An exhausted source is relaxed here too:
+// waitGates holds on it itself (see exhausted), where an idle hold can
+// measure the baseline again.
 func (r *run) relax(d gate.Decision, srcs []string) gate.Decision {
 	if d.Verdict != gate.Hold || r.e.opts.Pacer == nil {
 		return d
@@ -133,7 +135,7 @@ func (r *run) relax(d gate.Decision, srcs []string) gate.Decision {
 		if rd.Decision != gate.Hold.String() || !steeredGate(rd.Gate) {
 			continue
 		}
-		if pc, ok := r.e.opts.Pacer.Last(rd.Node); ok && !pc.Exhausted && slices.Contains(srcs, rd.Node) {
+		if _, ok := r.e.opts.Pacer.Last(rd.Node); ok && slices.Contains(srcs, rd.Node) {
 			steered++
 		}
 	}

@@ -266,3 +266,28 @@ func TestWaitGatesRebaselinesWhenIdle(t *testing.T) {
 		t.Errorf("re-measured after %v, before RebaselineAfter", el)
 	}
 }
+
+// TestExhaustedSourceHoldsInWaitGates: a gate hold on the latency of an
+// exhausted source is the pacer's hold, not the Gater's: it can measure
+// the baseline again and end without waiting on the Gater.
+func TestExhaustedSourceHoldsInWaitGates(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	lat := &fakeLatency{}
+	p := slowestPacer(lat, clock)
+	exhaust(t, p, lat, clock, "a")
+	g := &fakeGate{cur: latencyHold("a", gate.GateVariationP99), waitD: latencyHold("a", gate.GateVariationP99), waitErr: gate.ErrHoldTimeout}
+	r := holdRun(g, p, time.Minute)
+	r.e.opts.RebaselineAfter = 50 * time.Millisecond
+	calls := 0
+	r.e.opts.Rebaseline = func(context.Context) error {
+		calls++
+		clock.advance(ms(100))
+		lat.set(ms(5), clock.Now(), true)
+		g.setCurrent(gate.Decision{Verdict: gate.Proceed})
+		return nil
+	}
+	d, err := r.waitGates(context.Background(), []string{"a"})
+	if err != nil || d.Verdict != gate.Proceed || calls != 1 || g.waits != 0 {
+		t.Fatalf("got %v, %v after %d re-measures and %d Gater waits; want proceed after one re-measure, no Gater wait", d, err, calls, g.waits)
+	}
+}
