@@ -34,10 +34,9 @@ import (
 // again, once per hold, and the sources judged against it.
 func (r *run) waitGates(ctx context.Context, srcs []string) (gate.Decision, error) {
 	deadline := time.Now().Add(r.e.opts.HoldTimeout)
-	var idleSince time.Time
-	rebaselined := false
+	rm := &remeasure{r: r}
 	for {
-		d, err := r.waitRelaxed(ctx, srcs)
+		d, err := r.waitRelaxed(ctx, srcs, rm)
 		if err != nil || d.Verdict == gate.Abort {
 			return d, err
 		}
@@ -50,20 +49,8 @@ func (r *run) waitGates(ctx context.Context, srcs []string) (gate.Decision, erro
 		if !time.Now().Before(deadline) {
 			return d, fmt.Errorf("%w (%s): %s", gate.ErrHoldTimeout, r.e.opts.HoldTimeout, d.Reason())
 		}
-		switch {
-		case r.e.opts.Rebaseline == nil || rebaselined || !r.idle():
-			idleSince = time.Time{}
-		case idleSince.IsZero():
-			idleSince = time.Now()
-		case time.Since(idleSince) >= r.e.opts.RebaselineAfter:
-			rebaselined = true
-			r.e.opts.Log.Info("pace exhausted with nothing in flight: measuring the latency baseline again", "reason", d.Reason())
-			if err := r.e.opts.Rebaseline(ctx); err != nil {
-				if ctx.Err() != nil {
-					return d, ctx.Err()
-				}
-				r.e.opts.Log.Warn("measuring the latency baseline again failed; the old one stays", "error", err)
-			}
+		if err := rm.tick(ctx, d); err != nil {
+			return d, err
 		}
 		if err := sleep(ctx, exhaustedPoll); err != nil {
 			return d, err
@@ -83,7 +70,9 @@ const exhaustedPoll = 100 * time.Millisecond
 
 // waitRelaxed is Gater.Wait, returning as soon as only relaxed holds (see
 // relax) are left.
-func (r *run) waitRelaxed(ctx context.Context, srcs []string) (gate.Decision, error) {
+// A latency variation hold with nothing in flight also measures the
+// baseline again (rm, once per hold): see waitGates.
+func (r *run) waitRelaxed(ctx context.Context, srcs []string, rm *remeasure) (gate.Decision, error) {
 	if r.e.opts.Pacer == nil {
 		return r.gater.Wait(ctx)
 	}
@@ -95,7 +84,9 @@ func (r *run) waitRelaxed(ctx context.Context, srcs []string) (gate.Decision, er
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cleared := make(chan gate.Decision, 1)
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		t := time.NewTicker(exhaustedPoll)
 		defer t.Stop()
 		for {
@@ -104,16 +95,28 @@ func (r *run) waitRelaxed(ctx context.Context, srcs []string) (gate.Decision, er
 				return
 			case <-t.C:
 			}
-			if d := r.relax(r.gater.Current(), srcs); d.Verdict == gate.Proceed {
+			cur := r.gater.Current()
+			if d := r.relax(cur, srcs); d.Verdict == gate.Proceed {
 				cleared <- d
 				cancel()
 				return
 			}
+			if variationHold(cur) {
+				_ = rm.tick(wctx, cur) // an error is wctx's: the wait is over
+			} else {
+				rm.reset()
+			}
 		}
 	}()
 	d, err := r.gater.Wait(wctx)
+	cancel()
+	<-stopped // rm is waitGates' again
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil {
-		return <-cleared, nil
+		select {
+		case c := <-cleared:
+			return c, nil
+		default:
+		}
 	}
 	if err == nil {
 		d = r.relax(d, srcs)
@@ -203,6 +206,58 @@ func steeredGate(g string) bool {
 		return true
 	}
 	return false
+}
+
+// remeasure measures the latency baseline again (Options.Rebaseline) once
+// a latency hold has lasted RebaselineAfter with nothing in flight: the
+// run is not what loads the nodes then. Once per waitGates.
+type remeasure struct {
+	r         *run
+	idleSince time.Time
+	done      bool
+}
+
+// tick notes one more look at the hold d; it measures the baseline again
+// when the hold has been idle long enough. It returns ctx's error only.
+func (m *remeasure) tick(ctx context.Context, d gate.Decision) error {
+	r := m.r
+	switch {
+	case r.e.opts.Rebaseline == nil || m.done || !r.idle():
+		m.idleSince = time.Time{}
+	case m.idleSince.IsZero():
+		m.idleSince = time.Now()
+	case time.Since(m.idleSince) >= r.e.opts.RebaselineAfter:
+		m.done = true
+		r.e.opts.Log.Info("latency over budget with nothing in flight: measuring the latency baseline again", "reason", d.Reason())
+		if err := r.e.opts.Rebaseline(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.e.opts.Log.Warn("measuring the latency baseline again failed; the old one stays", "error", err)
+		}
+	}
+	return nil
+}
+
+// reset starts the idle span again (the hold changed its kind).
+func (m *remeasure) reset() { m.idleSince = time.Time{} }
+
+// variationHold reports whether d holds on latency variation readings
+// alone (relative to the baseline), and nothing else.
+func variationHold(d gate.Decision) bool {
+	if d.Verdict != gate.Hold {
+		return false
+	}
+	n := 0
+	for _, rd := range d.Readings {
+		if rd.Decision == gate.Hold.String() {
+			if rd.Gate != gate.GateVariationP99 && rd.Gate != gate.GateVariationAvg {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0 && n == len(d.Reasons)
 }
 
 // idle reports whether every batch in flight has finished moving.

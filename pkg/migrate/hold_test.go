@@ -291,3 +291,63 @@ func TestExhaustedSourceHoldsInWaitGates(t *testing.T) {
 		t.Fatalf("got %v, %v after %d re-measures and %d Gater waits; want proceed after one re-measure, no Gater wait", d, err, calls, g.waits)
 	}
 }
+
+// waitingGate is a fakeGate whose Wait blocks, as gate.Policy's does, until
+// its current decision proceeds or ctx ends.
+type waitingGate struct{ fakeGate }
+
+func (w *waitingGate) Wait(ctx context.Context) (gate.Decision, error) {
+	for {
+		if d := w.Current(); d.Verdict == gate.Proceed {
+			return d, nil
+		}
+		select {
+		case <-ctx.Done():
+			return w.Current(), ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestVariationHoldRemeasuresWhenIdle: a variation hold on a node the
+// pacer does not steer (a target) with nothing in flight measures the
+// baseline again, once; a hold on anything else never does.
+func TestVariationHoldRemeasuresWhenIdle(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	lat := &fakeLatency{}
+	lat.set(ms(5), clock.Now(), true)
+	p := slowestPacer(lat, clock)
+	p.Current("a")
+	for _, tc := range []struct {
+		name      string
+		hold      gate.Decision
+		wantCalls int32
+	}{
+		{"variation on the target", latencyHold("b", gate.GateVariationP99, gate.GateVariationAvg), 1},
+		{"absolute latency on the target", latencyHold("b", gate.GateLatencyP99), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &waitingGate{fakeGate{cur: tc.hold}}
+			r := holdRun(g, p, time.Minute)
+			r.e.opts.RebaselineAfter = 50 * time.Millisecond
+			var calls atomic.Int32
+			r.e.opts.Rebaseline = func(context.Context) error {
+				calls.Add(1)
+				g.setCurrent(gate.Decision{Verdict: gate.Proceed}) // the new baseline clears it
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			d, err := r.waitGates(ctx, []string{"a"})
+			if calls.Load() != tc.wantCalls {
+				t.Fatalf("%d re-measures, want %d (got %v, %v)", calls.Load(), tc.wantCalls, d, err)
+			}
+			if tc.wantCalls > 0 && (err != nil || d.Verdict != gate.Proceed) {
+				t.Errorf("got %v, %v; want proceed after the re-measure", d, err)
+			}
+			if tc.wantCalls == 0 && !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("got %v, %v; want to hold until the deadline", d, err)
+			}
+		})
+	}
+}
