@@ -1,0 +1,139 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/slotshift/slotshift/pkg/logkey"
+)
+
+// listScript returns up to ARGV[2] keys of slot ARGV[1] followed by the
+// MEMORY USAGE (default sampling) of each: one call per slot lists and
+// measures, instead of a GETKEYSINSLOT and then one command per key (the
+// round trips cost more than the measurement). The keys are local to the
+// node (it owns or exports the slot), as cluster mode requires of a script.
+const listScript = `local ks = redis.call('CLUSTER', 'GETKEYSINSLOT', ARGV[1], ARGV[2])
+local n = #ks
+for i = 1, n do ks[n + i] = redis.call('MEMORY', 'USAGE', ks[i]) or 0 end
+return ks`
+
+// slotKeys are keys of one slot and, when sizes are measured, their sizes
+// (sizes[i] is keys[i]'s; nil when not measured).
+type slotKeys struct {
+	slot  int
+	keys  []string
+	sizes []int64
+}
+
+// listFirst lists slots of src before they open: on src's replica (see
+// LegacyOptions.ListFrom) when it has one that answers, else on src.
+func (l *Legacy) listFirst(ctx context.Context, src string, slots []int) ([]slotKeys, error) {
+	rep := l.opts.ListFrom[src]
+	l.mu.Lock()
+	skip := rep == "" || l.noList[rep]
+	l.mu.Unlock()
+	if !skip {
+		keys, err := l.listOn(ctx, rep, slots, true)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err == nil {
+			if l.listed == nil {
+				l.listed = map[string]int{}
+			}
+			l.listed[rep]++
+			return keys, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if l.noList == nil {
+			l.noList = map[string]bool{}
+		}
+		l.noList[rep] = true
+		l.opts.Log.Warn("listing keys on the replica failed; listing on its master", logkey.Node, rep, "master", src, logkey.Error, err)
+	}
+	return l.list(ctx, src, slots)
+}
+
+// ReplicaListings returns, per replica, how many slot groups were listed
+// on it rather than on its master (see LegacyOptions.ListFrom).
+func (l *Legacy) ReplicaListings() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.listed)
+}
+
+// list lists up to KeysPerMigrate keys of each slot of addr, in pipelines of
+// ListsPerPipeline slots, with their sizes when sizes are measured. Slots
+// without keys are left out; the rest keep the order of slots.
+func (l *Legacy) list(ctx context.Context, addr string, slots []int) ([]slotKeys, error) {
+	return l.listOn(ctx, addr, slots, false)
+}
+
+// listOn is list; readonly lists on a replica, whose connection must say
+// READONLY first for the script to read its master's keys.
+func (l *Legacy) listOn(ctx context.Context, addr string, slots []int, readonly bool) ([]slotKeys, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
+	defer cancel()
+	measure := l.opts.measureSizes()
+	cmds := make([]*redis.Cmd, len(slots))
+	var ro []*redis.StatusCmd
+	for start := 0; start < len(slots); start += l.opts.ListsPerPipeline {
+		pipe := l.clients.Client(addr).Pipeline()
+		if readonly {
+			ro = append(ro, pipe.ReadOnly(ctx))
+		}
+		for i := start; i < min(start+l.opts.ListsPerPipeline, len(slots)); i++ {
+			if measure {
+				cmds[i] = pipe.Eval(ctx, listScript, nil, slots[i], l.opts.KeysPerMigrate)
+			} else {
+				cmds[i] = pipe.Do(ctx, "CLUSTER", "GETKEYSINSLOT", slots[i], l.opts.KeysPerMigrate)
+			}
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for _, c := range ro {
+		if err := c.Err(); err != nil {
+			return nil, fmt.Errorf("READONLY on %s: %w", addr, err)
+		}
+	}
+	out := make([]slotKeys, 0, len(slots))
+	for i, s := range slots {
+		vals, err := cmds[i].Slice()
+		if err != nil {
+			return nil, fmt.Errorf("listing the keys of slot %d on %s: %w", s, addr, err)
+		}
+		n := len(vals)
+		if measure {
+			if n%2 != 0 {
+				return nil, fmt.Errorf("listing the keys of slot %d on %s: odd reply of %d values", s, addr, n)
+			}
+			n /= 2
+		}
+		if n == 0 {
+			continue
+		}
+		sk := slotKeys{slot: s, keys: make([]string, n)}
+		if measure {
+			sk.sizes = make([]int64, n)
+		}
+		for j := range n {
+			k, ok := vals[j].(string)
+			if !ok {
+				return nil, fmt.Errorf("listing the keys of slot %d on %s: key %d is %T", s, addr, j, vals[j])
+			}
+			sk.keys[j] = k
+			if measure {
+				size, ok := vals[n+j].(int64)
+				if !ok {
+					return nil, fmt.Errorf("listing the keys of slot %d on %s: size of %q is %T", s, addr, k, vals[n+j])
+				}
+				sk.sizes[j] = size
+			}
+		}
+		out = append(out, sk)
+	}
+	return out, nil
+}
