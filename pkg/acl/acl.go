@@ -41,6 +41,9 @@ type Command struct {
 	Args []string
 	// Stages name the stages that send it.
 	Stages []string
+	// Without, when set, makes the command optional: it says what
+	// slotshift does instead when the user may not run it.
+	Without string
 }
 
 // Name is the command as an operator greps for it: "CLUSTER SETSLOT".
@@ -93,7 +96,8 @@ func Commands() []Command {
 		c("rebalance", "CLUSTER", "GETKEYSINSLOT", "0", "10"),
 		c("rebalance", "CLUSTER", "COUNTKEYSINSLOT", "0"),
 		c("rebalance", "EVAL", "return 1", "0", "0", "10"),
-		c("rebalance", "READONLY"),
+		{Args: []string{"READONLY"}, Stages: []string{"rebalance"},
+			Without: "rebalance lists and sizes keys on the masters instead of their replicas"},
 		c("rebalance", "MIGRATE", "127.0.0.1", "7000", "", "0", "5000", "REPLACE", "AUTH2", "user", "password", "KEYS", checkKey),
 		c("rebalance", "SELECT", "0"),
 		c("rebalance", "RESTORE-ASKING", checkKey, "0", "payload", "REPLACE"),

@@ -105,7 +105,11 @@ func CheckACL(inv *inventory.Inventory, user string, probes map[string]ACLProbe)
 		feature[c.Name()] = true
 	}
 	stages := map[string][]string{}
+	without := map[string]string{} // optional commands: what happens without them
 	for _, c := range append(acl.Commands(), featureCmds...) {
+		if c.Without != "" {
+			without[c.Name()] = c.Without
+		}
 		for _, s := range c.Stages {
 			if !slices.Contains(stages[c.Name()], s) {
 				stages[c.Name()] = append(stages[c.Name()], s)
@@ -139,6 +143,11 @@ func CheckACL(inv *inventory.Inventory, user string, probes map[string]ACLProbe)
 		c.Hint = "grant the rule in README (ACL users) on every node; provision renders it"
 		if feature[cmd] {
 			c.Hint = "this server's atomic slot migration or slot statistics need it: add the extra rule for the server (README, ACL users)"
+		}
+		if w, ok := without[cmd]; ok {
+			c.Status = report.Warn
+			c.Message += "; without it " + w
+			c.Hint = "add +" + strings.ToLower(cmd) + " to the user's rule (README, ACL users)"
 		}
 		c.Tags = []string{"command:" + cmd}
 		out = append(out, c)

@@ -109,4 +109,10 @@ func TestCheckACLFeatureCommand(t *testing.T) {
 	if got := CheckACL(inv, "ops", probes); len(got) != 1 || strings.Contains(got[0].Hint, "extra rule") {
 		t.Errorf("a refused base command hints at the extra rule: %+v", got)
 	}
+	// READONLY is optional: rebalance lists keys on the masters without it.
+	probes["127.0.0.1:7000"] = ACLProbe{Denied: map[string]string{"READONLY": "no permissions"}}
+	if got := CheckACL(inv, "ops", probes); len(got) != 1 || got[0].Status != report.Warn ||
+		!strings.Contains(got[0].Message, "instead of their replicas") || !strings.Contains(got[0].Hint, "+readonly") {
+		t.Errorf("a refused optional command: %+v", got)
+	}
 }
