@@ -207,45 +207,48 @@ func TestFirstWaitIgnoresVariation(t *testing.T) {
 	if _, err := m.MeasureBaseline(ctx, 500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	// A Lua burner stalls master 0 for 30ms in every 100ms from now to
-	// the test's end: its p99 goes far over its idle baseline, but stays
-	// under the absolute thresholds.
-	burnUntilCleanup(t, ctx, c, masters[0], 100*time.Millisecond)
+	// A Lua burner stalls master 0 for 60ms in every 150ms from now to
+	// the test's end: its p99 goes far over its idle baseline (even one
+	// taken on a loaded machine), but stays under the absolute thresholds.
+	burnUntilCleanup(t, ctx, c, masters[0], 60*time.Millisecond, 150*time.Millisecond)
 	g := inventory.Gates{
 		LatencyP99MS:            inventory.Threshold{Hold: 1000, Abort: 10000},
-		LatencyVariationPercent: inventory.Threshold{Hold: 200, Abort: 1000000},
+		LatencyVariationPercent: inventory.Threshold{Hold: 100, Abort: 1000000},
 		MemoryPercent:           inventory.Threshold{Hold: 80, Abort: 95},
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		d := Decide(m.Readings(), g)
-		if d.Verdict == Hold && holdsOn(d, "latency_variation_p99 ", masters[0]) {
-			break
+	showing := func() {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			d := Decide(m.Readings(), g)
+			if d.Verdict == Hold && holdsOn(d, "latency_variation_p99 ", masters[0]) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the stalls never showed as a variation on %s: %v", masters[0], d)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the stalls never showed as a variation on %s: %v", masters[0], d)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	showing()
 	p := Policy{Monitor: m, Gates: g, HoldTimeout: time.Second}
 	if d, err := p.Wait(ctx); err != nil || d.Verdict != Proceed {
 		t.Fatalf("first Wait = %v, %v; want proceed (no batch has run)", d, err)
 	}
-	d, err := p.Wait(ctx)
-	// Other nodes may hold on their own noise: the check is on master 0.
-	if !errors.Is(err, ErrHoldTimeout) || !holdsOn(d, "latency_variation_p99 ", masters[0]) {
-		r := m.Readings()
-		t.Fatalf("second Wait = %v, %v; want a hold on the variation of %s (now %+v, baseline %+v)", d, err, masters[0], r.Latency[masters[0]], r.Baseline[masters[0]])
-	}
-}
-
-// holdsOn reports whether one of d's reasons names both what and node.
-func holdsOn(d Decision, what, node string) bool {
-	for _, r := range d.Reasons {
-		if strings.Contains(r, what) && strings.Contains(r, node+" ") {
-			return true
+	// A later Wait holds on the same stalls. On a loaded machine the hold
+	// may clear in a calm gap between two bursts: it must hold in one of
+	// three tries, each on the stalls showing again.
+	for try := 1; ; try++ {
+		showing()
+		d, err := p.Wait(ctx)
+		// Other nodes may hold on their own noise: the check is on master 0.
+		if errors.Is(err, ErrHoldTimeout) && holdsOn(d, "latency_variation_p99 ", masters[0]) {
+			break
 		}
+		r := m.Readings()
+		if try == 3 {
+			t.Fatalf("later Wait = %v, %v; want a hold on the variation of %s (now %+v, baseline %+v)", d, err, masters[0], r.Latency[masters[0]], r.Baseline[masters[0]])
+		}
+		t.Logf("try %d: later Wait = %v, %v (now %+v)", try, d, err, r.Latency[masters[0]])
 	}
-	return false
 }
 
 // A second look judges as many PINGs per node as the baseline holds: with
@@ -260,7 +263,7 @@ func TestSecondLookAsLongAsBaseline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	burnUntilCleanup(t, ctx, c, masters[0], 60*time.Millisecond)
+	burnUntilCleanup(t, ctx, c, masters[0], 30*time.Millisecond, 60*time.Millisecond)
 	g := inventory.Gates{
 		LatencyVariationPercent: inventory.Threshold{Hold: 10, Abort: 300},
 		MemoryPercent:           inventory.Threshold{Hold: 80, Abort: 95},
@@ -310,15 +313,25 @@ func monitoredCluster(t *testing.T, o MonitorOptions) (*sandboxtest.Cluster, []s
 	return c, masters, m, ctx
 }
 
-// burnUntilCleanup runs a Lua burner on addr, 30ms in every period, until
+// burnUntilCleanup runs a Lua burner on addr, burst in every period, until
 // the test ends (or ctx does).
-func burnUntilCleanup(t *testing.T, ctx context.Context, c *sandboxtest.Cluster, addr string, period time.Duration) {
+func burnUntilCleanup(t *testing.T, ctx context.Context, c *sandboxtest.Cluster, addr string, burst, period time.Duration) {
 	bctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		burn(bctx, addr, c.Password, 30*time.Millisecond, period)
+		burn(bctx, addr, c.Password, burst, period)
 	}()
 	t.Cleanup(func() { stop(); wg.Wait() })
+}
+
+// holdsOn reports whether one of d's reasons names both what and node.
+func holdsOn(d Decision, what, node string) bool {
+	for _, r := range d.Reasons {
+		if strings.Contains(r, what) && strings.Contains(r, node+" ") {
+			return true
+		}
+	}
+	return false
 }
