@@ -98,7 +98,7 @@ func (m *remeasures) check() (report.Check, bool) {
 		return report.Check{}, false
 	}
 	return report.Check{ID: IDBaselineRemeasured, Status: report.Warn, Observed: len(m.times), Unit: "times",
-		Message: fmt.Sprintf("the pace was exhausted with nothing moving, so the latency was not this run's doing; the baseline was measured again %d time(s): %s",
+		Message: fmt.Sprintf("a latency hold lasted with nothing moving, so the latency was not this run's doing; the baseline was measured again %d time(s): %s",
 			len(m.times), strings.Join(m.times, "; ")),
 		Hint: "the masters' idle latency rose after the run began: check what else loads them"}, true
 }
