@@ -28,10 +28,11 @@ import (
 // (together with the batches in flight). It returns a proceed or abort
 // decision, or a hold decision with gate.ErrHoldTimeout, or ctx's error.
 //
-// An exhausted hold with nothing in flight for RebaselineAfter is not the
-// run's doing: nothing of it loads the sources. With Options.Rebaseline
-// set (budgets relative to a baseline), the baseline is then measured
-// again, once per hold, and the sources judged against it.
+// A hold on an exhausted pace, or on latency variation alone, with nothing
+// in flight for RebaselineAfter is not the run's doing: nothing of it
+// loads the nodes. With Options.Rebaseline set (budgets relative to a
+// baseline), the baseline is then measured again, once per hold (see
+// remeasure), and the nodes judged against it.
 func (r *run) waitGates(ctx context.Context, srcs []string) (gate.Decision, error) {
 	deadline := time.Now().Add(r.e.opts.HoldTimeout)
 	rm := &remeasure{r: r}
