@@ -155,7 +155,7 @@ func (br *batchRun) paceHold(m plan.Move, slot int) error {
 	if r.e.opts.Pacer == nil || r.gater == nil || !r.e.opts.Pacer.Exhausted(m.FromAddr) {
 		return nil
 	}
-	d, err := r.waitGates(r.ctx, []string{m.FromAddr})
+	d, err := r.waitGates(r.ctx, []plan.Move{m})
 	switch {
 	case errors.Is(err, gate.ErrHoldTimeout):
 		return r.stop.set(fmt.Errorf("%w in batch %d at slot %d: %s", ErrHeld, n, slot, d.Reason()), n)

@@ -293,7 +293,7 @@ func (r *run) admit(b plan.Batch) (gate.Decision, error) {
 	if r.gater == nil {
 		return gate.Decision{}, nil
 	}
-	d, err := r.waitGates(r.ctx, r.sources(b.Moves))
+	d, err := r.waitGates(r.ctx, r.moves(b.Moves))
 	r.res.Gate = d
 	r.prog.gates.Store(d.String())
 	switch {

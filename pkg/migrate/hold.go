@@ -24,8 +24,8 @@ import (
 // exhausted is the pacer's job, and does not hold the batch. Abort
 // thresholds are never relaxed: they abort as without a pacer.
 
-// waitGates waits on the gates before a batch whose moves send from srcs
-// (together with the batches in flight). It returns a proceed or abort
+// waitGates waits on the gates before moves (a batch's, together with the
+// batches in flight). It returns a proceed or abort
 // decision, or a hold decision with gate.ErrHoldTimeout, or ctx's error.
 //
 // A hold on an exhausted pace, or on latency variation alone, with nothing
@@ -33,11 +33,12 @@ import (
 // loads the nodes. With Options.Rebaseline set (budgets relative to a
 // baseline), the baseline is then measured again, once per hold (see
 // remeasure), and the nodes judged against it.
-func (r *run) waitGates(ctx context.Context, srcs []string) (gate.Decision, error) {
+func (r *run) waitGates(ctx context.Context, moves []plan.Move) (gate.Decision, error) {
 	deadline := time.Now().Add(r.e.opts.HoldTimeout)
 	rm := &remeasure{r: r}
+	srcs, nodes := sourcesOf(moves), nodesOf(moves)
 	for {
-		d, err := r.waitRelaxed(ctx, srcs, rm)
+		d, err := r.waitRelaxed(ctx, nodes, rm)
 		if err != nil || d.Verdict == gate.Abort {
 			return d, err
 		}
@@ -70,16 +71,16 @@ func (r *run) waitGates(ctx context.Context, srcs []string) (gate.Decision, erro
 const exhaustedPoll = 100 * time.Millisecond
 
 // waitRelaxed is Gater.Wait, returning as soon as only relaxed holds (see
-// relax) are left.
+// relax) on nodes are left.
 // A latency variation hold with nothing in flight also measures the
 // baseline again (rm, once per hold): see waitGates.
-func (r *run) waitRelaxed(ctx context.Context, srcs []string, rm *remeasure) (gate.Decision, error) {
+func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (gate.Decision, error) {
 	if r.e.opts.Pacer == nil {
 		return r.gater.Wait(ctx)
 	}
 	// Only a proceed short-cuts the wait: an abort goes through Wait,
 	// which gives it a second look and, before the first batch, holds.
-	if d := r.relax(r.gater.Current(), srcs); d.Verdict == gate.Proceed {
+	if d := r.relax(r.gater.Current(), nodes); d.Verdict == gate.Proceed {
 		return d, nil
 	}
 	wctx, cancel := context.WithCancel(ctx)
@@ -97,7 +98,7 @@ func (r *run) waitRelaxed(ctx context.Context, srcs []string, rm *remeasure) (ga
 			case <-t.C:
 			}
 			cur := r.gater.Current()
-			if d := r.relax(cur, srcs); d.Verdict == gate.Proceed {
+			if d := r.relax(cur, nodes); d.Verdict == gate.Proceed {
 				cleared <- d
 				cancel()
 				return
@@ -120,17 +121,18 @@ func (r *run) waitRelaxed(ctx context.Context, srcs []string, rm *remeasure) (ga
 		}
 	}
 	if err == nil {
-		d = r.relax(d, srcs)
+		d = r.relax(d, nodes)
 	}
 	return d, err
 }
 
-// relax turns a hold whose every reason is a latency reading on a source
-// the pacer steers into a proceed. Any other hold reason keeps the whole
-// hold; an abort stays an abort. An exhausted source is relaxed here too:
+// relax turns a hold whose every reason is a latency reading on one of
+// nodes whose latency the pacer steers (a source it paces, or a target one
+// sends to: see Pacer.Steers) into a proceed. Any other hold reason keeps
+// the whole hold; an abort stays an abort. An exhausted source is relaxed here too:
 // waitGates holds on it itself (see exhausted), where an idle hold can
 // measure the baseline again.
-func (r *run) relax(d gate.Decision, srcs []string) gate.Decision {
+func (r *run) relax(d gate.Decision, nodes []string) gate.Decision {
 	if d.Verdict != gate.Hold || r.e.opts.Pacer == nil {
 		return d
 	}
@@ -139,7 +141,7 @@ func (r *run) relax(d gate.Decision, srcs []string) gate.Decision {
 		if rd.Decision != gate.Hold.String() || !steeredGate(rd.Gate) {
 			continue
 		}
-		if _, ok := r.e.opts.Pacer.Last(rd.Node); ok && slices.Contains(srcs, rd.Node) {
+		if slices.Contains(nodes, rd.Node) && r.e.opts.Pacer.Steers(rd.Node) {
 			steered++
 		}
 	}
@@ -160,17 +162,22 @@ func (r *run) exhausted(srcs []string) []string {
 	var out []string
 	for _, a := range srcs {
 		if pc, ok := p.Last(a); ok && pc.Exhausted {
-			out = append(out, exhaustedReason(pc, p.Options()))
+			out = append(out, exhaustedReason(pc))
 		}
 	}
 	return out
 }
 
-// exhaustedReason names the source and the reading that broke its budget.
-func exhaustedReason(pc Pace, o PacerOptions) string {
-	what, v, budget := "p99", pc.P99, o.BudgetP99
-	if o.BudgetP99 <= 0 || (o.BudgetAvg > 0 && float64(pc.Avg)/float64(o.BudgetAvg) > float64(pc.P99)/float64(o.BudgetP99)) {
-		what, v, budget = "avg", pc.Avg, o.BudgetAvg
+// exhaustedReason names the source and the reading that broke its budget:
+// that node's own budget, as the pace was judged on it.
+func exhaustedReason(pc Pace) string {
+	bp, ba := pc.budgetP99, pc.budgetAvg
+	what, v, budget := "p99", pc.P99, bp
+	if bp <= 0 || (ba > 0 && float64(pc.Avg)/float64(ba) > float64(pc.P99)/float64(bp)) {
+		what, v, budget = "avg", pc.Avg, ba
+	}
+	if pc.Node != "" && pc.Node != pc.Addr {
+		return fmt.Sprintf("pace exhausted on %s: its target %s reads %s %s ms, over budget %s ms, at the slowest pace", pc.Addr, pc.Node, what, msText(v), msText(budget))
 	}
 	return fmt.Sprintf("pace exhausted on %s: %s %s ms over budget %s ms at the slowest pace", pc.Addr, what, msText(v), msText(budget))
 }
@@ -179,14 +186,24 @@ func msText(d time.Duration) string {
 	return trimZero(fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)))
 }
 
-// sources are the source addresses of the batches in flight and of the
-// moves of the next batch, sorted, once each.
-func (r *run) sources(next []plan.Move) []string {
+// moves are the moves of the next batch and of the batches in flight.
+func (r *run) moves(next []plan.Move) []plan.Move {
 	moves := slices.Clone(next)
 	for _, br := range r.inflight {
 		moves = append(moves, br.b.Moves...)
 	}
-	return sourcesOf(moves)
+	return moves
+}
+
+// nodesOf returns the moves' source and target addresses, sorted, once
+// each.
+func nodesOf(moves []plan.Move) []string {
+	out := make([]string, 0, 2*len(moves))
+	for _, m := range moves {
+		out = append(out, m.FromAddr, m.ToAddr)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // sourcesOf returns the moves' source addresses, sorted, once each.

@@ -20,6 +20,15 @@ func slowestPacer(lat LatencySource, clock *fakeClock) *Pacer {
 		MaxRest: 0.25, RestStep: 0.25, Now: clock.Now})
 }
 
+// from returns a move out of each of srcs, to a target no source paces.
+func from(srcs ...string) []plan.Move {
+	out := make([]plan.Move, len(srcs))
+	for i, a := range srcs {
+		out[i] = plan.Move{FromAddr: a, ToAddr: "target"}
+	}
+	return out
+}
+
 // holdRun is a run with just what waitGates needs.
 func holdRun(g Gater, p *Pacer, holdTimeout time.Duration) *run {
 	e := &Executor{opts: Options{Pacer: p, HoldTimeout: holdTimeout}.withDefaults()}
@@ -36,14 +45,15 @@ func latencyHold(node string, gates ...string) gate.Decision {
 }
 
 // TestWaitGatesRelaxesSteeredLatency: with a pacer, a latency hold on a
-// source it steers does not hold the batch; any other hold does, and an
-// abort still aborts.
+// source it steers, or on a target such a source sends to, does not hold
+// the batch; any other hold does, and an abort still aborts.
 func TestWaitGatesRelaxesSteeredLatency(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	lat := &fakeLatency{}
 	lat.set(ms(5), clock.Now(), true)
 	p := slowestPacer(lat, clock)
-	p.Current("a") // a has been paced
+	p.Current("a")                   // a has been paced
+	p.Sent("a", "target", 10, ms(1)) // and sends to target
 	cpu := gate.Decision{Verdict: gate.Hold, Reasons: []string{"cpu 80% on c > hold 70%"},
 		Readings: []gate.Reading{{Gate: gate.GateCPU, Node: "c", Value: 80, Hold: 70, Decision: gate.Hold.String()}}}
 	withCPU := latencyHold("a", gate.GateLatencyP99)
@@ -62,7 +72,8 @@ func TestWaitGatesRelaxesSteeredLatency(t *testing.T) {
 		{"steered latency", latencyHold("a", gate.GateLatencyP99, gate.GateLatencyAvg), []string{"a"}, p, 0, gate.Proceed},
 		{"steered variation", latencyHold("a", gate.GateVariationP99, gate.GateVariationAvg), []string{"a"}, p, 0, gate.Proceed},
 		{"no pacer", latencyHold("a", gate.GateLatencyP99), []string{"a"}, nil, 1, gate.Hold},
-		{"latency on a target", latencyHold("b", gate.GateLatencyP99), []string{"a"}, p, 1, gate.Hold},
+		{"latency on the target a source sends to", latencyHold("target", gate.GateLatencyP99, gate.GateVariationP99), []string{"a"}, p, 0, gate.Proceed},
+		{"latency on a node no source sends to", latencyHold("b", gate.GateLatencyP99), []string{"a"}, p, 1, gate.Hold},
 		{"not a source now", latencyHold("a", gate.GateLatencyP99), []string{"b"}, p, 1, gate.Hold},
 		{"cpu too", withCPU, []string{"a"}, p, 1, gate.Hold},
 		// An abort goes through Wait: its second look, and the first batch's
@@ -74,7 +85,7 @@ func TestWaitGatesRelaxesSteeredLatency(t *testing.T) {
 			if tc.cur.Verdict == gate.Abort {
 				g.waitErr = nil
 			}
-			d, err := holdRun(g, tc.pacer, time.Second).waitGates(context.Background(), tc.srcs)
+			d, err := holdRun(g, tc.pacer, time.Second).waitGates(context.Background(), from(tc.srcs...))
 			if g.waits != tc.wantWaits || d.Verdict != tc.want {
 				t.Errorf("waits %d verdict %v err %v; want %d waits and %v", g.waits, d.Verdict, err, tc.wantWaits, tc.want)
 			}
@@ -110,7 +121,7 @@ func TestWaitGatesHoldsOnExhaustedPace(t *testing.T) {
 	r := holdRun(&fakeGate{}, p, 300*time.Millisecond)
 
 	start := time.Now()
-	d, err := r.waitGates(context.Background(), []string{"a", "b"})
+	d, err := r.waitGates(context.Background(), from("a", "b"))
 	want := "pace exhausted on a: p99 30 ms over budget 20 ms at the slowest pace"
 	if !errors.Is(err, gate.ErrHoldTimeout) || d.Verdict != gate.Hold || d.Reason() != want {
 		t.Fatalf("got %v %q, err %v; want a hold: %s", d.Verdict, d.Reason(), err, want)
@@ -129,7 +140,7 @@ func TestWaitGatesHoldsOnExhaustedPace(t *testing.T) {
 		clock.advance(ms(100))
 		lat.set(ms(5), clock.Now(), true)
 	}()
-	d, err = r.waitGates(context.Background(), []string{"a"})
+	d, err = r.waitGates(context.Background(), from("a"))
 	if err != nil || d.Verdict != gate.Proceed || p.Exhausted("a") {
 		t.Fatalf("got %v, err %v, exhausted %v; want proceed", d, err, p.Exhausted("a"))
 	}
@@ -245,7 +256,7 @@ func TestWaitGatesRebaselinesWhenIdle(t *testing.T) {
 		}
 		r.inflight = inflight
 		start := time.Now()
-		d, err := r.waitGates(context.Background(), []string{"a"})
+		d, err := r.waitGates(context.Background(), from("a"))
 		return d, err, time.Since(start)
 	}
 
@@ -286,7 +297,7 @@ func TestExhaustedSourceHoldsInWaitGates(t *testing.T) {
 		g.setCurrent(gate.Decision{Verdict: gate.Proceed})
 		return nil
 	}
-	d, err := r.waitGates(context.Background(), []string{"a"})
+	d, err := r.waitGates(context.Background(), from("a"))
 	if err != nil || d.Verdict != gate.Proceed || calls != 1 || g.waits != 0 {
 		t.Fatalf("got %v, %v after %d re-measures and %d Gater waits; want proceed after one re-measure, no Gater wait", d, err, calls, g.waits)
 	}
@@ -338,7 +349,7 @@ func TestVariationHoldRemeasuresWhenIdle(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			d, err := r.waitGates(ctx, []string{"a"})
+			d, err := r.waitGates(ctx, from("a"))
 			if calls.Load() != tc.wantCalls {
 				t.Fatalf("%d re-measures, want %d (got %v, %v)", calls.Load(), tc.wantCalls, d, err)
 			}

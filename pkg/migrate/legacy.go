@@ -528,10 +528,7 @@ func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, know
 	if len(slots) == 0 {
 		return st, nil
 	}
-	host, port, err := net.SplitHostPort(dst.Addr)
-	if err != nil {
-		return st, fmt.Errorf("target address %q: %w", dst.Addr, err)
-	}
+	var err error
 	busy := map[int]map[string]bool{} // keys that met BUSYKEY: resend with REPLACE
 	var batches []migrateBatch        // reused from round to round
 	var keys []slotKeys
@@ -560,7 +557,7 @@ func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, know
 		}
 		listed = false
 		batches = l.batches(batches[:0], keys, busy, l.keysPerMigrate(src.Addr))
-		if err := l.migrate(ctx, src.Addr, host, port, batches, busy, &st); err != nil {
+		if err := l.migrate(ctx, src.Addr, dst.Addr, batches, busy, &st); err != nil {
 			return st, err
 		}
 	}
@@ -635,10 +632,14 @@ func (sk slotKeys) size(j int) int64 {
 
 // migrate sends batches in pipelines on src's connection. The source runs
 // MIGRATEs one after another anyway; the pipeline removes the round trips.
-func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batches []migrateBatch, busy map[int]map[string]bool, st *Stats) error {
+func (l *Legacy) migrate(ctx context.Context, srcAddr, dstAddr string, batches []migrateBatch, busy map[int]map[string]bool, st *Stats) error {
 	const pipeBytes = 64 << 20
+	host, port, err := net.SplitHostPort(dstAddr)
+	if err != nil {
+		return fmt.Errorf("target address %q: %w", dstAddr, err)
+	}
 	for len(batches) > 0 {
-		depth, err := l.pipelineDepth(ctx, srcAddr)
+		depth, err := l.pipelineDepth(ctx, srcAddr, dstAddr)
 		if err != nil {
 			return err
 		}
@@ -691,7 +692,7 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, host, port string, batche
 				return fmt.Errorf("MIGRATE slot %d from %s to %s:%s: %w", b.slot, srcAddr, host, port, err)
 			}
 		}
-		l.sent(srcAddr, st.Keys-sent, time.Since(began))
+		l.sent(srcAddr, dstAddr, st.Keys-sent, time.Since(began))
 	}
 	return nil
 }

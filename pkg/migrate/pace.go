@@ -72,6 +72,11 @@ type PacerOptions struct {
 	// MaxPause caps one pause between two MIGRATE pipelines of one source.
 	// Default 200ms.
 	MaxPause time.Duration
+	// Paused, when set, is asked before each pipeline: while it reports
+	// true no source sends (Wait waits). The stage pauses while an abort
+	// awaits its second look, so the look judges the nodes without this
+	// run's load. Nil: never paused.
+	Paused func() bool
 	// History is how many pace changes are kept per source. Default 256.
 	History int
 	// Now is the clock. Default time.Now.
@@ -135,7 +140,9 @@ type Pace struct {
 	Depth int     `json:"depth"`
 	Rest  float64 `json:"rest"`
 	// P99 and Avg are the reading judged; BudgetUsed is the larger of their
-	// ratios to the budget (0 with no reading).
+	// ratios to the budget (0 with no reading). Node is whose reading it
+	// was: the source, or a target it sends to (see observe).
+	Node       string        `json:"node,omitempty"`
 	P99        time.Duration `json:"p99_ns"`
 	Avg        time.Duration `json:"avg_ns"`
 	BudgetUsed float64       `json:"budget_used"`
@@ -148,6 +155,8 @@ type Pace struct {
 
 	cutAt   time.Time // last cut
 	cutUsed float64   // BudgetUsed that caused it
+	// budgetP99 and budgetAvg are the budget P99 and Avg were judged on.
+	budgetP99, budgetAvg time.Duration
 }
 
 // Level is the pace as a fraction of the fastest, from near 0 (slowest) to
@@ -200,6 +209,7 @@ func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 	}
 	u := o.used(obs)
 	next.P99, next.Avg, next.BudgetUsed = obs.P99, obs.Avg, u
+	next.budgetP99, next.budgetAvg = o.BudgetP99, o.BudgetAvg
 	switch {
 	case u > 1:
 		next.Exhausted = cur.slowest(o)
@@ -260,6 +270,8 @@ type paceNode struct {
 	moved   int64         // keys sent since cur.At
 	busy    time.Duration // what the last pipeline took; 0 once rested after
 	history []Pace
+	// targets are the nodes the source sent to, and when it last did.
+	targets map[string]time.Time
 	// exhausted is how long the source has spent exhausted, up to cur.At.
 	exhausted time.Duration
 }
@@ -288,15 +300,11 @@ func (p *Pacer) Current(addr string) Pace {
 	if now.Sub(n.cur.At) < p.opts.Window {
 		return n.cur
 	}
-	var obs Observation
-	obs.P99, obs.Avg, obs.At, obs.OK = p.src.Latency(addr)
-	o := p.opts
-	if o.BudgetFor != nil {
-		if p99, avg, ok := o.BudgetFor(addr); ok {
-			o.BudgetP99, o.BudgetAvg = p99, avg
-		}
-	}
+	obs, o, node := p.observe(addr, n, now)
 	next := o.Decide(n.cur, obs, now)
+	if next.Verdict != VerdictStale {
+		next.Node = node
+	}
 	if el := now.Sub(n.cur.At); el > 0 {
 		next.KeysPerSec = float64(n.moved) / el.Seconds()
 	}
@@ -412,11 +420,16 @@ func (o PacerOptions) Pause(pc Pace, busy time.Duration) time.Duration {
 }
 
 // Wait rests after addr's last pipeline (see Pause), or until ctx ends, and
-// returns the pace to send the next pipeline at.
-func (p *Pacer) Wait(ctx context.Context, addr string) (Pace, error) {
+// returns the pace to send the next pipeline to dst at. It also waits
+// while the pacer is paused (PacerOptions.Paused).
+func (p *Pacer) Wait(ctx context.Context, addr, dst string) (Pace, error) {
+	if err := p.paused(ctx); err != nil {
+		return Pace{}, err
+	}
 	pc := p.Current(addr)
 	p.mu.Lock()
 	n := p.nodes[addr]
+	n.route(dst, p.opts.Now())
 	pause := p.opts.Pause(pc, n.busy)
 	n.busy = 0
 	p.mu.Unlock()
@@ -433,14 +446,15 @@ func (p *Pacer) Wait(ctx context.Context, addr string) (Pace, error) {
 	}
 }
 
-// Sent records a pipeline addr sent: the keys it moved (for
+// Sent records a pipeline addr sent to dst: the keys it moved (for
 // Pace.KeysPerSec) and how long it took (for the next pause).
-func (p *Pacer) Sent(addr string, keys int64, took time.Duration) {
+func (p *Pacer) Sent(addr, dst string, keys int64, took time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n := p.nodes[addr]; n != nil {
 		n.moved += keys
 		n.busy = took
+		n.route(dst, p.opts.Now())
 	}
 }
 
@@ -489,17 +503,17 @@ func (l *Legacy) keysPerMigrate(addr string) int {
 // pipelineDepth rests as the pacer says after addr's last pipeline and returns how many
 // MIGRATEs to send in the next pipeline: MigratesPerPipeline, capped by the
 // pacer.
-func (l *Legacy) pipelineDepth(ctx context.Context, addr string) (int, error) {
+func (l *Legacy) pipelineDepth(ctx context.Context, addr, dst string) (int, error) {
 	if l.opts.Pacer == nil {
 		return l.opts.MigratesPerPipeline, nil
 	}
-	pc, err := l.opts.Pacer.Wait(ctx, addr)
+	pc, err := l.opts.Pacer.Wait(ctx, addr, dst)
 	return max(1, min(l.opts.MigratesPerPipeline, pc.Depth)), err
 }
 
-// sent tells the pacer about a pipeline addr sent.
-func (l *Legacy) sent(addr string, keys int64, took time.Duration) {
+// sent tells the pacer about a pipeline addr sent to dst.
+func (l *Legacy) sent(addr, dst string, keys int64, took time.Duration) {
 	if l.opts.Pacer != nil {
-		l.opts.Pacer.Sent(addr, keys, took)
+		l.opts.Pacer.Sent(addr, dst, keys, took)
 	}
 }

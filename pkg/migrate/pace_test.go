@@ -261,13 +261,13 @@ func TestPacerWait(t *testing.T) {
 	p := NewPacer(src, PacerOptions{BudgetP99: time.Millisecond, Window: time.Nanosecond, MaxPause: 2 * time.Hour})
 	const a = "127.0.0.1:7000"
 	p.Current(a)
-	p.Sent(a, 10, time.Hour) // the rest after a cut is a quarter of that
+	p.Sent(a, "", 10, time.Hour) // the rest after a cut is a quarter of that
 	time.Sleep(time.Millisecond)
 	src.set(time.Second, time.Now(), true)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	pc, err := p.Wait(ctx, a)
+	pc, err := p.Wait(ctx, a, "")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait = %v, want the context's error", err)
 	}
@@ -279,7 +279,7 @@ func TestPacerWait(t *testing.T) {
 	}
 	// The rest was taken (cut short): the next pipeline goes at once.
 	start = time.Now()
-	if _, err := p.Wait(context.Background(), a); err != nil || time.Since(start) > 10*time.Second {
+	if _, err := p.Wait(context.Background(), a, ""); err != nil || time.Since(start) > 10*time.Second {
 		t.Errorf("second Wait: %v after %v", err, time.Since(start))
 	}
 }
