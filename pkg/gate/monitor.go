@@ -166,18 +166,24 @@ func (m *Monitor) Start(ctx context.Context) {
 		m.loop(ctx, m.LatencyInterval(), func(ctx context.Context) { m.probeLatency(ctx, a) })
 	}
 	for r, master := range m.replicas {
-		m.loop(ctx, m.opts.Interval, func(ctx context.Context) { m.probeLag(ctx, r, master) })
+		m.loop(ctx, m.LagInterval(), func(ctx context.Context) { m.probeLag(ctx, r, master) })
 	}
-	for _, a := range m.nodes() {
+	every := m.viewEvery()
+	for i, a := range m.nodes() {
+		// Views are staggered over the nodes: each InfoInterval about
+		// 1/every of them read CLUSTER NODES, and the first probe of each
+		// node reads it, so a failing node shows before the first batch.
+		calls := 0
 		m.loop(ctx, m.opts.InfoInterval, func(ctx context.Context) {
-			m.probeInfo(ctx, a)
+			m.probeInfo(ctx, a, takesView(i, calls, every))
+			calls++
 			// CPU % needs two samples: take the second one early so the
 			// first decision does not wait a whole InfoInterval.
 			m.mu.Lock()
 			_, have := m.cpu[a]
 			m.mu.Unlock()
 			if !have && sleepCtx(ctx, firstCPUDelta) {
-				m.probeInfo(ctx, a)
+				m.probeInfo(ctx, a, false)
 			}
 		})
 	}
@@ -309,9 +315,9 @@ func (m *Monitor) probeLag(ctx context.Context, replica, master string) {
 }
 
 // probeInfo reads the node's vitals: CPU % against the previous sample,
-// memory %, cluster_state and the nodes it sees failing.
-func (m *Monitor) probeInfo(ctx context.Context, addr string) {
-	v, err := m.pool.Vitals(ctx, addr)
+// memory %, cluster_state and, with view, the nodes it sees failing.
+func (m *Monitor) probeInfo(ctx context.Context, addr string, view bool) {
+	v, err := m.pool.Vitals(ctx, addr, view)
 	now := time.Now()
 	if ctx.Err() != nil {
 		return
@@ -353,7 +359,9 @@ func (m *Monitor) record(addr string, at time.Time, v admin.Vitals) error {
 		m.mem[addr] = pct
 	}
 	m.state[addr] = v.ClusterInfo["cluster_state"]
-	m.failing[addr] = failing
+	if v.Nodes != nil {
+		m.failing[addr] = failing
+	}
 	return nil
 }
 
@@ -381,25 +389,8 @@ func (m *Monitor) Readings() Readings {
 		r.Replicas = append(r.Replicas, a)
 	}
 	r.Replicas = sorted(r.Replicas)
-	calm := !m.holdStart.IsZero() && now.Sub(m.holdStart) >= m.opts.CalmPeriod
-	second := !m.lookDue.IsZero() && !now.Before(m.lookDue)
 	for a, p := range m.lat {
-		h := p.since
-		if !calm || h == nil || h.TotalCount() == 0 {
-			h = p.hist.merge()
-		}
-		if second && p.look != nil {
-			h = p.look // an empty look leaves only the outstanding PING to judge
-		}
-		l := measure.Summarize(h)
-		if t := p.inflight.Load(); t != 0 {
-			if age := float64(now.Sub(time.Unix(0, t)).Microseconds()) / 1000; age > l.P99MS && age > float64(m.opts.Interval.Milliseconds()) {
-				l.P99MS = age
-				l.AvgMS = max(l.AvgMS, age)
-				l.Samples++
-			}
-		}
-		if l.Samples > 0 {
+		if l := m.latencyOf(p, now); l.Samples > 0 {
 			r.Latency[a] = l
 		}
 	}
@@ -419,6 +410,47 @@ func (m *Monitor) Readings() Readings {
 		}
 	}
 	return r
+}
+
+// latencyOf is p's latency at now: over the window, or over the samples
+// since a hold began once it has lasted CalmPeriod, or over an abort's
+// second look once that is due. A PING still outstanding counts at its
+// age. m.mu is held.
+func (m *Monitor) latencyOf(p *latencyProbe, now time.Time) Latency {
+	calm := !m.holdStart.IsZero() && now.Sub(m.holdStart) >= m.opts.CalmPeriod
+	second := !m.lookDue.IsZero() && !now.Before(m.lookDue)
+	h := p.since
+	if !calm || h == nil || h.TotalCount() == 0 {
+		h = p.hist.merge()
+	}
+	if second && p.look != nil {
+		h = p.look // an empty look leaves only the outstanding PING to judge
+	}
+	l := measure.Summarize(h)
+	if t := p.inflight.Load(); t != 0 {
+		if age := float64(now.Sub(time.Unix(0, t)).Microseconds()) / 1000; age > l.P99MS && age > float64(m.opts.Interval.Milliseconds()) {
+			l.P99MS = age
+			l.AvgMS = max(l.AvgMS, age)
+			l.Samples++
+		}
+	}
+	return l
+}
+
+// NodeLatency is one master's latency as Readings has it, and its
+// baseline, without the cost of a whole snapshot: the pacer reads it for
+// every source and target several times a second. ok is false when addr
+// has no sample or its PING probe fails.
+func (m *Monitor) NodeLatency(addr string) (l, baseline Latency, at time.Time, ok bool) {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.lat[addr]
+	if p == nil || m.errs[addr]["latency"] != "" {
+		return Latency{}, m.baseline[addr], now, false
+	}
+	l = m.latencyOf(p, now)
+	return l, m.baseline[addr], now, l.Samples > 0
 }
 
 // Wait blocks while the gates hold. It returns the first non-hold decision
@@ -466,7 +498,7 @@ func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 			m.opts.Log.Info("gates hold", "reason", d.Reason())
 		}
 		m.setHolding(true)
-		if !time.Now().Before(deadline) && !m.lookPending() {
+		if !time.Now().Before(deadline) && !m.LookPending() {
 			return d, fmt.Errorf("%w (%s): %s", ErrHoldTimeout, holdTimeout, d.Reason())
 		}
 		select {

@@ -22,6 +22,46 @@ func ProbeInterval(masters int, floor time.Duration) time.Duration {
 	return max(scaled, floor)
 }
 
+// MaxLagProbesPerSecond bounds the replication-lag probes a Monitor starts
+// over all replicas together. Each reads INFO replication on the master
+// and then on the replica until it catches up: at the default 100ms per
+// replica this is reached at 10 replicas, and beyond each replica is
+// probed less often.
+const MaxLagProbesPerSecond = 100
+
+// MaxViewsPerSecond bounds the CLUSTER NODES reads a Monitor makes over
+// all nodes together, for the nodes each sees failing. A reply lists
+// every node, so reading it from every node each second costs the square
+// of the cluster's size: 100 nodes would be 10,000 lines a second. A node
+// marked FAIL is marked so on every node, so a few views a second see it.
+const MaxViewsPerSecond = 10
+
+// scaledInterval is max(floor, n/perSecond seconds): the period at which
+// each of n probes runs so that together they run at most perSecond times
+// a second (or 1/floor each when that is less).
+func scaledInterval(n, perSecond int, floor time.Duration) time.Duration {
+	return max(floor, time.Duration(n)*time.Second/time.Duration(perSecond))
+}
+
+// LagInterval is the period this Monitor probes each replica's lag at.
+func (m *Monitor) LagInterval() time.Duration {
+	return scaledInterval(len(m.replicas), MaxLagProbesPerSecond, m.opts.Interval)
+}
+
+// viewEvery is how many INFO probes of a node go by per CLUSTER NODES
+// read of it (1: every one).
+func (m *Monitor) viewEvery() int {
+	every := scaledInterval(len(m.nodes()), MaxViewsPerSecond, m.opts.InfoInterval)
+	return int((every + m.opts.InfoInterval - 1) / m.opts.InfoInterval)
+}
+
+// takesView reports whether node i's call-th INFO probe (from 0) also
+// reads CLUSTER NODES, when a node does so once per every probes: its
+// first always does, and after it the nodes take turns.
+func takesView(i, call, every int) bool {
+	return call == 0 || (call+i)%every == 0
+}
+
 // The Monitor's own latency histograms are smaller than pkg/measure's
 // (which validate and verify use for one-off probes): 2 significant figures
 // (p99 to within 1%) from 1µs to 60s is ~20 KB each instead of ~140 KB, and

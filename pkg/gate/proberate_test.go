@@ -46,6 +46,59 @@ func TestMonitorProbeRate(t *testing.T) {
 	if got := m.ProbeRate(); got != 20 {
 		t.Errorf("ProbeRate = %v per master, want 20", got)
 	}
+
+	// With a replica each: 100 lag probes a second over 100 replicas, and
+	// 10 CLUSTER NODES views a second over 200 nodes.
+	replicas := map[string]string{}
+	for i, a := range masters {
+		replicas[fmt.Sprintf("10.0.0.2:%d", 7000+i)] = a
+	}
+	m = NewMonitor(nil, masters, replicas, MonitorOptions{})
+	if got := m.LagInterval(); got != time.Second {
+		t.Errorf("LagInterval = %v with 100 replicas, want 1s", got)
+	}
+	if got := m.viewEvery(); got != 20 {
+		t.Errorf("viewEvery = %d with 200 nodes, want 20 (a view per node every 20s)", got)
+	}
+	// A small cluster keeps the floors: every replica 10 times a second,
+	// every node's view on every INFO probe.
+	small := NewMonitor(nil, masters[:3], map[string]string{"10.0.0.2:1": masters[0]}, MonitorOptions{})
+	if got, every := small.LagInterval(), small.viewEvery(); got != 100*time.Millisecond || every != 1 {
+		t.Errorf("3 masters: LagInterval %v, viewEvery %d; want 100ms and 1", got, every)
+	}
+}
+
+// TestTakesView: each node reads CLUSTER NODES on its first probe, then
+// once per every probes, and the nodes take turns, so no probe round
+// has more than its share of views.
+func TestTakesView(t *testing.T) {
+	const nodes, every = 200, 20
+	perNode := make([]int, nodes)
+	for call := 0; call < 3*every; call++ {
+		views := 0
+		for i := range nodes {
+			if takesView(i, call, every) {
+				views++
+				perNode[i]++
+			}
+		}
+		switch {
+		case call == 0 && views != nodes:
+			t.Errorf("first round: %d views, want every node's %d", views, nodes)
+		case call > 0 && views > (nodes+every-1)/every:
+			t.Errorf("round %d: %d views, over %d", call, views, (nodes+every-1)/every)
+		}
+	}
+	for i, n := range perNode {
+		if n < 3 || n > 4 { // the first, and one in each of the 3 spans of every rounds
+			t.Errorf("node %d: %d views in %d rounds, want 3 or 4", i, n, 3*every)
+		}
+	}
+	for call := range 5 {
+		if !takesView(7, call, 1) {
+			t.Errorf("every 1: node 7 skipped its view in round %d", call)
+		}
+	}
 }
 
 // The window forgets a sub-histogram per rotation and merges without

@@ -93,8 +93,8 @@ func (m *Monitor) decide(g inventory.Gates) Decision {
 	return out
 }
 
-// lookPending reports whether an abort awaits its second look.
-func (m *Monitor) lookPending() bool {
+// LookPending reports whether an abort awaits its second look.
+func (m *Monitor) LookPending() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return !m.look.start.IsZero()

@@ -310,7 +310,7 @@ func nodeStatus(ctx context.Context, ns NodeState, opts admin.Options) NodeStatu
 	opts.DialTimeout, opts.ReadTimeout, opts.PoolSize = time.Second, 2*time.Second, 1
 	p := admin.NewPool(opts)
 	defer p.Close()
-	v, err := p.Vitals(ctx, ns.Addr)
+	v, err := p.Vitals(ctx, ns.Addr, true)
 	if err != nil {
 		s.Err = fmt.Sprintf("query %s: %v", ns.Addr, err)
 		return s

@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"strings"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/gate"
@@ -19,15 +18,11 @@ type monitorLatency struct{ mon *gate.Monitor }
 // Latency implements migrate.LatencySource. A node whose PING probe fails,
 // or that has no sample yet, has no reading.
 func (m monitorLatency) Latency(addr string) (p99, avg time.Duration, at time.Time, ok bool) {
-	r := m.mon.Readings()
-	if strings.Contains(r.Errors[addr], "latency: ") {
-		return 0, 0, r.Taken, false
+	l, _, at, ok := m.mon.NodeLatency(addr)
+	if !ok {
+		return 0, 0, at, false
 	}
-	l, ok := r.Latency[addr]
-	if !ok || l.Samples == 0 {
-		return 0, 0, r.Taken, false
-	}
-	return msDuration(l.P99MS), msDuration(l.AvgMS), r.Taken, true
+	return msDuration(l.P99MS), msDuration(l.AvgMS), at, true
 }
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
@@ -45,26 +40,32 @@ func (r *rebalancer) pacer(mon *gate.Monitor) *migrate.Pacer {
 		BudgetP99: msDuration(g.LatencyP99MS.Hold),
 		BudgetAvg: msDuration(g.LatencyAvgMS.Hold),
 		Settle:    gateWindow,
+		// While an abort awaits its second look, nothing is sent: the
+		// look then shows whether the node recovers without this run's
+		// load (the pacer has cut meanwhile), or stays over the limit
+		// for reasons of its own.
+		Paused: mon.LookPending,
 	}
 	if variation > 0 {
 		opts.BudgetFor = func(addr string) (time.Duration, time.Duration, bool) {
-			return variationBudget(mon.Readings().Baseline[addr], variation, opts.BudgetP99, opts.BudgetAvg)
+			_, base, _, _ := mon.NodeLatency(addr)
+			return variationBudget(base, variation, opts.BudgetP99, opts.BudgetAvg)
 		}
 	}
 	return migrate.NewPacer(monitorLatency{mon}, opts)
 }
 
 // variationBudget is the latency a node may show under the variation gate:
-// its baseline (at least gate.VariationFloorMS, as the gate measures it)
-// plus holdPct percent, and never more than the absolute hold thresholds
-// p99Hold and avgHold (zero: none). ok is false while the node has no
-// baseline.
+// the reading at which the gate would hold, its baseline plus holdPct
+// percent of max(baseline, gate.VariationFloorMS) (see gate.Variation),
+// and never more than the absolute hold thresholds p99Hold and avgHold
+// (zero: none). ok is false while the node has no baseline.
 func variationBudget(base gate.Latency, holdPct float64, p99Hold, avgHold time.Duration) (p99, avg time.Duration, ok bool) {
 	if base.Samples == 0 {
 		return 0, 0, false
 	}
 	budget := func(baseMS float64, hold time.Duration) time.Duration {
-		b := msDuration(max(baseMS, gate.VariationFloorMS) * (1 + holdPct/100))
+		b := msDuration(baseMS + max(baseMS, gate.VariationFloorMS)*holdPct/100)
 		if hold > 0 {
 			b = min(b, hold)
 		}

@@ -69,7 +69,7 @@ func TestVariationBudget(t *testing.T) {
 	}{
 		{"no baseline", gate.Latency{}, ms(20), ms(5), 0, 0, false},
 		{"above the floor", gate.Latency{P99MS: 4, AvgMS: 2, Samples: 100}, 0, 0, ms(4.4), ms(2.2), true},
-		{"loopback: the floor", gate.Latency{P99MS: 0.2, AvgMS: 0.1, Samples: 100}, 0, 0, ms(1.1), ms(1.1), true},
+		{"loopback: 10% of the floor", gate.Latency{P99MS: 0.2, AvgMS: 0.1, Samples: 100}, 0, 0, ms(0.3), ms(0.2), true},
 		{"capped by the absolute holds", gate.Latency{P99MS: 40, AvgMS: 10, Samples: 100}, ms(20), ms(5), ms(20), ms(5), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +77,14 @@ func TestVariationBudget(t *testing.T) {
 			near := func(a, b time.Duration) bool { return (a - b).Abs() < time.Microsecond }
 			if ok != tc.wantOK || !near(p99, tc.wantP99) || !near(avg, tc.wantAvg) {
 				t.Errorf("= %v, %v, %v; want %v, %v, %v", p99, avg, ok, tc.wantP99, tc.wantAvg, tc.wantOK)
+			}
+			// Uncapped, the budget is where the gate starts to hold.
+			if ok && tc.p99Hold == 0 {
+				for _, c := range []struct{ at, base float64 }{{p99.Seconds() * 1000, tc.base.P99MS}, {avg.Seconds() * 1000, tc.base.AvgMS}} {
+					if v := gate.Variation(c.at, c.base); v < 9.99 || v > 10.01 {
+						t.Errorf("gate.Variation(%v, %v) = %v, want the hold, 10", c.at, c.base, v)
+					}
+				}
 			}
 		})
 	}

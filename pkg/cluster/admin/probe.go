@@ -41,17 +41,22 @@ type Vitals struct {
 	Info map[string]string
 	// ClusterInfo holds the CLUSTER INFO fields.
 	ClusterInfo map[string]string
-	// Nodes is the node's CLUSTER NODES.
+	// Nodes is the node's CLUSTER NODES; nil when not asked for.
 	Nodes []cluster.Node
 }
 
-// Vitals pipelines INFO cpu memory, CLUSTER INFO and CLUSTER NODES to the
-// node at addr. The error names the command that failed.
-func (p *Pool) Vitals(ctx context.Context, addr string) (Vitals, error) {
+// Vitals pipelines INFO cpu memory, CLUSTER INFO and, with view, CLUSTER
+// NODES to the node at addr. The error names the command that failed.
+// CLUSTER NODES grows with the cluster, so its cost over all nodes grows
+// with the square: callers on large clusters ask for it less often.
+func (p *Pool) Vitals(ctx context.Context, addr string, view bool) (Vitals, error) {
 	pipe := p.Client(addr).Pipeline()
 	infoCmd := pipe.Info(ctx, "cpu", "memory")
 	ciCmd := pipe.ClusterInfo(ctx)
-	cnCmd := pipe.ClusterNodes(ctx)
+	var cnCmd *redis.StringCmd
+	if view {
+		cnCmd = pipe.ClusterNodes(ctx)
+	}
 	_, _ = pipe.Exec(ctx)
 	var v Vitals
 	info, err := infoCmd.Result()
@@ -62,15 +67,18 @@ func (p *Pool) Vitals(ctx context.Context, addr string) (Vitals, error) {
 	if err != nil {
 		return v, fmt.Errorf("CLUSTER INFO: %w", err)
 	}
+	v = Vitals{Info: cluster.ParseInfo(info), ClusterInfo: cluster.ParseInfo(ci)}
+	if cnCmd == nil {
+		return v, nil
+	}
 	cn, err := cnCmd.Result()
 	if err != nil {
 		return v, fmt.Errorf("CLUSTER NODES: %w", err)
 	}
-	nodes, err := cluster.ParseNodes(cn)
-	if err != nil {
+	if v.Nodes, err = cluster.ParseNodes(cn); err != nil {
 		return v, err
 	}
-	return Vitals{Info: cluster.ParseInfo(info), ClusterInfo: cluster.ParseInfo(ci), Nodes: nodes}, nil
+	return v, nil
 }
 
 // ScanOptions bound a ScanMemory.

@@ -33,7 +33,7 @@ func TestProbeReads(t *testing.T) {
 	if err != nil || cfg["cluster-enabled"] != "yes" {
 		t.Errorf("ConfigGet cluster-enabled = %v, %v", cfg, err)
 	}
-	v, err := p.Vitals(ctx, master)
+	v, err := p.Vitals(ctx, master, true)
 	if err != nil {
 		t.Fatalf("Vitals: %v", err)
 	}
