@@ -7,14 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/slotshift/slotshift/pkg/cli"
 )
 
 func main() {
+	stopProfile := profile(os.Getenv("SLOTSHIFT_CPUPROFILE"))
 	ctx, stop := cli.SignalContext(context.Background())
 	err := cli.Run(ctx, os.Args, cli.IO{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: isTerminal(os.Stderr)})
 	stop()
+	stopProfile()
 	code := cli.ExitCode(err)
 	var ee *cli.ExitError
 	if err != nil && (!errors.As(err, &ee) || (ee.Err != nil && !ee.Reported)) && code != cli.CodeFail && code != cli.CodeHeld {
@@ -27,4 +30,25 @@ func main() {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// profile writes a CPU profile of the whole run to path, when set: the
+// benchmark uses it to see what the tool spends its CPU on. It returns
+// the function that ends the profile.
+func profile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "slotshift: SLOTSHIFT_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
