@@ -234,6 +234,7 @@ func Divergence(snap *cluster.Snapshot) []string {
 			}
 		}
 	}
+	reasons = append(reasons, roleDivergence(snap)...)
 	reachable := snap.Reachable()
 	for _, o := range reachable {
 		known := 0
@@ -268,6 +269,44 @@ func Divergence(snap *cluster.Snapshot) []string {
 	}
 	return reasons
 }
+
+// roleDivergence returns a reason per node that another node lists in a
+// role other than its own: a master it no longer is, or a replica of
+// another master. A plan from such a view could open a slot on a
+// replica, which refuses CLUSTER SETSLOT.
+func roleDivergence(snap *cluster.Snapshot) []string {
+	role := func(n cluster.Node) string {
+		switch {
+		case n.IsReplica():
+			return "replica of " + shortID(n.MasterID)
+		case n.IsMaster():
+			return "master"
+		}
+		return ""
+	}
+	self := map[string]string{} // id -> its own role
+	for _, o := range snap.Reachable() {
+		if me, ok := o.Self(); ok {
+			self[me.ID] = role(me)
+		}
+	}
+	var reasons []string
+	for _, o := range snap.Reachable() {
+		for _, n := range o.Nodes {
+			own, ok := self[n.ID]
+			if n.Myself() || !ok || n.HasFlag("handshake") || n.HasFlag("noaddr") {
+				continue
+			}
+			if seen := role(n); seen != own {
+				reasons = append(reasons, fmt.Sprintf("%s sees %s as %s; it is %s", o.Addr, nodeName(n), seen, own))
+			}
+		}
+	}
+	return reasons
+}
+
+// shortID abbreviates a node id for messages.
+func shortID(id string) string { return id[:min(8, len(id))] }
 
 func nodeName(n cluster.Node) string {
 	if n.Addr != "" {

@@ -134,6 +134,30 @@ func TestDivergence(t *testing.T) {
 	if got := strings.Join(Divergence(hs), "\n"); !strings.Contains(got, "127.0.0.1:7000 has node cccccccc (127.0.0.1:7002) in handshake") {
 		t.Errorf("handshake: %s", got)
 	}
+	// C has become B's replica, but A still lists it as an empty master.
+	lineC := func(self bool, role string) string {
+		f := role
+		if self {
+			f = "myself," + role
+		}
+		master := "-"
+		if role == "slave" {
+			master = idB
+		}
+		return idC + " 127.0.0.1:7002@17002 " + f + " " + master + " 0 0 2 connected\n"
+	}
+	roles := &cluster.Snapshot{Nodes: map[string]*cluster.Observation{
+		"127.0.0.1:7000": obs(t, "127.0.0.1:7000", "ok", lineA(true)+lineB(false, "8192-16383")+lineC(false, "master")),
+		"127.0.0.1:7001": obs(t, "127.0.0.1:7001", "ok", lineA(false)+lineB(true, "8192-16383")+lineC(false, "slave")),
+		"127.0.0.1:7002": obs(t, "127.0.0.1:7002", "ok", lineA(false)+lineB(false, "8192-16383")+lineC(true, "slave")),
+	}}
+	if got := Divergence(roles); len(got) != 1 || got[0] != "127.0.0.1:7000 sees cccccccc (127.0.0.1:7002) as master; it is replica of bbbbbbbb" {
+		t.Errorf("roles: %q", got)
+	}
+	roles.Nodes["127.0.0.1:7000"] = obs(t, "127.0.0.1:7000", "ok", lineA(true)+lineB(false, "8192-16383")+lineC(false, "slave"))
+	if got := Divergence(roles); got != nil {
+		t.Errorf("roles agreed: %q", got)
+	}
 	e := &NotConvergedError{After: 5e9, Reasons: []string{"x", "y"}}
 	if e.Error() != "cluster not converged after 5s: x; y" {
 		t.Errorf("error text %q", e.Error())
