@@ -41,8 +41,23 @@ func NewClient(addr string, opts Options) *redis.Client {
 		DialerRetries:   1,
 		DisableIdentity: true,
 		Protocol:        2,
+		// slotshift keeps a client per node, and a monitor on a 100-node
+		// cluster holds a few connections to each. go-redis' defaults
+		// (32 KiB per direction, 128 KiB for pipelines) made that ~40 MB
+		// of buffers; replies to admin commands are small, and a larger
+		// one (a key listing) only takes a few more reads.
+		ReadBufferSize:          bufferSize,
+		WriteBufferSize:         bufferSize,
+		PipelineReadBufferSize:  pipelineBufferSize,
+		PipelineWriteBufferSize: pipelineBufferSize,
 	})
 }
+
+// Connection buffer sizes of the plain clients (see NewClient).
+const (
+	bufferSize         = 8 << 10
+	pipelineBufferSize = 32 << 10
+)
 
 // NewClusterClient builds the one cluster client: for canaries, load and
 // data checks, never for admin work (it hides MOVED and ASK).
