@@ -43,6 +43,9 @@ type config struct {
 	runTimeout    time.Duration
 	keepDir       string
 	verbose       bool
+	// cpuProfileDir, when set, is where each slotshift run writes its CPU
+	// profile (SLOTSHIFT_CPUPROFILE).
+	cpuProfileDir string
 	// load runs the client load around every timed rebalance.
 	load bool
 	// replicas gives each loaded master a replica.
@@ -153,6 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.runTimeout, "run-timeout", 5*time.Minute, "give up on one timed rebalance after this long")
 	fs.StringVar(&cfg.keepDir, "keep", "", "copy every run's tool output and slotshift reports to DIR/round<N>-<mode>/")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every step")
+	fs.StringVar(&cfg.cpuProfileDir, "cpuprofile", "", "write a CPU profile of every slotshift run to DIR/cpu-<pid>.prof")
 	fs.StringVar(&cfg.server, "server", "", "name=/path/to/server: run the anchor's ASM workload (3 masters with -keys keys to 5, replicas) on that build with -modes cli,cli-atomic,legacy,atomic (default cli,legacy,atomic)")
 	err := fs.Parse(args)
 	if err != nil {
@@ -237,7 +241,8 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("find this program (to run tools under the measuring wrapper): %w", err)
 	}
-	rc := runConfig{self: self, slotshiftBin: bin, slotshiftArgs: strings.Fields(b.cfg.slotshiftArgs), nodeTimeoutMS: b.cfg.nodeTimeoutMS, timeout: b.cfg.runTimeout}
+	rc := runConfig{self: self, slotshiftBin: bin, slotshiftArgs: strings.Fields(b.cfg.slotshiftArgs), nodeTimeoutMS: b.cfg.nodeTimeoutMS, timeout: b.cfg.runTimeout,
+		cpuProfileDir: b.cfg.cpuProfileDir}
 	if slices.Contains(b.cfg.modes, modeSeed) || b.cfg.scale > 0 {
 		var note string
 		rc.seedGates, note = seedGates(b.cfg.seedAbort)

@@ -118,6 +118,8 @@ type runConfig struct {
 	timeout       time.Duration
 	// seedGates is the gates block of the seed mode's inventory.
 	seedGates string
+	// cpuProfileDir is passed to slotshift as SLOTSHIFT_CPUPROFILE.
+	cpuProfileDir string
 }
 
 // runMode times one rebalance of c in mode. The returned error means the run
@@ -158,6 +160,9 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 		report = filepath.Join(c.dir, "reports")
 		args = append([]string{rc.slotshiftBin, "rebalance", "--inventory", inv, "--report-dir", report}, rc.slotshiftArgs...)
 		env = childEnv(passwordEnv + "=" + c.password)
+		if rc.cpuProfileDir != "" {
+			env = append(env, "SLOTSHIFT_CPUPROFILE="+rc.cpuProfileDir)
+		}
 	default:
 		return timedRun{}, fmt.Errorf("unknown mode %q", mode)
 	}
