@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 
 	"github.com/slotshift/slotshift/pkg/cli"
@@ -32,12 +33,16 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// profile writes a CPU profile of the whole run to path, when set: the
-// benchmark uses it to see what the tool spends its CPU on. It returns
-// the function that ends the profile.
+// profile writes a CPU profile of the whole run to path, when set, or to
+// cpu-<pid>.prof in it when path is a directory (the benchmark runs the
+// tool several times): it shows what the tool spends its CPU on. It
+// returns the function that ends the profile.
 func profile(path string) func() {
 	if path == "" {
 		return func() {}
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, fmt.Sprintf("cpu-%d.prof", os.Getpid()))
 	}
 	f, err := os.Create(path)
 	if err == nil {
