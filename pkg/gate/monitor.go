@@ -460,12 +460,12 @@ func (m *Monitor) NodeLatency(addr string) (l, baseline Latency, at time.Time, o
 // is judged on the samples taken since the hold began. An abort is
 // returned only after its second look (see secondlook.go).
 func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.Duration) (Decision, error) {
-	return m.wait(ctx, g, holdTimeout, false)
+	return m.wait(ctx, g, holdTimeout, false, false)
 }
 
 // wait is Wait; with abortHolds an abort holds like any red gate (before
 // the first batch there is nothing in flight an abort would protect).
-func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.Duration, abortHolds bool) (Decision, error) {
+func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.Duration, abortHolds, idleLooks bool) (Decision, error) {
 	deadline := time.Now().Add(holdTimeout)
 	t := time.NewTicker(min(m.opts.Interval, waitPoll))
 	defer t.Stop()
@@ -480,7 +480,7 @@ func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 		}
 	}()
 	for {
-		d := m.decide(g)
+		d := m.decide(g, idleLooks)
 		if abortHolds && d.Verdict == Abort {
 			d = holdBeforeStart(d)
 		}
@@ -588,6 +588,11 @@ type Policy struct {
 	Monitor     *Monitor
 	Gates       inventory.Gates
 	HoldTimeout time.Duration
+	// IdleLooks tells that the run sends nothing while an abort awaits
+	// its second look (the legacy mover's pacer is paused on
+	// Monitor.LookPending). A variation abort that such a look confirms
+	// then holds instead: see idleVariation.
+	IdleLooks bool
 }
 
 // Wait waits on the monitor with the policy's thresholds (see Monitor.Wait).
@@ -602,9 +607,9 @@ func (p Policy) Wait(ctx context.Context) (Decision, error) {
 	if first {
 		g.LatencyVariationPercent = inventory.Threshold{}
 	}
-	return p.Monitor.wait(ctx, g, p.HoldTimeout, first)
+	return p.Monitor.wait(ctx, g, p.HoldTimeout, first, p.IdleLooks)
 }
 
 // Current decides on the latest readings without waiting; an abort is
 // reported only after its second look.
-func (p Policy) Current() Decision { return p.Monitor.decide(p.Gates) }
+func (p Policy) Current() Decision { return p.Monitor.decide(p.Gates, p.IdleLooks) }

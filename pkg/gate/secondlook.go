@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"slices"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
@@ -67,7 +68,7 @@ const minLookSamples = 100
 // (minLookSamples without one): a p99 compared with a baseline's p99 must
 // be the same statistic, and the p99 of 100 samples is near their maximum
 // where a 3s baseline's is its third-slowest of 300.
-func (m *Monitor) decide(g inventory.Gates) Decision {
+func (m *Monitor) decide(g inventory.Gates, idleLooks bool) Decision {
 	d := Decide(m.Readings(), g)
 	now := time.Now()
 	m.mu.Lock()
@@ -89,6 +90,50 @@ func (m *Monitor) decide(g inventory.Gates) Decision {
 		for _, p := range m.lat {
 			p.look = nil
 		}
+		if idleLooks {
+			out = idleVariation(out)
+		}
+	}
+	return out
+}
+
+// idleVariation turns an abort whose every abort reading is a latency
+// variation into a hold, when its second look was taken with the run
+// sending nothing. Over that look the nodes carried none of the run's
+// load, so a latency still far above the baseline is not the run's
+// doing, and stopping the run for good would not bring it down: the run
+// holds instead (and, held idle, measures the baseline again; see
+// migrate.Options.Rebaseline). A variation that the run did cause falls
+// during the look, and the pacer has cut meanwhile. Absolute latency,
+// and every other gate, still abort.
+func idleVariation(d Decision) Decision {
+	if d.Verdict != Abort {
+		return d
+	}
+	n := 0
+	for _, rd := range d.Readings {
+		if rd.Decision != Abort.String() {
+			continue
+		}
+		if rd.Gate != GateVariationP99 && rd.Gate != GateVariationAvg {
+			return d
+		}
+		n++
+	}
+	if n == 0 {
+		return d
+	}
+	out := d
+	out.Verdict = Hold
+	out.Readings = slices.Clone(d.Readings)
+	for i, rd := range out.Readings {
+		if rd.Decision == Abort.String() {
+			out.Readings[i].Decision = Hold.String()
+		}
+	}
+	out.Reasons = slices.Clone(d.Reasons)
+	for i := range n {
+		out.Reasons[i] = "with nothing sent for its second look, " + out.Reasons[i] + " (not this run's doing: holding)"
 	}
 	return out
 }

@@ -66,6 +66,62 @@ func TestHoldBeforeStart(t *testing.T) {
 	}
 }
 
+// A variation abort confirmed by a look taken with the run idle holds,
+// and names why; with an absolute abort beside it, or a look taken while
+// the run kept sending, it aborts.
+func TestIdleVariation(t *testing.T) {
+	const a = "10.0.0.1:7000"
+	g := inventory.Gates{
+		LatencyP99MS:            inventory.Threshold{Hold: 20, Abort: 200},
+		LatencyVariationPercent: inventory.Threshold{Hold: 10, Abort: 100},
+	}
+	readings := func(p99 float64) Readings {
+		r := fakeReadings(p99)
+		r.Baseline = map[string]Latency{a: {AvgMS: 1, P99MS: 2, Samples: 300}}
+		return r
+	}
+	d := Decide(readings(6), g) // 200% over a 2ms p99, within the absolute limits
+	if d.Verdict != Abort {
+		t.Fatalf("Decide = %v, want an abort on variation", d)
+	}
+	h := idleVariation(d)
+	if h.Verdict != Hold || !strings.Contains(h.Reason(), "with nothing sent for its second look, latency_variation_p99 200% on "+a+" > abort 100%") ||
+		!strings.Contains(h.Reason(), "not this run's doing") {
+		t.Errorf("idleVariation = %v", h)
+	}
+	for _, rd := range h.Readings {
+		if rd.Decision == Abort.String() {
+			t.Errorf("reading still aborts: %+v", rd)
+		}
+	}
+	if d.Verdict != Abort || d.Readings[0].Decision == Hold.String() && d.Readings[0].Gate == GateVariationP99 {
+		t.Errorf("the original decision changed: %v", d)
+	}
+	if d := idleVariation(Decide(readings(300), g)); d.Verdict != Abort { // 300ms is over the absolute abort too
+		t.Errorf("with an absolute abort: %v, want abort", d)
+	}
+
+	// Through the monitor: the look ends in a hold with IdleLooks, an
+	// abort without.
+	for _, idle := range []bool{true, false} {
+		m := NewMonitor(nil, []string{a}, nil, MonitorOptions{LatencyInterval: time.Millisecond})
+		m.baseline = map[string]Latency{a: {AvgMS: 1, P99MS: 2, Samples: 1}}
+		gl := g
+		gl.AbortRecheck.Duration = 20 * time.Millisecond
+		m.lat[a].hist.record(6000) // one 6ms PING: 200% over
+		if d := m.decide(gl, idle); d.Verdict != Hold || !strings.Contains(d.Reason(), "second look") {
+			t.Fatalf("first decision: %v, want a hold awaiting the look", d)
+		}
+		m.lat[a].look.RecordValue(6000)
+		// The look lasts minLookSamples PINGs at 1ms, past the recheck.
+		time.Sleep(minLookSamples*time.Millisecond + 50*time.Millisecond)
+		d := m.decide(gl, idle)
+		if want := map[bool]Verdict{true: Hold, false: Abort}[idle]; d.Verdict != want {
+			t.Errorf("IdleLooks %v: after the look %v, want %v", idle, d, want)
+		}
+	}
+}
+
 // On a real cluster: a brief CLIENT PAUSE over the abort limit holds and
 // then proceeds; one that lasts aborts after the second look; before the
 // first batch the same stall holds until the hold timeout.

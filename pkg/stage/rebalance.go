@@ -181,7 +181,10 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	if err := r.measureBaseline(ctx, mon, masterAddrs); err != nil {
 		return err
 	}
-	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration}
+	pacer := r.pacer(mon)
+	policy := gate.Policy{Monitor: mon, Gates: r.inv.Gates, HoldTimeout: r.inv.Gates.HoldTimeout.Duration,
+		// The legacy mover's pacer sends nothing during a second look.
+		IdleLooks: pacer != nil && !r.mover.Protocol.Atomic()}
 	var gater migrate.Gater = policy
 	if w := r.inv.Gates.Window; w != nil {
 		win, err := gate.NewWindow(*w)
@@ -190,7 +193,6 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		}
 		gater = &gate.WindowPolicy{Inner: policy, Window: win, HoldTimeout: policy.HoldTimeout, Clock: r.now}
 	}
-	pacer := r.pacer(mon)
 
 	opts := migrate.Options{
 		Concurrency:         r.in.Concurrency,
