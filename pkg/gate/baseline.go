@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/inventory"
-	"github.com/slotshift/slotshift/pkg/measure"
 )
 
 // Gate names of the baseline-relative latency gate.
@@ -69,7 +68,7 @@ func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (ma
 	defer m.mu.Unlock()
 	out := map[string]Latency{}
 	for a, p := range m.lat {
-		if l := measure.Summarize(p.base); l.Samples > 0 {
+		if l := p.base.summary(); l.Samples > 0 {
 			out[a] = l
 		}
 		p.base = nil

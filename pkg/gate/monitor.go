@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/logkey"
@@ -127,12 +125,12 @@ type Monitor struct {
 
 type latencyProbe struct {
 	hist     *window
-	since    *hdrhistogram.Histogram // samples since the current hold began; nil when not holding
-	look     *hdrhistogram.Histogram // samples since an abort's second look began; nil when none
-	base     *hdrhistogram.Histogram // samples of the baseline being measured; nil when not
-	sent     atomic.Int64            // PINGs sent
-	inflight atomic.Int64            // unix nanos when the outstanding PING was sent; 0 if none
-	seen     atomic.Bool             // a PING has been answered
+	since    *latHist     // samples since the current hold began; nil when not holding
+	look     *latHist     // samples since an abort's second look began; nil when none
+	base     *latHist     // samples of the baseline being measured; nil when not
+	sent     atomic.Int64 // PINGs sent
+	inflight atomic.Int64 // unix nanos when the outstanding PING was sent; 0 if none
+	seen     atomic.Bool  // a PING has been answered
 }
 
 // NewMonitor returns a Monitor for the given masters and replicas
@@ -222,6 +220,18 @@ const firstCPUDelta = 50 * time.Millisecond
 // ends within waitPoll of the readings turning green.
 const waitPoll = 20 * time.Millisecond
 
+// waitPollPerMaster is the least period Wait decides at, per master: a
+// decision summarises every master's latency window and grades every
+// node's readings, so on a 50-master cluster deciding every 20 ms kept
+// a third of a core busy while the run merely held.
+const waitPollPerMaster = 2 * time.Millisecond
+
+// waitPoll is how often Wait decides: waitPoll, or waitPollPerMaster per
+// master on large clusters, and at most the lag probe's Interval.
+func (m *Monitor) waitPoll() time.Duration {
+	return min(m.opts.Interval, max(waitPoll, time.Duration(len(m.masters))*waitPollPerMaster))
+}
+
 // sleepCtx sleeps for d; it reports false when ctx ended first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -287,13 +297,13 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 	m.mu.Lock()
 	p.hist.record(us)
 	if p.since != nil && !start.Before(m.holdStart) {
-		_ = p.since.RecordValue(us)
+		p.since.record(us)
 	}
 	if p.look != nil && !start.Before(m.lookStart) {
-		_ = p.look.RecordValue(us)
+		p.look.record(us)
 	}
 	if p.base != nil && !start.Before(m.baseStart) {
-		_ = p.base.RecordValue(us)
+		p.base.record(us)
 	}
 	m.mu.Unlock()
 }
@@ -426,7 +436,7 @@ func (m *Monitor) latencyOf(p *latencyProbe, now time.Time) Latency {
 	if second && p.look != nil {
 		h = p.look // an empty look leaves only the outstanding PING to judge
 	}
-	l := measure.Summarize(h)
+	l := h.summary()
 	if t := p.inflight.Load(); t != 0 {
 		if age := float64(now.Sub(time.Unix(0, t)).Microseconds()) / 1000; age > l.P99MS && age > float64(m.opts.Interval.Milliseconds()) {
 			l.P99MS = age
@@ -467,7 +477,7 @@ func (m *Monitor) Wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 // the first batch there is nothing in flight an abort would protect).
 func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.Duration, abortHolds, idleLooks bool) (Decision, error) {
 	deadline := time.Now().Add(holdTimeout)
-	t := time.NewTicker(min(m.opts.Interval, waitPoll))
+	t := time.NewTicker(m.waitPoll())
 	defer t.Stop()
 	defer m.setHolding(false)
 	var heldSince time.Time

@@ -72,17 +72,53 @@ const (
 	probeHistSigFigs = 2
 )
 
-func newProbeHistogram() *hdrhistogram.Histogram {
-	return hdrhistogram.New(probeHistMinUS, probeHistMaxUS, probeHistSigFigs)
+func newProbeHistogram() *latHist {
+	return &latHist{Histogram: hdrhistogram.New(probeHistMinUS, probeHistMaxUS, probeHistSigFigs)}
+}
+
+// latHist is a latency histogram that also keeps the sum of what it
+// recorded, so its mean costs nothing: hdrhistogram's Mean walks every
+// bucket, and on a 50-master cluster the monitor spent half its CPU there.
+// Record through record, never the embedded RecordValue.
+type latHist struct {
+	*hdrhistogram.Histogram
+	sum int64 // µs
+}
+
+func (h *latHist) record(us int64) {
+	if h.RecordValue(us) == nil {
+		h.sum += us
+	}
+}
+
+func (h *latHist) reset() {
+	h.Reset()
+	h.sum = 0
+}
+
+// add merges o into h.
+func (h *latHist) add(o *latHist) {
+	h.Merge(o.Histogram)
+	h.sum += o.sum
+}
+
+// summary is h's sample count, mean and p99.
+func (h *latHist) summary() Latency {
+	l := Latency{Samples: h.TotalCount()}
+	if l.Samples > 0 {
+		l.AvgMS = float64(h.sum) / float64(l.Samples) / 1000
+		l.P99MS = float64(h.ValueAtQuantile(99)) / 1000
+	}
+	return l
 }
 
 // window is a sliding latency window of a fixed number of sub-histograms.
 // Unlike hdrhistogram.WindowedHistogram, merging reuses one histogram, so
 // reading the window allocates nothing. It is not safe for concurrent use.
 type window struct {
-	buckets []*hdrhistogram.Histogram
+	buckets []*latHist
 	cur     int
-	merged  *hdrhistogram.Histogram
+	merged  *latHist
 }
 
 func newWindow(n int) *window {
@@ -93,19 +129,19 @@ func newWindow(n int) *window {
 	return w
 }
 
-func (w *window) record(us int64) { _ = w.buckets[w.cur].RecordValue(us) }
+func (w *window) record(us int64) { w.buckets[w.cur].record(us) }
 
 // rotate drops the oldest sub-histogram and starts a fresh one.
 func (w *window) rotate() {
 	w.cur = (w.cur + 1) % len(w.buckets)
-	w.buckets[w.cur].Reset()
+	w.buckets[w.cur].reset()
 }
 
 // merge returns the whole window; the result is valid until the next call.
-func (w *window) merge() *hdrhistogram.Histogram {
-	w.merged.Reset()
+func (w *window) merge() *latHist {
+	w.merged.reset()
 	for _, b := range w.buckets {
-		w.merged.Merge(b)
+		w.merged.add(b)
 	}
 	return w.merged
 }

@@ -125,3 +125,32 @@ func TestWindow(t *testing.T) {
 		t.Errorf("probe histogram is %d bytes, want under 32 KiB", got.ByteSize())
 	}
 }
+
+// The kept sum gives the mean hdrhistogram's Mean would (to its bucket
+// precision), through records, merges, rotations and resets.
+func TestLatHistSummary(t *testing.T) {
+	w := newWindow(2)
+	for _, us := range []int64{100, 300, 2000} {
+		w.record(us)
+	}
+	w.rotate()
+	w.record(600)
+	h := w.merge()
+	l := h.summary()
+	if l.Samples != 4 || l.AvgMS != 0.75 {
+		t.Errorf("summary = %+v, want 4 samples averaging 0.75ms", l)
+	}
+	if hm := h.Mean() / 1000; hm < 0.74 || hm > 0.76 {
+		t.Errorf("hdrhistogram's own mean %.4fms disagrees with 0.75ms", hm)
+	}
+	if l.P99MS < 1.98 || l.P99MS > 2.02 {
+		t.Errorf("p99 %.3fms, want ~2ms", l.P99MS)
+	}
+	w.rotate() // drops the first three
+	if l := w.merge().summary(); l.Samples != 1 || l.AvgMS != 0.6 {
+		t.Errorf("after a rotation: %+v, want 1 sample of 0.6ms", l)
+	}
+	if l := newProbeHistogram().summary(); l != (Latency{}) {
+		t.Errorf("empty summary = %+v", l)
+	}
+}

@@ -112,7 +112,7 @@ func TestIdleVariation(t *testing.T) {
 		if d := m.decide(gl, idle); d.Verdict != Hold || !strings.Contains(d.Reason(), "second look") {
 			t.Fatalf("first decision: %v, want a hold awaiting the look", d)
 		}
-		m.lat[a].look.RecordValue(6000)
+		m.lat[a].look.record(6000)
 		// The look lasts minLookSamples PINGs at 1ms, past the recheck.
 		time.Sleep(minLookSamples*time.Millisecond + 50*time.Millisecond)
 		d := m.decide(gl, idle)
