@@ -27,8 +27,18 @@ var masterRanges = []cluster.Range{{Start: 0, End: 5460}, {Start: 5461, End: 109
 // loadBatch is how many SETs one pipeline carries while loading.
 const loadBatch = 10000
 
-// convergeTimeout bounds every wait for the cluster to agree.
-const convergeTimeout = 60 * time.Second
+// convergeTimeout bounds every wait for the cluster to agree. At Redis's
+// default 15 s node timeout, a 104-node cluster takes over a minute to
+// agree on its replicas' roles.
+const convergeTimeout = 3 * time.Minute
+
+// convergePoll is how often a wait for convergence reads every node's
+// CLUSTER NODES: 50 ms, or 5 ms per node beyond 10. Each poll reads one
+// reply per node that lists every node; polled every 50 ms, 104 nodes
+// would spend their cores answering instead of gossiping.
+func convergePoll(nodes int) time.Duration {
+	return max(50*time.Millisecond, time.Duration(nodes)*5*time.Millisecond)
+}
 
 // benchCluster is one fresh cluster: loaded masters (three, or more at
 // scale) and empty masters (one, or a pair at scale) that have joined and
@@ -162,7 +172,7 @@ func (c *benchCluster) replicate(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := c.pool.WaitConverged(ctx, c.allAddrs(), convergeTimeout, 50*time.Millisecond); err != nil {
+	if _, err := c.pool.WaitConverged(ctx, c.allAddrs(), convergeTimeout, convergePoll(len(c.allAddrs()))); err != nil {
 		return fmt.Errorf("replicas of the cluster in %s: %w", c.dir, err)
 	}
 	for i, r := range c.replicas {
@@ -191,7 +201,7 @@ func (c *benchCluster) replicate(ctx context.Context) error {
 			}
 		}
 	}
-	if _, err := c.pool.WaitConverged(ctx, c.allAddrs(), convergeTimeout, 50*time.Millisecond); err != nil {
+	if _, err := c.pool.WaitConverged(ctx, c.allAddrs(), convergeTimeout, convergePoll(len(c.allAddrs()))); err != nil {
 		return fmt.Errorf("replicas of the cluster in %s: %w", c.dir, err)
 	}
 	return nil
@@ -217,7 +227,7 @@ func (c *benchCluster) form(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := c.pool.WaitConverged(ctx, addrsOf(masters), convergeTimeout, 50*time.Millisecond); err != nil {
+	if _, err := c.pool.WaitConverged(ctx, addrsOf(masters), convergeTimeout, convergePoll(len(masters))); err != nil {
 		return fmt.Errorf("%d-master cluster in %s: %w", c.masters, c.dir, err)
 	}
 	return nil
@@ -230,7 +240,7 @@ func (c *benchCluster) join(ctx context.Context) error {
 			return err
 		}
 	}
-	snap, err := c.pool.WaitConverged(ctx, c.addrs(), convergeTimeout, 50*time.Millisecond)
+	snap, err := c.pool.WaitConverged(ctx, c.addrs(), convergeTimeout, convergePoll(len(c.addrs())))
 	if err != nil {
 		return fmt.Errorf("%d-master cluster in %s: %w", len(c.nodes), c.dir, err)
 	}
@@ -312,7 +322,7 @@ type verification struct {
 // check` passes.
 func (c *benchCluster) verify(ctx context.Context) (verification, error) {
 	var v verification
-	snap, err := c.pool.WaitConverged(ctx, c.allAddrs(), convergeTimeout, 50*time.Millisecond)
+	snap, err := c.pool.WaitConverged(ctx, c.allAddrs(), convergeTimeout, convergePoll(len(c.allAddrs())))
 	if err != nil {
 		var nc *admin.NotConvergedError
 		if !errors.As(err, &nc) {

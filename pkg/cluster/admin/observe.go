@@ -176,10 +176,15 @@ func (e *NotConvergedError) Error() string {
 	return fmt.Sprintf("cluster not converged after %s: %s", e.After, strings.Join(e.Reasons, "; "))
 }
 
+// pollPerNode is the least WaitConverged poll period per node observed.
+const pollPerNode = 2 * time.Millisecond
+
 // WaitConverged observes the cluster every poll until it has converged:
 // every observed node reachable, no node in handshake or without address,
-// every node reporting the same slot-map signature and knowing the same
-// nodes, and cluster_state:ok everywhere. It returns the converged snapshot,
+// every node reporting the same slot-map signature, knowing the same
+// nodes and agreeing on their roles, and cluster_state:ok everywhere. On
+// a large cluster it polls no more often than every pollPerNode per node.
+// It returns the converged snapshot,
 // or after timeout the last snapshot and a *NotConvergedError.
 func (p *Pool) WaitConverged(ctx context.Context, seeds []string, timeout, poll time.Duration) (*cluster.Snapshot, error) {
 	if poll <= 0 {
@@ -196,6 +201,10 @@ func (p *Pool) WaitConverged(ctx context.Context, seeds []string, timeout, poll 
 		if len(reasons) == 0 {
 			return snap, nil
 		}
+		// Each poll reads every node's CLUSTER NODES, which lists every
+		// node: on a large cluster, poll less often, so the nodes spend
+		// their time gossiping towards agreement rather than answering.
+		poll = max(poll, time.Duration(len(snap.Nodes))*pollPerNode)
 		if !time.Now().Add(poll).Before(deadline) {
 			return snap, &NotConvergedError{After: time.Since(start).Round(time.Millisecond), Reasons: reasons}
 		}
