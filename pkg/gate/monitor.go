@@ -378,7 +378,11 @@ func (m *Monitor) record(addr string, at time.Time, v admin.Vitals) error {
 // Readings returns a copy of the latest readings. A PING still outstanding
 // counts as a sample of its age so far, so a stalled master turns red while
 // it is stalled, not after.
-func (m *Monitor) Readings() Readings {
+func (m *Monitor) Readings() Readings { return m.readings(false) }
+
+// readings is Readings; with look, latency is judged on the pending
+// second look's samples even before the look is due.
+func (m *Monitor) readings(look bool) Readings {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -400,7 +404,7 @@ func (m *Monitor) Readings() Readings {
 	}
 	r.Replicas = sorted(r.Replicas)
 	for a, p := range m.lat {
-		if l := m.latencyOf(p, now); l.Samples > 0 {
+		if l := m.latencyOf(p, now, look); l.Samples > 0 {
 			r.Latency[a] = l
 		}
 	}
@@ -426,9 +430,9 @@ func (m *Monitor) Readings() Readings {
 // since a hold began once it has lasted CalmPeriod, or over an abort's
 // second look once that is due. A PING still outstanding counts at its
 // age. m.mu is held.
-func (m *Monitor) latencyOf(p *latencyProbe, now time.Time) Latency {
+func (m *Monitor) latencyOf(p *latencyProbe, now time.Time, look bool) Latency {
 	calm := !m.holdStart.IsZero() && now.Sub(m.holdStart) >= m.opts.CalmPeriod
-	second := !m.lookDue.IsZero() && !now.Before(m.lookDue)
+	second := look || (!m.lookDue.IsZero() && !now.Before(m.lookDue))
 	h := p.since
 	if !calm || h == nil || h.TotalCount() == 0 {
 		h = p.hist.merge()
@@ -459,7 +463,7 @@ func (m *Monitor) NodeLatency(addr string) (l, baseline Latency, at time.Time, o
 	if p == nil || m.errs[addr]["latency"] != "" {
 		return Latency{}, m.baseline[addr], now, false
 	}
-	l = m.latencyOf(p, now)
+	l = m.latencyOf(p, now, false)
 	return l, m.baseline[addr], now, l.Samples > 0
 }
 

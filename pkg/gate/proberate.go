@@ -137,6 +137,14 @@ func (w *window) rotate() {
 	w.buckets[w.cur].reset()
 }
 
+// restart drops every sub-histogram and starts again from h's samples.
+func (w *window) restart(h *latHist) {
+	for _, b := range w.buckets {
+		b.reset()
+	}
+	w.buckets[w.cur].add(h)
+}
+
 // merge returns the whole window; the result is valid until the next call.
 func (w *window) merge() *latHist {
 	w.merged.reset()

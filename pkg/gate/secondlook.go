@@ -70,6 +70,13 @@ const minLookSamples = 100
 // where a 3s baseline's is its third-slowest of 300.
 func (m *Monitor) decide(g inventory.Gates, idleLooks bool) Decision {
 	d := Decide(m.Readings(), g)
+	cleared := false
+	if idleLooks {
+		var ld Decision
+		if ld, cleared = m.lookClears(g); cleared {
+			d = ld
+		}
+	}
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -88,6 +95,12 @@ func (m *Monitor) decide(g inventory.Gates, idleLooks bool) Decision {
 	case done:
 		m.lookStart, m.lookDue = time.Time{}, time.Time{}
 		for _, p := range m.lat {
+			// A look that cleared early judged the nodes on its own
+			// samples; the window still holds the spike that began it,
+			// which would start another look at once.
+			if cleared && p.look != nil {
+				p.hist.restart(p.look)
+			}
 			p.look = nil
 		}
 		if idleLooks {
@@ -136,6 +149,36 @@ func idleVariation(d Decision) Decision {
 		out.Reasons[i] = "with nothing sent for its second look, " + out.Reasons[i] + " (not this run's doing: holding)"
 	}
 	return out
+}
+
+// minClearSamples is the fewest PINGs per master on which an idle look
+// may end early (see lookClears).
+const minClearSamples = 30
+
+// lookClears returns the decision on a pending look's samples, and
+// whether the look, taken with the run sending nothing, may end on it
+// before it is due: every master has answered at least
+// minClearSamples PINGs since it began, and judged on those alone nothing
+// aborts. The p99 of so few is about their slowest, so this is the
+// strictest reading of the look: the nodes recovered as soon as the run
+// stopped, which shows the latency was the run's, and the pacer has cut
+// meanwhile. Waiting out the whole look would only stop the run for
+// seconds more. A look that does not clear so runs its full length.
+func (m *Monitor) lookClears(g inventory.Gates) (Decision, bool) {
+	m.mu.Lock()
+	pending := !m.look.start.IsZero() && !m.lookDue.IsZero() && time.Now().Before(m.lookDue)
+	enough := pending
+	for _, p := range m.lat {
+		if enough && (p.look == nil || p.look.TotalCount() < minClearSamples) {
+			enough = false
+		}
+	}
+	m.mu.Unlock()
+	if !enough {
+		return Decision{}, false
+	}
+	d := Decide(m.readings(true), g)
+	return d, d.Verdict != Abort
 }
 
 // LookPending reports whether an abort awaits its second look.

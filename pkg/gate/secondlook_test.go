@@ -122,6 +122,52 @@ func TestIdleVariation(t *testing.T) {
 	}
 }
 
+// An idle look ends as soon as every master has answered minClearSamples
+// PINGs since it began and none of them aborts; while one is still slow,
+// or without idle looks, it runs its full length.
+func TestIdleLookClearsEarly(t *testing.T) {
+	const a, b = "10.0.0.1:7000", "10.0.0.1:7001"
+	g := inventory.Gates{LatencyP99MS: inventory.Threshold{Hold: 20, Abort: 200}}
+	for _, tc := range []struct {
+		name        string
+		idle        bool
+		bUS         int64 // what b answers during the look
+		wantCleared bool
+	}{
+		{"recovered", true, 1000, true},
+		{"one node still slow", true, 300_000, false},
+		{"not idle", false, 1000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMonitor(nil, []string{a, b}, nil, MonitorOptions{})
+			m.lat[a].hist.record(300_000) // 300ms: over the abort
+			if d := m.decide(g, tc.idle); d.Verdict != Hold || !m.LookPending() {
+				t.Fatalf("first decision %v, look pending %v; want a hold awaiting the look", d, m.LookPending())
+			}
+			for range minClearSamples - 1 {
+				m.lat[a].look.record(1000)
+				m.lat[b].look.record(tc.bUS)
+			}
+			if d := m.decide(g, tc.idle); !m.LookPending() {
+				t.Fatalf("the look ended on %d samples: %v", minClearSamples-1, d)
+			}
+			m.lat[a].look.record(1000)
+			m.lat[b].look.record(tc.bUS)
+			d := m.decide(g, tc.idle)
+			if cleared := !m.LookPending(); cleared != tc.wantCleared || (cleared && d.Verdict == Abort) {
+				t.Errorf("after %d samples: look ended %v (%v), want %v", minClearSamples, cleared, d, tc.wantCleared)
+			}
+			// Once cleared, the spike that began the look is gone from
+			// the window: the next decision starts no new look.
+			if tc.wantCleared {
+				if d := m.decide(g, tc.idle); m.LookPending() || d.Verdict == Abort {
+					t.Errorf("after the look cleared: %v, look pending %v", d, m.LookPending())
+				}
+			}
+		})
+	}
+}
+
 // On a real cluster: a brief CLIENT PAUSE over the abort limit holds and
 // then proceeds; one that lasts aborts after the second look; before the
 // first batch the same stall holds until the hold timeout.
