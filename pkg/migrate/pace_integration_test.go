@@ -142,6 +142,88 @@ func TestPacerSlowSource(t *testing.T) {
 	tc.assertNoOpenSlots(t)
 }
 
+// TestPacerSlowTarget: a MIGRATE blocks its target too. With the source
+// fast and the target made slow on purpose, the pacer, fed by the real
+// PING probe of both, must slow the source down on the target's reading,
+// and the move must still bring every key across with no slot left open.
+func TestPacerSlowTarget(t *testing.T) {
+	tc := startWithEmptyMaster(t, 2, 0)
+	src, dst := tc.Addrs()[0], tc.newAddr
+	snap := tc.observe(t)
+	r := cluster.Range{Start: 0, End: 7}
+	const perSlot = 1000
+	loadSlots(t, tc, src, r, perSlot)
+	before := tc.dbsizeSum(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	mon := gate.NewMonitor(tc.pool, []string{src, dst}, nil, gate.MonitorOptions{Window: 500 * time.Millisecond})
+	mon.Start(ctx)
+	defer mon.Close()
+	// The source waits on the slow target inside each MIGRATE, so its
+	// own p99 rises too; its budget is out of reach so that only the
+	// target's reading can slow it.
+	const budget = 20 * time.Millisecond
+	pacer := NewPacer(monitorSource{mon}, PacerOptions{BudgetP99: budget, Window: 100 * time.Millisecond, Settle: 500 * time.Millisecond,
+		BudgetFor: func(a string) (time.Duration, time.Duration, bool) {
+			if a == src {
+				return time.Hour, 0, true
+			}
+			return budget, 0, true
+		}})
+
+	// Slow the target: 40ms of every 60ms busy, for at most 30s.
+	burnCtx, stopBurn := context.WithTimeout(ctx, 30*time.Second)
+	defer stopBurn()
+	burnDone := make(chan error, 1)
+	go func() {
+		for burnCtx.Err() == nil {
+			if err := tc.pool.Client(dst).Eval(burnCtx, burnScript, nil, 40_000).Err(); err != nil && burnCtx.Err() == nil {
+				burnDone <- err
+				return
+			}
+			_ = sleep(burnCtx, 20*time.Millisecond)
+		}
+		burnDone <- nil
+	}()
+	waitFor(t, 10*time.Second, "the probe to see the slow target", func() bool {
+		p99, _, _, ok := monitorSource{mon}.Latency(dst)
+		return ok && p99 > budget
+	})
+
+	l := NewLegacy(tc.pool, tc.all(), LegacyOptions{Pacer: pacer})
+	defer l.Close()
+	m := plan.Move{From: snap.Nodes[src].ID, To: tc.newID, FromAddr: src, ToAddr: dst, Range: r}
+	st, err := l.Move(ctx, m, Control{})
+	stopBurn()
+	if berr := <-burnDone; berr != nil {
+		t.Fatalf("slowing the target: %v", berr)
+	}
+	if err != nil {
+		t.Fatalf("move: %v", err)
+	}
+	var onTarget bool
+	for _, pc := range pacer.History(src) {
+		t.Logf("%s %-6s on %s keys %4d depth %d rest %4.2f used %.2f", pc.At.Format("15:04:05.000"), pc.Verdict, pc.Node, pc.Keys, pc.Depth, pc.Rest, pc.BudgetUsed)
+		switch {
+		case pc.Verdict == VerdictSlower && pc.Node == dst:
+			onTarget = true
+		case pc.Verdict == VerdictSlower:
+			t.Errorf("slowed down on %s, whose budget is out of reach", pc.Node)
+		}
+	}
+	if !onTarget {
+		t.Error("the pacer never slowed the source down on its slow target's reading")
+	}
+	if want := int64(perSlot * r.Len()); st.Keys != want || st.Slots != r.Len() {
+		t.Errorf("moved %d keys and closed %d slots, want %d and %d", st.Keys, st.Slots, want, r.Len())
+	}
+	if after := tc.dbsizeSum(t); after != before {
+		t.Errorf("DBSIZE summed over the masters: %d before, %d after", before, after)
+	}
+	tc.assertNoOpenSlots(t)
+}
+
 // slowedTo reports whether h went down to a rest of at least rest.
 func slowedTo(h []Pace, rest float64) bool {
 	for _, pc := range h {
