@@ -451,20 +451,28 @@ func (m *Monitor) latencyOf(p *latencyProbe, now time.Time, look bool) Latency {
 	return l
 }
 
-// NodeLatency is one master's latency as Readings has it, and its
-// baseline, without the cost of a whole snapshot: the pacer reads it for
-// every source and target several times a second. ok is false when addr
-// has no sample or its PING probe fails.
-func (m *Monitor) NodeLatency(addr string) (l, baseline Latency, at time.Time, ok bool) {
+// NodeLatency is one master's latency as Readings has it, without the
+// cost of a whole snapshot: the pacer reads it for every source and
+// target several times a second. ok is false when addr has no sample or
+// its PING probe fails.
+func (m *Monitor) NodeLatency(addr string) (l Latency, at time.Time, ok bool) {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.lat[addr]
 	if p == nil || m.errs[addr]["latency"] != "" {
-		return Latency{}, m.baseline[addr], now, false
+		return Latency{}, now, false
 	}
 	l = m.latencyOf(p, now, false)
-	return l, m.baseline[addr], now, l.Samples > 0
+	return l, now, l.Samples > 0
+}
+
+// Baseline is addr's latency baseline, ok false when it has none.
+func (m *Monitor) Baseline(addr string) (Latency, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.baseline[addr]
+	return b, ok
 }
 
 // Wait blocks while the gates hold. It returns the first non-hold decision

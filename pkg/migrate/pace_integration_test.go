@@ -78,10 +78,7 @@ func TestPacerSlowSource(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, 10*time.Second, "the probe to see the slow source", func() bool {
-		p99, _, _, ok := monitorSource{mon}.Latency(src)
-		return ok && p99 > budget
-	})
+	waitSlow(t, mon, src, budget)
 
 	l := NewLegacy(tc.pool, tc.all(), LegacyOptions{Pacer: pacer})
 	defer l.Close()
@@ -186,10 +183,7 @@ func TestPacerSlowTarget(t *testing.T) {
 		}
 		burnDone <- nil
 	}()
-	waitFor(t, 10*time.Second, "the probe to see the slow target", func() bool {
-		p99, _, _, ok := monitorSource{mon}.Latency(dst)
-		return ok && p99 > budget
-	})
+	waitSlow(t, mon, dst, budget)
 
 	l := NewLegacy(tc.pool, tc.all(), LegacyOptions{Pacer: pacer})
 	defer l.Close()
@@ -222,6 +216,15 @@ func TestPacerSlowTarget(t *testing.T) {
 		t.Errorf("DBSIZE summed over the masters: %d before, %d after", before, after)
 	}
 	tc.assertNoOpenSlots(t)
+}
+
+// waitSlow waits until mon reads addr's p99 over budget.
+func waitSlow(t *testing.T, mon *gate.Monitor, addr string, budget time.Duration) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the probe to see "+addr+" slow", func() bool {
+		p99, _, _, ok := monitorSource{mon}.Latency(addr)
+		return ok && p99 > budget
+	})
 }
 
 // slowedTo reports whether h went down to a rest of at least rest.

@@ -49,18 +49,15 @@ func (p *Pacer) observe(addr string, n *paceNode, now time.Time) (Observation, P
 	}
 	usable := func(obs Observation) bool { return obs.OK && now.Sub(obs.At) <= p.opts.MaxAge }
 	obs, o := read(addr)
-	node := addr
+	node, worst := addr, o.used(obs)
 	for dst, at := range n.targets {
 		if now.Sub(at) > routeWindows*p.opts.Window {
 			delete(n.targets, dst)
 			continue
 		}
 		tobs, to := read(dst)
-		if !usable(tobs) {
-			continue
-		}
-		if !usable(obs) || to.used(tobs) > o.used(obs) || (to.used(tobs) == o.used(obs) && dst < node && node != addr) {
-			obs, o, node = tobs, to, dst
+		if u := to.used(tobs); usable(tobs) && (!usable(obs) || u > worst) {
+			obs, o, node, worst = tobs, to, dst, u
 		}
 	}
 	return obs, o, node

@@ -18,7 +18,7 @@ type monitorLatency struct{ mon *gate.Monitor }
 // Latency implements migrate.LatencySource. A node whose PING probe fails,
 // or that has no sample yet, has no reading.
 func (m monitorLatency) Latency(addr string) (p99, avg time.Duration, at time.Time, ok bool) {
-	l, _, at, ok := m.mon.NodeLatency(addr)
+	l, at, ok := m.mon.NodeLatency(addr)
 	if !ok {
 		return 0, 0, at, false
 	}
@@ -48,7 +48,7 @@ func (r *rebalancer) pacer(mon *gate.Monitor) *migrate.Pacer {
 	}
 	if variation > 0 {
 		opts.BudgetFor = func(addr string) (time.Duration, time.Duration, bool) {
-			_, base, _, _ := mon.NodeLatency(addr)
+			base, _ := mon.Baseline(addr)
 			return variationBudget(base, variation, opts.BudgetP99, opts.BudgetAvg)
 		}
 	}
