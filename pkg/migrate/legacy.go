@@ -192,6 +192,7 @@ type Legacy struct {
 
 	mu      sync.Mutex
 	streams map[streamKey]chan struct{} // per-node key-moving streams, as source and as target
+	turns   map[string]chan struct{}    // per-target MIGRATE turns of resting sources (see takeTurn)
 	listed  map[string]int              // first listings per replica that answered them
 	noList  map[string]bool             // replicas that failed a listing: not asked again
 }
@@ -235,6 +236,32 @@ func (l *Legacy) sem(addr string, out bool) chan struct{} {
 		l.streams[k] = c
 	}
 	return c
+}
+
+// takeTurn waits until no other resting source is sending a MIGRATE
+// pipeline into dst, or ctx ends, and returns the function that ends this
+// source's turn. A target restores one source's keys at a time; a MIGRATE
+// that arrives meanwhile waits for the other's restore, and its source's
+// clients wait with it. Sources at full duty do not take turns: they
+// overlap their serialising with the target's restoring, which is what
+// makes them fast.
+func (l *Legacy) takeTurn(ctx context.Context, dst string) (func(), error) {
+	l.mu.Lock()
+	if l.turns == nil {
+		l.turns = map[string]chan struct{}{}
+	}
+	c := l.turns[dst]
+	if c == nil {
+		c = make(chan struct{}, 1)
+		l.turns[dst] = c
+	}
+	l.mu.Unlock()
+	select {
+	case c <- struct{}{}:
+		return func() { <-c }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // NewLegacy returns a legacy mover. masters are the addresses of every master
@@ -639,7 +666,7 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, dstAddr string, batches [
 		return fmt.Errorf("target address %q: %w", dstAddr, err)
 	}
 	for len(batches) > 0 {
-		depth, err := l.pipelineDepth(ctx, srcAddr, dstAddr)
+		depth, turn, err := l.pipelineDepth(ctx, srcAddr, dstAddr)
 		if err != nil {
 			return err
 		}
@@ -659,10 +686,17 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, dstAddr string, batches [
 			budget += timeout
 			cmds[i] = pipe.Do(ctx, admin.MigrateArgs(host, port, b.keys, admin.MigrateOptions{Timeout: timeout, Replace: b.replace}, auth.Username, auth.Password)...)
 		}
+		done := func() {}
+		if turn {
+			if done, err = l.takeTurn(ctx, dstAddr); err != nil {
+				return err
+			}
+		}
 		began, sent := time.Now(), st.Keys
 		cctx, cancel := context.WithTimeout(ctx, budget+l.opts.CommandTimeout)
 		_, err = pipe.Exec(cctx)
 		cancel()
+		done()
 		if err != nil && !isRedisErr(err) {
 			return fmt.Errorf("MIGRATE from %s to %s:%s: %w", srcAddr, host, port, err)
 		}

@@ -500,15 +500,17 @@ func (l *Legacy) keysPerMigrate(addr string) int {
 	return min(l.opts.KeysPerMigrate, l.opts.Pacer.Current(addr).Keys)
 }
 
-// pipelineDepth rests as the pacer says after addr's last pipeline and returns how many
-// MIGRATEs to send in the next pipeline: MigratesPerPipeline, capped by the
-// pacer.
-func (l *Legacy) pipelineDepth(ctx context.Context, addr, dst string) (int, error) {
+// pipelineDepth rests as the pacer says after addr's last pipeline and
+// returns how many MIGRATEs to send in the next pipeline to dst:
+// MigratesPerPipeline, capped by the pacer. turn reports whether the
+// pipeline should take its turn into dst (see Legacy.takeTurn): the
+// pacer has cut the source to a duty cycle (Rest > 0).
+func (l *Legacy) pipelineDepth(ctx context.Context, addr, dst string) (depth int, turn bool, err error) {
 	if l.opts.Pacer == nil {
-		return l.opts.MigratesPerPipeline, nil
+		return l.opts.MigratesPerPipeline, false, nil
 	}
 	pc, err := l.opts.Pacer.Wait(ctx, addr, dst)
-	return max(1, min(l.opts.MigratesPerPipeline, pc.Depth)), err
+	return max(1, min(l.opts.MigratesPerPipeline, pc.Depth)), pc.Rest > 0, err
 }
 
 // sent tells the pacer about a pipeline addr sent to dst.
