@@ -117,8 +117,8 @@ func (b *bench) runASM(ctx context.Context, stdout io.Writer) error {
 			return fmt.Errorf("atomic under load: %w", err)
 		}
 		im := r.Impact
-		fmt.Fprintf(stdout, "\natomic under load: %.3fs (move %.3fs); client p99 before %.2f ms, during %.2f ms, ratio %.2f, max %.2f ms; %d ops, %d writes acknowledged, %d lost, %d stale, errors %v\n",
-			r.Seconds, r.MoveSeconds, im.BeforeP99MS, im.DuringP99MS, im.Ratio, im.DuringMaxMS, im.Ops, im.WritesAcked, im.Lost, im.Stale, im.Errors)
+		fmt.Fprintf(stdout, "\natomic under load: %.3fs (move %.3fs); client p99 before %.2f ms, after %.2f ms, during %.2f ms, ratio %.2f, max %.2f ms; %d ops, %d writes acknowledged, %d lost, %d stale, errors %v\n",
+			r.Seconds, r.MoveSeconds, im.BeforeP99MS, im.AfterP99MS, im.DuringP99MS, im.Ratio, im.DuringMaxMS, im.Ops, im.WritesAcked, im.Lost, im.Stale, im.Errors)
 	}
 	fmt.Fprintf(stdout, "load average at the end %.2f\n", loadAvg())
 	return nil

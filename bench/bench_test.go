@@ -517,7 +517,9 @@ func TestImpactOf(t *testing.T) {
 			second(3, 1000, 3, 4, nil), // ends at 4 s: before the rebalance
 			second(4, 500, 4, 9, map[load.Kind]int64{load.KindTryAgain: 2}),
 			second(5, 1500, 8, 40, map[load.Kind]int64{load.KindTimeout: 1}),
-			second(6, 1000, 99, 99, nil), // starts after the rebalance ended
+			second(6, 1000, 5, 99, nil), // starts after the rebalance ended
+			second(7, 1000, 7, 99, nil),
+			second(8, 0, 0, 0, nil), // cut short by the stop: no operation
 		},
 		Verify: load.Verify{Lost: 1, Stale: 2, Foreign: 1, Unverified: 3},
 	}
@@ -528,8 +530,12 @@ func TestImpactOf(t *testing.T) {
 	if want := (4*500 + 8*1500) / 2000.0; math.Abs(im.DuringP99MS-want) > 1e-9 {
 		t.Errorf("p99 during %v ms, want %v (ops-weighted, seconds 4-5)", im.DuringP99MS, want)
 	}
-	if math.Abs(im.Ratio-im.DuringP99MS/2) > 1e-9 || im.DuringMaxMS != 40 {
-		t.Errorf("ratio %v, max during %v; want %v, 40", im.Ratio, im.DuringMaxMS, im.DuringP99MS/2)
+	if im.AfterP99MS != 6 {
+		t.Errorf("p99 after %v ms, want 6 (seconds 6-7; the empty second 8 left out)", im.AfterP99MS)
+	}
+	// The reference is seconds 1-3 and 6-7 together: (1+2+3+5+7)/5.
+	if ref := 18 / 5.0; math.Abs(im.Ratio-im.DuringP99MS/ref) > 1e-9 || im.DuringMaxMS != 40 {
+		t.Errorf("ratio %v, max during %v; want %v, 40", im.Ratio, im.DuringMaxMS, im.DuringP99MS/ref)
 	}
 	if im.Lost != 1 || im.Stale != 3 || im.Unverified != 3 || im.Ops != 7000 || im.WritesAcked != 3000 {
 		t.Errorf("impact %+v", im)
@@ -605,11 +611,11 @@ func TestPrintImpact(t *testing.T) {
 	var out bytes.Buffer
 	r.print(&out)
 	for _, want := range []string{
-		"p99_before  p99_during  ratio  max_during",
+		"p99_before  p99_after  p99_during  ratio  max_during",
 		"tryagain=5",
-		"slotshift seed: p99 during/before = 1.05x (goal <= 1.10x)  met",
-		"redis-cli: p99 during/before = 2.50x",
-		"slotshift fast: p99 during/before = 2.00x",
+		"slotshift seed: p99 during/around = 1.05x (goal <= 1.10x)  met",
+		"redis-cli: p99 during/around = 2.50x",
+		"slotshift fast: p99 during/around = 2.00x",
 		"slotshift seed beats redis-cli: p99 ratio yes (1.05x vs 2.50x), time yes (8.00 s vs 31.00 s)  met",
 		"fast vs redis-cli speed = 6.2x (minimum 5x)  met",
 		"slotshift seed holds per run: 2 (1.5 s), 0 (0.0 s), 1 (0.5 s)",
@@ -751,7 +757,7 @@ func TestPrintFailedRuns(t *testing.T) {
 	var out bytes.Buffer
 	r.print(&out)
 	for _, want := range []string{
-		"failed run: round 2, " + modeLabels[modeSeed] + " after 41.5 s (load: p99 1.00 ms before, 9.00 ms during, lost/stale 2/0): exit code 1: aborted",
+		"failed run: round 2, " + modeLabels[modeSeed] + " after 41.5 s (load: p99 1.00 ms before, 9.00 ms during, 0.00 ms after, lost/stale 2/0): exit code 1: aborted",
 		"acknowledged writes lost, all modes and runs: 2 (must be 0)",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -26,8 +26,14 @@ const (
 	// loadBaseline is how long the load runs before the rebalance starts.
 	// Its first second (connections, slot map) is warm-up and left out of
 	// the baseline window, which is the full seconds after it.
-	loadBaseline = 4 * time.Second
+	loadBaseline = 8 * time.Second
 	loadWarmup   = 1 // seconds
+	// loadAfter is how long the load runs after the rebalance ends. The
+	// reference the rebalance's impact is judged against is the seconds
+	// before it and after it together: on a machine whose own latency
+	// drifts (a shared host's steal), one short window on one side reads
+	// the drift as impact, or hides impact under it.
+	loadAfter = 5 * time.Second
 	// loadSlack bounds the load past the run's timeout: the load phase
 	// always ends, even when Stop is never reached.
 	loadSlack = 30 * time.Second
@@ -35,11 +41,14 @@ const (
 
 // impact is what the client load saw around one timed rebalance.
 type impact struct {
-	// BeforeP99MS and DuringP99MS are the client p99 of the baseline
-	// window and of the rebalance window (see windowP99), ms.
+	// BeforeP99MS, AfterP99MS and DuringP99MS are the client p99 of the
+	// windows before and after the rebalance and of the rebalance itself
+	// (see windowP99), ms.
 	BeforeP99MS float64 `json:"p99_before_ms"`
+	AfterP99MS  float64 `json:"p99_after_ms"`
 	DuringP99MS float64 `json:"p99_during_ms"`
-	// Ratio is DuringP99MS / BeforeP99MS; 0 when either is unknown.
+	// Ratio is DuringP99MS over the p99 of the before and after windows
+	// together (see loadAfter); 0 when either is unknown.
 	Ratio float64 `json:"p99_ratio"`
 	// DuringMaxMS is the slowest operation in the rebalance window, ms.
 	DuringMaxMS float64 `json:"max_during_ms"`
@@ -106,6 +115,11 @@ func runUnderLoad(ctx context.Context, c *benchCluster, mode string, rc runConfi
 	lr.rebStart = time.Since(lr.start)
 	tr, err := runMode(ctx, c, mode, rc)
 	lr.rebEnd = time.Since(lr.start)
+	select {
+	case <-time.After(loadAfter):
+	case <-ctx.Done():
+	case <-lr.g.Done():
+	}
 	im, lerr := lr.stop()
 	tr.Impact = &im
 	if err == nil {
@@ -132,7 +146,7 @@ func (lr *loadRun) stop() (impact, error) {
 // impactOf summarises a load result around the rebalance window [from,
 // to] (offsets from the load's start). Pure.
 func impactOf(res load.Result, from, to time.Duration) impact {
-	var before, during []load.Second
+	var before, during, after []load.Second
 	for _, s := range res.Seconds {
 		lo := time.Duration(s.Second) * time.Second
 		hi := lo + time.Second
@@ -141,15 +155,17 @@ func impactOf(res load.Result, from, to time.Duration) impact {
 			before = append(before, s)
 		case hi > from && lo < to:
 			during = append(during, s)
+		case lo >= to && s.Latency.Count > 0:
+			after = append(after, s) // the last second may be cut short by the stop
 		}
 	}
 	im := impact{
-		BeforeP99MS: windowP99(before), DuringP99MS: windowP99(during),
+		BeforeP99MS: windowP99(before), AfterP99MS: windowP99(after), DuringP99MS: windowP99(during),
 		Ops: res.Ops, WritesAcked: res.WritesAcked,
 		Lost: res.Verify.Lost, Stale: res.Verify.Stale + res.Verify.Foreign, Unverified: res.Verify.Unverified,
 	}
-	if im.BeforeP99MS > 0 && im.DuringP99MS > 0 {
-		im.Ratio = im.DuringP99MS / im.BeforeP99MS
+	if ref := windowP99(append(before, after...)); ref > 0 && im.DuringP99MS > 0 {
+		im.Ratio = im.DuringP99MS / ref
 	}
 	for _, s := range during {
 		im.DuringMaxMS = max(im.DuringMaxMS, ms(s.Latency.Max))
@@ -187,6 +203,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // impactSummary is the median of a mode's runs as the table prints it.
 type impactSummary struct {
 	BeforeP99MS float64          `json:"p99_before_ms"`
+	AfterP99MS  float64          `json:"p99_after_ms"`
 	DuringP99MS float64          `json:"p99_during_ms"`
 	Ratio       float64          `json:"p99_ratio"`
 	DuringMaxMS float64          `json:"max_during_ms"`
@@ -198,14 +215,14 @@ type impactSummary struct {
 // summariseImpact returns the medians (and sums of errors, lost and
 // stale) of the runs that measured impact; nil when none did.
 func summariseImpact(runs []timedRun) *impactSummary {
-	var before, during, ratio, mx []float64
+	var before, after, during, ratio, mx []float64
 	s := &impactSummary{}
 	for _, r := range runs {
 		im := r.Impact
 		if im == nil {
 			continue
 		}
-		before, during, mx = append(before, im.BeforeP99MS), append(during, im.DuringP99MS), append(mx, im.DuringMaxMS)
+		before, after, during, mx = append(before, im.BeforeP99MS), append(after, im.AfterP99MS), append(during, im.DuringP99MS), append(mx, im.DuringMaxMS)
 		if im.Ratio > 0 {
 			ratio = append(ratio, im.Ratio)
 		}
@@ -221,7 +238,8 @@ func summariseImpact(runs []timedRun) *impactSummary {
 	if len(before) == 0 {
 		return nil
 	}
-	s.BeforeP99MS, s.DuringP99MS, s.Ratio, s.DuringMaxMS = median(before), median(during), median(ratio), median(mx)
+	s.BeforeP99MS, s.AfterP99MS, s.DuringP99MS = median(before), median(after), median(during)
+	s.Ratio, s.DuringMaxMS = median(ratio), median(mx)
 	return s
 }
 

@@ -270,7 +270,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 			b.log.Info("run", "round", round, "mode", modeLabels[mode], "seconds", fmt.Sprintf("%.2f", tr.Seconds),
 				"keys_moved", tr.KeysMoved, "new_master_slots", tr.NewMasterSlots, "max_rss_mb", tr.MaxRSSKB/1024, "holds", tr.Holds)
 			if im := tr.Impact; im != nil {
-				b.log.Info("impact", "round", round, "mode", modeLabels[mode], "p99_before_ms", fmt.Sprintf("%.2f", im.BeforeP99MS),
+				b.log.Info("impact", "round", round, "mode", modeLabels[mode], "p99_before_ms", fmt.Sprintf("%.2f", im.BeforeP99MS), "p99_after_ms", fmt.Sprintf("%.2f", im.AfterP99MS),
 					"p99_during_ms", fmt.Sprintf("%.2f", im.DuringP99MS), "max_during_ms", fmt.Sprintf("%.1f", im.DuringMaxMS),
 					"errors", errorsText(im.Errors), "lost", im.Lost, "stale", im.Stale)
 			}

@@ -213,7 +213,7 @@ func (r *results) printFailed(w io.Writer) {
 		for _, f := range m.Failed {
 			load := ""
 			if im := f.Impact; im != nil {
-				load = fmt.Sprintf(" (load: p99 %s ms before, %s ms during, lost/stale %d/%d)", msText(im.BeforeP99MS), msText(im.DuringP99MS), im.Lost, im.Stale)
+				load = fmt.Sprintf(" (load: p99 %s ms before, %s ms during, %s ms after, lost/stale %d/%d)", msText(im.BeforeP99MS), msText(im.DuringP99MS), msText(im.AfterP99MS), im.Lost, im.Stale)
 			}
 			fmt.Fprintf(w, "failed run: round %d, %s after %.1f s%s: %s\n", f.Round, m.Label, f.Seconds, load, f.Error)
 		}
@@ -350,7 +350,7 @@ func (r *results) print(w io.Writer) {
 // printTable writes one row per mode (medians of its runs) and the floor:
 // speed, then what the client load saw during the rebalance.
 func (r *results) printTable(w io.Writer) {
-	rows := [][]string{{"mode", "median_s", "runs_s", "keys_moved", "keys/s", "p99_before", "p99_during", "ratio", "max_during", "errors", "lost/stale", "holds"}}
+	rows := [][]string{{"mode", "median_s", "runs_s", "keys_moved", "keys/s", "p99_before", "p99_after", "p99_during", "ratio", "max_during", "errors", "lost/stale", "holds"}}
 	for _, mr := range r.Modes {
 		if len(mr.Runs) == 0 {
 			continue
@@ -369,10 +369,10 @@ func (r *results) printTable(w io.Writer) {
 		}
 		row := []string{mr.Label, fmt.Sprintf("%.2f", mr.MedianS), secondsList(secs), strconv.FormatInt(mr.MedianKeysMoved, 10), keysPerS(mr.KeysPerS)}
 		if im := mr.Impact; im != nil {
-			row = append(row, msText(im.BeforeP99MS), msText(im.DuringP99MS), ratioText(im.Ratio), msText(im.DuringMaxMS),
+			row = append(row, msText(im.BeforeP99MS), msText(im.AfterP99MS), msText(im.DuringP99MS), ratioText(im.Ratio), msText(im.DuringMaxMS),
 				errorsText(im.Errors), fmt.Sprintf("%d/%d", im.Lost, im.Stale), holds)
 		} else {
-			row = append(row, "-", "-", "-", "-", "-", "-", holds)
+			row = append(row, "-", "-", "-", "-", "-", "-", "-", holds)
 		}
 		rows = append(rows, row)
 	}
@@ -392,7 +392,7 @@ func (r *results) printTable(w io.Writer) {
 			if i > 0 {
 				b.WriteString("  ")
 			}
-			if i == 0 || i == 2 || i == 9 {
+			if i == 0 || i == 2 || i == 10 {
 				fmt.Fprintf(&b, "%-*s", widths[i], cell)
 			} else {
 				fmt.Fprintf(&b, "%*s", widths[i], cell)
@@ -402,8 +402,9 @@ func (r *results) printTable(w io.Writer) {
 	}
 	if r.hasImpact() {
 		fmt.Fprintf(w, "(client load: %d clients, %d ops/s, %d%% GET / %d%% SET on %d keys %q*, from the benchmark's process;\n", loadClients, loadRate, loadReadPercent, 100-loadReadPercent, loadKeys, loadPrefix)
-		fmt.Fprintf(w, " p99 in ms: before = the %.0f s before the rebalance less %d s warm-up, during = start to end of the command,\n", loadBaseline.Seconds(), loadWarmup)
-		fmt.Fprintf(w, " each the ops-weighted mean of per-second p99s; lost/stale = acknowledged writes, read back after the run)\n")
+		fmt.Fprintf(w, " p99 in ms: before = the %.0f s before the rebalance less %d s warm-up, after = the %.0f s after it,\n", loadBaseline.Seconds(), loadWarmup, loadAfter.Seconds())
+		fmt.Fprintf(w, " during = start to end of the command, each the ops-weighted mean of per-second p99s;\n")
+		fmt.Fprintf(w, " ratio = during / before and after together; lost/stale = acknowledged writes, read back after the run)\n")
 	}
 }
 
@@ -432,16 +433,16 @@ func (r *results) printImpact(w io.Writer) {
 	if !r.hasImpact() {
 		return
 	}
-	fmt.Fprintln(w, "impact (client p99 during / before, medians of the runs):")
+	fmt.Fprintln(w, "impact (client p99 during / before and after, medians of the runs):")
 	seed, cli, fast := r.mode(modeSeed), r.mode(modeCLI), r.mode(modeSlotshift)
 	ratioLine := func(name string, m *modeResult, goal bool) {
 		switch {
 		case m == nil || m.Impact == nil || m.Impact.Ratio <= 0:
-			fmt.Fprintf(w, "  %s: p99 during/before = n/a\n", name)
+			fmt.Fprintf(w, "  %s: p99 during/around = n/a\n", name)
 		case goal:
-			fmt.Fprintf(w, "  %s: p99 during/before = %.2fx (goal <= %.2fx)  %s\n", name, m.Impact.Ratio, goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio))
+			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (goal <= %.2fx)  %s\n", name, m.Impact.Ratio, goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio))
 		default:
-			fmt.Fprintf(w, "  %s: p99 during/before = %.2fx\n", name, m.Impact.Ratio)
+			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx\n", name, m.Impact.Ratio)
 		}
 	}
 	ratioLine("slotshift seed", seed, true)
