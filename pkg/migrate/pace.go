@@ -274,6 +274,9 @@ type paceNode struct {
 	targets map[string]time.Time
 	// exhausted is how long the source has spent exhausted, up to cur.At.
 	exhausted time.Duration
+	// pauseJudged: the source was judged in the current pause (see
+	// judgePaused).
+	pauseJudged bool
 }
 
 // NewPacer returns a Pacer reading src.
@@ -300,8 +303,19 @@ func (p *Pacer) Current(addr string) Pace {
 	if now.Sub(n.cur.At) < p.opts.Window {
 		return n.cur
 	}
-	obs, o, node := p.observe(addr, n, now)
+	p.decide(n, now, false)
+	return n.cur
+}
+
+// decide judges n's latency at now and makes the result its pace. With
+// onlyCut, only a cut is kept: any other verdict leaves the pace as it
+// was (see judgePaused). p.mu is held.
+func (p *Pacer) decide(n *paceNode, now time.Time, onlyCut bool) {
+	obs, o, node := p.observe(n.cur.Addr, n, now)
 	next := o.Decide(n.cur, obs, now)
+	if onlyCut && next.Verdict != VerdictSlower {
+		return
+	}
 	if next.Verdict != VerdictStale {
 		next.Node = node
 	}
@@ -322,7 +336,6 @@ func (p *Pacer) Current(addr string) Pace {
 			n.history = append(n.history[:0:0], n.history[over:]...)
 		}
 	}
-	return next
 }
 
 // count records a decided pace for Summary. p.mu is held.
@@ -423,7 +436,7 @@ func (o PacerOptions) Pause(pc Pace, busy time.Duration) time.Duration {
 // returns the pace to send the next pipeline to dst at. It also waits
 // while the pacer is paused (PacerOptions.Paused).
 func (p *Pacer) Wait(ctx context.Context, addr, dst string) (Pace, error) {
-	if err := p.paused(ctx); err != nil {
+	if err := p.paused(ctx, addr); err != nil {
 		return Pace{}, err
 	}
 	pc := p.Current(addr)

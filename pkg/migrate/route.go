@@ -81,10 +81,16 @@ func (p *Pacer) Steers(addr string) bool {
 }
 
 // paused waits while PacerOptions.Paused reports true, or until ctx ends.
-func (p *Pacer) paused(ctx context.Context) error {
+// Before it waits, addr's pace is judged on the reading that began the
+// pause (see judgePaused).
+func (p *Pacer) paused(ctx context.Context, addr string) error {
 	if p.opts.Paused == nil {
 		return nil
 	}
+	if !p.opts.Paused() {
+		return nil
+	}
+	p.judgePaused(addr)
 	for p.opts.Paused() {
 		t := time.NewTimer(pausePoll)
 		select {
@@ -94,5 +100,32 @@ func (p *Pacer) paused(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+	p.mu.Lock()
+	if n := p.nodes[addr]; n != nil {
+		n.pauseJudged = false // the next pause is judged again
+	}
+	p.mu.Unlock()
 	return nil
+}
+
+// judgePaused cuts addr's pace, once per pause, if the latency of addr or
+// of a target it sends to is over budget now, whenever it last decided.
+//
+// A pause is an abort awaiting its second look: a node read over an abort
+// limit, which is beyond any budget. The reading that began it is in the
+// latency window now, but a look that clears restarts the window from its
+// own calm samples. A source that waited for its next window to decide
+// would then never see the reading, speed up again, and begin the next
+// look: the spikes would stop the run, one look after another, instead of
+// slowing it. Only a cut is kept here; a source whose own nodes are within
+// budget keeps its pace.
+func (p *Pacer) judgePaused(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.nodes[addr]
+	if n == nil || n.pauseJudged {
+		return
+	}
+	n.pauseJudged = true
+	p.decide(n, p.opts.Now(), true)
 }

@@ -112,3 +112,91 @@ func TestPacerPaused(t *testing.T) {
 		t.Errorf("Wait with a cancelled context while paused = %v, want context.Canceled", err)
 	}
 }
+
+// TestPacerCutsOnPause: a pause (an abort awaiting its second look) judges
+// each waiting source at once on the reading that began it, whenever the
+// source last decided; it cuts once per pause, and never speeds a source
+// up or cuts one whose nodes are within budget.
+func TestPacerCutsOnPause(t *testing.T) {
+	var paused atomic.Bool
+	src := &fakeLatency{}
+	clk := &fakeClock{now: t0}
+	p := NewPacer(src, PacerOptions{
+		BudgetP99: ms(20), Paused: paused.Load, Now: clk.Now,
+		// "calm" and its target have room for the spike; the others do not.
+		BudgetFor: func(addr string) (time.Duration, time.Duration, bool) {
+			return ms(500), 0, addr == "calm" || addr == "calm-dst"
+		},
+	})
+	ctx := context.Background()
+	dst := map[string]string{"spiked": "dst", "calm": "calm-dst"}
+	for _, a := range []string{"spiked", "calm"} {
+		if _, err := p.Wait(ctx, a, dst[a]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start, _ := p.Last("spiked")
+
+	clk.advance(p.Options().Window / 5) // within the window: no decision due
+	src.set(ms(90), clk.Now(), true)    // over the abort limit and the budget
+	paused.Store(true)
+	done := make(chan error, 3)
+	for _, a := range []string{"spiked", "spiked", "calm"} {
+		go func() {
+			_, err := p.Wait(ctx, a, dst[a])
+			done <- err
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.History("spiked")) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(5 * pausePoll) // let the other waiters judge too
+	cut, _ := p.Last("spiked")
+	if cut.Verdict != VerdictSlower || cut.Keys != start.Keys/2 || cut.Rest <= 0 {
+		t.Fatalf("paused on a spike: pace %+v, want one cut from %d keys", cut, start.Keys)
+	}
+	if h := p.History("spiked"); len(h) != 2 {
+		t.Fatalf("two waits in one pause changed the pace %d times, want once: %+v", len(h)-1, h)
+	}
+	if calm, _ := p.Last("calm"); calm.Verdict != VerdictStart {
+		t.Fatalf("a source within budget changed its pace in the pause: %+v", calm)
+	}
+	paused.Store(false)
+	for range 3 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Wait did not return after the pause ended")
+		}
+	}
+
+	// A new pause on a reading within budget does not speed the source up.
+	src.set(ms(1), clk.Now(), true)
+	clk.advance(p.Options().Window / 5)
+	paused.Store(true)
+	src.mu.Lock()
+	calls := src.calls
+	src.mu.Unlock()
+	go func() {
+		_, err := p.Wait(ctx, "spiked", "dst")
+		done <- err
+	}()
+	time.Sleep(5 * pausePoll)
+	src.mu.Lock()
+	judged := src.calls > calls
+	src.mu.Unlock()
+	if !judged {
+		t.Fatal("the source was not judged in a new pause")
+	}
+	if got, _ := p.Last("spiked"); got.Keys != cut.Keys || got.Rest != cut.Rest || got.Verdict != VerdictSlower {
+		t.Fatalf("a pause on a calm reading changed the pace to %+v", got)
+	}
+	paused.Store(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
