@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sort"
 	"sync"
@@ -356,18 +357,36 @@ type PaceSummary struct {
 	MinLevel, MedianLevel float64
 	// Exhausted is the time sources spent exhausted, summed over sources.
 	Exhausted time.Duration
+	// LastExhausted says why the latest exhausted pace of any source was
+	// (see exhaustedReason); empty when none was.
+	LastExhausted string
+	// Slowest describes the slowest pace, for messages.
+	Slowest string
 }
 
 // Summary returns what the pacer did so far.
 func (p *Pacer) Summary() PaceSummary {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := PaceSummary{Sources: len(p.nodes), MinLevel: p.min}
+	s := PaceSummary{Sources: len(p.nodes), MinLevel: p.min,
+		Slowest: fmt.Sprintf("%d keys per MIGRATE, one MIGRATE per pipeline, resting %g× the time each took", p.opts.MinKeys, p.opts.MaxRest)}
+	var last Pace
 	for _, n := range p.nodes {
 		s.Exhausted += n.exhausted
 		if n.cur.Exhausted {
 			s.Exhausted += p.opts.Now().Sub(n.cur.At)
 		}
+		for i := len(n.history) - 1; i >= 0; i-- {
+			if pc := n.history[i]; pc.Exhausted {
+				if pc.At.After(last.At) {
+					last = pc
+				}
+				break
+			}
+		}
+	}
+	if last.Exhausted {
+		s.LastExhausted = exhaustedReason(last)
 	}
 	for _, c := range p.levels {
 		s.Decisions += c

@@ -200,3 +200,34 @@ func TestPacerCutsOnPause(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPacerSummaryExhausted: the summary says how long sources were
+// exhausted, why the latest was, and what the slowest pace is.
+func TestPacerSummaryExhausted(t *testing.T) {
+	src := &fakeLatency{}
+	clk := &fakeClock{now: t0}
+	p := NewPacer(src, PacerOptions{BudgetP99: ms(10), Now: clk.Now})
+	p.Current("src")
+	if s := p.Summary(); s.LastExhausted != "" || s.Exhausted != 0 {
+		t.Fatalf("fresh pacer summary %+v", s)
+	}
+	for i := 0; i < 40 && !p.Exhausted("src"); i++ {
+		clk.advance(p.Options().Window)
+		src.set(ms(30), clk.Now(), true)
+		p.Current("src")
+	}
+	if !p.Exhausted("src") {
+		t.Fatal("the source never became exhausted")
+	}
+	clk.advance(p.Options().Window)
+	s := p.Summary()
+	if s.Exhausted != p.Options().Window {
+		t.Errorf("exhausted %v, want one window", s.Exhausted)
+	}
+	if want := "pace exhausted on src: p99 30 ms over budget 10 ms at the slowest pace"; s.LastExhausted != want {
+		t.Errorf("last exhausted %q, want %q", s.LastExhausted, want)
+	}
+	if want := "10 keys per MIGRATE, one MIGRATE per pipeline, resting 4× the time each took"; s.Slowest != want {
+		t.Errorf("slowest %q, want %q", s.Slowest, want)
+	}
+}

@@ -1,10 +1,13 @@
 package stage
 
 import (
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/gate"
 	"github.com/slotshift/slotshift/pkg/migrate"
+	"github.com/slotshift/slotshift/pkg/report"
 )
 
 // gateWindow is the gate monitor's latency window (its default): a cut
@@ -72,4 +75,37 @@ func variationBudget(base gate.Latency, holdPct float64, p99Hold, avgHold time.D
 		return b
 	}
 	return budget(base.P99MS, p99Hold), budget(base.AvgMS, avgHold), true
+}
+
+// IDPace reports a run whose pacer could not keep its sources within
+// their latency budget even at its slowest pace.
+const IDPace = "rebalance.pace"
+
+// exhaustedWarnShare is the share of the sources' time spent exhausted
+// (at the slowest pace and still over budget) from which a run warns.
+const exhaustedWarnShare = 0.25
+
+// paceCheck is a warning when the sources spent at least
+// exhaustedWarnShare of the run (took) exhausted: the latency budget is
+// below what moving keys costs on these nodes, so the run went only as
+// fast as holding at batch boundaries let it, however gentle the pacer
+// tried to be. Without it the operator sees a slow run and many holds,
+// not why. ok is false when there is nothing to warn of.
+func paceCheck(s migrate.PaceSummary, took time.Duration) (report.Check, bool) {
+	if s.Sources == 0 || took <= 0 || s.Exhausted <= 0 {
+		return report.Check{}, false
+	}
+	share := s.Exhausted.Seconds() / (float64(s.Sources) * took.Seconds())
+	if share < exhaustedWarnShare {
+		return report.Check{}, false
+	}
+	last := ""
+	if s.LastExhausted != "" {
+		last = "; the last: " + s.LastExhausted
+	}
+	return report.Check{ID: IDPace, Status: report.Warn, Observed: math.Round(min(share, 1) * 100), Threshold: exhaustedWarnShare * 100, Unit: "%",
+		Message: fmt.Sprintf("the sources spent %.0f%% of the run at their slowest pace (%s) and still over their latency budget%s",
+			min(share, 1)*100, s.Slowest, last),
+		Hint: "the budget is below what one MIGRATE costs on these nodes, so the run held at batch boundaries again and again; " +
+			"a wider latency hold (gates.latency_variation_percent, gates.latency_p99_ms) lets it move faster, or run it when the nodes are quieter"}, true
 }

@@ -2,11 +2,14 @@ package stage
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/migrate"
+	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
 )
 
@@ -87,5 +90,31 @@ func TestVariationBudget(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPaceCheck: a run whose sources spent a quarter of their time or more
+// exhausted warns, naming the share, the slowest pace, the last reading
+// that exhausted it and what to change; a run below that does not.
+func TestPaceCheck(t *testing.T) {
+	s := migrate.PaceSummary{Sources: 3, Exhausted: 45 * time.Second, Slowest: "10 keys per MIGRATE",
+		LastExhausted: "pace exhausted on 10.0.0.1:6379: p99 1.6 ms over budget 1.1 ms at the slowest pace"}
+	c, ok := paceCheck(s, 60*time.Second) // 45 s of 3 × 60 s: 25%
+	if !ok || c.ID != IDPace || c.Status != report.Warn || c.Observed != 25.0 {
+		t.Fatalf("check %+v, ok %v; want a 25%% warning", c, ok)
+	}
+	for _, want := range []string{"25% of the run", "10 keys per MIGRATE", "p99 1.6 ms over budget 1.1 ms"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("message %q lacks %q", c.Message, want)
+		}
+	}
+	if !strings.Contains(c.Hint, "latency_variation_percent") {
+		t.Errorf("hint %q names no setting to change", c.Hint)
+	}
+	if c, ok := paceCheck(s, 61*time.Second); ok {
+		t.Errorf("24.6%% exhausted warned: %+v", c)
+	}
+	if _, ok := paceCheck(migrate.PaceSummary{}, time.Minute); ok {
+		t.Error("a run without sources warned")
 	}
 }

@@ -325,6 +325,9 @@ func (r *rebalancer) record(p plan.Rebalance, res migrate.Result) {
 	if s := res.Pace; s != nil {
 		r.sec.Pace = &report.PaceSummary{Sources: s.Sources, Decisions: s.Decisions, MinLevel: s.MinLevel,
 			MedianLevel: s.MedianLevel, Exhausted: report.SecondsOf(s.Exhausted)}
+		if c, ok := paceCheck(*s, res.Duration); ok {
+			r.res.Add(c)
+		}
 	}
 	for _, rb := range res.Batches {
 		b := reportBatch(rb)
