@@ -164,7 +164,7 @@ func impactOf(res load.Result, from, to time.Duration) impact {
 		Ops: res.Ops, WritesAcked: res.WritesAcked,
 		Lost: res.Verify.Lost, Stale: res.Verify.Stale + res.Verify.Foreign, Unverified: res.Verify.Unverified,
 	}
-	if ref := windowP99(append(before, after...)); ref > 0 && im.DuringP99MS > 0 {
+	if ref := windowP99(slices.Concat(before, after)); ref > 0 && im.DuringP99MS > 0 {
 		im.Ratio = im.DuringP99MS / ref
 	}
 	for _, s := range during {

@@ -169,8 +169,9 @@ func (m *Monitor) lookClears(g inventory.Gates) (Decision, bool) {
 	pending := !m.look.start.IsZero() && !m.lookDue.IsZero() && time.Now().Before(m.lookDue)
 	enough := pending
 	for _, p := range m.lat {
-		if enough && (p.look == nil || p.look.TotalCount() < minClearSamples) {
+		if p.look == nil || p.look.TotalCount() < minClearSamples {
 			enough = false
+			break
 		}
 	}
 	m.mu.Unlock()

@@ -191,8 +191,7 @@ type Legacy struct {
 	masters []string
 
 	mu      sync.Mutex
-	streams map[streamKey]chan struct{} // per-node key-moving streams, as source and as target
-	turns   map[string]chan struct{}    // per-target MIGRATE turns of resting sources (see takeTurn)
+	streams map[streamKey]chan struct{} // per-node semaphores: streams as source and as target, turns (see sem)
 	listed  map[string]int              // first listings per replica that answered them
 	noList  map[string]bool             // replicas that failed a listing: not asked again
 }
@@ -203,7 +202,7 @@ type Legacy struct {
 // semaphores are taken in address order (the two are of different nodes), so two
 // groups never hold one each while waiting for the other's.
 func (l *Legacy) lockPair(src, dst string) func() {
-	out, in := l.sem(src, true), l.sem(dst, false)
+	out, in := l.sem(src, semSource), l.sem(dst, semTarget)
 	first, second := out, in
 	if dst < src {
 		first, second = in, out
@@ -213,24 +212,37 @@ func (l *Legacy) lockPair(src, dst string) func() {
 	return func() { <-second; <-first }
 }
 
+// semKind is what a node's semaphore counts (see sem).
+type semKind int
+
+const (
+	semSource semKind = iota // key-moving streams out of the node
+	semTarget                // key-moving streams into the node
+	semTurn                  // MIGRATE pipelines of resting sources into the node
+)
+
 type streamKey struct {
 	addr string
-	out  bool // as the source
+	kind semKind
 }
 
-// sem returns the stream semaphore of addr as a source (out) or a target.
-func (l *Legacy) sem(addr string, out bool) chan struct{} {
+// sem returns addr's semaphore of kind: StreamsPerSource, StreamsPerTarget
+// or one turn (see takeTurn) wide.
+func (l *Legacy) sem(addr string, kind semKind) chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.streams == nil {
 		l.streams = map[streamKey]chan struct{}{}
 	}
-	k := streamKey{addr, out}
+	k := streamKey{addr, kind}
 	c := l.streams[k]
 	if c == nil {
-		n := l.opts.StreamsPerTarget
-		if out {
+		n := 1
+		switch kind {
+		case semSource:
 			n = l.opts.StreamsPerSource
+		case semTarget:
+			n = l.opts.StreamsPerTarget
 		}
 		c = make(chan struct{}, n)
 		l.streams[k] = c
@@ -246,16 +258,7 @@ func (l *Legacy) sem(addr string, out bool) chan struct{} {
 // overlap their serialising with the target's restoring, which is what
 // makes them fast.
 func (l *Legacy) takeTurn(ctx context.Context, dst string) (func(), error) {
-	l.mu.Lock()
-	if l.turns == nil {
-		l.turns = map[string]chan struct{}{}
-	}
-	c := l.turns[dst]
-	if c == nil {
-		c = make(chan struct{}, 1)
-		l.turns[dst] = c
-	}
-	l.mu.Unlock()
+	c := l.sem(dst, semTurn)
 	select {
 	case c <- struct{}{}:
 		return func() { <-c }, nil

@@ -261,6 +261,9 @@ type Pacer struct {
 	nodes  map[string]*paceNode
 	levels [levelBuckets + 1]int // decisions per Level, in 1/levelBuckets steps
 	min    float64               // lowest Level decided; 0 before any
+	// lastExhausted is the latest exhausted pace of any source, for
+	// Summary; zero before any.
+	lastExhausted Pace
 }
 
 // levelBuckets is the resolution of Summary's median.
@@ -328,6 +331,9 @@ func (p *Pacer) decide(n *paceNode, now time.Time, onlyCut bool) {
 		n.exhausted += now.Sub(n.cur.At)
 	}
 	p.count(next)
+	if next.Exhausted {
+		p.lastExhausted = next
+	}
 	changed := next.Keys != n.cur.Keys || next.Depth != n.cur.Depth || next.Rest != n.cur.Rest ||
 		next.Exhausted != n.cur.Exhausted || next.Verdict != n.cur.Verdict
 	n.cur = next
@@ -370,23 +376,14 @@ func (p *Pacer) Summary() PaceSummary {
 	defer p.mu.Unlock()
 	s := PaceSummary{Sources: len(p.nodes), MinLevel: p.min,
 		Slowest: fmt.Sprintf("%d keys per MIGRATE, one MIGRATE per pipeline, resting %g× the time each took", p.opts.MinKeys, p.opts.MaxRest)}
-	var last Pace
 	for _, n := range p.nodes {
 		s.Exhausted += n.exhausted
 		if n.cur.Exhausted {
 			s.Exhausted += p.opts.Now().Sub(n.cur.At)
 		}
-		for i := len(n.history) - 1; i >= 0; i-- {
-			if pc := n.history[i]; pc.Exhausted {
-				if pc.At.After(last.At) {
-					last = pc
-				}
-				break
-			}
-		}
 	}
-	if last.Exhausted {
-		s.LastExhausted = exhaustedReason(last)
+	if p.lastExhausted.Exhausted {
+		s.LastExhausted = exhaustedReason(p.lastExhausted)
 	}
 	for _, c := range p.levels {
 		s.Decisions += c

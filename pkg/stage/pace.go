@@ -103,9 +103,10 @@ func paceCheck(s migrate.PaceSummary, took time.Duration) (report.Check, bool) {
 	if s.LastExhausted != "" {
 		last = "; the last: " + s.LastExhausted
 	}
-	return report.Check{ID: IDPace, Status: report.Warn, Observed: math.Round(min(share, 1) * 100), Threshold: exhaustedWarnShare * 100, Unit: "%",
+	pct := math.Round(min(share, 1) * 100)
+	return report.Check{ID: IDPace, Status: report.Warn, Observed: pct, Threshold: exhaustedWarnShare * 100, Unit: "%",
 		Message: fmt.Sprintf("the sources spent %.0f%% of the run at their slowest pace (%s) and still over their latency budget%s",
-			min(share, 1)*100, s.Slowest, last),
+			pct, s.Slowest, last),
 		Hint: "the budget is below what one MIGRATE costs on these nodes, so the run held at batch boundaries again and again; " +
 			"a wider latency hold (gates.latency_variation_percent, gates.latency_p99_ms) lets it move faster, or run it when the nodes are quieter"}, true
 }

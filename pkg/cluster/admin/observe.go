@@ -319,9 +319,9 @@ func shortID(id string) string { return id[:min(8, len(id))] }
 
 func nodeName(n cluster.Node) string {
 	if n.Addr != "" {
-		return n.ID[:8] + " (" + n.Addr + ")"
+		return shortID(n.ID) + " (" + n.Addr + ")"
 	}
-	return n.ID[:8]
+	return shortID(n.ID)
 }
 
 // short abbreviates a slot-map signature for messages.
