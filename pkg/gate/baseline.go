@@ -43,8 +43,16 @@ func decideVariation(addr string, l Latency, base map[string]Latency, t inventor
 
 // MeasureBaseline records every master's PING latency over the next
 // window (the same probes the gates read) and keeps it as the baseline
-// the latency variation gate compares against. It returns the baseline
-// of each master that answered at least one PING.
+// the latency variation gate compares against. It returns what this
+// window measured, for each master that answered at least one PING.
+//
+// The first call sets the baselines. A later one (a latency hold that
+// lasted with nothing in flight) only widens them: each master keeps the
+// larger of its old and new p99, and of its old and new average. Both were
+// measured with the run idle, so both are latencies the node shows without
+// it; a calmer second window does not make the first one's latency the
+// run's doing. Replacing them narrowed every calm master's budget at each
+// re-measure, and the next hold came from one of those.
 func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (map[string]Latency, error) {
 	// A master's first PING also dials its connection: start once every
 	// master has answered one (or window has passed), so the dial is not
@@ -73,8 +81,18 @@ func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (ma
 		}
 		p.base = nil
 	}
-	m.baseline = cloneMap(out)
+	if m.baseline == nil {
+		m.baseline = map[string]Latency{}
+	}
+	for a, l := range out {
+		m.baseline[a] = widen(m.baseline[a], l)
+	}
 	return out, nil
+}
+
+// widen is the wider of two baselines of one master, field by field.
+func widen(old, cur Latency) Latency {
+	return Latency{AvgMS: max(old.AvgMS, cur.AvgMS), P99MS: max(old.P99MS, cur.P99MS), Samples: max(old.Samples, cur.Samples)}
 }
 
 // allAnswered reports whether every master has answered a latency PING.

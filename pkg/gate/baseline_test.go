@@ -335,3 +335,43 @@ func holdsOn(d Decision, what, node string) bool {
 	}
 	return false
 }
+
+// A baseline measured again only widens: master 0's first baseline is
+// taken while a Lua burner stalls it, the second after the burner stops.
+// The second window is the calmer one, yet master 0 keeps the first's p99
+// (both are latencies it showed with nothing moving), and every master
+// keeps the larger of its two.
+func TestMeasureBaselineWidens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server processes")
+	}
+	c, masters, m, ctx := monitoredCluster(t, MonitorOptions{Interval: 10 * time.Millisecond, Window: 2 * time.Second, InfoInterval: 200 * time.Millisecond})
+	bctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { burn(bctx, masters[0], c.Password, 40*time.Millisecond, 100*time.Millisecond) })
+	first, err := m.MeasureBaseline(ctx, time.Second)
+	stop()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first[masters[0]].P99MS < 20 {
+		t.Fatalf("the burner did not show in the first baseline: %+v", first[masters[0]])
+	}
+	second, err := m.MeasureBaseline(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second[masters[0]].P99MS >= first[masters[0]].P99MS {
+		t.Fatalf("the second window was not calmer on %s: p99 %.2fms, then %.2fms", masters[0], first[masters[0]].P99MS, second[masters[0]].P99MS)
+	}
+	kept := m.Readings().Baseline
+	for _, a := range masters {
+		if want := widen(first[a], second[a]); kept[a] != want {
+			t.Errorf("%s: baseline %+v after %+v then %+v, want %+v", a, kept[a], first[a], second[a], want)
+		}
+	}
+	if kept[masters[0]].P99MS != first[masters[0]].P99MS {
+		t.Errorf("%s lost its first, wider p99: kept %.2fms, first %.2fms", masters[0], kept[masters[0]].P99MS, first[masters[0]].P99MS)
+	}
+}

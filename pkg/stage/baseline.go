@@ -71,17 +71,19 @@ type remeasures struct {
 }
 
 // measure measures the baseline of masters on mon again over window and
-// records old and new values.
+// records the old baseline, the one kept (the wider, see
+// gate.Monitor.MeasureBaseline) and what was measured.
 func (m *remeasures) measure(ctx context.Context, mon *gate.Monitor, masters []string, window time.Duration) error {
 	old := mon.Readings().Baseline
-	base, err := mon.MeasureBaseline(ctx, window)
+	measured, err := mon.MeasureBaseline(ctx, window)
 	if err != nil {
 		return err
 	}
+	kept := mon.Readings().Baseline
 	var parts []string
 	for _, a := range slices.Sorted(slices.Values(masters)) {
-		if l, ok := base[a]; ok {
-			parts = append(parts, fmt.Sprintf("%s p99 %.2f→%.2fms", a, old[a].P99MS, l.P99MS))
+		if l, ok := measured[a]; ok {
+			parts = append(parts, fmt.Sprintf("%s p99 %.2f→%.2fms (measured %.2fms)", a, old[a].P99MS, kept[a].P99MS, l.P99MS))
 		}
 	}
 	m.mu.Lock()
@@ -98,7 +100,7 @@ func (m *remeasures) check() (report.Check, bool) {
 		return report.Check{}, false
 	}
 	return report.Check{ID: IDBaselineRemeasured, Status: report.Warn, Observed: len(m.times), Unit: "times",
-		Message: fmt.Sprintf("a latency hold lasted with nothing moving, so the latency was not this run's doing; the baseline was measured again %d time(s): %s",
+		Message: fmt.Sprintf("a latency hold lasted with nothing moving, so the latency was not this run's doing; the baseline was measured again %d time(s), and each master kept the wider of its old and new baseline: %s",
 			len(m.times), strings.Join(m.times, "; ")),
 		Hint: "the masters' idle latency rose after the run began: check what else loads them"}, true
 }
