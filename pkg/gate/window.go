@@ -168,15 +168,34 @@ func (p *WindowPolicy) closed(now time.Time) (string, time.Time) {
 	return "", time.Time{}
 }
 
+// Admit lets the next batch in now if the window allows it, without
+// waiting on the gates: for a caller that judged the readings itself (a
+// pacer steers the latency of the nodes it loads, so it proceeds on
+// readings the gates alone would hold on), which must still keep the
+// window. It returns why the batch may not start, or "" when it was let
+// in. A closed window is waited for through Wait.
+func (p *WindowPolicy) Admit() string {
+	now := p.clock()
+	if reason, _ := p.closed(now); reason != "" {
+		return reason
+	}
+	p.admitted(now, 0)
+	return ""
+}
+
+func (p *WindowPolicy) clock() time.Time {
+	if p.Clock == nil {
+		return time.Now()
+	}
+	return p.Clock()
+}
+
 // Wait lets the next batch in: it waits (within HoldTimeout) for the
 // window, then on the gates, then checks the window again, as holding may
 // have used it up. A window that will not open in time returns a hold
 // decision naming the opening time, with ErrWindowClosed.
 func (p *WindowPolicy) Wait(ctx context.Context) (Decision, error) {
-	clock := p.Clock
-	if clock == nil {
-		clock = time.Now
-	}
+	clock := p.clock
 	began := clock()
 	deadline := began.Add(p.HoldTimeout)
 	for {

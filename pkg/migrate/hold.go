@@ -80,7 +80,8 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 	}
 	// Only a proceed short-cuts the wait: an abort goes through Wait,
 	// which gives it a second look and, before the first batch, holds.
-	if d := r.relax(r.gater.Current(), nodes); d.Verdict == gate.Proceed {
+	// So does a closed maintenance window.
+	if d := r.relax(r.gater.Current(), nodes); d.Verdict == gate.Proceed && r.windowOpen() {
 		return d, nil
 	}
 	wctx, cancel := context.WithCancel(ctx)
@@ -98,7 +99,7 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 			case <-t.C:
 			}
 			cur := r.gater.Current()
-			if d := r.relax(cur, nodes); d.Verdict == gate.Proceed {
+			if d := r.relax(cur, nodes); d.Verdict == gate.Proceed && r.windowOpen() {
 				cleared <- d
 				cancel()
 				return
@@ -124,6 +125,22 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 		d = r.relax(d, nodes)
 	}
 	return d, err
+}
+
+// admitter is a Gater that keeps a maintenance window apart from the
+// readings (gate.WindowPolicy): Current ignores the window, as a batch in
+// flight was let in to finish, so a wait cut short on Current's readings
+// must still ask it whether a new batch may start.
+type admitter interface {
+	Admit() string
+}
+
+// windowOpen reports whether the gater lets a new batch in now, apart from its
+// readings: true unless it keeps a window that is closed (or would close
+// before the batch ends).
+func (r *run) windowOpen() bool {
+	a, ok := r.gater.(admitter)
+	return !ok || a.Admit() == ""
 }
 
 // relax turns a hold whose every reason is a latency reading on one of

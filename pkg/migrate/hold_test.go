@@ -10,6 +10,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/plan"
 )
 
@@ -358,6 +359,53 @@ func TestVariationHoldRemeasuresWhenIdle(t *testing.T) {
 			}
 			if tc.wantCalls == 0 && !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("got %v, %v; want to hold until the deadline", d, err)
+			}
+		})
+	}
+}
+
+// TestWaitGatesKeepsTheWindow: readings the pacer relaxes (or green ones)
+// short-cut the gates' wait, but not a closed maintenance window: that
+// short-cut let batches run outside the window whenever the readings
+// were in, and only a latency hold sent the run through the window's
+// Wait.
+func TestWaitGatesKeepsTheWindow(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	lat := &fakeLatency{}
+	lat.set(ms(5), clock.Now(), true)
+	p := slowestPacer(lat, clock)
+	p.Current("a")
+	win, err := gate.NewWindow(inventory.Window{Start: "02:00", End: "04:00", Timezone: "UTC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		now  string
+		cur  gate.Decision
+		want gate.Verdict
+	}{
+		{"green, window closed", "2026-12-03T10:00:00Z", gate.Decision{Verdict: gate.Proceed}, gate.Hold},
+		{"steered latency, window closed", "2026-12-03T10:00:00Z", latencyHold("a", gate.GateVariationP99), gate.Hold},
+		{"green, window open", "2026-12-03T02:30:00Z", gate.Decision{Verdict: gate.Proceed}, gate.Proceed},
+		{"steered latency, window open", "2026-12-03T02:30:00Z", latencyHold("a", gate.GateVariationP99), gate.Proceed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			at, err := time.Parse(time.RFC3339, tc.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner := &fakeGate{cur: tc.cur, waitD: tc.cur, waitErr: gate.ErrHoldTimeout}
+			g := &gate.WindowPolicy{Inner: inner, Window: win, HoldTimeout: time.Minute, FirstBatch: time.Minute, Clock: func() time.Time { return at }}
+			d, err := holdRun(g, p, time.Second).waitGates(context.Background(), from("a"))
+			if d.Verdict != tc.want {
+				t.Fatalf("verdict %v (%v), want %v", d.Verdict, err, tc.want)
+			}
+			if tc.want == gate.Hold && (!errors.Is(err, gate.ErrWindowClosed) || !strings.Contains(d.Reason(), "outside the maintenance window")) {
+				t.Errorf("held with %v: %s; want the closed window", err, d.Reason())
+			}
+			if inner.waits != 0 {
+				t.Errorf("the gates were waited on %d time(s); the window decides first", inner.waits)
 			}
 		})
 	}
