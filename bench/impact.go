@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -70,6 +73,27 @@ type loadRun struct {
 	start time.Time
 	// rebStart and rebEnd bound the rebalance, from the load's start.
 	rebStart, rebEnd time.Duration
+	// res is the load's result once stopped.
+	res load.Result
+}
+
+// loadSeconds is what <mode>.load.json holds: the client load's seconds
+// and where the rebalance began and ended among them, so that a kept
+// run's client latency can be laid beside its tool's log.
+type loadSeconds struct {
+	Started        time.Time     `json:"started"`
+	RebalanceFromS float64       `json:"rebalance_from_s"`
+	RebalanceToS   float64       `json:"rebalance_to_s"`
+	Seconds        []load.Second `json:"seconds"`
+}
+
+// writeSeconds writes lr's seconds to path.
+func (lr *loadRun) writeSeconds(path string) error {
+	b, err := json.MarshalIndent(loadSeconds{Started: lr.start, RebalanceFromS: lr.rebStart.Seconds(), RebalanceToS: lr.rebEnd.Seconds(), Seconds: lr.res.Seconds}, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // loadOptions is the fixed load against the cluster of seeds; bound caps
@@ -125,6 +149,9 @@ func runUnderLoad(ctx context.Context, c *benchCluster, mode string, rc runConfi
 	if err == nil {
 		err = lerr
 	}
+	if werr := lr.writeSeconds(filepath.Join(c.dir, mode+".load.json")); err == nil {
+		err = werr
+	}
 	return tr, err
 }
 
@@ -133,6 +160,7 @@ func runUnderLoad(ctx context.Context, c *benchCluster, mode string, rc runConfi
 // cluster is verified (whose key count excludes the load's keys).
 func (lr *loadRun) stop() (impact, error) {
 	res, err := lr.g.Stop()
+	lr.res = res
 	if err != nil && !errors.Is(err, load.ErrCleanup) {
 		return impact{}, fmt.Errorf("client load: %w", err)
 	}

@@ -154,7 +154,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.nodeTimeoutMS, "node-timeout-ms", 1000, "cluster-node-timeout of every node, ms (short so that fresh clusters converge fast)")
 	fs.StringVar(&cfg.slotshiftBin, "bin", "", "slotshift binary to run (default: build ./cmd/slotshift into bin/slotshift first)")
 	fs.DurationVar(&cfg.runTimeout, "run-timeout", 5*time.Minute, "give up on one timed rebalance after this long")
-	fs.StringVar(&cfg.keepDir, "keep", "", "copy every run's tool output and slotshift reports to DIR/round<N>-<mode>/")
+	fs.StringVar(&cfg.keepDir, "keep", "", "copy every run's tool output, slotshift reports and client load seconds to DIR/round<N>-<mode>/")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every step")
 	fs.StringVar(&cfg.cpuProfileDir, "cpuprofile", "", "write a CPU profile of every slotshift run to DIR/cpu-<pid>.prof")
 	fs.StringVar(&cfg.server, "server", "", "name=/path/to/server: run the anchor's ASM workload (3 masters with -keys keys to 5, replicas) on that build with -modes cli,cli-atomic,legacy,atomic (default cli,legacy,atomic)")
@@ -422,7 +422,7 @@ func keepOutputs(dir, mode, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
-	files := []string{mode + ".log", mode + ".measure.json"}
+	files := []string{mode + ".log", mode + ".measure.json", mode + ".load.json"}
 	reports, _ := filepath.Glob(filepath.Join(dir, "reports", "*"))
 	for _, r := range reports {
 		rel, _ := filepath.Rel(dir, r)
