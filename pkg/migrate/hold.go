@@ -81,7 +81,7 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 	// Only a proceed short-cuts the wait: an abort goes through Wait,
 	// which gives it a second look and, before the first batch, holds.
 	// So does a closed maintenance window.
-	if d := r.relax(r.gater.Current(), nodes); d.Verdict == gate.Proceed && r.windowOpen() {
+	if d := r.relax(r.gater.Current(), nodes); d.Verdict == gate.Proceed && r.windowAdmits() {
 		return d, nil
 	}
 	wctx, cancel := context.WithCancel(ctx)
@@ -99,7 +99,7 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 			case <-t.C:
 			}
 			cur := r.gater.Current()
-			if d := r.relax(cur, nodes); d.Verdict == gate.Proceed && r.windowOpen() {
+			if d := r.relax(cur, nodes); d.Verdict == gate.Proceed && r.windowAdmits() {
 				cleared <- d
 				cancel()
 				return
@@ -135,10 +135,11 @@ type admitter interface {
 	Admit() string
 }
 
-// windowOpen reports whether the gater lets a new batch in now, apart from its
-// readings: true unless it keeps a window that is closed (or would close
-// before the batch ends).
-func (r *run) windowOpen() bool {
+// windowAdmits reports whether the gater lets a new batch in now, apart
+// from its readings: true unless it keeps a window that is closed (or
+// would close before the batch ends). When true, the window has recorded
+// the batch as let in, for its estimate of a batch's length.
+func (r *run) windowAdmits() bool {
 	a, ok := r.gater.(admitter)
 	return !ok || a.Admit() == ""
 }

@@ -84,10 +84,7 @@ func (p *Pacer) Steers(addr string) bool {
 // Before it waits, addr's pace is judged on the reading that began the
 // pause (see judgePaused).
 func (p *Pacer) paused(ctx context.Context, addr string) error {
-	if p.opts.Paused == nil {
-		return nil
-	}
-	if !p.opts.Paused() {
+	if p.opts.Paused == nil || !p.opts.Paused() {
 		return nil
 	}
 	p.judgePaused(addr)

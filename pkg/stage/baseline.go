@@ -79,11 +79,11 @@ func (m *remeasures) measure(ctx context.Context, mon *gate.Monitor, masters []s
 	if err != nil {
 		return err
 	}
-	kept := mon.Readings().Baseline
 	var parts []string
 	for _, a := range slices.Sorted(slices.Values(masters)) {
 		if l, ok := measured[a]; ok {
-			parts = append(parts, fmt.Sprintf("%s p99 %.2f→%.2fms (measured %.2fms)", a, old[a].P99MS, kept[a].P99MS, l.P99MS))
+			kept, _ := mon.Baseline(a)
+			parts = append(parts, fmt.Sprintf("%s p99 %.2f→%.2fms (measured %.2fms)", a, old[a].P99MS, kept.P99MS, l.P99MS))
 		}
 	}
 	m.mu.Lock()
