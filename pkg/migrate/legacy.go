@@ -304,7 +304,8 @@ func (l *Legacy) Move(ctx context.Context, m plan.Move, ctl Control) (Stats, err
 	var stop error
 	for slot := m.Range.Start; slot <= m.Range.End && stop == nil && !failed(); {
 		var group []int
-		for ; slot <= m.Range.End && len(group) < l.opts.SlotsInFlight; slot++ {
+		size := l.slotsInFlight(src.Addr)
+		for ; slot <= m.Range.End && len(group) < size; slot++ {
 			if ctl.Next != nil {
 				err := ctl.Next(slot)
 				if errors.Is(err, ErrSkipSlot) {
@@ -543,6 +544,7 @@ func (l *Legacy) stable(ctx context.Context, addr string, slots []int) {
 type migrateBatch struct {
 	slot    int
 	keys    []string
+	sizes   []int64 // of keys, nil when not measured
 	bytes   int64
 	replace bool
 }
@@ -622,6 +624,9 @@ func (l *Legacy) batches(out []migrateBatch, keys []slotKeys, busy map[int]map[s
 				flush(b)
 			}
 			b.keys = append(b.keys, k)
+			if sk.sizes != nil {
+				b.sizes = append(b.sizes, n)
+			}
 			b.bytes += n
 		}
 		flush(&cur)
@@ -636,15 +641,23 @@ func (l *Legacy) split(out []migrateBatch, sk slotKeys, perMigrate int) []migrat
 	for j := range sk.keys {
 		n := sk.size(j)
 		if j > start && l.full(j-start, bytes+n, perMigrate) {
-			out = append(out, migrateBatch{slot: sk.slot, keys: sk.keys[start:j:j], bytes: bytes})
+			out = append(out, migrateBatch{slot: sk.slot, keys: sk.keys[start:j:j], sizes: sk.sizesOf(start, j), bytes: bytes})
 			start, bytes = j, 0
 		}
 		bytes += n
 	}
 	if start < len(sk.keys) {
-		out = append(out, migrateBatch{slot: sk.slot, keys: sk.keys[start:], bytes: bytes})
+		out = append(out, migrateBatch{slot: sk.slot, keys: sk.keys[start:], sizes: sk.sizesOf(start, len(sk.keys)), bytes: bytes})
 	}
 	return out
+}
+
+// sizesOf is the sizes of keys[i:j], nil when not measured.
+func (sk slotKeys) sizesOf(i, j int) []int64 {
+	if sk.sizes == nil {
+		return nil
+	}
+	return sk.sizes[i:j:j]
 }
 
 // full reports whether a batch of n keys and bytes bytes is over a limit.
@@ -669,16 +682,23 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, dstAddr string, batches [
 		return fmt.Errorf("target address %q: %w", dstAddr, err)
 	}
 	for len(batches) > 0 {
-		depth, turn, err := l.pipelineDepth(ctx, srcAddr, dstAddr)
+		caps, err := l.pipeline(ctx, srcAddr, dstAddr)
 		if err != nil {
 			return err
 		}
 		var part []migrateBatch
 		var bytes int64
-		for len(batches) > 0 && (len(part) == 0 || (bytes+batches[0].bytes <= pipeBytes && len(part) < depth)) {
-			bytes += batches[0].bytes
-			part = append(part, batches[0])
-			batches = batches[1:]
+		for len(batches) > 0 && (len(part) == 0 || (bytes+batches[0].bytes <= pipeBytes && len(part) < caps.depth)) {
+			// The round's batches were cut at the caps of its start; a
+			// cut of the pace since applies to the next MIGRATE.
+			b := batches[0]
+			if head, tail, ok := b.cut(caps.keys, caps.bytes); ok {
+				b, batches[0] = head, tail
+			} else {
+				batches = batches[1:]
+			}
+			bytes += b.bytes
+			part = append(part, b)
 		}
 		var budget time.Duration
 		auth := l.clients.Options()
@@ -690,7 +710,7 @@ func (l *Legacy) migrate(ctx context.Context, srcAddr, dstAddr string, batches [
 			cmds[i] = pipe.Do(ctx, admin.MigrateArgs(host, port, b.keys, admin.MigrateOptions{Timeout: timeout, Replace: b.replace}, auth.Username, auth.Password)...)
 		}
 		done := func() {}
-		if turn {
+		if caps.turn {
 			if done, err = l.takeTurn(ctx, dstAddr); err != nil {
 				return err
 			}

@@ -59,6 +59,27 @@ type PacerOptions struct {
 	MinKeys, MaxKeys, StartKeys int
 	// KeysStep is the additive step of keys per MIGRATE. Default 50.
 	KeysStep int
+	// MaxBytes is the most bytes per MIGRATE at MaxKeys; the cap follows
+	// the keys (MaxBytes×Keys/MaxKeys, at least MinBytes), so that a cut
+	// shortens a MIGRATE of large values as it does one of small ones:
+	// ten keys of a megabyte block the source as long as a thousand of
+	// ten kilobytes. A MIGRATE always carries at least one key. Defaults
+	// 4 MiB (the legacy mover's BytesPerMigrate) and 16 KiB.
+	MaxBytes, MinBytes int64
+	// MaxSlots and MinSlots bound the slots a source opens at once (one
+	// group of the legacy mover). Like the bytes, the number follows the
+	// keys (MaxSlots×Keys/MaxKeys): a slow source keeps few slots
+	// MIGRATING, so few of the clients' keys answer ASK and cost them a
+	// second round trip, and an interrupted run leaves few open. Defaults
+	// 128 (the legacy mover's SlotsInFlight) and 4.
+	MaxSlots, MinSlots int
+	// Gentle starts each source at the slowest pace rather than at
+	// StartKeys at full duty; it then rises one step per window while the
+	// readings stay under the headroom (keys still double until the
+	// first cut). Callers set it when the budget sits near the calm
+	// baseline (the latency variation gate): there a burst at full duty
+	// breaks the budget before the first reading can cut it.
+	Gentle bool
 	// MaxDepth is the most MIGRATEs per pipeline; the mover also caps it at
 	// LegacyOptions.MigratesPerPipeline. Default 2 (that option's default).
 	// A source starts at MaxDepth.
@@ -111,6 +132,20 @@ func (o PacerOptions) withDefaults() PacerOptions {
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = 2
 	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 4 << 20
+	}
+	if o.MinBytes <= 0 {
+		o.MinBytes = 16 << 10
+	}
+	o.MinBytes = min(o.MinBytes, o.MaxBytes)
+	if o.MaxSlots <= 0 {
+		o.MaxSlots = 128
+	}
+	if o.MinSlots <= 0 {
+		o.MinSlots = 4
+	}
+	o.MinSlots = min(o.MinSlots, o.MaxSlots)
 	if o.MaxPause <= 0 {
 		o.MaxPause = 200 * time.Millisecond
 	}
@@ -173,6 +208,26 @@ func (p *Pacer) Level(pc Pace) float64 {
 // slowest reports whether no knob can go slower.
 func (p Pace) slowest(o PacerOptions) bool {
 	return p.Keys <= o.MinKeys && p.Depth <= 1 && p.Rest >= o.MaxRest
+}
+
+// Bytes is the most bytes per MIGRATE at pc (see PacerOptions.MaxBytes).
+func (o PacerOptions) Bytes(pc Pace) int64 {
+	return max(o.MinBytes, o.MaxBytes*int64(pc.Keys)/int64(o.MaxKeys))
+}
+
+// Slots is the most slots a source opens at once at pc (see
+// PacerOptions.MaxSlots).
+func (o PacerOptions) Slots(pc Pace) int {
+	return min(o.MaxSlots, max(o.MinSlots, o.MaxSlots*pc.Keys/o.MaxKeys))
+}
+
+// first is a source's first pace: StartKeys at full duty, or with Gentle
+// the slowest.
+func (o PacerOptions) first(addr string, now time.Time) Pace {
+	if o.Gentle {
+		return Pace{Addr: addr, At: now, Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Verdict: VerdictStart}
+	}
+	return Pace{Addr: addr, At: now, Keys: o.StartKeys, Depth: o.MaxDepth, Verdict: VerdictStart}
 }
 
 // Observation is one latency reading of a source.
@@ -299,7 +354,7 @@ func (p *Pacer) Current(addr string) Pace {
 	defer p.mu.Unlock()
 	n := p.nodes[addr]
 	if n == nil {
-		n = &paceNode{cur: Pace{Addr: addr, At: now, Keys: p.opts.StartKeys, Depth: p.opts.MaxDepth, Verdict: VerdictStart}}
+		n = &paceNode{cur: p.opts.first(addr, now)}
 		n.history = append(n.history, n.cur)
 		p.nodes[addr] = n
 		return n.cur
@@ -375,7 +430,8 @@ func (p *Pacer) Summary() PaceSummary {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := PaceSummary{Sources: len(p.nodes), MinLevel: p.min,
-		Slowest: fmt.Sprintf("%d keys per MIGRATE, one MIGRATE per pipeline, resting %g× the time each took", p.opts.MinKeys, p.opts.MaxRest)}
+		Slowest: fmt.Sprintf("%d keys (at most %d KiB) per MIGRATE, one MIGRATE per pipeline, %d slots open, resting %g× the time each took",
+			p.opts.MinKeys, p.opts.MinBytes>>10, p.opts.MinSlots, p.opts.MaxRest)}
 	for _, n := range p.nodes {
 		s.Exhausted += n.exhausted
 		if n.cur.Exhausted {
@@ -404,6 +460,8 @@ type PaceStatus struct {
 	Addr       string  `json:"addr"`
 	Level      float64 `json:"level"` // see Pacer.Level
 	Keys       int     `json:"keys_per_migrate"`
+	Bytes      int64   `json:"bytes_per_migrate"`
+	Slots      int     `json:"slots_in_flight"`
 	Depth      int     `json:"depth"`
 	Rest       float64 `json:"rest"`
 	BudgetUsed float64 `json:"budget_used"`
@@ -412,7 +470,7 @@ type PaceStatus struct {
 
 // Status returns pc as a PaceStatus.
 func (p *Pacer) Status(pc Pace) PaceStatus {
-	return PaceStatus{Addr: pc.Addr, Level: p.Level(pc), Keys: pc.Keys, Depth: pc.Depth, Rest: pc.Rest,
+	return PaceStatus{Addr: pc.Addr, Level: p.Level(pc), Keys: pc.Keys, Bytes: p.opts.Bytes(pc), Slots: p.opts.Slots(pc), Depth: pc.Depth, Rest: pc.Rest,
 		BudgetUsed: pc.BudgetUsed, Exhausted: pc.Exhausted}
 }
 
@@ -518,28 +576,6 @@ func (p *Pacer) Snapshot() []Pace {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
 	return out
-}
-
-// keysPerMigrate is the most keys per MIGRATE from addr: KeysPerMigrate,
-// capped by the pacer.
-func (l *Legacy) keysPerMigrate(addr string) int {
-	if l.opts.Pacer == nil {
-		return l.opts.KeysPerMigrate
-	}
-	return min(l.opts.KeysPerMigrate, l.opts.Pacer.Current(addr).Keys)
-}
-
-// pipelineDepth rests as the pacer says after addr's last pipeline and
-// returns how many MIGRATEs to send in the next pipeline to dst:
-// MigratesPerPipeline, capped by the pacer. turn reports whether the
-// pipeline should take its turn into dst (see Legacy.takeTurn): the
-// pacer has cut the source to a duty cycle (Rest > 0).
-func (l *Legacy) pipelineDepth(ctx context.Context, addr, dst string) (depth int, turn bool, err error) {
-	if l.opts.Pacer == nil {
-		return l.opts.MigratesPerPipeline, false, nil
-	}
-	pc, err := l.opts.Pacer.Wait(ctx, addr, dst)
-	return max(1, min(l.opts.MigratesPerPipeline, pc.Depth)), pc.Rest > 0, err
 }
 
 // sent tells the pacer about a pipeline addr sent to dst.

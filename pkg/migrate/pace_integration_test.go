@@ -3,7 +3,6 @@ package migrate
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
@@ -241,13 +240,7 @@ func slowedTo(h []Pace, rest float64) bool {
 func loadSlots(t *testing.T, tc *testCluster, addr string, r cluster.Range, perSlot int) {
 	t.Helper()
 	ctx := context.Background()
-	tags := map[int]string{}
-	for i := 0; len(tags) < r.Len(); i++ {
-		tag := "p" + strconv.Itoa(i)
-		if s := cluster.KeySlot("{" + tag + "}"); s >= r.Start && s <= r.End && tags[s] == "" {
-			tags[s] = tag
-		}
-	}
+	tags := slotTags(r)
 	for s := r.Start; s <= r.End; s++ {
 		for start := 0; start < perSlot; start += 500 {
 			var kv []any

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -340,5 +341,69 @@ func TestPacerBudgetFor(t *testing.T) {
 	}
 	if pc := p.Current("common"); pc.Verdict != VerdictFaster || pc.BudgetUsed != 0.25 {
 		t.Errorf("common budget 20ms, p99 5ms: %+v, want faster at 0.25 of budget", pc)
+	}
+}
+
+// TestPaceCaps checks that bytes per MIGRATE and slots in flight follow
+// keys per MIGRATE within their bounds, and where a gentle pacer starts.
+func TestPaceCaps(t *testing.T) {
+	o := PacerOptions{}.withDefaults()
+	for _, c := range []struct {
+		keys  int
+		bytes int64
+		slots int
+	}{
+		{o.MaxKeys, 4 << 20, 128},
+		{o.MaxKeys / 2, 2 << 20, 64},
+		{100, (4 << 20) / 10, 12},
+		{o.MinKeys, (4 << 20) / 100, 4}, // 41,943 bytes; slots at their floor
+		{1, 16 << 10, 4},                // both at their floor
+	} {
+		pc := Pace{Keys: c.keys}
+		if b, s := o.Bytes(pc), o.Slots(pc); b != c.bytes || s != c.slots {
+			t.Errorf("%d keys: %d bytes, %d slots; want %d, %d", c.keys, b, s, c.bytes, c.slots)
+		}
+	}
+	if pc := o.first("a", t0); pc.Keys != o.StartKeys || pc.Depth != o.MaxDepth || pc.Rest != 0 {
+		t.Errorf("first pace %+v, want StartKeys at full duty", pc)
+	}
+	g := PacerOptions{Gentle: true}.withDefaults()
+	if pc := g.first("a", t0); !pc.slowest(g) || pc.Verdict != VerdictStart {
+		t.Errorf("gentle first pace %+v, want the slowest", pc)
+	}
+}
+
+// TestBatchCut checks how a MIGRATE batch is cut at the pace's caps: by
+// keys, by bytes, never below one key, and not at all when it fits.
+func TestBatchCut(t *testing.T) {
+	b := migrateBatch{slot: 7, keys: []string{"a", "b", "c", "d"}, sizes: []int64{10, 20, 30, 40}, bytes: 100}
+	for _, c := range []struct {
+		name      string
+		keys      int
+		bytes     int64
+		head      []string
+		headBytes int64
+		ok        bool
+	}{
+		{"by keys", 2, 0, []string{"a", "b"}, 30, true},
+		{"by bytes", 10, 60, []string{"a", "b", "c"}, 60, true},
+		{"at least one key", 10, 5, []string{"a"}, 10, true},
+		{"fits", 4, 100, []string{"a", "b", "c", "d"}, 100, false},
+	} {
+		head, tail, ok := b.cut(c.keys, c.bytes)
+		if ok != c.ok || strings.Join(head.keys, "") != strings.Join(c.head, "") || head.bytes != c.headBytes {
+			t.Errorf("%s: head %v (%d bytes), ok %v; want %v (%d bytes), %v", c.name, head.keys, head.bytes, ok, c.head, c.headBytes, c.ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if len(head.keys)+len(tail.keys) != 4 || head.bytes+tail.bytes != 100 || tail.slot != 7 || len(tail.sizes) != len(tail.keys) {
+			t.Errorf("%s: head %+v and tail %+v do not add up to the batch", c.name, head, tail)
+		}
+	}
+	unsized := migrateBatch{keys: []string{"a", "b", "c"}}
+	if head, tail, ok := unsized.cut(2, 1); !ok || len(head.keys) != 2 || len(tail.keys) != 1 || head.sizes != nil {
+		t.Errorf("unmeasured batch: head %+v, tail %+v, %v; want cut by keys only", head, tail, ok)
 	}
 }

@@ -64,31 +64,32 @@ func TestTakeTurn(t *testing.T) {
 	again()
 }
 
-// TestPipelineDepthTurn checks that a source takes turns once the pacer
-// has cut it to a duty cycle, and not at full duty.
-func TestPipelineDepthTurn(t *testing.T) {
+// TestPipelineCaps checks that a source's next pipeline follows its pace:
+// depth, keys and bytes per MIGRATE come down on a cut, and the source
+// takes turns once the pacer has cut it to a duty cycle, not at full duty.
+func TestPipelineCaps(t *testing.T) {
 	src := &fakeLatency{}
 	clk := &fakeClock{now: t0}
 	p := NewPacer(src, PacerOptions{BudgetP99: ms(10), Now: clk.Now})
 	l := &Legacy{opts: LegacyOptions{MigratesPerPipeline: 2, Pacer: p}.withDefaults()}
 	ctx := context.Background()
 
-	depth, turn, err := l.pipelineDepth(ctx, "a", "b")
-	if err != nil || depth != 2 || turn {
-		t.Fatalf("first pace: depth %d, turn %v, %v; want 2, no turn", depth, turn, err)
+	c, err := l.pipeline(ctx, "a", "b")
+	if want := (pipeCaps{depth: 2, keys: 100, bytes: (4 << 20) / 10}); err != nil || c != want {
+		t.Fatalf("first pace: %+v, %v; want %+v", c, err, want)
 	}
 	clk.advance(p.Options().Window)
 	src.set(ms(30), clk.Now(), true) // over budget: the pacer cuts and rests
-	depth, turn, err = l.pipelineDepth(ctx, "a", "b")
-	if err != nil || depth != 1 || !turn {
-		t.Fatalf("after a cut: depth %d, turn %v, %v; want 1, a turn", depth, turn, err)
+	c, err = l.pipeline(ctx, "a", "b")
+	if want := (pipeCaps{depth: 1, keys: 50, bytes: (4 << 20) / 20, turn: true}); err != nil || c != want {
+		t.Fatalf("after a cut: %+v, %v; want %+v", c, err, want)
 	}
 	if pc, _ := p.Last("a"); pc.Rest <= 0 {
 		t.Fatalf("pace after a cut rests %v, want > 0", pc.Rest)
 	}
 
-	unpaced := &Legacy{opts: LegacyOptions{MigratesPerPipeline: 3}.withDefaults()}
-	if depth, turn, err := unpaced.pipelineDepth(ctx, "a", "b"); err != nil || depth != 3 || turn {
-		t.Fatalf("unpaced: depth %d, turn %v, %v; want 3, no turn", depth, turn, err)
+	unpaced := &Legacy{opts: LegacyOptions{MigratesPerPipeline: 3, BytesPerMigrate: -1}.withDefaults()}
+	if c, err := unpaced.pipeline(ctx, "a", "b"); err != nil || c != (pipeCaps{depth: 3, keys: 1000}) {
+		t.Fatalf("unpaced: %+v, %v; want depth 3, 1000 keys, no byte cap, no turn", c, err)
 	}
 }

@@ -160,7 +160,11 @@ type PaceState struct {
 	Node           string  `json:"node"`
 	Level          float64 `json:"level"`
 	KeysPerMigrate int     `json:"keys_per_migrate"`
-	Depth          int     `json:"depth"` // MIGRATEs per pipeline
+	// BytesPerMigrate and SlotsInFlight follow KeysPerMigrate: the most
+	// bytes one MIGRATE carries and slots the source keeps open at once.
+	BytesPerMigrate int64 `json:"bytes_per_migrate"`
+	SlotsInFlight   int   `json:"slots_in_flight"`
+	Depth           int   `json:"depth"` // MIGRATEs per pipeline
 	// Rest is the pause after each pipeline as a multiple of its duration.
 	Rest float64 `json:"rest"`
 	// BudgetUsed is the latency over its budget (1 = at the budget).
