@@ -235,6 +235,11 @@ type run struct {
 
 	res      Result
 	inflight []*batchRun // oldest first; at most two
+
+	// baseMu serialises measuring the baseline again; rebaselined is when
+	// the last such measurement ended (see run.rebaseline).
+	baseMu      sync.Mutex
+	rebaselined time.Time
 }
 
 // schedule starts the batches in order, each once there is room for it and

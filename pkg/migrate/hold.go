@@ -245,11 +245,18 @@ func steeredGate(g string) bool {
 }
 
 // remeasure measures the latency baseline again (Options.Rebaseline) once
-// a latency hold has lasted RebaselineAfter with nothing in flight: the
-// run is not what loads the nodes then. Once per waitGates.
+// a latency hold has lasted RebaselineAfter with nothing sent: the run is
+// not what loads the nodes then. Once per waitGates.
+//
+// Nothing sent means no MIGRATE pipeline begun or under way (see
+// Pacer.Activity), not no batch in flight: a batch whose sources are
+// exhausted parks its moves at a slot boundary and sends nothing, and a
+// hold there on a baseline measured in a calm moment never ended, as the
+// nodes' idle latency stayed over it (a seed run held 284 s so).
 type remeasure struct {
 	r         *run
 	idleSince time.Time
+	mark      uint64 // Pacer.Activity's count at idleSince
 	done      bool
 }
 
@@ -257,20 +264,40 @@ type remeasure struct {
 // when the hold has been idle long enough. It returns ctx's error only.
 func (m *remeasure) tick(ctx context.Context, d gate.Decision) error {
 	r := m.r
+	if r.e.opts.Rebaseline == nil || r.e.opts.Pacer == nil || m.done {
+		m.idleSince = time.Time{}
+		return nil
+	}
+	n, busy := r.e.opts.Pacer.Activity()
 	switch {
-	case r.e.opts.Rebaseline == nil || m.done || !r.idle():
+	case busy || (!m.idleSince.IsZero() && n != m.mark):
 		m.idleSince = time.Time{}
 	case m.idleSince.IsZero():
-		m.idleSince = time.Now()
+		m.idleSince, m.mark = time.Now(), n
 	case time.Since(m.idleSince) >= r.e.opts.RebaselineAfter:
 		m.done = true
-		r.e.opts.Log.Info("latency over budget with nothing in flight: measuring the latency baseline again", "reason", d.Reason())
-		if err := r.e.opts.Rebaseline(ctx); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			r.e.opts.Log.Warn("measuring the latency baseline again failed; the old one stays", "error", err)
+		return r.rebaseline(ctx, m.idleSince, d)
+	}
+	return nil
+}
+
+// rebaseline measures the baseline again for a hold idle since idle,
+// unless a hold of another move did so meanwhile: moves parked at a slot
+// boundary each wait on the gates, and their measurements would overlap.
+func (r *run) rebaseline(ctx context.Context, idle time.Time, d gate.Decision) error {
+	r.baseMu.Lock()
+	defer r.baseMu.Unlock()
+	if r.rebaselined.After(idle) {
+		return nil
+	}
+	r.e.opts.Log.Info("latency over budget with nothing being sent: measuring the latency baseline again", "reason", d.Reason())
+	err := r.e.opts.Rebaseline(ctx)
+	r.rebaselined = time.Now()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
+		r.e.opts.Log.Warn("measuring the latency baseline again failed; the old one stays", "error", err)
 	}
 	return nil
 }
@@ -294,16 +321,4 @@ func variationHold(d gate.Decision) bool {
 		}
 	}
 	return n > 0 && n == len(d.Reasons)
-}
-
-// idle reports whether every batch in flight has finished moving.
-func (r *run) idle() bool {
-	for _, br := range r.inflight {
-		select {
-		case <-br.done:
-		default:
-			return false
-		}
-	}
-	return true
 }

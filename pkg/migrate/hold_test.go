@@ -235,9 +235,11 @@ func mustLast(t *testing.T, p *Pacer, addr string) Pace {
 	return pc
 }
 
-// TestWaitGatesRebaselinesWhenIdle: an exhausted hold with nothing in
-// flight measures the baseline again once, after RebaselineAfter; with a
-// batch still moving, or after that one look, it only holds.
+// TestWaitGatesRebaselinesWhenIdle: an exhausted hold with nothing sent
+// measures the baseline again once, after RebaselineAfter, whether or not
+// a batch is in flight (its moves park at a slot boundary); with a
+// pipeline under way, or one begun every 40ms, or after that one look, it
+// only holds.
 func TestWaitGatesRebaselinesWhenIdle(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	lat := &fakeLatency{}
@@ -260,22 +262,79 @@ func TestWaitGatesRebaselinesWhenIdle(t *testing.T) {
 		d, err := r.waitGates(context.Background(), from("a"))
 		return d, err, time.Since(start)
 	}
+	ctx := context.Background()
 
-	moving := &batchRun{done: make(chan struct{})}
-	if d, err, _ := run(400*time.Millisecond, true, moving); !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 0 {
-		t.Fatalf("with a batch moving: %v, %v, %d re-measures; want a hold and none", d, err, calls.Load())
+	// A pipeline under way, not yet sent.
+	if _, err := p.Wait(ctx, "b", "target"); err != nil {
+		t.Fatal(err)
 	}
+	if d, err, _ := run(400*time.Millisecond, true); !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 0 {
+		t.Fatalf("with a pipeline under way: %v, %v, %d re-measures; want a hold and none", d, err, calls.Load())
+	}
+	p.Sent("b", "target", 10, ms(1))
+
+	// A pipeline begun and sent every 40ms: each restarts the idle span.
+	stop := make(chan struct{})
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(40 * time.Millisecond):
+			}
+			if _, err := p.Wait(ctx, "b", "target"); err == nil {
+				p.Sent("b", "target", 10, 0)
+			}
+		}
+	}()
+	d, err, _ := run(400*time.Millisecond, true)
+	close(stop)
+	<-sending
+	if !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 0 {
+		t.Fatalf("with pipelines every 40ms: %v, %v, %d re-measures; want a hold and none", d, err, calls.Load())
+	}
+
 	if d, err, _ := run(500*time.Millisecond, false); !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 1 {
 		t.Fatalf("re-measure that does not help: %v, %v, %d re-measures; want a hold after one", d, err, calls.Load())
 	}
-	finished := &batchRun{done: make(chan struct{})}
-	close(finished.done)
-	d, err, el := run(time.Minute, true, finished)
+	parked := &batchRun{done: make(chan struct{})} // in flight, sending nothing
+	d, err, el := run(time.Minute, true, parked)
 	if err != nil || d.Verdict != gate.Proceed || calls.Load() != 2 || p.Exhausted("a") {
 		t.Fatalf("re-measure that helps: %v, %v, %d re-measures in all, exhausted %v; want proceed after a second", d, err, calls.Load(), p.Exhausted("a"))
 	}
 	if el < 100*time.Millisecond {
 		t.Errorf("re-measured after %v, before RebaselineAfter", el)
+	}
+}
+
+// TestRebaselineOnceForParkedMoves: moves parked at a slot boundary each
+// wait on the gates; when their idle holds come due together, the
+// baseline is measured once, not once per move.
+func TestRebaselineOnceForParkedMoves(t *testing.T) {
+	r := holdRun(&fakeGate{}, slowestPacer(&fakeLatency{}, &fakeClock{now: time.Unix(1000, 0)}), time.Minute)
+	var calls atomic.Int32
+	r.e.opts.Rebaseline = func(context.Context) error {
+		calls.Add(1)
+		time.Sleep(50 * time.Millisecond)
+		return nil
+	}
+	idle := time.Now()
+	done := make(chan error, 3)
+	for range 3 {
+		go func() { done <- r.rebaseline(context.Background(), idle, gate.Decision{}) }()
+	}
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Errorf("%d measurements for three holds idle since the same moment, want 1", calls.Load())
+	}
+	if err := r.rebaseline(context.Background(), time.Now(), gate.Decision{}); err != nil || calls.Load() != 2 {
+		t.Errorf("a later idle hold: %v, %d measurements in all; want a second one", err, calls.Load())
 	}
 }
 

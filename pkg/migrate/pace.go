@@ -319,6 +319,8 @@ type Pacer struct {
 	// lastExhausted is the latest exhausted pace of any source, for
 	// Summary; zero before any.
 	lastExhausted Pace
+	// pipelines counts the pipelines begun, of any source.
+	pipelines uint64
 }
 
 // levelBuckets is the resolution of Summary's median.
@@ -336,6 +338,8 @@ type paceNode struct {
 	// pauseJudged: the source was judged in the current pause (see
 	// judgePaused).
 	pauseJudged bool
+	// sending: a pipeline is under way (from Wait to Sent).
+	sending bool
 }
 
 // NewPacer returns a Pacer reading src.
@@ -520,17 +524,22 @@ func (p *Pacer) Wait(ctx context.Context, addr, dst string) (Pace, error) {
 	pause := p.opts.Pause(pc, n.busy)
 	n.busy = 0
 	p.mu.Unlock()
-	if pause <= 0 {
-		return pc, ctx.Err()
+	if pause > 0 {
+		t := time.NewTimer(pause)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
 	}
-	t := time.NewTimer(pause)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return pc, ctx.Err()
-	case <-t.C:
-		return pc, nil
+	if err := ctx.Err(); err != nil {
+		return pc, err
 	}
+	p.mu.Lock()
+	n.sending = true
+	p.pipelines++
+	p.mu.Unlock()
+	return pc, nil
 }
 
 // Sent records a pipeline addr sent to dst: the keys it moved (for
@@ -541,8 +550,26 @@ func (p *Pacer) Sent(addr, dst string, keys int64, took time.Duration) {
 	if n := p.nodes[addr]; n != nil {
 		n.moved += keys
 		n.busy = took
+		n.sending = false
 		n.route(dst, p.opts.Now())
 	}
+}
+
+// Activity returns how many MIGRATE pipelines the sources have begun and
+// whether one is under way: with the count unchanged and none under way,
+// nothing this pacer paces has loaded the nodes in between, even while
+// batches are in flight (their moves parked at a slot boundary by an
+// exhausted pace send nothing). A pipeline that failed before Sent stays
+// under way for good, which errs on the side of busy.
+func (p *Pacer) Activity() (pipelines uint64, underWay bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range p.nodes {
+		if n.sending {
+			return p.pipelines, true
+		}
+	}
+	return p.pipelines, false
 }
 
 // Exhausted reports whether addr is at the slowest pace and was still over
