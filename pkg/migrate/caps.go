@@ -2,8 +2,8 @@ package migrate
 
 import "context"
 
-// The pacer's caps on the legacy mover: how many slots a source opens at
-// once, and how many MIGRATEs, keys and bytes go into its next pipeline.
+// The pacer's caps on the legacy mover: how many MIGRATEs, keys and bytes
+// go into a source's next pipeline.
 
 // keysPerMigrate is the most keys per MIGRATE from addr: KeysPerMigrate,
 // capped by the pacer.
@@ -12,15 +12,6 @@ func (l *Legacy) keysPerMigrate(addr string) int {
 		return l.opts.KeysPerMigrate
 	}
 	return min(l.opts.KeysPerMigrate, l.opts.Pacer.Current(addr).Keys)
-}
-
-// slotsInFlight is how many slots addr opens in its next group:
-// SlotsInFlight, capped by the pacer.
-func (l *Legacy) slotsInFlight(addr string) int {
-	if l.opts.Pacer == nil {
-		return l.opts.SlotsInFlight
-	}
-	return min(l.opts.SlotsInFlight, l.opts.Pacer.opts.Slots(l.opts.Pacer.Current(addr)))
 }
 
 // pipeCaps bound the next MIGRATE pipeline of a source.

@@ -66,13 +66,6 @@ type PacerOptions struct {
 	// ten kilobytes. A MIGRATE always carries at least one key. Defaults
 	// 4 MiB (the legacy mover's BytesPerMigrate) and 16 KiB.
 	MaxBytes, MinBytes int64
-	// MaxSlots and MinSlots bound the slots a source opens at once (one
-	// group of the legacy mover). Like the bytes, the number follows the
-	// keys (MaxSlots×Keys/MaxKeys): a slow source keeps few slots
-	// MIGRATING, so few of the clients' keys answer ASK and cost them a
-	// second round trip, and an interrupted run leaves few open. Defaults
-	// 128 (the legacy mover's SlotsInFlight) and 4.
-	MaxSlots, MinSlots int
 	// Gentle starts each source at the slowest pace rather than at
 	// StartKeys at full duty; it then rises one step per window while the
 	// readings stay under the headroom (keys still double until the
@@ -139,13 +132,6 @@ func (o PacerOptions) withDefaults() PacerOptions {
 		o.MinBytes = 16 << 10
 	}
 	o.MinBytes = min(o.MinBytes, o.MaxBytes)
-	if o.MaxSlots <= 0 {
-		o.MaxSlots = 128
-	}
-	if o.MinSlots <= 0 {
-		o.MinSlots = 4
-	}
-	o.MinSlots = min(o.MinSlots, o.MaxSlots)
 	if o.MaxPause <= 0 {
 		o.MaxPause = 200 * time.Millisecond
 	}
@@ -213,12 +199,6 @@ func (p Pace) slowest(o PacerOptions) bool {
 // Bytes is the most bytes per MIGRATE at pc (see PacerOptions.MaxBytes).
 func (o PacerOptions) Bytes(pc Pace) int64 {
 	return max(o.MinBytes, o.MaxBytes*int64(pc.Keys)/int64(o.MaxKeys))
-}
-
-// Slots is the most slots a source opens at once at pc (see
-// PacerOptions.MaxSlots).
-func (o PacerOptions) Slots(pc Pace) int {
-	return min(o.MaxSlots, max(o.MinSlots, o.MaxSlots*pc.Keys/o.MaxKeys))
 }
 
 // first is a source's first pace: StartKeys at full duty, or with Gentle
@@ -434,8 +414,8 @@ func (p *Pacer) Summary() PaceSummary {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := PaceSummary{Sources: len(p.nodes), MinLevel: p.min,
-		Slowest: fmt.Sprintf("%d keys (at most %d KiB) per MIGRATE, one MIGRATE per pipeline, %d slots open, resting %g× the time each took",
-			p.opts.MinKeys, p.opts.MinBytes>>10, p.opts.MinSlots, p.opts.MaxRest)}
+		Slowest: fmt.Sprintf("%d keys (at most %d KiB) per MIGRATE, one MIGRATE per pipeline, resting %g× the time each took",
+			p.opts.MinKeys, p.opts.MinBytes>>10, p.opts.MaxRest)}
 	for _, n := range p.nodes {
 		s.Exhausted += n.exhausted
 		if n.cur.Exhausted {
@@ -465,7 +445,6 @@ type PaceStatus struct {
 	Level      float64 `json:"level"` // see Pacer.Level
 	Keys       int     `json:"keys_per_migrate"`
 	Bytes      int64   `json:"bytes_per_migrate"`
-	Slots      int     `json:"slots_in_flight"`
 	Depth      int     `json:"depth"`
 	Rest       float64 `json:"rest"`
 	BudgetUsed float64 `json:"budget_used"`
@@ -474,7 +453,7 @@ type PaceStatus struct {
 
 // Status returns pc as a PaceStatus.
 func (p *Pacer) Status(pc Pace) PaceStatus {
-	return PaceStatus{Addr: pc.Addr, Level: p.Level(pc), Keys: pc.Keys, Bytes: p.opts.Bytes(pc), Slots: p.opts.Slots(pc), Depth: pc.Depth, Rest: pc.Rest,
+	return PaceStatus{Addr: pc.Addr, Level: p.Level(pc), Keys: pc.Keys, Bytes: p.opts.Bytes(pc), Depth: pc.Depth, Rest: pc.Rest,
 		BudgetUsed: pc.BudgetUsed, Exhausted: pc.Exhausted}
 }
 

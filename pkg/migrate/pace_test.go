@@ -344,24 +344,22 @@ func TestPacerBudgetFor(t *testing.T) {
 	}
 }
 
-// TestPaceCaps checks that bytes per MIGRATE and slots in flight follow
-// keys per MIGRATE within their bounds, and where a gentle pacer starts.
+// TestPaceCaps checks that bytes per MIGRATE follow keys per MIGRATE
+// within their bounds, and where a gentle pacer starts.
 func TestPaceCaps(t *testing.T) {
 	o := PacerOptions{}.withDefaults()
 	for _, c := range []struct {
 		keys  int
 		bytes int64
-		slots int
 	}{
-		{o.MaxKeys, 4 << 20, 128},
-		{o.MaxKeys / 2, 2 << 20, 64},
-		{100, (4 << 20) / 10, 12},
-		{o.MinKeys, (4 << 20) / 100, 4}, // 41,943 bytes; slots at their floor
-		{1, 16 << 10, 4},                // both at their floor
+		{o.MaxKeys, 4 << 20},
+		{o.MaxKeys / 2, 2 << 20},
+		{100, (4 << 20) / 10},
+		{o.MinKeys, (4 << 20) / 100}, // 41,943 bytes
+		{1, 16 << 10},                // at the floor
 	} {
-		pc := Pace{Keys: c.keys}
-		if b, s := o.Bytes(pc), o.Slots(pc); b != c.bytes || s != c.slots {
-			t.Errorf("%d keys: %d bytes, %d slots; want %d, %d", c.keys, b, s, c.bytes, c.slots)
+		if b := o.Bytes(Pace{Keys: c.keys}); b != c.bytes {
+			t.Errorf("%d keys: %d bytes, want %d", c.keys, b, c.bytes)
 		}
 	}
 	if pc := o.first("a", t0); pc.Keys != o.StartKeys || pc.Depth != o.MaxDepth || pc.Rest != 0 {

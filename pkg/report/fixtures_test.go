@@ -89,7 +89,7 @@ func rebalanceBase() *Report {
 					{ID: "gate.latency_p99", Status: Pass, Message: "p99 3.2 ms", Node: "10.0.0.1:7000", Observed: 3.2, Threshold: 20, Unit: "ms", Batch: 1},
 					{ID: "gate.replication_lag", Status: Pass, Message: "lag 120 ms", Node: "10.0.0.5:7001", Observed: 120, Threshold: 500, Unit: "ms", Batch: 1},
 				},
-				Pace: []PaceState{{Node: "10.0.0.1:7000", Level: 0.42, KeysPerMigrate: 100, BytesPerMigrate: 419430, SlotsInFlight: 12, Depth: 2, Rest: 0.25, BudgetUsed: 0.63}}},
+				Pace: []PaceState{{Node: "10.0.0.1:7000", Level: 0.42, KeysPerMigrate: 100, BytesPerMigrate: 419430, Depth: 2, Rest: 0.25, BudgetUsed: 0.63}}},
 			{Number: 2, StartedAt: t0.Add(20 * time.Second), Moves: moves2, Slots: 100, Keys: 11800, Bytes: 2 << 20,
 				Duration: 21.0005, Status: Warn,
 				Gates: []GateReading{
@@ -135,7 +135,7 @@ func rebalanceHeld() *Report {
 		Gates: []GateReading{
 			{Gate: "latency_p99_ms", Node: "10.0.0.2:7000", Value: 35, Hold: 20, Abort: 200, Decision: "hold"},
 		},
-		Pace: []PaceState{{Node: "10.0.0.2:7000", Level: 0.002, KeysPerMigrate: 10, BytesPerMigrate: 41943, SlotsInFlight: 4, Depth: 1, Rest: 4, BudgetUsed: 1.75, Exhausted: true}},
+		Pace: []PaceState{{Node: "10.0.0.2:7000", Level: 0.002, KeysPerMigrate: 10, BytesPerMigrate: 41943, Depth: 1, Rest: 4, BudgetUsed: 1.75, Exhausted: true}},
 	})
 	rb.Pace = &PaceSummary{Sources: 2, Decisions: 2480, MinLevel: 0.002, MedianLevel: 0.31, Exhausted: 600}
 	r.Checks = []Check{

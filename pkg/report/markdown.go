@@ -209,7 +209,7 @@ func paceLine(rb *RebalanceSection) string {
 		}
 	}
 	if last != nil {
-		line += fmt.Sprintf(" · at the end %s %.2f (%d keys/MIGRATE, %d slots open, %.0f%% of budget", last.Node, last.Level, last.KeysPerMigrate, last.SlotsInFlight, 100*last.BudgetUsed)
+		line += fmt.Sprintf(" · at the end %s %.2f (%d keys/MIGRATE, %.0f%% of budget", last.Node, last.Level, last.KeysPerMigrate, 100*last.BudgetUsed)
 		if last.Exhausted {
 			line += ", exhausted"
 		}

@@ -160,10 +160,9 @@ type PaceState struct {
 	Node           string  `json:"node"`
 	Level          float64 `json:"level"`
 	KeysPerMigrate int     `json:"keys_per_migrate"`
-	// BytesPerMigrate and SlotsInFlight follow KeysPerMigrate: the most
-	// bytes one MIGRATE carries and slots the source keeps open at once.
+	// BytesPerMigrate follows KeysPerMigrate: the most bytes one MIGRATE
+	// carries.
 	BytesPerMigrate int64 `json:"bytes_per_migrate"`
-	SlotsInFlight   int   `json:"slots_in_flight"`
 	Depth           int   `json:"depth"` // MIGRATEs per pipeline
 	// Rest is the pause after each pipeline as a multiple of its duration.
 	Rest float64 `json:"rest"`

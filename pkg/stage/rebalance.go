@@ -283,7 +283,7 @@ func (r *rebalancer) logProgress(p migrate.Progress) {
 		"eta_seconds", eta, "gates", p.Gates}
 	if pc := p.Pace; pc != nil {
 		attrs = append(attrs, "pace", math.Round(pc.Level*1000)/1000, "pace_node", pc.Addr, "keys_per_migrate", pc.Keys,
-			"slots_in_flight", pc.Slots,
+			"bytes_per_migrate", pc.Bytes,
 			"budget_used", math.Round(pc.BudgetUsed*1000)/1000, "pace_exhausted", pc.Exhausted)
 	}
 	r.log.Info("progress", attrs...)
@@ -361,7 +361,7 @@ func reportBatch(b migrate.BatchResult) report.Batch {
 	}
 	for _, pc := range b.Pace {
 		rb.Pace = append(rb.Pace, report.PaceState{Node: pc.Addr, Level: pc.Level, KeysPerMigrate: pc.Keys,
-			BytesPerMigrate: pc.Bytes, SlotsInFlight: pc.Slots, Depth: pc.Depth,
+			BytesPerMigrate: pc.Bytes, Depth: pc.Depth,
 			Rest: pc.Rest, BudgetUsed: pc.BudgetUsed, Exhausted: pc.Exhausted})
 	}
 	if b.Err != nil {
