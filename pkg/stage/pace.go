@@ -50,6 +50,9 @@ func (r *rebalancer) pacer(mon *gate.Monitor) *migrate.Pacer {
 		Paused: mon.LookPending,
 	}
 	if variation > 0 {
+		// The budget sits near the calm baseline: a burst at full duty
+		// would break it before the first reading could cut.
+		opts.Gentle = true
 		opts.BudgetFor = func(addr string) (time.Duration, time.Duration, bool) {
 			base, _ := mon.Baseline(addr)
 			return variationBudget(base, variation, opts.BudgetP99, opts.BudgetAvg)
