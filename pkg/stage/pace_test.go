@@ -8,6 +8,7 @@ import (
 
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/gate"
+	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/migrate"
 	"github.com/slotshift/slotshift/pkg/report"
 	"github.com/slotshift/slotshift/pkg/sandbox/sandboxtest"
@@ -116,5 +117,32 @@ func TestPaceCheck(t *testing.T) {
 	}
 	if _, ok := paceCheck(migrate.PaceSummary{}, time.Minute); ok {
 		t.Error("a run without sources warned")
+	}
+}
+
+// TestPacerGentleOnVariation: with the latency variation gate, whose
+// budget sits just above a calm baseline, sources start at their slowest
+// pace; with the absolute gates alone they start fast.
+func TestPacerGentleOnVariation(t *testing.T) {
+	mon := gate.NewMonitor(nil, []string{"10.0.0.1:6379"}, nil, gate.MonitorOptions{})
+	for _, c := range []struct {
+		name      string
+		variation float64
+		gentle    bool
+	}{{"absolute gates", 0, false}, {"variation gate", 10, true}} {
+		inv := &inventory.Inventory{}
+		inv.Gates.LatencyP99MS.Hold = 20
+		inv.Gates.LatencyVariationPercent.Hold = c.variation
+		r := &rebalancer{observer: &observer{inv: inv}}
+		p := r.pacer(mon)
+		if p == nil {
+			t.Fatalf("%s: no pacer", c.name)
+		}
+		o := p.Options()
+		first := p.Current("10.0.0.1:6379")
+		slowest := first.Keys == o.MinKeys && first.Depth == 1 && first.Rest == o.MaxRest
+		if o.Gentle != c.gentle || slowest != c.gentle {
+			t.Errorf("%s: gentle %v, first pace %+v; want gentle %v", c.name, o.Gentle, first, c.gentle)
+		}
 	}
 }
