@@ -551,10 +551,14 @@ func TestImpactOf(t *testing.T) {
 func TestGateHolds(t *testing.T) {
 	checks := []report.Check{
 		{ID: "rebalance.batch", Message: "held 9 time(s) before batches, 1.0s in all"},
-		{ID: "rebalance.gates", Message: "gates green: p99 3ms; held 3 time(s) before batches, 12.5s in all"},
+		{ID: "rebalance.gates", Message: "gates green: p99 3ms; held 3 time(s) at a boundary, 12.5s in all: 1 on the gates (0.5s), 2 on an exhausted pace (12.0s)"},
 	}
 	if n, s := gateHolds(checks); n != 3 || s != 12.5 {
 		t.Fatalf("holds %d, %v s; want 3, 12.5", n, s)
+	}
+	old := []report.Check{{ID: "rebalance.gates", Message: "gates green: p99 3ms; held 4 time(s) before batches, 2.5s in all"}}
+	if n, s := gateHolds(old); n != 4 || s != 2.5 {
+		t.Fatalf("an earlier version's report: holds %d, %v s; want 4, 2.5", n, s)
 	}
 	if n, s := gateHolds([]report.Check{{ID: "rebalance.gates", Message: "gates green: p99 3ms"}}); n != 0 || s != 0 {
 		t.Fatalf("no hold: %d, %v", n, s)

@@ -97,9 +97,9 @@ type timedRun struct {
 	// their durations): the time spent moving slots, without start-up, waits for the
 	// first gate readings and gate holds (slotshift mode only).
 	BatchSeconds float64 `json:"batch_seconds,omitempty"`
-	// Holds and HeldSeconds are how often, and how long in all, slotshift's
-	// gates held it before batches (its report's rebalance.gates check;
-	// slotshift modes only).
+	// Holds and HeldSeconds are how often, and how long in all, slotshift
+	// held at a batch or slot boundary, on its gates or on an exhausted
+	// pace (its report's rebalance.gates check; slotshift modes only).
 	Holds       int     `json:"holds"`
 	HeldSeconds float64 `json:"held_s,omitempty"`
 	// CPUSeconds is the tool's user + system CPU time.
@@ -247,8 +247,9 @@ func readRebalanceReport(path string) (*report.Report, error) {
 }
 
 // heldRe matches what the rebalance.gates check says after a run that its
-// gates held: "...; held 3 time(s) before batches, 12.5s in all".
-var heldRe = regexp.MustCompile(`held (\d+) time\(s\) before batches, ([0-9.]+)s in all`)
+// gates held: "...; held 3 time(s) at a boundary, 12.5s in all: ..."
+// (before batches, in earlier versions).
+var heldRe = regexp.MustCompile(`held (\d+) time\(s\) (?:at a boundary|before batches), ([0-9.]+)s in all`)
 
 // gateHolds returns how often, and for how many seconds in all, the gates
 // held the run, from the report's rebalance.gates check.

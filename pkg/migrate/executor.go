@@ -138,7 +138,13 @@ type Result struct {
 	// ListedOnReplicas counts, per replica, the slot groups whose keys the
 	// legacy mover listed there instead of on their master (ListFrom).
 	ListedOnReplicas map[string]int
-	Duration         time.Duration
+	// PaceHolds and PaceHeld count the stops at a batch or slot boundary
+	// on an exhausted pace (see waitGates), which the Gater does not see:
+	// how often some move waited there, and for how long in all; waits of
+	// several moves at once count once.
+	PaceHolds int
+	PaceHeld  time.Duration
+	Duration  time.Duration
 }
 
 // Run executes p's batches in order. Before each batch it waits on g (nil:
@@ -194,6 +200,7 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 		s := e.opts.Pacer.Summary()
 		r.res.Pace = &s
 	}
+	r.res.PaceHolds, r.res.PaceHeld = r.paceStops.get()
 	if err := r.stop.get(); err != nil {
 		return r.res, err
 	}
@@ -236,6 +243,8 @@ type run struct {
 	res      Result
 	inflight []*batchRun // oldest first; at most two
 
+	// paceStops counts the holds on an exhausted pace.
+	paceStops holdSpans
 	// baseMu serialises measuring the baseline again; rebaselined is when
 	// the last such measurement ended (see run.rebaseline).
 	baseMu      sync.Mutex

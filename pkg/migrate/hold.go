@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/gate"
@@ -37,6 +39,12 @@ func (r *run) waitGates(ctx context.Context, moves []plan.Move) (gate.Decision, 
 	deadline := time.Now().Add(r.e.opts.HoldTimeout)
 	rm := &remeasure{r: r}
 	srcs, nodes := sourcesOf(moves), nodesOf(moves)
+	stopped := false
+	defer func() {
+		if stopped {
+			r.paceStops.end(r.e.opts.Log)
+		}
+	}()
 	for {
 		d, err := r.waitRelaxed(ctx, nodes, rm)
 		if err != nil || d.Verdict == gate.Abort {
@@ -48,6 +56,10 @@ func (r *run) waitGates(ctx context.Context, moves []plan.Move) (gate.Decision, 
 		}
 		d = gate.Decision{Verdict: gate.Hold, Reasons: ex, Readings: d.Readings}
 		r.prog.gates.Store(d.String())
+		if !stopped {
+			stopped = true
+			r.paceStops.begin(r.e.opts.Log, d.Reason())
+		}
 		if !time.Now().Before(deadline) {
 			return d, fmt.Errorf("%w (%s): %s", gate.ErrHoldTimeout, r.e.opts.HoldTimeout, d.Reason())
 		}
@@ -321,4 +333,49 @@ func variationHold(d gate.Decision) bool {
 		}
 	}
 	return n > 0 && n == len(d.Reasons)
+}
+
+// holdSpans counts holds that several goroutines may be in at once as
+// the union of their spans: a hold begins when the first enters and ends
+// when the last leaves.
+type holdSpans struct {
+	mu     sync.Mutex
+	active int
+	since  time.Time
+	n      int
+	total  time.Duration
+}
+
+// begin enters a hold for reason, logging it when it is the first.
+func (h *holdSpans) begin(log *slog.Logger, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.active++; h.active == 1 {
+		h.since = time.Now()
+		h.n++
+		log.Info("gates hold", "reason", reason)
+	}
+}
+
+// end leaves a hold, logging its end when it is the last.
+func (h *holdSpans) end(log *slog.Logger) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.active--; h.active == 0 {
+		held := time.Since(h.since)
+		h.total += held
+		log.Info("gates no longer hold", "held", held.Round(time.Millisecond), "on", "exhausted pace")
+	}
+}
+
+// get returns how many holds began and how long they lasted in all (a
+// hold still on counts up to now).
+func (h *holdSpans) get() (int, time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	total := h.total
+	if h.active > 0 {
+		total += time.Since(h.since)
+	}
+	return h.n, total
 }

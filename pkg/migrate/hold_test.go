@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -145,6 +146,39 @@ func TestWaitGatesHoldsOnExhaustedPace(t *testing.T) {
 	if err != nil || d.Verdict != gate.Proceed || p.Exhausted("a") {
 		t.Fatalf("got %v, err %v, exhausted %v; want proceed", d, err, p.Exhausted("a"))
 	}
+	// Both waits held on the pace, not on the Gater: the run counts them.
+	if n, held := r.paceStops.get(); n != 2 || held < 400*time.Millisecond {
+		t.Errorf("pace holds %d, %v in all; want 2, at least 400ms", n, held)
+	}
+	// Green gates and no exhausted source: no hold.
+	if _, err := r.waitGates(context.Background(), from("b")); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := r.paceStops.get(); n != 2 {
+		t.Errorf("a wait that did not hold counted: %d holds", n)
+	}
+}
+
+// TestHoldSpans: holds of several moves at once count once, from the first
+// to enter to the last to leave.
+func TestHoldSpans(t *testing.T) {
+	var h holdSpans
+	log := slog.New(slog.DiscardHandler)
+	h.begin(log, "a")
+	h.begin(log, "b")
+	time.Sleep(20 * time.Millisecond)
+	h.end(log)
+	time.Sleep(20 * time.Millisecond)
+	h.end(log)
+	n, held := h.get()
+	if n != 1 || held < 40*time.Millisecond {
+		t.Fatalf("%d holds, %v; want 1 of at least 40ms", n, held)
+	}
+	h.begin(log, "c")
+	if n, still := h.get(); n != 2 || still < held {
+		t.Errorf("a hold still on: %d holds, %v; want 2, counting up to now", n, still)
+	}
+	h.end(log)
 }
 
 // TestExhaustedPaceHoldsRun: on a real cluster, a source whose pace stays

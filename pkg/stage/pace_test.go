@@ -146,3 +146,16 @@ func TestPacerGentleOnVariation(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldText: the gates check counts the holds on an exhausted pace,
+// which the gate monitor does not see, beside the monitor's own.
+func TestHeldText(t *testing.T) {
+	mon := gate.NewMonitor(nil, []string{"10.0.0.1:6379"}, nil, gate.MonitorOptions{})
+	if got := heldText(mon, migrate.Result{}); got != "" {
+		t.Errorf("no hold: %q", got)
+	}
+	want := "; held 2 time(s) at a boundary, 3.5s in all: 0 on the gates (0.0s), 2 on an exhausted pace (3.5s)"
+	if got := heldText(mon, migrate.Result{PaceHolds: 2, PaceHeld: 3500 * time.Millisecond}); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

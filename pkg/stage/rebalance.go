@@ -255,9 +255,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 		return fmt.Errorf("rebalance: %w", err)
 	}
 	msg := "gates green: " + res.Gate.String()
-	if n, held := mon.Held(); n > 0 {
-		msg += fmt.Sprintf("; held %d time(s) before batches, %.1fs in all", n, held.Seconds())
-	}
+	msg += heldText(mon, res)
 	r.res.Add(report.Check{ID: IDGates, Status: report.Pass, Message: msg})
 	// The replicas are checked while the final layout converges.
 	after := make(chan []report.Check, 1)
@@ -612,4 +610,16 @@ func probed(live check.Live) ([]string, map[string]string) {
 		}
 	}
 	return masters, replicas
+}
+
+// heldText says how often, and how long, the run stopped at a batch or
+// slot boundary: on the gates (the monitor's holds) and on an exhausted
+// pace (the executor's, which the gates do not see); "" when it never did.
+func heldText(mon *gate.Monitor, res migrate.Result) string {
+	n, held := mon.Held()
+	if n+res.PaceHolds == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; held %d time(s) at a boundary, %.1fs in all: %d on the gates (%.1fs), %d on an exhausted pace (%.1fs)",
+		n+res.PaceHolds, (held + res.PaceHeld).Seconds(), n, held.Seconds(), res.PaceHolds, res.PaceHeld.Seconds())
 }
