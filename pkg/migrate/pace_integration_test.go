@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -147,7 +148,10 @@ func TestPacerSlowTarget(t *testing.T) {
 	src, dst := tc.Addrs()[0], tc.newAddr
 	snap := tc.observe(t)
 	r := cluster.Range{Start: 0, End: 7}
-	const perSlot = 1000
+	// Enough keys that the move outlasts several of the pacer's windows even
+	// when the burner leaves the target room (with 1,000 it sometimes ended
+	// before the first decision).
+	const perSlot = 3000
 	loadSlots(t, tc, src, r, perSlot)
 	before := tc.dbsizeSum(t)
 
@@ -160,7 +164,9 @@ func TestPacerSlowTarget(t *testing.T) {
 	// own p99 rises too; its budget is out of reach so that only the
 	// target's reading can slow it.
 	const budget = 20 * time.Millisecond
-	pacer := NewPacer(monitorSource{mon}, PacerOptions{BudgetP99: budget, Window: 100 * time.Millisecond, Settle: 500 * time.Millisecond,
+	// MaxRest 4: the test is about whose reading cuts, and a deep rest
+	// only makes the move (and the test) longer.
+	pacer := NewPacer(monitorSource{mon}, PacerOptions{BudgetP99: budget, Window: 100 * time.Millisecond, Settle: 500 * time.Millisecond, MaxRest: 4,
 		BudgetFor: func(a string) (time.Duration, time.Duration, bool) {
 			if a == src {
 				return time.Hour, 0, true
@@ -187,8 +193,27 @@ func TestPacerSlowTarget(t *testing.T) {
 	l := NewLegacy(tc.pool, tc.all(), LegacyOptions{Pacer: pacer})
 	defer l.Close()
 	m := plan.Move{From: snap.Nodes[src].ID, To: tc.newID, FromAddr: src, ToAddr: dst, Range: r}
-	st, err := l.Move(ctx, m, Control{})
+	moved := make(chan struct{})
+	var st Stats
+	var err error
+	go func() {
+		defer close(moved)
+		st, err = l.Move(ctx, m, Control{})
+	}()
+	// The target stays slow until the pacer has cut on its reading (or the
+	// move ends), so the move does not crawl through the whole burn.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-moved:
+		default:
+			if !slices.ContainsFunc(pacer.History(src), func(pc Pace) bool { return pc.Verdict == VerdictSlower && pc.Node == dst }) {
+				continue
+			}
+		}
+		break
+	}
 	stopBurn()
+	<-moved
 	if berr := <-burnDone; berr != nil {
 		t.Fatalf("slowing the target: %v", berr)
 	}
