@@ -38,7 +38,7 @@ func TestPaceDecide(t *testing.T) {
 			Pace{Keys: 50, Depth: 1, Rest: o.RestStep, Verdict: VerdictSlower}, 1.2, true},
 		{"a second cut doubles the rest", Pace{Keys: 50, Depth: 1, Rest: 0.5}, fresh(40, 1),
 			Pace{Keys: 25, Depth: 1, Rest: 1, Verdict: VerdictSlower}, 2, true},
-		{"cuts stop at the floor", Pace{Keys: 15, Depth: 1, Rest: 3}, fresh(40, 1),
+		{"cuts stop at the floor", Pace{Keys: 15, Depth: 1, Rest: o.MaxRest * 3 / 4}, fresh(40, 1),
 			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Verdict: VerdictSlower}, 2, true},
 		{"slowest and still over budget is exhausted", slowest, fresh(40, 1),
 			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Verdict: VerdictSlower, Exhausted: true}, 2, true},
@@ -126,7 +126,7 @@ func TestPaceWithDefaults(t *testing.T) {
 	}
 	d := PacerOptions{}.withDefaults()
 	if d.Window != 250*time.Millisecond || d.StartKeys != 100 || d.MinKeys != 10 || d.MaxKeys != 1000 || d.MaxDepth != 2 ||
-		d.MaxRest != 4 || d.RestStep != 0.25 || d.MaxPause != 200*time.Millisecond {
+		d.MaxRest != 32 || d.RestStep != 0.25 || d.MaxPause != 200*time.Millisecond {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -172,7 +172,8 @@ func (c *fakeClock) advance(d time.Duration) {
 func TestPacerWindows(t *testing.T) {
 	clk := &fakeClock{now: t0}
 	src := &fakeLatency{}
-	p := NewPacer(src, PacerOptions{BudgetP99: 20 * time.Millisecond, Now: clk.Now})
+	// MaxRest 4: the steps below count windows to the slowest pace and back.
+	p := NewPacer(src, PacerOptions{BudgetP99: 20 * time.Millisecond, MaxRest: 4, Now: clk.Now})
 	const a = "127.0.0.1:7000"
 	if pc := p.Current(a); pc.Keys != 100 || pc.Depth != 2 || pc.Rest != 0 || pc.Verdict != VerdictStart {
 		t.Fatalf("start pace: %+v", pc)
