@@ -247,8 +247,8 @@ func readRebalanceReport(path string) (*report.Report, error) {
 }
 
 // heldRe matches what the rebalance.gates check says after a run that its
-// gates held: "...; held 3 time(s) at a boundary, 12.5s in all: ..."
-// (before batches, in earlier versions).
+// gates held: "...; held 3 time(s) at a boundary, 12.5s in all" ("before
+// batches", in earlier versions).
 var heldRe = regexp.MustCompile(`held (\d+) time\(s\) (?:at a boundary|before batches), ([0-9.]+)s in all`)
 
 // gateHolds returns how often, and for how many seconds in all, the gates

@@ -138,13 +138,16 @@ type Result struct {
 	// ListedOnReplicas counts, per replica, the slot groups whose keys the
 	// legacy mover listed there instead of on their master (ListFrom).
 	ListedOnReplicas map[string]int
-	// PaceHolds and PaceHeld count the stops at a batch or slot boundary
-	// on an exhausted pace (see waitGates), which the Gater does not see:
-	// how often some move waited there, and for how long in all; waits of
-	// several moves at once count once.
-	PaceHolds int
-	PaceHeld  time.Duration
-	Duration  time.Duration
+	// Holds and Held count, with a Pacer, the stops at a batch or slot
+	// boundary, on the gates or on an exhausted pace (see waitGates): how
+	// often some move waited there, and for how long in all. Moves parked
+	// at once each wait, so spans that overlap count once; the Gater's own
+	// count adds them up, and the pace's waits are not the Gater's at all.
+	// Without a Pacer only the run's loop waits: both are 0, and the
+	// Gater's count is the run's.
+	Holds    int
+	Held     time.Duration
+	Duration time.Duration
 }
 
 // Run executes p's batches in order. Before each batch it waits on g (nil:
@@ -200,7 +203,7 @@ func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, 
 		s := e.opts.Pacer.Summary()
 		r.res.Pace = &s
 	}
-	r.res.PaceHolds, r.res.PaceHeld = r.paceStops.get()
+	r.res.Holds, r.res.Held = r.holds.get()
 	if err := r.stop.get(); err != nil {
 		return r.res, err
 	}
@@ -243,8 +246,8 @@ type run struct {
 	res      Result
 	inflight []*batchRun // oldest first; at most two
 
-	// paceStops counts the holds on an exhausted pace.
-	paceStops holdSpans
+	// holds counts the holds at a boundary (see Result.Holds).
+	holds holdSpans
 	// baseMu serialises measuring the baseline again; rebaselined is when
 	// the last such measurement ended (see run.rebaseline).
 	baseMu      sync.Mutex

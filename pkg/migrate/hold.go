@@ -42,7 +42,7 @@ func (r *run) waitGates(ctx context.Context, moves []plan.Move) (gate.Decision, 
 	stopped := false
 	defer func() {
 		if stopped {
-			r.paceStops.end(r.e.opts.Log)
+			r.holds.end(r.e.opts.Log)
 		}
 	}()
 	for {
@@ -58,7 +58,7 @@ func (r *run) waitGates(ctx context.Context, moves []plan.Move) (gate.Decision, 
 		r.prog.gates.Store(d.String())
 		if !stopped {
 			stopped = true
-			r.paceStops.begin(r.e.opts.Log, d.Reason())
+			r.holds.begin(r.e.opts.Log, d.Reason(), true)
 		}
 		if !time.Now().Before(deadline) {
 			return d, fmt.Errorf("%w (%s): %s", gate.ErrHoldTimeout, r.e.opts.HoldTimeout, d.Reason())
@@ -123,7 +123,10 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 			}
 		}
 	}()
+	// The Gater logs its own holds; a closed window is a hold too.
+	r.holds.begin(r.e.opts.Log, "", false)
 	d, err := r.gater.Wait(wctx)
+	r.holds.end(r.e.opts.Log)
 	cancel()
 	<-stopped // rm is waitGates' again
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil {
@@ -344,27 +347,35 @@ type holdSpans struct {
 	since  time.Time
 	n      int
 	total  time.Duration
+	logged bool // the current span's beginning was logged
 }
 
-// begin enters a hold for reason, logging it when it is the first.
-func (h *holdSpans) begin(log *slog.Logger, reason string) {
+// begin enters a hold for reason; with logged, it logs the hold when it
+// is the first (the Gater logs its own).
+func (h *holdSpans) begin(log *slog.Logger, reason string, logged bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.active++; h.active == 1 {
 		h.since = time.Now()
 		h.n++
-		log.Info("gates hold", "reason", reason)
+		h.logged = logged
+		if logged {
+			log.Info("gates hold", "reason", reason)
+		}
 	}
 }
 
-// end leaves a hold, logging its end when it is the last.
+// end leaves a hold, logging its end when it is the last and its
+// beginning was logged.
 func (h *holdSpans) end(log *slog.Logger) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.active--; h.active == 0 {
 		held := time.Since(h.since)
 		h.total += held
-		log.Info("gates no longer hold", "held", held.Round(time.Millisecond), "on", "exhausted pace")
+		if h.logged {
+			log.Info("gates no longer hold", "held", held.Round(time.Millisecond), "on", "exhausted pace")
+		}
 	}
 }
 

@@ -147,14 +147,14 @@ func TestWaitGatesHoldsOnExhaustedPace(t *testing.T) {
 		t.Fatalf("got %v, err %v, exhausted %v; want proceed", d, err, p.Exhausted("a"))
 	}
 	// Both waits held on the pace, not on the Gater: the run counts them.
-	if n, held := r.paceStops.get(); n != 2 || held < 400*time.Millisecond {
+	if n, held := r.holds.get(); n != 2 || held < 400*time.Millisecond {
 		t.Errorf("pace holds %d, %v in all; want 2, at least 400ms", n, held)
 	}
 	// Green gates and no exhausted source: no hold.
 	if _, err := r.waitGates(context.Background(), from("b")); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := r.paceStops.get(); n != 2 {
+	if n, _ := r.holds.get(); n != 2 {
 		t.Errorf("a wait that did not hold counted: %d holds", n)
 	}
 }
@@ -164,8 +164,8 @@ func TestWaitGatesHoldsOnExhaustedPace(t *testing.T) {
 func TestHoldSpans(t *testing.T) {
 	var h holdSpans
 	log := slog.New(slog.DiscardHandler)
-	h.begin(log, "a")
-	h.begin(log, "b")
+	h.begin(log, "a", true)
+	h.begin(log, "b", false)
 	time.Sleep(20 * time.Millisecond)
 	h.end(log)
 	time.Sleep(20 * time.Millisecond)
@@ -174,7 +174,7 @@ func TestHoldSpans(t *testing.T) {
 	if n != 1 || held < 40*time.Millisecond {
 		t.Fatalf("%d holds, %v; want 1 of at least 40ms", n, held)
 	}
-	h.begin(log, "c")
+	h.begin(log, "c", true)
 	if n, still := h.get(); n != 2 || still < held {
 		t.Errorf("a hold still on: %d holds, %v; want 2, counting up to now", n, still)
 	}
@@ -501,5 +501,29 @@ func TestWaitGatesKeepsTheWindow(t *testing.T) {
 				t.Errorf("the gates were waited on %d time(s); the window decides first", inner.waits)
 			}
 		})
+	}
+}
+
+// TestWaitGatesCountsGateHolds: a wait on a red gate the pacer does not
+// steer counts as a hold of the run, as an exhausted pace does.
+func TestWaitGatesCountsGateHolds(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	lat := &fakeLatency{}
+	lat.set(ms(5), clock.Now(), true)
+	p := slowestPacer(lat, clock)
+	p.Current("a")
+	cpu := gate.Decision{Verdict: gate.Hold, Reasons: []string{"cpu on a"},
+		Readings: []gate.Reading{{Gate: gate.GateCPU, Node: "a", Value: 80, Hold: 70, Decision: gate.Hold.String()}}}
+	g := &waitingGate{fakeGate{cur: cpu}}
+	r := holdRun(g, p, time.Minute)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		g.setCurrent(gate.Decision{Verdict: gate.Proceed})
+	}()
+	if d, err := r.waitGates(context.Background(), from("a")); err != nil || d.Verdict != gate.Proceed {
+		t.Fatalf("got %v, %v; want proceed once the CPU is green", d, err)
+	}
+	if n, held := r.holds.get(); n != 1 || held < 90*time.Millisecond {
+		t.Errorf("%d holds, %v; want 1 of about 100ms", n, held)
 	}
 }

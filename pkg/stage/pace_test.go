@@ -147,15 +147,19 @@ func TestPacerGentleOnVariation(t *testing.T) {
 	}
 }
 
-// TestHeldText: the gates check counts the holds on an exhausted pace,
-// which the gate monitor does not see, beside the monitor's own.
+// TestHeldText: with a pacer the gates check counts the executor's holds
+// (gates and exhausted pace, overlaps once), which the gate monitor
+// neither sees nor could add up; without one, the monitor's.
 func TestHeldText(t *testing.T) {
 	mon := gate.NewMonitor(nil, []string{"10.0.0.1:6379"}, nil, gate.MonitorOptions{})
 	if got := heldText(mon, migrate.Result{}); got != "" {
 		t.Errorf("no hold: %q", got)
 	}
-	want := "; held 2 time(s) at a boundary, 3.5s in all: 0 on the gates (0.0s), 2 on an exhausted pace (3.5s)"
-	if got := heldText(mon, migrate.Result{PaceHolds: 2, PaceHeld: 3500 * time.Millisecond}); got != want {
+	paced := migrate.Result{Holds: 2, Held: 3500 * time.Millisecond, Pace: &migrate.PaceSummary{}}
+	if got, want := heldText(mon, paced), "; held 2 time(s) at a boundary, 3.5s in all"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := heldText(mon, migrate.Result{Holds: 2, Held: time.Second}); got != "" {
+		t.Errorf("unpaced run with the monitor's count of 0: %q", got)
 	}
 }

@@ -612,14 +612,18 @@ func probed(live check.Live) ([]string, map[string]string) {
 	return masters, replicas
 }
 
-// heldText says how often, and how long, the run stopped at a batch or
-// slot boundary: on the gates (the monitor's holds) and on an exhausted
-// pace (the executor's, which the gates do not see); "" when it never did.
+// heldText says how often, and how long in all, the run stopped at a
+// batch or slot boundary, on its gates or on an exhausted pace; "" when it
+// never did. With a pacer the executor counts (moves parked at once each
+// wait, and the monitor would add their waits up); without one only the
+// run's loop waits, and the monitor's count is the run's.
 func heldText(mon *gate.Monitor, res migrate.Result) string {
 	n, held := mon.Held()
-	if n+res.PaceHolds == 0 {
+	if res.Pace != nil {
+		n, held = res.Holds, res.Held
+	}
+	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("; held %d time(s) at a boundary, %.1fs in all: %d on the gates (%.1fs), %d on an exhausted pace (%.1fs)",
-		n+res.PaceHolds, (held + res.PaceHeld).Seconds(), n, held.Seconds(), res.PaceHolds, res.PaceHeld.Seconds())
+	return fmt.Sprintf("; held %d time(s) at a boundary, %.1fs in all", n, held.Seconds())
 }
