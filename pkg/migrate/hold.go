@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slotshift/slotshift/pkg/gate"
@@ -93,9 +94,21 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 	// Only a proceed short-cuts the wait: an abort goes through Wait,
 	// which gives it a second look and, before the first batch, holds.
 	// So does a closed maintenance window.
-	if d := r.relax(r.gater.Current(), nodes); d.Verdict == gate.Proceed && r.windowAdmits() {
-		return d, nil
+	first := r.gater.Current()
+	relaxed := r.relax(first, nodes)
+	if relaxed.Verdict == gate.Proceed && r.windowAdmits() {
+		return relaxed, nil
 	}
+	// This wait is a hold of the run once a gate reads red, or the window
+	// keeps it (relaxed readings that still wait); a wait for the probes'
+	// first readings is not, as the monitor has it. The Gater logs it.
+	var holding atomic.Bool
+	hold := func(cur gate.Decision, window bool) {
+		if (window || redReading(cur)) && holding.CompareAndSwap(false, true) {
+			r.holds.begin(r.e.opts.Log, "", false)
+		}
+	}
+	hold(first, relaxed.Verdict == gate.Proceed)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cleared := make(chan gate.Decision, 1)
@@ -111,11 +124,13 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 			case <-t.C:
 			}
 			cur := r.gater.Current()
-			if d := r.relax(cur, nodes); d.Verdict == gate.Proceed && r.windowAdmits() {
+			d := r.relax(cur, nodes)
+			if d.Verdict == gate.Proceed && r.windowAdmits() {
 				cleared <- d
 				cancel()
 				return
 			}
+			hold(cur, d.Verdict == gate.Proceed)
 			if variationHold(cur) {
 				_ = rm.tick(wctx, cur) // an error is wctx's: the wait is over
 			} else {
@@ -123,12 +138,12 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 			}
 		}
 	}()
-	// The Gater logs its own holds; a closed window is a hold too.
-	r.holds.begin(r.e.opts.Log, "", false)
 	d, err := r.gater.Wait(wctx)
-	r.holds.end(r.e.opts.Log)
 	cancel()
 	<-stopped // rm is waitGates' again
+	if holding.Load() {
+		r.holds.end(r.e.opts.Log)
+	}
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		select {
 		case c := <-cleared:
@@ -336,6 +351,17 @@ func variationHold(d gate.Decision) bool {
 		}
 	}
 	return n > 0 && n == len(d.Reasons)
+}
+
+// redReading reports whether a reading of d is over a threshold, rather
+// than d waiting only for readings still missing.
+func redReading(d gate.Decision) bool {
+	for _, rd := range d.Readings {
+		if rd.Decision != gate.Proceed.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // holdSpans counts holds that several goroutines may be in at once as

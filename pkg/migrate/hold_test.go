@@ -505,7 +505,8 @@ func TestWaitGatesKeepsTheWindow(t *testing.T) {
 }
 
 // TestWaitGatesCountsGateHolds: a wait on a red gate the pacer does not
-// steer counts as a hold of the run, as an exhausted pace does.
+// steer counts as a hold of the run, as an exhausted pace does; a wait for
+// the first readings does not.
 func TestWaitGatesCountsGateHolds(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	lat := &fakeLatency{}
@@ -525,5 +526,18 @@ func TestWaitGatesCountsGateHolds(t *testing.T) {
 	}
 	if n, held := r.holds.get(); n != 1 || held < 90*time.Millisecond {
 		t.Errorf("%d holds, %v; want 1 of about 100ms", n, held)
+	}
+
+	// A wait for the probes' first readings is not a hold.
+	g.setCurrent(gate.Decision{Verdict: gate.Hold, Reasons: []string{"no latency reading on a yet"}})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		g.setCurrent(gate.Decision{Verdict: gate.Proceed})
+	}()
+	if d, err := r.waitGates(context.Background(), from("a")); err != nil || d.Verdict != gate.Proceed {
+		t.Fatalf("got %v, %v; want proceed once the readings are in", d, err)
+	}
+	if n, _ := r.holds.get(); n != 1 {
+		t.Errorf("%d holds after a wait for first readings, want still 1", n)
 	}
 }
