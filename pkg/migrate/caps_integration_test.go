@@ -28,11 +28,7 @@ func TestPacerCapsBytes(t *testing.T) {
 	src, dst := tc.Addrs()[0], tc.newAddr
 	snap := tc.observe(t)
 	r := cluster.Range{Start: 0, End: 11}
-	for s := r.Start; s <= r.End; s++ {
-		if snap.Owners()[s] != snap.Nodes[src].ID {
-			t.Fatalf("slot %d is not on %s", s, src)
-		}
-	}
+	requireOwned(t, snap, src, r)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// Three values of 30 KB per slot: two of them pass the slowest pace's
@@ -99,4 +95,14 @@ func slotTags(r cluster.Range) map[int]string {
 		}
 	}
 	return tags
+}
+
+// requireOwned fails t unless addr owns every slot of r in snap.
+func requireOwned(t *testing.T, snap *cluster.Snapshot, addr string, r cluster.Range) {
+	t.Helper()
+	for s := r.Start; s <= r.End; s++ {
+		if snap.Owners()[s] != snap.Nodes[addr].ID {
+			t.Fatalf("slot %d is not on %s", s, addr)
+		}
+	}
 }

@@ -38,11 +38,7 @@ func TestPacerSlowSource(t *testing.T) {
 	src, dst := tc.Addrs()[0], tc.newAddr
 	snap := tc.observe(t)
 	r := cluster.Range{Start: 0, End: 15}
-	for s := r.Start; s <= r.End; s++ {
-		if snap.Owners()[s] != snap.Nodes[src].ID {
-			t.Fatalf("slot %d is not on %s", s, src)
-		}
-	}
+	requireOwned(t, snap, src, r)
 	const perSlot = 3000
 	loadSlots(t, tc, src, r, perSlot)
 	before := tc.dbsizeSum(t)
