@@ -433,6 +433,21 @@ func (f *chaos) restoreRoles(t *testing.T) []string {
 			return err == nil && strings.Contains(info, "master_link_status:up") &&
 				!strings.Contains(info, "master_sync_in_progress:1")
 		})
+		// A master that comes back after its slots went to two nodes (its
+		// replica, and the target of a move it was in) becomes a replica
+		// of whichever took its last slot, not always of its own replica:
+		// point it at that replica first, so the failover swaps the two.
+		if id := f.partnerID(ctx, addr); id != "" && f.masterOf(ctx, addr) != id {
+			if err := f.pool.Replicate(ctx, addr, id); err != nil {
+				t.Fatalf("CLUSTER REPLICATE on %s: %v", addr, err)
+			}
+			t.Logf("%s replicated another master; now its inventory replica's node %s", addr, id)
+			waitFor(t, time.Minute, addr+" in sync with its inventory replica", func() bool {
+				info, err := f.pool.Client(addr).Info(ctx, "replication").Result()
+				return err == nil && strings.Contains(info, "master_link_status:up") &&
+					!strings.Contains(info, "master_sync_in_progress:1") && f.masterOf(ctx, addr) == id
+			})
+		}
 		if err := f.pool.Failover(ctx, addr); err != nil {
 			t.Fatalf("CLUSTER FAILOVER on %s: %v", addr, err)
 		}
@@ -450,6 +465,44 @@ func (f *chaos) restoreRoles(t *testing.T) []string {
 	}
 	waitFor(t, time.Minute, "every node to see the inventory's roles", f.rolesAgree)
 	return done
+}
+
+// partnerID is the node id of the inventory replica of the master at
+// addr (the replica port of the next server in the ring), when it is a
+// master now; "" otherwise.
+func (f *chaos) partnerID(ctx context.Context, addr string) string {
+	ring := min(f.servers, 3)
+	for i, h := range f.l.Hosts[:ring] {
+		if h.Addr+":"+strconv.Itoa(lab.MasterPort) != addr {
+			continue
+		}
+		partner := f.l.Hosts[(i+1)%ring].Addr + ":" + strconv.Itoa(lab.ReplicaPort)
+		ns, err := f.nodes(ctx, partner)
+		if err != nil {
+			return ""
+		}
+		for _, n := range ns {
+			if n.Myself() && n.IsMaster() {
+				return n.ID
+			}
+		}
+	}
+	return ""
+}
+
+// masterOf is the id of the master the node at addr replicates; "" when
+// it is a master or cannot say.
+func (f *chaos) masterOf(ctx context.Context, addr string) string {
+	ns, err := f.nodes(ctx, addr)
+	if err != nil {
+		return ""
+	}
+	for _, n := range ns {
+		if n.Myself() {
+			return n.MasterID
+		}
+	}
+	return ""
 }
 
 // rolesAgree says whether every node of the inventory sees every master
