@@ -421,7 +421,7 @@ func (p *Pacer) Summary() PaceSummary {
 	defer p.mu.Unlock()
 	s := PaceSummary{Sources: len(p.nodes), MinLevel: p.min,
 		Slowest: fmt.Sprintf("%d keys (at most %d KiB) per MIGRATE, one MIGRATE per pipeline, resting %g× the time each took",
-			p.opts.MinKeys, p.opts.MinBytes>>10, p.opts.MaxRest)}
+			p.opts.MinKeys, p.opts.Bytes(Pace{Keys: p.opts.MinKeys})>>10, p.opts.MaxRest)}
 	for _, n := range p.nodes {
 		s.Exhausted += n.exhausted
 		if n.cur.Exhausted {
