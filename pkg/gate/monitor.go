@@ -515,7 +515,7 @@ func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 		// Waiting for the probes' first readings is not worth a log line;
 		// a hold on a red reading (or on a probe's error) is, even while
 		// another probe still waits for its first reading.
-		if heldSince.IsZero() && (m.ready() || red(d)) {
+		if heldSince.IsZero() && (m.ready() || d.Red()) {
 			heldSince = time.Now()
 			m.opts.Log.Info("gates hold", "reason", d.Reason())
 		}
@@ -531,9 +531,9 @@ func (m *Monitor) wait(ctx context.Context, g inventory.Gates, holdTimeout time.
 	}
 }
 
-// red reports whether a reading of d is over a threshold (rather than d
+// Red reports whether a reading of d is over a threshold (rather than d
 // holding only for readings still missing).
-func red(d Decision) bool {
+func (d Decision) Red() bool {
 	for _, r := range d.Readings {
 		if r.Decision != Proceed.String() {
 			return true

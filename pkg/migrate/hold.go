@@ -104,7 +104,7 @@ func (r *run) waitRelaxed(ctx context.Context, nodes []string, rm *remeasure) (g
 	// first readings is not, as the monitor has it. The Gater logs it.
 	var holding atomic.Bool
 	hold := func(cur gate.Decision, window bool) {
-		if (window || redReading(cur)) && holding.CompareAndSwap(false, true) {
+		if (window || cur.Red()) && holding.CompareAndSwap(false, true) {
 			r.holds.begin(r.e.opts.Log, "", false)
 		}
 	}
@@ -351,17 +351,6 @@ func variationHold(d gate.Decision) bool {
 		}
 	}
 	return n > 0 && n == len(d.Reasons)
-}
-
-// redReading reports whether a reading of d is over a threshold, rather
-// than d waiting only for readings still missing.
-func redReading(d gate.Decision) bool {
-	for _, rd := range d.Readings {
-		if rd.Decision != gate.Proceed.String() {
-			return true
-		}
-	}
-	return false
 }
 
 // holdSpans counts holds that several goroutines may be in at once as
