@@ -44,7 +44,18 @@ func decideVariation(addr string, l Latency, base map[string]Latency, t inventor
 // MeasureBaseline records every master's PING latency over the next
 // window (the same probes the gates read) and keeps it as the baseline
 // the latency variation gate compares against. It returns what this
-// window measured, for each master that answered at least one PING.
+// window measured as a whole, for each master that answered at least one
+// PING.
+//
+// What it keeps is the widest of the gate's own readings in that window:
+// the largest p99 and the largest average of any span of the gate's
+// length (MonitorOptions.Window, sliding as the gate's does), or of the
+// whole window when that is shorter. A gate reading of 200 PINGs has its
+// p99 at its second slowest PING, so at rest it wanders: one master's
+// p99 over 3s read 1.25ms in one draw and 0.41ms in the next. A budget
+// on one draw sat inside that spread, and a run at a thirty-third duty
+// still held on readings a calm node gives; against the widest calm
+// reading, a reading over budget is one rest seldom gives.
 //
 // The first call sets the baselines. A later one (a latency hold that
 // lasted with nothing in flight) only widens them: each master keeps the
@@ -66,7 +77,7 @@ func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (ma
 	start := time.Now()
 	m.baseStart = start
 	for _, p := range m.lat {
-		p.base = newProbeHistogram()
+		p.base = newEnvelope()
 	}
 	m.mu.Unlock()
 	if !sleepCtx(ctx, window) {
@@ -75,19 +86,72 @@ func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (ma
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[string]Latency{}
-	for a, p := range m.lat {
-		if l := p.base.summary(); l.Samples > 0 {
-			out[a] = l
-		}
-		p.base = nil
-	}
 	if m.baseline == nil {
 		m.baseline = map[string]Latency{}
 	}
-	for a, l := range out {
-		m.baseline[a] = widen(m.baseline[a], l)
+	for a, p := range m.lat {
+		whole, widest := p.base.summaries()
+		p.base = nil
+		if whole.Samples > 0 {
+			out[a] = whole
+			m.baseline[a] = widen(m.baseline[a], widest)
+		}
 	}
 	return out, nil
+}
+
+// envelope records a baseline window twice: as a whole, and as the gate
+// reads it, a sliding window of windowBuckets sub-histograms that the
+// monitor rotates with its own, whose widest reading it keeps.
+type envelope struct {
+	whole     *latHist
+	gate      *window
+	rotations int
+	widest    Latency
+}
+
+func newEnvelope() *envelope {
+	return &envelope{whole: newProbeHistogram(), gate: newWindow(windowBuckets)}
+}
+
+func (e *envelope) record(us int64) {
+	e.whole.record(us)
+	e.gate.record(us)
+}
+
+// rotate folds the gate's reading into the widest, once the window spans
+// all its sub-histograms, and slides it on.
+func (e *envelope) rotate() {
+	if e.full() {
+		e.fold()
+	}
+	e.gate.rotate()
+	e.rotations++
+}
+
+// full reports whether every sub-histogram has had its turn since the
+// baseline began (the newest may still be filling).
+func (e *envelope) full() bool { return e.rotations >= windowBuckets-1 }
+
+func (e *envelope) fold() {
+	l := e.gate.merge().summary()
+	if l.Samples == 0 {
+		return
+	}
+	e.widest.P99MS = max(e.widest.P99MS, l.P99MS)
+	e.widest.AvgMS = max(e.widest.AvgMS, l.AvgMS)
+}
+
+// summaries returns the whole window's latency and the baseline to keep:
+// the widest gate reading, never below the whole window's p99 and
+// average, with the whole window's sample count.
+func (e *envelope) summaries() (whole, widest Latency) {
+	whole = e.whole.summary()
+	if e.full() {
+		e.fold()
+	}
+	widest = Latency{Samples: whole.Samples, P99MS: max(whole.P99MS, e.widest.P99MS), AvgMS: max(whole.AvgMS, e.widest.AvgMS)}
+	return whole, widest
 }
 
 // widen is the wider of two baselines of one master, field by field.

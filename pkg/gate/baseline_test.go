@@ -190,9 +190,10 @@ func TestHonestProbe(t *testing.T) {
 	if diff := math.Abs(mon.P99MS-sep.P99MS) / sep.P99MS; diff > 0.35 {
 		t.Errorf("gate Monitor p99 %.2fms is %.0f%% off the separate measurement's %.2fms", mon.P99MS, diff*100, sep.P99MS)
 	}
-	// The baseline is what the variation gate compares with.
-	if r := m.Readings(); r.Baseline[target] != mon {
-		t.Errorf("Readings().Baseline[%s] = %+v, want %+v", target, r.Baseline[target], mon)
+	// The baseline the variation gate compares with is the widest
+	// reading in the window: never below the whole window's.
+	if b := m.Readings().Baseline[target]; b.P99MS < mon.P99MS || b.AvgMS < mon.AvgMS || b.Samples != mon.Samples {
+		t.Errorf("Readings().Baseline[%s] = %+v, want at least %+v", target, b, mon)
 	}
 }
 
@@ -373,5 +374,52 @@ func TestMeasureBaselineWidens(t *testing.T) {
 	}
 	if kept[masters[0]].P99MS != first[masters[0]].P99MS {
 		t.Errorf("%s lost its first, wider p99: kept %.2fms, first %.2fms", masters[0], kept[masters[0]].P99MS, first[masters[0]].P99MS)
+	}
+}
+
+// The baseline kept is the widest reading a gate window takes in the
+// baseline's span: a stall that is 1% of one gate window is under 1% of
+// the whole span, so the whole span's p99 misses it and the envelope does
+// not. Before the gate window has filled, the whole span is all there is.
+func TestEnvelopeKeepsTheWidestGateReading(t *testing.T) {
+	fill := func(e *envelope, buckets int, stalled int) {
+		for b := range buckets {
+			for range 100 {
+				e.record(300)
+			}
+			if b == stalled {
+				for range 10 {
+					e.record(5000)
+				}
+			}
+			if b < buckets-1 {
+				e.rotate()
+			}
+		}
+	}
+	e := newEnvelope()
+	fill(e, 10, 3)
+	whole, widest := e.summaries()
+	t.Logf("10 buckets, one stalled: whole %+v, widest %+v", whole, widest)
+	if whole.Samples != 1010 || widest.Samples != whole.Samples {
+		t.Errorf("samples: whole %d, widest %d, want 1010", whole.Samples, widest.Samples)
+	}
+	if whole.P99MS > 0.31 {
+		t.Errorf("whole p99 %.2fms: the stall is under 1%% of the span", whole.P99MS)
+	}
+	if widest.P99MS < 4.9 || widest.AvgMS <= whole.AvgMS {
+		t.Errorf("widest %+v does not show the window with the stall (whole %+v)", widest, whole)
+	}
+	// Only 4 buckets: no gate window has filled yet.
+	e = newEnvelope()
+	fill(e, windowBuckets-1, 0)
+	if whole, widest := e.summaries(); widest != whole {
+		t.Errorf("short span: widest %+v, want the whole span's %+v", widest, whole)
+	}
+	// A window that has filled but ends in a partial bucket counts.
+	e = newEnvelope()
+	fill(e, windowBuckets, windowBuckets-1)
+	if whole, widest := e.summaries(); widest.P99MS < 4.9 || whole.P99MS < 4.9 {
+		t.Errorf("the last bucket's stall: whole %+v, widest %+v", whole, widest)
 	}
 }

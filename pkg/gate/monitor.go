@@ -127,7 +127,7 @@ type latencyProbe struct {
 	hist     *window
 	since    *latHist     // samples since the current hold began; nil when not holding
 	look     *latHist     // samples since an abort's second look began; nil when none
-	base     *latHist     // samples of the baseline being measured; nil when not
+	base     *envelope    // samples of the baseline being measured; nil when not
 	sent     atomic.Int64 // PINGs sent
 	inflight atomic.Int64 // unix nanos when the outstanding PING was sent; 0 if none
 	seen     atomic.Bool  // a PING has been answered
@@ -191,6 +191,9 @@ func (m *Monitor) Start(ctx context.Context) {
 		defer m.mu.Unlock()
 		for _, p := range m.lat {
 			p.hist.rotate()
+			if p.base != nil {
+				p.base.rotate()
+			}
 		}
 	})
 }
