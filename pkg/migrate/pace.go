@@ -88,7 +88,11 @@ type PacerOptions struct {
 	// against 2.19× and 2.08×, seed gates, 56-76 s); at 32 (a thirty-third)
 	// it stayed at 1.27× and 1.44×, in 178-179 s. The budget of the
 	// variation gate is what reaches this far; the absolute gates' is
-	// seldom reached at all.
+	// seldom reached at all. Two more were measured against this one
+	// (155 and 178 s, 16 and 22 holds) and not kept: resting up to 128×
+	// ran past the benchmark's 5 minutes; a raise of an eighth of the
+	// rest (at least RestStep) took 158 and 147 s but held 28 and 26
+	// times, since a faster climb meets the budget sooner.
 	MaxRest, RestStep float64
 	// MaxPause caps one pause between two MIGRATE pipelines of one source.
 	// Default 200ms.
