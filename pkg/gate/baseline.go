@@ -48,9 +48,9 @@ func decideVariation(addr string, l Latency, base map[string]Latency, t inventor
 // PING.
 //
 // What it keeps is the widest of the gate's own readings in that window:
-// the largest p99 and the largest average of any span of the gate's
-// length (MonitorOptions.Window, sliding as the gate's does), or of the
-// whole window when that is shorter. A gate reading of 200 PINGs has its
+// the largest p99 and the largest average of the gate's latency window
+// (MonitorOptions.Window) each time it slides while wholly inside the
+// baseline's, or of the whole window when that is shorter. A gate reading of 200 PINGs has its
 // p99 at its second slowest PING, so at rest it wanders: one master's
 // p99 over 3s read 1.25ms in one draw and 0.41ms in the next. A budget
 // on one draw sat inside that spread, and a run at a thirty-third duty
@@ -73,23 +73,47 @@ func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (ma
 			return nil, ctx.Err()
 		}
 	}
-	m.mu.Lock()
-	start := time.Now()
-	m.baseStart = start
-	for _, p := range m.lat {
-		p.base = newEnvelope()
-	}
-	m.mu.Unlock()
+	m.startBaseline()
 	if !sleepCtx(ctx, window) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, p := range m.lat {
+			p.base = nil // cut short: nothing kept
+		}
 		return nil, ctx.Err()
 	}
+	return m.endBaseline(), nil
+}
+
+// startBaseline begins measuring a baseline of every master.
+func (m *Monitor) startBaseline() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.baseStart = time.Now()
+	m.baseRotations = 0
+	for _, p := range m.lat {
+		p.base = &envelope{whole: newProbeHistogram()}
+	}
+}
+
+// endBaseline ends the baseline begun by startBaseline, widens each
+// master's kept baseline with it, and returns the whole span's latency
+// of each master that answered a PING in it.
+func (m *Monitor) endBaseline() map[string]Latency {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inside := m.windowInsideBaseline()
 	out := map[string]Latency{}
 	if m.baseline == nil {
 		m.baseline = map[string]Latency{}
 	}
 	for a, p := range m.lat {
+		if p.base == nil {
+			continue
+		}
+		if inside {
+			p.base.fold(p.hist.merge().summary())
+		}
 		whole, widest := p.base.summaries()
 		p.base = nil
 		if whole.Samples > 0 {
@@ -97,44 +121,23 @@ func (m *Monitor) MeasureBaseline(ctx context.Context, window time.Duration) (ma
 			m.baseline[a] = widen(m.baseline[a], widest)
 		}
 	}
-	return out, nil
+	return out
 }
 
-// envelope records a baseline window twice: as a whole, and as the gate
-// reads it, a sliding window of windowBuckets sub-histograms that the
-// monitor rotates with its own, whose widest reading it keeps.
+// windowInsideBaseline reports whether every sub-histogram of the latency
+// window began after the baseline did: the one under way at its start
+// also holds PINGs from before it. m.mu is held.
+func (m *Monitor) windowInsideBaseline() bool { return m.baseRotations >= windowBuckets }
+
+// envelope is a baseline being measured: every PING of its span, and the
+// widest of the gate's readings taken wholly inside it.
 type envelope struct {
-	whole     *latHist
-	gate      *window
-	rotations int
-	widest    Latency
+	whole  *latHist
+	widest Latency
 }
 
-func newEnvelope() *envelope {
-	return &envelope{whole: newProbeHistogram(), gate: newWindow(windowBuckets)}
-}
-
-func (e *envelope) record(us int64) {
-	e.whole.record(us)
-	e.gate.record(us)
-}
-
-// rotate folds the gate's reading into the widest, once the window spans
-// all its sub-histograms, and slides it on.
-func (e *envelope) rotate() {
-	if e.full() {
-		e.fold()
-	}
-	e.gate.rotate()
-	e.rotations++
-}
-
-// full reports whether every sub-histogram has had its turn since the
-// baseline began (the newest may still be filling).
-func (e *envelope) full() bool { return e.rotations >= windowBuckets-1 }
-
-func (e *envelope) fold() {
-	l := e.gate.merge().summary()
+// fold takes one gate reading into the widest.
+func (e *envelope) fold(l Latency) {
 	if l.Samples == 0 {
 		return
 	}
@@ -142,14 +145,11 @@ func (e *envelope) fold() {
 	e.widest.AvgMS = max(e.widest.AvgMS, l.AvgMS)
 }
 
-// summaries returns the whole window's latency and the baseline to keep:
-// the widest gate reading, never below the whole window's p99 and
-// average, with the whole window's sample count.
+// summaries returns the whole span's latency and the baseline to keep:
+// the widest gate reading, never below the whole span's p99 and
+// average, with the whole span's sample count.
 func (e *envelope) summaries() (whole, widest Latency) {
 	whole = e.whole.summary()
-	if e.full() {
-		e.fold()
-	}
 	widest = Latency{Samples: whole.Samples, P99MS: max(whole.P99MS, e.widest.P99MS), AvgMS: max(whole.AvgMS, e.widest.AvgMS)}
 	return whole, widest
 }

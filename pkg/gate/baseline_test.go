@@ -377,49 +377,58 @@ func TestMeasureBaselineWidens(t *testing.T) {
 	}
 }
 
-// The baseline kept is the widest reading a gate window takes in the
-// baseline's span: a stall that is 1% of one gate window is under 1% of
-// the whole span, so the whole span's p99 misses it and the envelope does
-// not. Before the gate window has filled, the whole span is all there is.
-func TestEnvelopeKeepsTheWidestGateReading(t *testing.T) {
-	fill := func(e *envelope, buckets int, stalled int) {
+// The baseline kept is the widest reading the gate's own window takes
+// while wholly inside the baseline's span: a stall that is 2% of one gate
+// window is under 1% of the whole span, so the whole span's p99 misses it
+// and the kept baseline does not. The window's first sub-histogram began
+// before the span (it holds PINGs from before it) and is left out; before
+// a window has fit inside, the whole span is all there is.
+func TestBaselineKeepsTheWidestGateReading(t *testing.T) {
+	const a = "10.0.0.1:7000"
+	measure := func(buckets, stalled int) (whole, kept Latency) {
+		m := NewMonitor(nil, []string{a}, nil, MonitorOptions{})
+		p := m.lat[a]
+		m.startBaseline()
 		for b := range buckets {
+			m.mu.Lock()
 			for range 100 {
-				e.record(300)
+				m.recordLatency(p, time.Now(), 300)
 			}
 			if b == stalled {
 				for range 10 {
-					e.record(5000)
+					m.recordLatency(p, time.Now(), 5000)
 				}
 			}
+			m.mu.Unlock()
 			if b < buckets-1 {
-				e.rotate()
+				m.rotate()
 			}
 		}
+		whole = m.endBaseline()[a]
+		kept, _ = m.Baseline(a)
+		return whole, kept
 	}
-	e := newEnvelope()
-	fill(e, 10, 3)
-	whole, widest := e.summaries()
-	t.Logf("10 buckets, one stalled: whole %+v, widest %+v", whole, widest)
-	if whole.Samples != 1010 || widest.Samples != whole.Samples {
-		t.Errorf("samples: whole %d, widest %d, want 1010", whole.Samples, widest.Samples)
+	whole, kept := measure(10, 3)
+	t.Logf("10 buckets, the fourth stalled: whole %+v, kept %+v", whole, kept)
+	if whole.Samples != 1010 || kept.Samples != whole.Samples {
+		t.Errorf("samples: whole %d, kept %d, want 1010", whole.Samples, kept.Samples)
 	}
 	if whole.P99MS > 0.31 {
 		t.Errorf("whole p99 %.2fms: the stall is under 1%% of the span", whole.P99MS)
 	}
-	if widest.P99MS < 4.9 || widest.AvgMS <= whole.AvgMS {
-		t.Errorf("widest %+v does not show the window with the stall (whole %+v)", widest, whole)
+	if kept.P99MS < 4.9 || kept.AvgMS <= whole.AvgMS {
+		t.Errorf("kept %+v does not show the window with the stall (whole %+v)", kept, whole)
 	}
-	// Only 4 buckets: no gate window has filled yet.
-	e = newEnvelope()
-	fill(e, windowBuckets-1, 0)
-	if whole, widest := e.summaries(); widest != whole {
-		t.Errorf("short span: widest %+v, want the whole span's %+v", widest, whole)
+	// A stall in the first sub-histogram, which began before the span.
+	if whole, kept := measure(10, 0); kept != whole {
+		t.Errorf("stall before the span: kept %+v, want the whole span's %+v", kept, whole)
 	}
-	// A window that has filled but ends in a partial bucket counts.
-	e = newEnvelope()
-	fill(e, windowBuckets, windowBuckets-1)
-	if whole, widest := e.summaries(); widest.P99MS < 4.9 || whole.P99MS < 4.9 {
-		t.Errorf("the last bucket's stall: whole %+v, widest %+v", whole, widest)
+	// A window's length of sub-histograms: none fits inside the span.
+	if whole, kept := measure(windowBuckets, 2); kept != whole {
+		t.Errorf("short span: kept %+v, want the whole span's %+v", kept, whole)
+	}
+	// One more fits, ending in the sub-histogram still filling.
+	if _, kept := measure(windowBuckets+1, windowBuckets); kept.P99MS < 4.9 {
+		t.Errorf("the last sub-histogram's stall: kept %+v", kept)
 	}
 }

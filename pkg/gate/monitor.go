@@ -114,6 +114,8 @@ type Monitor struct {
 	// baseStart when it began to be measured (see MeasureBaseline).
 	baseline  map[string]Latency
 	baseStart time.Time
+	// baseRotations counts the latency window's slides since baseStart.
+	baseRotations int
 	// waited is set by the first Policy.Wait: before it, no batch runs.
 	waited atomic.Bool
 	// wasReady latches ready(): every probe has had a first reading.
@@ -186,16 +188,7 @@ func (m *Monitor) Start(ctx context.Context) {
 		})
 	}
 	m.net.start(ctx, m)
-	m.loop(ctx, m.opts.Window/windowBuckets, func(context.Context) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		for _, p := range m.lat {
-			p.hist.rotate()
-			if p.base != nil {
-				p.base.rotate()
-			}
-		}
-	})
+	m.loop(ctx, m.opts.Window/windowBuckets, func(context.Context) { m.rotate() })
 }
 
 // Close stops the probes and waits for them to return.
@@ -298,6 +291,12 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 	us := measure.Micros(elapsed)
 	p.seen.Store(true)
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recordLatency(p, start, us)
+}
+
+// recordLatency records a PING sent at start that took us. m.mu is held.
+func (m *Monitor) recordLatency(p *latencyProbe, start time.Time, us int64) {
 	p.hist.record(us)
 	if p.since != nil && !start.Before(m.holdStart) {
 		p.since.record(us)
@@ -306,9 +305,24 @@ func (m *Monitor) probeLatency(ctx context.Context, addr string) {
 		p.look.record(us)
 	}
 	if p.base != nil && !start.Before(m.baseStart) {
-		p.base.record(us)
+		p.base.whole.record(us)
 	}
-	m.mu.Unlock()
+}
+
+// rotate slides every master's latency window on. While a baseline is
+// measured, each window wholly inside it is first taken into the
+// baseline's widest reading: the gate's own readings at rest.
+func (m *Monitor) rotate() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inside := m.windowInsideBaseline()
+	for _, p := range m.lat {
+		if p.base != nil && inside {
+			p.base.fold(p.hist.merge().summary())
+		}
+		p.hist.rotate()
+	}
+	m.baseRotations++
 }
 
 // probeLag records one ProbeLag of replica.
