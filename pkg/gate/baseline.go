@@ -50,12 +50,13 @@ func decideVariation(addr string, l Latency, base map[string]Latency, t inventor
 // What it keeps is the widest of the gate's own readings in that window:
 // the largest p99 and the largest average of the gate's latency window
 // (MonitorOptions.Window) each time it slides while wholly inside the
-// baseline's, or of the whole window when that is shorter. A gate reading of 200 PINGs has its
-// p99 at its second slowest PING, so at rest it wanders: one master's
-// p99 over 3s read 1.25ms in one draw and 0.41ms in the next. A budget
-// on one draw sat inside that spread, and a run at a thirty-third duty
-// still held on readings a calm node gives; against the widest calm
-// reading, a reading over budget is one rest seldom gives.
+// baseline's, or of the whole window when that is shorter. A gate
+// reading of 200 PINGs has its p99 at its second slowest PING, so at
+// rest it wanders: one master's p99 over 3s read 1.25ms in one draw and
+// 0.41ms in the next. A budget on one draw sat inside that spread, and a
+// run at a thirty-third duty still held on readings a calm node gives;
+// against the widest calm reading, a reading over budget is one rest
+// seldom gives.
 //
 // The first call sets the baselines. A later one (a latency hold that
 // lasted with nothing in flight) only widens them: each master keeps the

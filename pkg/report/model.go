@@ -127,7 +127,9 @@ type RebalanceSection struct {
 	// MIGRATESLOTS); empty when the run stopped before choosing.
 	Mover string `json:"mover,omitempty"`
 	// Baseline is each master's PING latency measured before the first
-	// batch, which the latency variation gate compares with; empty when
+	// batch, which the latency variation gate compares with: the widest
+	// reading the gate's own window took in it (the check
+	// rebalance.baseline also gives the whole window's p99); empty when
 	// that gate is off.
 	Baseline []NodeLatency `json:"baseline,omitempty"`
 	// Pace summarises the pace controller over the run; nil when the
