@@ -145,6 +145,32 @@ type scenario struct {
 	first int // f.cli.Steps index where the scenario began
 	extra []string
 	began time.Time
+	// failedOver is the slots of a master the scenario cut off and the
+	// cluster failed over (owned, and importing); nil when none was.
+	failedOver *cluster.SlotSet
+}
+
+// maxFailoverLoss bounds the acknowledged writes a failover of a master
+// cut off may lose. Redis replicates asynchronously: a write the master
+// acknowledged just before the cut, still on its way to the replica, is
+// gone when that replica takes over (Redis Cluster promises no more). At
+// loadRate, about 40 writes a second reach one of five masters, so even
+// 100 ms of unreplicated writes is 4; more is not that window.
+const maxFailoverLoss = 5
+
+// lostToFailover reports whether every lost write of v is one Redis's
+// failover of the master cut off may lose: at most maxFailoverLoss, all
+// named (v lists the first few only), all in its slots.
+func (s *scenario) lostToFailover(v load.Verify) bool {
+	if s.failedOver == nil || v.Lost == 0 || v.Lost > maxFailoverLoss || v.Lost != len(v.LostKeys) {
+		return false
+	}
+	for _, k := range v.LostKeys {
+		if !s.failedOver.Has(cluster.KeySlot(k)) {
+			return false
+		}
+	}
+	return true
 }
 
 // begin starts the scenario's continuous load.
@@ -186,7 +212,8 @@ func (s *scenario) exitCodes() []string {
 
 // finish stops the load and makes the four closing checks: verify passes,
 // no slot is open, redis-cli --cluster check is clean, and no
-// acknowledged write was lost. It logs the scenario's figures on one line
+// acknowledged write was lost, but for the few a failover of a master the
+// scenario cut off may lose (see lostToFailover). It logs the scenario's figures on one line
 // that starts with "CHAOS".
 func (s *scenario) finish(t *testing.T) load.Result {
 	t.Helper()
@@ -210,7 +237,12 @@ func (s *scenario) finish(t *testing.T) load.Result {
 		t.Errorf("open slots at the end: %v", open)
 	}
 	labtest.ClusterCheck(t, f.masters(f.servers)[0])
-	if res.Verify.Lost != 0 || res.Verify.Stale != 0 || res.Verify.Foreign != 0 {
+	lost := res.Verify.Lost
+	if s.lostToFailover(res.Verify) {
+		t.Logf("lost %d acknowledged write(s) %v, all in slots of the master cut off and failed over: Redis replicates asynchronously", lost, res.Verify.LostKeys)
+		lost = 0
+	}
+	if lost != 0 || res.Verify.Stale != 0 || res.Verify.Foreign != 0 {
 		t.Errorf("acknowledged writes lost %d, stale %d, foreign %d (e.g. %v %v)",
 			res.Verify.Lost, res.Verify.Stale, res.Verify.Foreign, res.Verify.LostKeys, res.Verify.StaleKeys)
 	}
@@ -490,6 +522,27 @@ func (f *chaos) partnerID(ctx context.Context, addr string) string {
 	return ""
 }
 
+// slotsOf is the slots the master at addr owns or imports, as it sees
+// them now.
+func (f *chaos) slotsOf(t *testing.T, addr string) *cluster.SlotSet {
+	t.Helper()
+	ns, err := f.nodes(context.Background(), addr)
+	if err != nil {
+		t.Fatalf("CLUSTER NODES on %s: %v", addr, err)
+	}
+	for _, n := range ns {
+		if n.Myself() {
+			set := n.Slots
+			for slot := range n.Importing {
+				set.Add(slot)
+			}
+			return &set
+		}
+	}
+	t.Fatalf("CLUSTER NODES on %s: no myself line", addr)
+	return nil
+}
+
 // masterOf is the id of the master the node at addr replicates; "" when
 // it is a master or cannot say.
 func (f *chaos) masterOf(ctx context.Context, addr string) string {
@@ -568,5 +621,34 @@ func (f *chaos) dump(t *testing.T) {
 	for _, addr := range f.addrs(len(f.l.Hosts)) {
 		text, err := f.pool.Client(addr).ClusterNodes(ctx).Result()
 		t.Logf("CLUSTER NODES on %s (%v):\n%s", addr, err, text)
+	}
+}
+
+// A failover of a cut-off master may excuse only a few lost writes, all
+// named and all in its slots.
+func TestLostToFailover(t *testing.T) {
+	const in, out = "chaos:partition:1884", "chaos:partition:1"
+	var set cluster.SlotSet
+	set.Add(cluster.KeySlot(in))
+	if set.Has(cluster.KeySlot(out)) {
+		t.Fatalf("%s and %s share slot %d", in, out, cluster.KeySlot(in))
+	}
+	cut := &scenario{failedOver: &set}
+	for _, c := range []struct {
+		name string
+		s    *scenario
+		v    load.Verify
+		want bool
+	}{
+		{"nothing cut off", &scenario{}, load.Verify{Lost: 1, LostKeys: []string{in}}, false},
+		{"nothing lost", cut, load.Verify{}, false},
+		{"lost in its slots", cut, load.Verify{Lost: 1, LostKeys: []string{in}}, true},
+		{"lost elsewhere too", cut, load.Verify{Lost: 2, LostKeys: []string{in, out}}, false},
+		{"not all named", cut, load.Verify{Lost: 2, LostKeys: []string{in}}, false},
+		{"too many", cut, load.Verify{Lost: maxFailoverLoss + 1, LostKeys: slices.Repeat([]string{in}, maxFailoverLoss+1)}, false},
+	} {
+		if got := c.s.lostToFailover(c.v); got != c.want {
+			t.Errorf("%s: lostToFailover = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -174,6 +174,7 @@ func (f *chaos) sourceMasterDies(t *testing.T) {
 	replicas := f.replicasOf(t, addr)
 	a := s.start(t, "rebalance-1", "rebalance")
 	t.Logf("killing %s: %s", addr, f.migrating(t, addr, time.Minute))
+	s.failedOver = f.slotsOf(t, addr)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -388,6 +389,7 @@ func (f *chaos) partition(t *testing.T) {
 	addr := h.Addr + ":" + strconv.Itoa(lab.MasterPort)
 	a := s.start(t, "rebalance-partitioned", "rebalance")
 	t.Logf("cutting %s off: %s", h.Name, f.migrating(t, addr, time.Minute))
+	s.failedOver = f.slotsOf(t, addr)
 	if err := h.LinkDown(ctx); err != nil {
 		t.Fatal(err)
 	}
