@@ -213,8 +213,8 @@ func (s *scenario) exitCodes() []string {
 // finish stops the load and makes the four closing checks: verify passes,
 // no slot is open, redis-cli --cluster check is clean, and no
 // acknowledged write was lost, but for the few a failover of a master the
-// scenario cut off may lose (see lostToFailover). It logs the scenario's figures on one line
-// that starts with "CHAOS".
+// scenario cut off may lose (see lostToFailover). It logs the scenario's
+// figures on one line that starts with "CHAOS".
 func (s *scenario) finish(t *testing.T) load.Result {
 	t.Helper()
 	f := s.f

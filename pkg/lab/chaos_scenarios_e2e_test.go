@@ -214,8 +214,8 @@ func (s *scenario) resumeAfterFailover(t *testing.T, addr, step string) {
 	t.Logf("resumed with roles swapped: exit %d: %s", st.Code, strings.Join(reasons(r), "\n"))
 	f.restoreRoles(t)
 	// Meanwhile Redis may have moved a replica to the master left without
-	// one (replica migration): the returned node came back as a second
-	// replica of another master, which then had one to spare. join
+	// one (replica migration): a returned node that comes back as a second
+	// replica of another master gives that master one to spare. join
 	// re-points replicas as the inventory declares, as verify's hint says.
 	f.cli.Must(t, step+"-join", "join")
 	if st.Code != 0 || r.Rebalance == nil || !r.Rebalance.Done {
