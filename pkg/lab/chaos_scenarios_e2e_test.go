@@ -23,7 +23,8 @@ import (
 
 // TestChaos runs the chaos scenarios on one lab of five hosts, each under
 // continuous load and each ending with the same four checks (verify, no
-// open slot, redis-cli --cluster check, no acknowledged write lost). They
+// open slot, redis-cli --cluster check, no acknowledged write lost but
+// the few a failover of a master cut off may lose: lostToFailover). They
 // run in order and hand the cluster on: rollback (3 servers → partial
 // scale-out → back to 3), the tool killed (3 → 5), a source master
 // killed, a congested link and a stalled server, and a partition. Each
