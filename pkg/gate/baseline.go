@@ -103,7 +103,6 @@ func (m *Monitor) startBaseline() {
 func (m *Monitor) endBaseline() map[string]Latency {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	inside := m.windowInsideBaseline()
 	out := map[string]Latency{}
 	if m.baseline == nil {
 		m.baseline = map[string]Latency{}
@@ -112,9 +111,7 @@ func (m *Monitor) endBaseline() map[string]Latency {
 		if p.base == nil {
 			continue
 		}
-		if inside {
-			p.base.fold(p.hist.merge().summary())
-		}
+		m.foldGateReading(p)
 		whole, widest := p.base.summaries()
 		p.base = nil
 		if whole.Samples > 0 {
@@ -129,6 +126,14 @@ func (m *Monitor) endBaseline() map[string]Latency {
 // window began after the baseline did: the one under way at its start
 // also holds PINGs from before it. m.mu is held.
 func (m *Monitor) windowInsideBaseline() bool { return m.baseRotations >= windowBuckets }
+
+// foldGateReading takes p's gate reading into the baseline being measured
+// when the window lies wholly inside it. m.mu is held.
+func (m *Monitor) foldGateReading(p *latencyProbe) {
+	if p.base != nil && m.windowInsideBaseline() {
+		p.base.fold(p.hist.merge().summary())
+	}
+}
 
 // envelope is a baseline being measured: every PING of its span, and the
 // widest of the gate's readings taken wholly inside it.

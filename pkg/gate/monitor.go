@@ -315,11 +315,8 @@ func (m *Monitor) recordLatency(p *latencyProbe, start time.Time, us int64) {
 func (m *Monitor) rotate() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	inside := m.windowInsideBaseline()
 	for _, p := range m.lat {
-		if p.base != nil && inside {
-			p.base.fold(p.hist.merge().summary())
-		}
+		m.foldGateReading(p)
 		p.hist.rotate()
 	}
 	m.baseRotations++
