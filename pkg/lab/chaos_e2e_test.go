@@ -548,6 +548,65 @@ func (f *chaos) slotsOf(t *testing.T, addr string) *cluster.SlotSet {
 	return nil
 }
 
+// waitPlaced waits up to d until every node of the inventory sees the
+// same replicas following the same masters, every master with slots has
+// exactly one replica, on another server, and every replica is in sync;
+// it returns what was still wrong, "" once placed.
+func (f *chaos) waitPlaced(d time.Duration) string {
+	why := ""
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if why = f.placed(); why == "" {
+			return ""
+		}
+	}
+	return why
+}
+
+// placed is one look of waitPlaced.
+func (f *chaos) placed() string {
+	ctx := context.Background()
+	var first []string
+	var view []cluster.Node
+	for _, addr := range f.addrs(f.servers) {
+		ns, err := f.nodes(ctx, addr)
+		if err != nil {
+			return fmt.Sprintf("CLUSTER NODES on %s: %v", addr, err)
+		}
+		var follows []string
+		for _, n := range ns {
+			if n.IsReplica() {
+				follows = append(follows, n.Addr+">"+n.MasterID)
+			}
+		}
+		slices.Sort(follows)
+		if first == nil {
+			first, view = follows, ns
+		} else if !slices.Equal(first, follows) {
+			return fmt.Sprintf("%s sees replicas %v, %s sees %v", addr, follows, f.addrs(f.servers)[0], first)
+		}
+	}
+	host := func(addr string) string { h, _, _ := strings.Cut(addr, ":"); return h }
+	for _, m := range view {
+		if !m.IsMaster() || m.Slots.Len() == 0 {
+			continue
+		}
+		var reps []string
+		for _, r := range view {
+			if r.IsReplica() && r.MasterID == m.ID && host(r.Addr) != host(m.Addr) {
+				reps = append(reps, r.Addr)
+			}
+		}
+		if len(reps) != 1 {
+			return fmt.Sprintf("master %s has replicas %v on other servers, want one", m.Addr, reps)
+		}
+		info, err := f.pool.Client(reps[0]).Info(ctx, "replication").Result()
+		if err != nil || !strings.Contains(info, "master_link_status:up") || strings.Contains(info, "master_sync_in_progress:1") {
+			return fmt.Sprintf("replica %s of %s not in sync (%v)", reps[0], m.Addr, err)
+		}
+	}
+	return ""
+}
+
 // masterOf is the id of the master the node at addr replicates; "" when
 // it is a master or cannot say.
 func (f *chaos) masterOf(ctx context.Context, addr string) string {

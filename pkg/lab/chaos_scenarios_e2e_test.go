@@ -218,7 +218,25 @@ func (s *scenario) resumeAfterFailover(t *testing.T, addr, step string) {
 	// one (replica migration): a returned node that comes back as a second
 	// replica of another master gives that master one to spare. join
 	// re-points replicas as the inventory declares, as verify's hint says.
-	f.cli.Must(t, step+"-join", "join")
+	// Replica migration can also come after join has looked (Redis waits
+	// a few seconds before it moves a replica), so join again until every
+	// node agrees each master has its one replica, on another server, in
+	// sync.
+	for try := 1; ; try++ {
+		name := step + "-join"
+		if try > 1 {
+			name += strconv.Itoa(try)
+		}
+		f.cli.Must(t, name, "join")
+		why := f.waitPlaced(20 * time.Second)
+		if why == "" {
+			break
+		}
+		if try == 3 {
+			t.Fatalf("replicas not placed after %d joins: %s", try, why)
+		}
+		t.Logf("after %s: %s; joining again", name, why)
+	}
 	if st.Code != 0 || r.Rebalance == nil || !r.Rebalance.Done {
 		f.cli.Must(t, "rebalance-roles-restored", "rebalance")
 	}
