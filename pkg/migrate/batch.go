@@ -72,6 +72,10 @@ type batchRun struct {
 	done     chan struct{} // closed when the batch has finished
 	moveDone chan struct{} // closed when its first move has finished
 	once     sync.Once     // closes moveDone
+	// streaming is closed once every move has called Control.Streaming or
+	// finished: the batch opens no more slots, and the next may open its.
+	streaming chan struct{}
+	waiting   int // moves not streaming yet; under mu
 
 	mu      sync.Mutex
 	stats   Stats
@@ -81,7 +85,23 @@ type batchRun struct {
 }
 
 func newBatchRun(r *run, b plan.Batch, d gate.Decision) *batchRun {
-	return &batchRun{run: r, b: b, gate: d, done: make(chan struct{}), moveDone: make(chan struct{})}
+	return &batchRun{run: r, b: b, gate: d, done: make(chan struct{}), moveDone: make(chan struct{}),
+		streaming: make(chan struct{}), waiting: len(b.Moves)}
+}
+
+// streamer returns one move's Control.Streaming; calling it again does
+// nothing. The last move to call its own closes streaming.
+func (br *batchRun) streamer() func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			br.mu.Lock()
+			defer br.mu.Unlock()
+			if br.waiting--; br.waiting == 0 {
+				close(br.streaming)
+			}
+		})
+	}
 }
 
 // execute runs the batch's moves, at most Concurrency at once, and records
@@ -111,7 +131,9 @@ func (br *batchRun) firstMoveDone() { br.once.Do(func() { close(br.moveDone) }) 
 
 // move runs one move; its failure stops the run at slot boundaries.
 func (br *batchRun) move(m plan.Move) {
-	st, err := br.run.mover.Move(br.run.ioCtx, m, Control{Next: br.next(m), Progress: br.run.prog.record})
+	streaming := br.streamer()
+	defer streaming()
+	st, err := br.run.mover.Move(br.run.ioCtx, m, Control{Next: br.next(m), Progress: br.run.prog.record, Streaming: streaming})
 	br.mu.Lock()
 	br.stats.Add(st)
 	br.cut = br.cut || err != nil

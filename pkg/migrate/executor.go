@@ -157,11 +157,14 @@ type Result struct {
 // boundary: slots in flight are finished, no new slot is opened. Slots the
 // target already owns are skipped, so a plan can be resumed after Repair.
 //
-// Batches overlap by at most one: once a move of batch N has finished, the
-// gates are checked and batch N+1 starts, so the target keeps receiving
-// while N's last move drains (the mover bounds the streams per node, so the
-// overlap adds no load on any node, only removes idle time). Batch N+2 waits
-// for N to finish. With PauseBetweenBatches set, batches do not overlap.
+// Batches overlap by at most one: once a move of batch N has finished, or
+// every move of N has opened its slots and is moving keys, the gates are
+// checked and batch N+1 starts. Its slots are listed and opened while N's
+// drain, and its keys move as soon as a source's stream is free, so
+// neither a source nor the target waits on the other batch's SETSLOTs (the
+// mover bounds the streams per node, so the overlap adds no load on any
+// node, only removes idle time). Batch N+2 waits for N to finish. With
+// PauseBetweenBatches set, batches do not overlap.
 func (e *Executor) Run(ctx context.Context, p plan.Rebalance, g Gater) (Result, error) {
 	start := time.Now()
 	masters, owners, err := e.discover(ctx, p)
@@ -287,7 +290,7 @@ func (r *run) overlap() bool { return r.e.opts.PauseBetweenBatches <= 0 }
 
 // makeRoom waits until the next batch may start: with two batches in
 // flight (or one, without overlap) for the oldest to finish, then for the
-// one left to finish a move.
+// one left to finish a move or to be streaming (see batchRun.streaming).
 func (r *run) makeRoom() {
 	if len(r.inflight) == 2 || (len(r.inflight) == 1 && !r.overlap()) {
 		r.collect()
@@ -295,6 +298,7 @@ func (r *run) makeRoom() {
 	if len(r.inflight) == 1 {
 		select {
 		case <-r.inflight[0].moveDone:
+		case <-r.inflight[0].streaming:
 		case <-r.inflight[0].done:
 		}
 	}

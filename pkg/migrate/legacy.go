@@ -57,6 +57,12 @@ type Control struct {
 	Next func(slot int) error
 	// Progress receives the stats of each group of slots as it closes.
 	Progress func(delta Stats)
+	// Streaming, when set, is called once the move has opened every slot
+	// it will open and each of its slot groups has begun moving keys (or
+	// ended): all that is left is draining them and closing. The executor
+	// then opens the next batch's slots while these drain. A mover that
+	// never calls it is waited for until it returns.
+	Streaming func()
 }
 
 // Mover moves the slots of one plan.Move from its source to its target. The
@@ -203,18 +209,17 @@ type Legacy struct {
 
 // lockPair gives a group the key-moving phase from src to dst once src
 // sends fewer than StreamsPerSource streams and dst receives fewer than
-// StreamsPerTarget. SETSLOT phases of other groups still overlap it. The two
-// semaphores are taken in address order (the two are of different nodes), so two
-// groups never hold one each while waiting for the other's.
+// StreamsPerTarget. SETSLOT phases of other groups still overlap it. The
+// source's semaphore is taken first, always: a group that holds a target's
+// semaphore then waits for nothing, so no two groups wait for each other.
+// (In address order instead, a group of the next batch could take the
+// target's last stream and then wait for its own source, while the group
+// whose source was free waited for the target: a stream idle for nothing.)
 func (l *Legacy) lockPair(src, dst string) func() {
 	out, in := l.sem(src, semSource), l.sem(dst, semTarget)
-	first, second := out, in
-	if dst < src {
-		first, second = in, out
-	}
-	first <- struct{}{}
-	second <- struct{}{}
-	return func() { <-second; <-first }
+	out <- struct{}{}
+	in <- struct{}{}
+	return func() { <-in; <-out }
 }
 
 // semKind is what a node's semaphore counts (see sem).
@@ -307,6 +312,7 @@ func (l *Legacy) Move(ctx context.Context, m plan.Move, ctl Control) (Stats, err
 	var g errgroup.Group // not WithContext: a failing group must not cut others mid-slot
 	g.SetLimit(l.opts.GroupsInFlight)
 	var stop error
+	var streaming sync.WaitGroup // groups that have not begun moving keys yet
 	for slot := m.Range.Start; slot <= m.Range.End && stop == nil && !failed(); {
 		var group []int
 		for ; slot <= m.Range.End && len(group) < l.opts.SlotsInFlight; slot++ {
@@ -325,8 +331,12 @@ func (l *Legacy) Move(ctx context.Context, m plan.Move, ctl Control) (Stats, err
 		if len(group) == 0 {
 			continue
 		}
+		streaming.Add(1)
 		g.Go(func() error {
-			st, err := l.moveGroup(ctx, src, dst, group)
+			var once sync.Once
+			began := func() { once.Do(streaming.Done) }
+			defer began()
+			st, err := l.moveGroup(ctx, src, dst, group, began)
 			mu.Lock()
 			total.Add(st)
 			if err != nil && firstErr == nil {
@@ -338,6 +348,10 @@ func (l *Legacy) Move(ctx context.Context, m plan.Move, ctl Control) (Stats, err
 			}
 			return nil
 		})
+	}
+	if ctl.Streaming != nil {
+		streaming.Wait()
+		ctl.Streaming()
 	}
 	_ = g.Wait()
 	if firstErr != nil {
@@ -361,7 +375,9 @@ func (l *Legacy) upTo(step string, slots []int) (int, error) {
 }
 
 // moveGroup moves slots (ascending, all owned by src) in protocol order.
-func (l *Legacy) moveGroup(ctx context.Context, src, dst Endpoint, slots []int) (Stats, error) {
+// It calls began once it holds the pair's key-moving stream (see
+// Control.Streaming); its caller calls it too, in case it never gets there.
+func (l *Legacy) moveGroup(ctx context.Context, src, dst Endpoint, slots []int, began func()) (Stats, error) {
 	var st Stats
 	// Measure before opening anything, so a big key leaves its slot untouched.
 	keys, err := l.listFirst(ctx, src.Addr, slots)
@@ -408,6 +424,7 @@ func (l *Legacy) moveGroup(ctx context.Context, src, dst Endpoint, slots []int) 
 
 	n, stepErr = l.upTo(StepKeys, slots)
 	unlock := l.lockPair(src.Addr, dst.Addr)
+	began()
 	ks, err := l.drain(ctx, src, dst, slots[:n], keys)
 	unlock()
 	st.Add(ks)

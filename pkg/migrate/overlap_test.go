@@ -23,6 +23,9 @@ type timedMover struct {
 	perSlot map[int]time.Duration // default 1ms
 	batchOf map[int]int           // slot -> batch number
 	failAt  map[int]bool
+	// streamAfter, when positive, calls Control.Streaming once that many
+	// slots of a move have moved.
+	streamAfter int
 
 	mu       sync.Mutex
 	active   map[int]int  // batch -> moves running
@@ -67,6 +70,9 @@ func (f *timedMover) Move(ctx context.Context, m plan.Move, ctl Control) (Stats,
 		f.mu.Unlock()
 		st.Slots++
 		ctl.Progress(Stats{Slots: 1})
+		if st.Slots == f.streamAfter && ctl.Streaming != nil {
+			ctl.Streaming()
+		}
 	}
 	return st, nil
 }
@@ -250,5 +256,72 @@ func TestStreamLimits(t *testing.T) {
 	}
 	if maxOut != l.opts.StreamsPerSource || maxIn != l.opts.StreamsPerTarget {
 		t.Errorf("most streams out of a node %d (limit %d), into a node %d (limit %d)", maxOut, l.opts.StreamsPerSource, maxIn, l.opts.StreamsPerTarget)
+	}
+}
+
+// A group waiting for its source's stream holds no stream of its target:
+// a group of the next batch, waiting for the source that this batch's
+// group still drains, must not keep a free source's group from its target.
+func TestWaitingForASourceHoldsNoTarget(t *testing.T) {
+	l := &Legacy{opts: LegacyOptions{StreamsPerTarget: 2}.withDefaults()}
+	// The target sorts before both sources, so taking semaphores in
+	// address order would take the target's first.
+	const target, a, b = "127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"
+	unlockA := l.lockPair(a, target) // batch N's groups drain out of a and b
+	unlockB := l.lockPair(b, target)
+	waiting := func(src string) chan func() {
+		got := make(chan func(), 1)
+		go func() { got <- l.lockPair(src, target) }()
+		return got
+	}
+	nextA := waiting(a) // batch N+1's group out of a waits for a
+	time.Sleep(50 * time.Millisecond)
+	nextB := waiting(b)
+	time.Sleep(50 * time.Millisecond)
+	unlockB() // b is free: its next group must get b and the target
+	select {
+	case unlock := <-nextB:
+		unlock()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the group out of the free source b waited for the target, held by a group that waits for its own source a")
+	}
+	unlockA()
+	select {
+	case unlock := <-nextA:
+		unlock()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the group out of a never got its streams")
+	}
+}
+
+// A move that reports Streaming lets the next batch start before it ends;
+// the batch after that still waits for the first to finish.
+func TestNextBatchStartsWhileTheLastStreams(t *testing.T) {
+	p, f, pool := overlapPlan(t, 4)
+	// Each batch is its long move alone, which says it is streaming once
+	// its first slot has moved: without Streaming no batch could overlap
+	// the one before.
+	for i := range p.Batches {
+		p.Batches[i].Moves = p.Batches[i].Moves[1:]
+	}
+	f.streamAfter = 1
+	res, err := New(pool, Options{Mover: f}).Run(context.Background(), p, &fakeGate{})
+	if err != nil || !res.Done {
+		t.Fatalf("Run: %v, done %v", err, res.Done)
+	}
+	if f.maxBatch != 2 || f.overlaps == 0 {
+		t.Errorf("%d batches moved at once (%d overlaps), want 2", f.maxBatch, f.overlaps)
+	}
+	for i := 1; i < len(res.Batches); i++ {
+		prev, cur := res.Batches[i-1], res.Batches[i]
+		if end := prev.StartedAt.Add(prev.Duration); !cur.StartedAt.Before(end) {
+			t.Errorf("batch %d started %v after batch %d ended, want it to start while %d streams", cur.Number, cur.StartedAt.Sub(end), prev.Number, prev.Number)
+		}
+		if i >= 2 {
+			before := res.Batches[i-2]
+			if end := before.StartedAt.Add(before.Duration); cur.StartedAt.Before(end) {
+				t.Errorf("batch %d started %v before batch %d ended: three batches in flight", cur.Number, end.Sub(cur.StartedAt), before.Number)
+			}
+		}
 	}
 }
