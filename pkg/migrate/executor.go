@@ -159,7 +159,7 @@ type Result struct {
 //
 // Batches overlap by at most one: once a move of batch N has finished, or
 // every move of N has opened its slots and is moving keys, the gates are
-// checked and batch N+1 starts. Its slots are listed and opened while N's
+// checked and batch N+1 starts. Its slots are listed and opened while N's keys
 // drain, and its keys move as soon as a source's stream is free, so
 // neither a source nor the target waits on the other batch's SETSLOTs (the
 // mover bounds the streams per node, so the overlap adds no load on any

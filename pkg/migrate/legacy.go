@@ -597,6 +597,14 @@ func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, know
 			return st, fmt.Errorf("slots %s on %s never emptied", slotSpan(pending), src.Addr)
 		}
 		if !listed {
+			// Most slots are empty by now: count them first, in one
+			// pipeline, and list only the rest.
+			if pending, err = l.nonEmpty(ctx, src.Addr, pending); err != nil {
+				return st, err
+			}
+			if len(pending) == 0 {
+				return st, nil
+			}
 			if keys, err = l.list(ctx, src.Addr, pending); err != nil {
 				return st, err
 			}

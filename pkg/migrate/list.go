@@ -65,6 +65,32 @@ func (l *Legacy) ReplicaListings() map[string]int {
 	return maps.Clone(l.listed)
 }
 
+// nonEmpty returns the slots of slots that addr holds keys of, in order,
+// from one pipeline of CLUSTER COUNTKEYSINSLOT: the server keeps a count
+// per slot, so this costs it far less than listing (a script per slot) and
+// costs one round trip rather than one per ListsPerPipeline slots.
+func (l *Legacy) nonEmpty(ctx context.Context, addr string, slots []int) ([]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
+	defer cancel()
+	pipe := l.clients.Client(addr).Pipeline()
+	cmds := make([]*redis.IntCmd, len(slots))
+	for i, s := range slots {
+		cmds[i] = pipe.ClusterCountKeysInSlot(ctx, s)
+	}
+	_, _ = pipe.Exec(ctx)
+	var out []int
+	for i, s := range slots {
+		n, err := cmds[i].Result()
+		if err != nil {
+			return nil, fmt.Errorf("counting the keys of slot %d on %s: %w", s, addr, err)
+		}
+		if n > 0 {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
 // list lists up to KeysPerMigrate keys of each slot of addr, in pipelines of
 // ListsPerPipeline slots, with their sizes when sizes are measured. Slots
 // without keys are left out; the rest keep the order of slots.

@@ -14,12 +14,19 @@ import (
 // its stats were reset (the listing script's calls count too).
 func memoryUsageCalls(t *testing.T, tc *testCluster, addr string) int64 {
 	t.Helper()
+	return commandCalls(t, tc, addr, "memory|usage")
+}
+
+// commandCalls returns how many calls of cmd (as INFO commandstats names
+// it, e.g. "eval") addr has run since its stats were reset.
+func commandCalls(t *testing.T, tc *testCluster, addr, cmd string) int64 {
+	t.Helper()
 	s, err := tc.pool.Client(addr).Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(s, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_memory|usage:calls=")
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":calls=")
 		if !ok {
 			continue
 		}
@@ -101,10 +108,19 @@ func TestListKeysOnReplica(t *testing.T) {
 	if groups == 0 || len(res.ListedOnReplicas) != 3 {
 		t.Errorf("ListedOnReplicas = %v, want every source's replica", res.ListedOnReplicas)
 	}
-	var onSources, onReplicas int64
+	var onSources, onReplicas, scripts, counts int64
 	for i := range sources {
 		onSources += memoryUsageCalls(t, tc, sources[i])
 		onReplicas += memoryUsageCalls(t, tc, replicas[i])
+		scripts += commandCalls(t, tc, sources[i], "eval")
+		counts += commandCalls(t, tc, sources[i], "cluster|countkeysinslot")
+	}
+	// After MIGRATE, the sources count each slot's keys and list only the
+	// slots that still hold some (the writer's): one script per slot on
+	// the sources would be 4096.
+	t.Logf("on the sources: %d listing scripts, %d COUNTKEYSINSLOT", scripts, counts)
+	if counts < int64(res.Slots) || scripts > int64(res.Slots)/4 {
+		t.Errorf("the sources ran %d listing scripts and %d COUNTKEYSINSLOT for %d slots: want a count per slot and a script only where keys were left", scripts, counts, res.Slots)
 	}
 	t.Logf("MEMORY USAGE calls: %d on the replicas, %d on the sources; %d keys moved, %d groups listed on replicas, %d writes during the move",
 		onReplicas, onSources, res.Keys, groups, len(acked))
