@@ -158,8 +158,9 @@ type Result struct {
 // target already owns are skipped, so a plan can be resumed after Repair.
 //
 // Batches overlap by at most one: once a move of batch N has finished, or
-// every move of N has opened its slots and is moving keys, the gates are
-// checked and batch N+1 starts. Its slots are listed and opened while N's keys
+// every move of N has opened its slots and is moving keys while its
+// sources send at full duty (see fullDuty), the gates are checked and
+// batch N+1 starts. Its slots are listed and opened while N's keys
 // drain, and its keys move as soon as a source's stream is free, so
 // neither a source nor the target waits on the other batch's SETSLOTs (the
 // mover bounds the streams per node, so the overlap adds no load on any
@@ -290,18 +291,44 @@ func (r *run) overlap() bool { return r.e.opts.PauseBetweenBatches <= 0 }
 
 // makeRoom waits until the next batch may start: with two batches in
 // flight (or one, without overlap) for the oldest to finish, then for the
-// one left to finish a move or to be streaming (see batchRun.streaming).
+// one left to finish a move, or to be streaming (see batchRun.streaming)
+// while its sources send at full duty.
 func (r *run) makeRoom() {
 	if len(r.inflight) == 2 || (len(r.inflight) == 1 && !r.overlap()) {
 		r.collect()
 	}
 	if len(r.inflight) == 1 {
+		b := r.inflight[0]
 		select {
-		case <-r.inflight[0].moveDone:
-		case <-r.inflight[0].streaming:
-		case <-r.inflight[0].done:
+		case <-b.moveDone:
+		case <-b.done:
+		case <-b.streaming:
+			if !r.fullDuty(b.b.Moves) {
+				select {
+				case <-b.moveDone:
+				case <-b.done:
+				}
+			}
 		}
 	}
+}
+
+// fullDuty reports whether every source of moves sends without resting
+// (always, without a pacer). Only then is a source's stream what limits
+// it, and worth feeding with the next batch's slots early: a source that
+// rests between pipelines (or is held) gains nothing from slots opened
+// ahead, which would only stay open, and send clients ASKs, for longer.
+func (r *run) fullDuty(moves []plan.Move) bool {
+	p := r.e.opts.Pacer
+	if p == nil {
+		return true
+	}
+	for _, a := range sourcesOf(moves) {
+		if pc, ok := p.Last(a); !ok || pc.Rest > 0 || pc.Exhausted {
+			return false
+		}
+	}
+	return true
 }
 
 // admit checks the boundary (interrupt, abort file, pause file) and waits

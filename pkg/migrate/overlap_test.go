@@ -325,3 +325,26 @@ func TestNextBatchStartsWhileTheLastStreams(t *testing.T) {
 		}
 	}
 }
+
+// A source that rests between its pipelines is not what limits it: the
+// next batch waits for a move to finish, as without Streaming, rather
+// than keep its slots open for longer.
+func TestNextBatchWaitsWhileSourcesRest(t *testing.T) {
+	p, f, pool := overlapPlan(t, 3)
+	for i := range p.Batches {
+		p.Batches[i].Moves = p.Batches[i].Moves[1:]
+	}
+	f.streamAfter = 1
+	pacer := NewPacer(overBudget{}, PacerOptions{BudgetP99: 10 * time.Millisecond, Gentle: true})
+	src := p.Batches[0].Moves[0].FromAddr
+	if pc := pacer.Current(src); pc.Rest <= 0 {
+		t.Fatalf("a gentle pacer's first pace %+v does not rest", pc)
+	}
+	res, err := New(pool, Options{Mover: f, Pacer: pacer}).Run(context.Background(), p, &fakeGate{})
+	if err != nil || !res.Done {
+		t.Fatalf("Run: %v, done %v", err, res.Done)
+	}
+	if f.maxBatch != 1 || f.overlaps != 0 {
+		t.Errorf("%d batches moved at once (%d overlaps) while the source rested, want 1", f.maxBatch, f.overlaps)
+	}
+}
