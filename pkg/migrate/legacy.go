@@ -570,12 +570,12 @@ type migrateBatch struct {
 	replace bool
 }
 
-// drain MIGRATEs every key of slots from src to dst until listing them
-// comes back empty for all of them. known holds the keys listed before the
-// slots opened, for the first round; every slot is listed again afterwards,
-// so keys written between that listing and MIGRATING are not missed. Lists
-// and MIGRATEs go in short pipelines (ListsPerPipeline, MigratesPerPipeline).
-// slots are ascending.
+// drain MIGRATEs every key of slots from src to dst until every slot
+// counts no key. known holds the keys listed before the slots opened, for
+// the first round; afterwards every slot's keys are counted, and those
+// that still hold some listed again, so keys written between that listing
+// and MIGRATING are not missed. Lists and MIGRATEs go in short pipelines
+// (ListsPerPipeline, MigratesPerPipeline). slots are ascending.
 func (l *Legacy) drain(ctx context.Context, src, dst Endpoint, slots []int, known []slotKeys) (Stats, error) {
 	var st Stats
 	if len(slots) == 0 {
