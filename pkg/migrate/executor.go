@@ -314,10 +314,11 @@ func (r *run) makeRoom() {
 }
 
 // fullDuty reports whether every source of moves sends without resting
-// (always, without a pacer). Only then is a source's stream what limits
-// it, and worth feeding with the next batch's slots early: a source that
-// rests between pipelines (or is held) gains nothing from slots opened
-// ahead, which would only stay open, and send clients ASKs, for longer.
+// (always, without a pacer; a source the pacer has not paced yet counts as
+// resting). Only then is a source's stream what limits it, and worth
+// feeding with the next batch's slots early: a source that rests between
+// pipelines (or is held) gains nothing from slots opened ahead, which
+// would only stay open, and send clients ASKs, for longer.
 func (r *run) fullDuty(moves []plan.Move) bool {
 	p := r.e.opts.Pacer
 	if p == nil {
