@@ -535,17 +535,15 @@ func (f *chaos) slotsOf(t *testing.T, addr string) *cluster.SlotSet {
 	if err != nil {
 		t.Fatalf("CLUSTER NODES on %s: %v", addr, err)
 	}
-	for _, n := range ns {
-		if n.Myself() {
-			set := n.Slots
-			for slot := range n.Importing {
-				set.Add(slot)
-			}
-			return &set
-		}
+	me, ok := cluster.Myself(ns)
+	if !ok {
+		t.Fatalf("CLUSTER NODES on %s: no myself line", addr)
 	}
-	t.Fatalf("CLUSTER NODES on %s: no myself line", addr)
-	return nil
+	set := me.Slots
+	for slot := range me.Importing {
+		set.Add(slot)
+	}
+	return &set
 }
 
 // waitPlaced waits up to d until every node of the inventory sees the

@@ -315,17 +315,18 @@ func (r *run) makeRoom() {
 
 // fullDuty reports whether every source of moves sends without resting
 // (always, without a pacer; a source the pacer has not paced yet counts as
-// resting). Only then is a source's stream what limits it, and worth
-// feeding with the next batch's slots early: a source that rests between
-// pipelines (or is held) gains nothing from slots opened ahead, which
-// would only stay open, and send clients ASKs, for longer.
+// resting, and an exhausted pace rests the most). Only then is a source's
+// stream what limits it, and worth feeding with the next batch's slots
+// early: a source that rests between pipelines gains nothing from slots
+// opened ahead, which would only stay open, and send clients ASKs, for
+// longer.
 func (r *run) fullDuty(moves []plan.Move) bool {
 	p := r.e.opts.Pacer
 	if p == nil {
 		return true
 	}
 	for _, a := range sourcesOf(moves) {
-		if pc, ok := p.Last(a); !ok || pc.Rest > 0 || pc.Exhausted {
+		if pc, ok := p.Last(a); !ok || pc.Rest > 0 {
 			return false
 		}
 	}

@@ -40,18 +40,18 @@ func TestLegacySaysWhenItStreams(t *testing.T) {
 			t.Errorf("CLUSTER NODES of the source: %v", err)
 			return
 		}
-		for _, n := range nodes {
-			if !n.Myself() {
-				continue
-			}
-			for s := r.Start; s <= r.End; s++ {
-				switch {
-				case n.Migrating[s] == tc.newID:
-				case !n.Slots.Has(s):
-					closed++
-				default:
-					notOpen++
-				}
+		me, ok := cluster.Myself(nodes)
+		if !ok {
+			t.Errorf("CLUSTER NODES of the source has no myself line")
+			return
+		}
+		for s := r.Start; s <= r.End; s++ {
+			switch {
+			case me.Migrating[s] == tc.newID:
+			case !me.Slots.Has(s):
+				closed++
+			default:
+				notOpen++
 			}
 		}
 	}})
