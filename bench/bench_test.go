@@ -142,6 +142,9 @@ func TestParseModes(t *testing.T) {
 	if got, err := parseModes("seed,fast"); err != nil || strings.Join(got, ",") != "seed,slotshift" {
 		t.Fatalf("parseModes(seed,fast) = %v, %v; want [seed slotshift]", got, err)
 	}
+	if got, err := parseModes("idle,cli"); err != nil || strings.Join(got, ",") != "idle,cli" {
+		t.Fatalf("parseModes(idle,cli) = %v, %v; want [idle cli]", got, err)
+	}
 	for _, bad := range []string{"", "cli,cli", "redis", "fast,slotshift"} {
 		if _, err := parseModes(bad); err == nil {
 			t.Errorf("parseModes(%q): no error", bad)
@@ -150,13 +153,13 @@ func TestParseModes(t *testing.T) {
 }
 
 func TestParseFlagsRejectsNonsense(t *testing.T) {
-	for _, args := range [][]string{{"-keys", "10"}, {"-runs", "0"}, {"-modes", "x"}, {"extra"}} {
+	for _, args := range [][]string{{"-keys", "10"}, {"-runs", "0"}, {"-modes", "x"}, {"extra"}, {"-idle", "500ms"}} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseFlags(%v): no error", args)
 		}
 	}
 	cfg, err := parseFlags(nil, &bytes.Buffer{})
-	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 5 || !cfg.load {
+	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 6 || !cfg.load || cfg.idle != 10*time.Second {
 		t.Fatalf("defaults = %+v, %v", cfg, err)
 	}
 }
@@ -602,6 +605,10 @@ func TestPrintImpact(t *testing.T) {
 			{Seconds: 5, KeysMoved: 250, Impact: im(2, 4, 20, 1, nil)},
 			{Seconds: 6, KeysMoved: 250, Impact: im(2, 4, 30, 0, nil)},
 			{Seconds: 5, KeysMoved: 250, Impact: im(2, 6, 25, 0, nil)}}},
+		{Mode: modeIdle, Label: modeLabels[modeIdle], Runs: []timedRun{
+			{Seconds: 10, Impact: im(2, 2.2, 3, 0, nil)},
+			{Seconds: 10, Impact: im(2, 2.3, 3, 0, nil)},
+			{Seconds: 10, Impact: im(2, 2.4, 3, 0, nil)}}},
 	}}
 	r.summarise()
 	s := r.mode(modeSeed).Impact
@@ -625,6 +632,8 @@ func TestPrintImpact(t *testing.T) {
 		"slotshift seed holds per run: 2 (1.5 s), 0 (0.0 s), 1 (0.5 s)",
 		"acknowledged writes lost, all modes and runs: 1 (must be 0), stale: 0  MISSED",
 		"2 0 1", // the seed row's holds column
+		"nothing running (idle, 10 s): p99 during/around = 1.15x (runs 1.10x to 1.20x), the measurement's own spread here:",
+		"a ratio within it is no difference; it is above the seed's goal of 1.10x, so here that goal is inside the noise",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -633,6 +642,38 @@ func TestPrintImpact(t *testing.T) {
 	js, err := json.Marshal(r)
 	if err != nil || !strings.Contains(string(js), `"p99_ratio":1.05`) {
 		t.Fatalf("JSON %s, %v", js, err)
+	}
+}
+
+// TestIdleUnderLoad runs the idle mode under the client load on a real
+// cluster: nothing moves, the sleep is timed like a tool, and the impact
+// is measured the same way; no acknowledged write may be lost.
+func TestIdleUnderLoad(t *testing.T) {
+	needRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, rc := testCluster(ctx, t, 5000, 1000, 3, 1)
+	rc.idle = 2 * time.Second
+	tr, err := runUnderLoad(ctx, c, modeIdle, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Seconds < 2 || tr.Seconds > 10 {
+		t.Fatalf("idle run took %.2f s, want about 2 s", tr.Seconds)
+	}
+	im := tr.Impact
+	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 {
+		t.Fatalf("impact %+v: want p99 before, during and ratio measured", im)
+	}
+	if im.Lost != 0 || im.Stale != 0 || im.Unverified != 0 {
+		t.Fatalf("acknowledged writes lost %d, stale %d, unverified %d", im.Lost, im.Stale, im.Unverified)
+	}
+	v, err := c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.KeysMoved != 0 {
+		t.Fatalf("idle moved %d keys", v.KeysMoved)
 	}
 }
 

@@ -46,6 +46,8 @@ type config struct {
 	// cpuProfileDir, when set, is where each slotshift run writes its CPU
 	// profile (SLOTSHIFT_CPUPROFILE).
 	cpuProfileDir string
+	// idle is how long the idle mode sleeps under the client load.
+	idle time.Duration
 	// load runs the client load around every timed rebalance.
 	load bool
 	// replicas gives each loaded master a replica.
@@ -143,7 +145,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.keys, "keys", 1000000, "keys loaded into each 3-master cluster")
 	fs.IntVar(&cfg.runs, "runs", 3, "timed runs per mode (the median is reported)")
-	modes := fs.String("modes", defaultModes, "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it)")
+	modes := fs.String("modes", defaultModes, "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it), idle (nothing moves: the impact measurement's own spread)")
+	fs.DurationVar(&cfg.idle, "idle", 10*time.Second, "how long the idle mode runs nothing under the client load")
 	fs.IntVar(&cfg.scale, "scale", 0, "also rebalance a cluster of N loaded masters + a pair of empty ones (slotshift seed, no load): CPU, RSS, PINGs per node; 0 = off; with -modes '' only this")
 	fs.IntVar(&cfg.scaleKeys, "scale-keys", 100000, "keys loaded into the at-scale cluster")
 	fs.Float64Var(&cfg.seedAbort, "seed-abort", inventory.DefaultLatencyVariation.Abort, "the seed mode's latency_variation_percent abort (its hold is the seed's 10)")
@@ -170,6 +173,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.runs < 1 {
 		return cfg, fmt.Errorf("-runs %d: want at least 1", cfg.runs)
+	}
+	if cfg.idle < time.Second {
+		return cfg, fmt.Errorf("-idle %v: want at least 1s (the impact is measured over whole seconds)", cfg.idle)
 	}
 	if cfg.nodeTimeoutMS < 100 {
 		return cfg, fmt.Errorf("-node-timeout-ms %d: want at least 100", cfg.nodeTimeoutMS)
@@ -242,7 +248,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		return fmt.Errorf("find this program (to run tools under the measuring wrapper): %w", err)
 	}
 	rc := runConfig{self: self, slotshiftBin: bin, slotshiftArgs: strings.Fields(b.cfg.slotshiftArgs), nodeTimeoutMS: b.cfg.nodeTimeoutMS, timeout: b.cfg.runTimeout,
-		cpuProfileDir: b.cfg.cpuProfileDir}
+		cpuProfileDir: b.cfg.cpuProfileDir, idle: b.cfg.idle}
 	if slices.Contains(b.cfg.modes, modeSeed) || b.cfg.scale > 0 {
 		var note string
 		rc.seedGates, note = seedGates(b.cfg.seedAbort)
@@ -315,7 +321,9 @@ func (b *bench) timedRound(ctx context.Context, round int, mode string, rc runCo
 			b.log.Warn("keep outputs", "dir", dst, "err", kerr)
 		}
 	}
-	if err != nil {
+	if err != nil || mode == modeIdle {
+		// The idle mode moved nothing: there is no rebalance to verify;
+		// the load's read-back still counts its lost writes.
 		return tr, err
 	}
 	v, err := c.verify(ctx)

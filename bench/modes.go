@@ -22,6 +22,11 @@ const (
 	modeSlotshift = "slotshift"
 	modeSeed      = "seed"
 	modeBare      = "bare"
+	// modeIdle moves nothing: in place of a rebalance the run sleeps for
+	// -idle under the same client load, so the table shows what the
+	// impact measurement reads when nothing happens. A ratio within that
+	// spread is not a difference.
+	modeIdle = "idle"
 )
 
 // The seed profile's gates: slotshift's absolute gates (the defaults) plus
@@ -48,6 +53,7 @@ var modeLabels = map[string]string{
 	modeSlotshift: "slotshift fast",
 	modeSeed:      "slotshift seed",
 	modeBare:      "bare MIGRATE",
+	modeIdle:      "nothing (idle)",
 }
 
 // parseModes splits and checks the -modes flag.
@@ -63,7 +69,7 @@ func parseModes(s string) ([]string, error) {
 			m = modeSlotshift
 		}
 		if _, ok := modeLabels[m]; !ok {
-			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, seed, slotshift or fast, bare)", m)
+			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, seed, slotshift or fast, bare, idle)", m)
 		}
 		if seen[m] {
 			return nil, fmt.Errorf("-modes: %q given twice", m)
@@ -120,6 +126,8 @@ type runConfig struct {
 	seedGates string
 	// cpuProfileDir is passed to slotshift as SLOTSHIFT_CPUPROFILE.
 	cpuProfileDir string
+	// idle is how long the idle mode sleeps.
+	idle time.Duration
 }
 
 // runMode times one rebalance of c in mode. The returned error means the run
@@ -148,6 +156,9 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 		// This program again, as the bare mover (see bareEnv).
 		args = append([]string{rc.self}, c.addrs()...)
 		env = childEnv(bareEnv+"=1", passwordEnv+"="+c.password)
+	case modeIdle:
+		args = []string{"sleep", strconv.FormatFloat(rc.idle.Seconds(), 'f', 3, 64)}
+		env = childEnv()
 	case modeSlotshift, modeSeed:
 		inv := filepath.Join(c.dir, "inventory.yml")
 		yml := inventoryYAML(c, rc.nodeTimeoutMS)

@@ -448,6 +448,21 @@ func (r *results) printImpact(w io.Writer) {
 	ratioLine("slotshift seed", seed, true)
 	ratioLine("slotshift fast", fast, false)
 	ratioLine("redis-cli", cli, false)
+	if idle := r.mode(modeIdle); idle != nil && idle.Impact != nil && idle.Impact.Ratio > 0 {
+		var rs []float64
+		for _, run := range idle.Runs {
+			if run.Impact != nil && run.Impact.Ratio > 0 {
+				rs = append(rs, run.Impact.Ratio)
+			}
+		}
+		fmt.Fprintf(w, "  nothing running (idle, %.0f s): p99 during/around = %.2fx (runs %.2fx to %.2fx), the measurement's own spread here:\n",
+			idle.MedianS, idle.Impact.Ratio, slices.Min(rs), slices.Max(rs))
+		fmt.Fprintf(w, "    a ratio within it is no difference")
+		if idle.Impact.Ratio > goalP99Ratio {
+			fmt.Fprintf(w, "; it is above the seed's goal of %.2fx, so here that goal is inside the noise", goalP99Ratio)
+		}
+		fmt.Fprintln(w)
+	}
 	if seed != nil && cli != nil && seed.Impact != nil && cli.Impact != nil {
 		better := seed.Impact.Ratio > 0 && seed.Impact.Ratio < cli.Impact.Ratio
 		faster := seed.MedianS < cli.MedianS
