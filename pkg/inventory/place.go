@@ -9,8 +9,8 @@ import (
 // each replica's "server:port" to its master's "server:port" and covers
 // every replica: an explicit replica_of is kept as written; otherwise an
 // assignment in existing (replica name → master name, from the live
-// cluster, already translated to inventory names) is kept; the rest are
-// placed.
+// cluster, already translated to inventory names) is kept while its master
+// follows no more than its share (see placement); the rest are placed.
 //
 // Placement never puts a replica on its master's server (anti-affinity is by
 // server name, so a sandbox on one address still has failure domains). It
@@ -91,6 +91,13 @@ func placement(inv *Inventory, existing map[string]string) placed {
 		return i, ok && masters[i].Server != r.Server
 	}
 	load := make([]int, len(masters))
+	// held are the replicas without replica_of that follow a valid master
+	// in the live cluster, and that master's index.
+	type heldRef struct {
+		r  NodeRef
+		mi int
+	}
+	var held []heldRef
 	var free []NodeRef
 	for _, r := range inv.Replicas() {
 		if r.ReplicaOf != "" {
@@ -104,8 +111,7 @@ func placement(inv *Inventory, existing map[string]string) placed {
 		}
 		if m, ok := existing[r.Name()]; ok {
 			if i, ok := valid(r, m); ok {
-				out.assign[r.Name()] = m
-				load[i]++
+				held = append(held, heldRef{r, i})
 				continue
 			}
 		}
@@ -119,29 +125,77 @@ func placement(inv *Inventory, existing map[string]string) placed {
 			out.unplaced = append(out.unplaced, r)
 		}
 	}
-	if len(placeable) == 0 {
+	m := &matcher{masters: masters}
+	// place assigns reps on top of fixed with the smallest cap that admits
+	// a complete assignment and returns it with that cap: augmenting paths
+	// make each attempt exact, feasibility only grows with the cap, and
+	// cap == total always admits one because every replica placed has a
+	// master on another server.
+	place := func(reps []NodeRef, fixed []int) ([]int, int) {
+		m.prefs = prefer(reps, masters, serverIndex, len(inv.Servers))
+		total := len(reps)
+		for _, l := range fixed {
+			total += l
+		}
+		lo, hi := (total+len(masters)-1)/len(masters), total
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			if _, ok := m.run(reps, fixed, mid); ok {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		got, _ := m.run(reps, fixed, lo)
+		return got, lo
+	}
+	// A live assignment is kept while its master stays within the cap that
+	// placing every replica without replica_of would reach. A replica that
+	// drifted onto a master that already has its share (Redis migrates
+	// replicas to a master left without one, e.g. while a partition lasts)
+	// is placed again, onto a master that has none; a balanced layout is
+	// left alone. When keeping them leaves no way to place the rest under
+	// that cap, every live assignment is kept and only the rest are
+	// placed: existing replicas are not moved to make room for new ones
+	// (see TestOneServerExpansionIsFlagged).
+	rest := placeable
+	if len(held) > 0 {
+		all := append([]NodeRef(nil), placeable...)
+		for _, h := range held {
+			all = append(all, h.r)
+		}
+		_, balanced := place(all, load)
+		keptLoad := append([]int(nil), load...)
+		var kept []heldRef
+		moved := append([]NodeRef(nil), placeable...)
+		for _, h := range held {
+			if keptLoad[h.mi] < balanced {
+				keptLoad[h.mi]++
+				kept = append(kept, h)
+			} else {
+				moved = append(moved, h.r)
+			}
+		}
+		if len(kept) < len(held) {
+			m.prefs = prefer(moved, masters, serverIndex, len(inv.Servers))
+			if _, ok := m.run(moved, keptLoad, balanced); !ok {
+				kept, moved = held, placeable
+				keptLoad = append([]int(nil), load...)
+				for _, h := range held {
+					keptLoad[h.mi]++
+				}
+			}
+		}
+		for _, h := range kept {
+			out.assign[h.r.Name()] = masters[h.mi].Name()
+		}
+		rest, load = moved, keptLoad
+	}
+	if len(rest) == 0 {
 		return out
 	}
-	m := &matcher{masters: masters, prefs: prefer(placeable, masters, serverIndex, len(inv.Servers))}
-	total := len(placeable)
-	for _, l := range load {
-		total += l
-	}
-	// Binary search for the smallest cap that admits a complete assignment:
-	// augmenting paths make each attempt exact, feasibility only grows
-	// with the cap, and cap == total always admits one because every
-	// placeable replica has a master on another server.
-	lo, hi := (total+len(masters)-1)/len(masters), total
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if _, ok := m.run(placeable, load, mid); ok {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	got, _ := m.run(placeable, load, lo)
-	for i, r := range placeable {
+	got, _ := place(rest, load)
+	for i, r := range rest {
 		out.assign[r.Name()] = masters[got[i]].Name()
 	}
 	return out

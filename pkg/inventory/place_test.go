@@ -179,6 +179,37 @@ func TestPlaceReplicasHonoursExplicitAndRejectsBadExisting(t *testing.T) {
 	}
 }
 
+// TestPlaceReplicasMovesADriftedReplica is the lab's partition: servers
+// 1..3 name their masters, the pair 4 and 5 leaves it to placement, and
+// while server3's master was cut off Redis migrated server4's replica onto
+// it. Keeping that would leave server5's master without a replica; the
+// drifted replica goes back to server5, and server5's, which is where it
+// should be, stays.
+func TestPlaceReplicasMovesADriftedReplica(t *testing.T) {
+	inv := build("MR", "MR", "MR", "MR", "MR")
+	for i, m := range []string{"server3:7000", "server1:7000", "server2:7000"} {
+		inv.Servers[i].Nodes[1].ReplicaOf = m
+	}
+	existing := map[string]string{"server4:7001": "server3:7000", "server5:7001": "server4:7000"}
+	got, err := PlaceReplicas(inv, existing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertPlacement(t, inv, got)
+	if got["server4:7001"] != "server5:7000" || got["server5:7001"] != "server4:7000" {
+		t.Fatalf("placement %v: want server4:7001 back on server5:7000 and server5:7001 kept on server4:7000", got)
+	}
+	// Two drifted the other way round: both move, each to the master
+	// left without one.
+	got, err = PlaceReplicas(inv, map[string]string{"server4:7001": "server1:7000", "server5:7001": "server1:7000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["server4:7001"] != "server5:7000" || got["server5:7001"] != "server4:7000" {
+		t.Fatalf("placement %v: want the pair to follow each other", got)
+	}
+}
+
 func TestPlaceReplicasErrors(t *testing.T) {
 	inv := build("MR", "MR", "MR")
 	inv.Servers[0].Nodes[1].ReplicaOf = "server1:7000"
