@@ -340,6 +340,37 @@ func TestJoinExtendByPairThenPrune(t *testing.T) {
 	c.RedisCLICheck(t)
 	c.CheckKeys(t, keys, 32)
 
+	// A placed replica that drifts onto a master that already has one (as
+	// Redis's replica migration moves them while a master is down) goes
+	// back: join must not call the layout matching while server5's master
+	// has no replica.
+	id0, err := c.Client(0).ClusterMyID(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Client(1).ClusterReplicate(context.Background(), id0).Err(); err != nil {
+		t.Fatalf("CLUSTER REPLICATE on %s: %v", na[1], err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r0, _ := joinTopology(t, c, 0)
+		r1, _ := joinTopology(t, n, 2)
+		if r0[na[1]] == "replica-of:"+a[0] && r1[na[1]] == "replica-of:"+a[0] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not follow %s after CLUSTER REPLICATE: %q, %q", na[1], a[0], r0[na[1]], r1[na[1]])
+		}
+	}
+	res, err, _ = joinRun(t, c, joinYAML(append(base, pair...)...), JoinInput{})
+	if err != nil {
+		t.Fatalf("join after the drift: %v", err)
+	}
+	if got, drifted := joinActions(res, ActionReplicated), fmt.Sprintf("server4:%d", q[1]); len(got) != 1 || got[0] != drifted {
+		t.Errorf("replicated %v, want only %s re-pointed", got, drifted)
+	}
+	joinWantRoles(t, c, 0, want)
+	joinWantRoles(t, n, 3, want)
+
 	// Without Prune: the pair (dropped from the inventory) is only listed.
 	before := joinStableNodes(t, c, joinAll(6))
 	res, err, _ = joinRun(t, c, joinYAML(base...), JoinInput{})
