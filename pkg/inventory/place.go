@@ -151,9 +151,9 @@ func placement(inv *Inventory, existing map[string]string) placed {
 	}
 	// A live assignment is kept while its master stays within the cap that
 	// placing every replica without replica_of would reach. A replica that
-	// drifted onto a master that already has its share (Redis migrates
-	// replicas to a master left without one, e.g. while a partition lasts)
-	// is placed again, onto a master that has none; a balanced layout is
+	// drifted onto a master that already has its share (failovers and
+	// Redis's replica migration move replicas without asking) is placed
+	// again, onto a master that has none; a balanced layout is
 	// left alone. When keeping them leaves no way to place the rest under
 	// that cap, every live assignment is kept and only the rest are
 	// placed: existing replicas are not moved to make room for new ones

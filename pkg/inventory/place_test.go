@@ -179,12 +179,12 @@ func TestPlaceReplicasHonoursExplicitAndRejectsBadExisting(t *testing.T) {
 	}
 }
 
-// TestPlaceReplicasMovesADriftedReplica is the lab's partition: servers
-// 1..3 name their masters, the pair 4 and 5 leaves it to placement, and
-// while server3's master was cut off Redis migrated server4's replica onto
-// it. Keeping that would leave server5's master without a replica; the
-// drifted replica goes back to server5, and server5's, which is where it
-// should be, stays.
+// TestPlaceReplicasMovesADriftedReplica is what the lab's partition
+// scenario left once: servers 1..3 name their masters, the pair 4 and 5
+// leaves it to placement, and after the partition and the failover back
+// server4's replica followed server3's master. Keeping that would leave
+// server5's master without a replica; the drifted replica goes back to
+// server5, and server5's, which is where it should be, stays.
 func TestPlaceReplicasMovesADriftedReplica(t *testing.T) {
 	inv := build("MR", "MR", "MR", "MR", "MR")
 	for i, m := range []string{"server3:7000", "server1:7000", "server2:7000"} {

@@ -340,10 +340,10 @@ func TestJoinExtendByPairThenPrune(t *testing.T) {
 	c.RedisCLICheck(t)
 	c.CheckKeys(t, keys, 32)
 
-	// A placed replica that drifts onto a master that already has one (as
-	// Redis's replica migration moves them while a master is down) goes
-	// back: join must not call the layout matching while server5's master
-	// has no replica.
+	// A placed replica that drifts onto a master that already has one
+	// (failovers and Redis's replica migration move replicas) goes back:
+	// join must not call the layout matching while server5's master has
+	// no replica.
 	id0, err := c.Client(0).ClusterMyID(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
