@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/logkey"
@@ -355,18 +353,18 @@ func (a *Atomic) countKeys(ctx context.Context, t Task) (int64, error) {
 		}
 		return n, nil
 	}
-	pipe := c.Pipeline()
-	var cmds []*redis.IntCmd
+	var slots []int
 	for _, r := range t.Ranges {
 		for s := r.Start; s <= r.End; s++ {
-			cmds = append(cmds, pipe.ClusterCountKeysInSlot(ctx, s))
+			slots = append(slots, s)
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("count keys on %s: %w", t.FromAddr, err)
+	counts, err := a.clients.CountKeysInSlots(ctx, t.FromAddr, slots)
+	if err != nil {
+		return 0, fmt.Errorf("count keys: %w", err)
 	}
-	for _, cmd := range cmds {
-		n += cmd.Val()
+	for _, c := range counts {
+		n += c
 	}
 	return n, nil
 }

@@ -66,25 +66,20 @@ func (l *Legacy) ReplicaListings() map[string]int {
 }
 
 // nonEmpty returns the slots of slots that addr holds keys of, in order,
-// from one pipeline of CLUSTER COUNTKEYSINSLOT: the server keeps a count
-// per slot, so this costs it far less than listing (a script per slot) and
-// costs one round trip rather than one per ListsPerPipeline slots.
+// from one pipeline of CLUSTER COUNTKEYSINSLOT (admin.Pool.CountKeysInSlots):
+// the server keeps a count per slot, so this costs it far less than
+// listing (a script per slot) and costs one round trip rather than one per
+// ListsPerPipeline slots.
 func (l *Legacy) nonEmpty(ctx context.Context, addr string, slots []int) ([]int, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
 	defer cancel()
-	pipe := l.clients.Client(addr).Pipeline()
-	cmds := make([]*redis.IntCmd, len(slots))
-	for i, s := range slots {
-		cmds[i] = pipe.ClusterCountKeysInSlot(ctx, s)
+	counts, err := l.clients.CountKeysInSlots(ctx, addr, slots)
+	if err != nil {
+		return nil, err
 	}
-	_, _ = pipe.Exec(ctx)
 	var out []int
 	for i, s := range slots {
-		n, err := cmds[i].Result()
-		if err != nil {
-			return nil, fmt.Errorf("counting the keys of slot %d on %s: %w", s, addr, err)
-		}
-		if n > 0 {
+		if counts[i] > 0 {
 			out = append(out, s)
 		}
 	}

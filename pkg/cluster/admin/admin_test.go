@@ -351,6 +351,12 @@ func TestMigrateSlot(t *testing.T) {
 	if got, err := p.CountKeysInSlot(ctx, dst, slot); err != nil || got != n {
 		t.Errorf("target holds %d keys of slot %d (%v), want %d", got, slot, err, n)
 	}
+	if got, err := p.CountKeysInSlots(ctx, dst, []int{slot, slot}); err != nil || len(got) != 2 || got[0] != n || got[1] != n {
+		t.Errorf("CountKeysInSlots on the target: %v, %v; want [%d %d]", got, err, n, n)
+	}
+	if got, err := p.CountKeysInSlots(ctx, src, []int{slot}); err != nil || len(got) != 1 || got[0] != 0 {
+		t.Errorf("CountKeysInSlots on the source: %v, %v; want [0]", got, err)
+	}
 	if _, err := p.WaitConverged(ctx, c.Addrs(), 10*time.Second, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}

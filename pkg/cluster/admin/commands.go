@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/slotshift/slotshift/pkg/cluster"
 )
 
@@ -104,6 +106,27 @@ func (p *Pool) SetSlot(ctx context.Context, addr string, slot int, state, id str
 func (p *Pool) CountKeysInSlot(ctx context.Context, addr string, slot int) (int64, error) {
 	n, err := p.Client(addr).ClusterCountKeysInSlot(ctx, slot).Result()
 	return n, wrap(addr, fmt.Sprintf("CLUSTER COUNTKEYSINSLOT %d", slot), err)
+}
+
+// CountKeysInSlots returns the number of keys the node holds in each of
+// slots, in order, from one pipeline: the server keeps a count per slot,
+// so this is one round trip however many slots are asked.
+func (p *Pool) CountKeysInSlots(ctx context.Context, addr string, slots []int) ([]int64, error) {
+	pipe := p.Client(addr).Pipeline()
+	cmds := make([]*redis.IntCmd, len(slots))
+	for i, s := range slots {
+		cmds[i] = pipe.ClusterCountKeysInSlot(ctx, s)
+	}
+	_, _ = pipe.Exec(ctx)
+	out := make([]int64, len(slots))
+	for i, s := range slots {
+		n, err := cmds[i].Result()
+		if err != nil {
+			return nil, wrap(addr, fmt.Sprintf("CLUSTER COUNTKEYSINSLOT %d", s), err)
+		}
+		out[i] = n
+	}
+	return out, nil
 }
 
 // GetKeysInSlot returns up to count keys the node holds in slot.
