@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,6 +284,53 @@ func TestPacerWait(t *testing.T) {
 	start = time.Now()
 	if _, err := p.Wait(context.Background(), a, ""); err != nil || time.Since(start) > 10*time.Second {
 		t.Errorf("second Wait: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestPacerOwesShortRests: a rest too short for the runtime's timers is
+// owed, and the debt is slept once it reaches minRest, so that a source
+// spends on MIGRATE the share of its time its pace says.
+func TestPacerOwesShortRests(t *testing.T) {
+	src := &fakeLatency{}
+	src.set(100*time.Microsecond, time.Now(), true)
+	// Gentle starts at the slowest pace: rest 0.25, kept for the Window.
+	p := NewPacer(src, PacerOptions{BudgetP99: time.Millisecond, Window: time.Hour, Gentle: true, MaxRest: 0.25})
+	var slept []time.Duration
+	p.sleep = func(_ context.Context, d time.Duration) { slept = append(slept, d) }
+	const a = "127.0.0.1:7000"
+	for range 200 {
+		pc, err := p.Wait(context.Background(), a, "")
+		if err != nil || pc.Rest != 0.25 {
+			t.Fatalf("Wait = %+v, %v; want rest 0.25", pc, err)
+		}
+		p.Sent(a, "", 10, 100*time.Microsecond) // owes 25µs each
+	}
+	// 199 rests of 25µs: two of 2ms taken, 975µs still owed.
+	if want := []time.Duration{minRest, minRest}; !slices.Equal(slept, want) {
+		t.Fatalf("slept %v, want %v", slept, want)
+	}
+	// A pipeline whose own rest is long rests at once, debt included.
+	p.Sent(a, "", 10, 10*time.Millisecond)
+	if _, err := p.Wait(context.Background(), a, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := slept[len(slept)-1], 2500*time.Microsecond+975*time.Microsecond; got != want {
+		t.Errorf("rest after a 10ms pipeline = %v, want %v (its 2.5ms and the 975µs owed)", got, want)
+	}
+}
+
+func TestPaceNodeOwe(t *testing.T) {
+	const maxPause = 200 * time.Millisecond
+	var n paceNode
+	if d := n.owe(time.Millisecond, 1, maxPause); d != 0 || n.owed != time.Millisecond {
+		t.Fatalf("1ms owed: rest now %v, owed %v", d, n.owed)
+	}
+	if d := n.owe(0, 0, maxPause); d != 0 || n.owed != 0 {
+		t.Errorf("a pace without rest kept the debt: rest now %v, owed %v", d, n.owed)
+	}
+	n.owed = time.Millisecond
+	if d := n.owe(time.Second, 4, maxPause); d != maxPause || n.owed != 0 {
+		t.Errorf("debt past MaxPause: rest now %v (want %v), owed %v", d, maxPause, n.owed)
 	}
 }
 
