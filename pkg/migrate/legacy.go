@@ -205,6 +205,7 @@ type Legacy struct {
 	streams map[streamKey]chan struct{} // per-node semaphores: streams as source and as target, turns (see sem)
 	listed  map[string]int              // first listings per replica that answered them
 	noList  map[string]bool             // replicas that failed a listing: not asked again
+	quiet   map[string]bool             // targets known to take a group in one announcement (see claim)
 }
 
 // lockPair gives a group the key-moving phase from src to dst once src
@@ -444,7 +445,7 @@ func (l *Legacy) moveGroup(ctx context.Context, src, dst Endpoint, slots []int, 
 // other master, honouring BeforeStep.
 func (l *Legacy) publish(ctx context.Context, src, dst Endpoint, slots []int, st *Stats) error {
 	n, stepErr := l.upTo(StepNodeTarget, slots)
-	if err := l.setSlots(ctx, dst.Addr, slots[:n], "NODE", dst.ID, nil); err != nil {
+	if err := l.claim(ctx, dst, slots[:n]); err != nil {
 		return err
 	}
 	if stepErr != nil {
