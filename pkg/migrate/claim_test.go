@@ -47,13 +47,6 @@ func TestClaimAnnouncesOnce(t *testing.T) {
 		}
 		return n
 	}
-	span := func(first, n int) []int {
-		s := make([]int, n)
-		for i := range s {
-			s[i] = first + i
-		}
-		return s
-	}
 	quiet, loud := span(0, 30), span(100, 30) // empty slots of src
 
 	open(quiet)

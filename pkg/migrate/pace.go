@@ -563,6 +563,30 @@ func (p *Pacer) Wait(ctx context.Context, addr, dst string) (Pace, error) {
 	return pc, nil
 }
 
+// RestAfter rests after other work done for addr's moves (listing its next
+// slots) that took busy, as addr's pace rests after a MIGRATE pipeline:
+// Rest times busy, at most MaxPause. Rests shorter than minRest are added
+// to *owed and taken together. It returns ctx's error when ctx ends first.
+func (p *Pacer) RestAfter(ctx context.Context, addr string, busy time.Duration, owed *time.Duration) error {
+	pc, ok := p.Last(addr)
+	if !ok {
+		return ctx.Err()
+	}
+	debt := paceNode{owed: *owed}
+	d := debt.owe(p.opts.Pause(pc, busy), pc.Rest, p.opts.MaxPause)
+	*owed = debt.owed
+	if d > 0 {
+		p.mu.Lock()
+		sleepFn := p.sleep
+		p.mu.Unlock()
+		if sleepFn == nil {
+			return sleep(ctx, d)
+		}
+		sleepFn(ctx, d)
+	}
+	return ctx.Err()
+}
+
 // Sent records a pipeline addr sent to dst: the keys it moved (for
 // Pace.KeysPerSec) and how long it took (for the next pause).
 func (p *Pacer) Sent(addr, dst string, keys int64, took time.Duration) {
