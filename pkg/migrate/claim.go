@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/logkey"
 )
 
 // claim gives dst the slots it was importing: CLUSTER SETSLOT s NODE
@@ -53,8 +54,8 @@ func (l *Legacy) claim(ctx context.Context, dst Endpoint, slots []int) error {
 }
 
 // quietClaims reports whether addr takes a group's slots in one
-// transaction with one announcement (see claim): Redis does, and the
-// answer is kept per node.
+// transaction with one announcement (see claim): Redis does, when the user
+// may run MULTI. The answer is kept per node.
 func (l *Legacy) quietClaims(ctx context.Context, addr string) bool {
 	l.mu.Lock()
 	ok, known := l.quiet[addr]
@@ -69,7 +70,7 @@ func (l *Legacy) quietClaims(ctx context.Context, addr string) bool {
 		return false // asked again next time
 	}
 	name, _ := cluster.Server(cluster.ParseInfo(text))
-	ok = name == "Redis"
+	ok = name == "Redis" && l.mayMulti(cctx, addr)
 	l.mu.Lock()
 	if l.quiet == nil {
 		l.quiet = map[string]bool{}
@@ -77,4 +78,18 @@ func (l *Legacy) quietClaims(ctx context.Context, addr string) bool {
 	l.quiet[addr] = ok
 	l.mu.Unlock()
 	return ok
+}
+
+// mayMulti tells whether the user may start a transaction on addr: MULTI,
+// then DISCARD, on one connection. A user whose ACL lacks +multi gets one
+// SETSLOT per slot instead (a refused MULTI would leave the commands after
+// it to run one by one, and EXEC to fail).
+func (l *Legacy) mayMulti(ctx context.Context, addr string) bool {
+	conn := l.clients.Client(addr).Conn()
+	defer func() { _ = conn.Close() }()
+	if err := conn.Do(ctx, "MULTI").Err(); err != nil {
+		l.opts.Log.Info("the target may not start a transaction: it takes each slot with its own announcement", logkey.Node, addr, logkey.Error, err)
+		return false
+	}
+	return conn.Do(ctx, "DISCARD").Err() == nil
 }

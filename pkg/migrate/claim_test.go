@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/acl"
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 )
 
 // TestClaimAnnouncesOnce: on Redis the target takes a group of slots with
@@ -26,27 +28,8 @@ func TestClaimAnnouncesOnce(t *testing.T) {
 	l := NewLegacy(tc.pool, []string{src, other, tc.newAddr}, LegacyOptions{})
 	defer l.Close()
 	dst := Endpoint{ID: tc.newID, Addr: tc.newAddr}
-	open := func(slots []int) {
-		t.Helper()
-		if err := l.setSlots(ctx, dst.Addr, slots, "IMPORTING", srcID, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.setSlots(ctx, src, slots, "MIGRATING", dst.ID, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pongs := func() int {
-		t.Helper()
-		text, err := tc.pool.Client(dst.Addr).ClusterInfo(ctx).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := strconv.Atoi(cluster.InfoField(text, "cluster_stats_messages_pong_sent"))
-		if err != nil {
-			t.Fatalf("cluster_stats_messages_pong_sent: %v", err)
-		}
-		return n
-	}
+	open := func(slots []int) { tc.openSlots(t, l, srcID, src, dst, slots) }
+	pongs := func() int { return tc.pongsSent(t, dst.Addr) }
 	quiet, loud := span(0, 30), span(100, 30) // empty slots of src
 
 	open(quiet)
@@ -105,4 +88,70 @@ func TestClaimAnnouncesOnce(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	tc.assertNoOpenSlots(t)
+}
+
+// openSlots sets slots IMPORTING on dst and MIGRATING on src.
+func (tc *testCluster) openSlots(t *testing.T, l *Legacy, srcID, src string, dst Endpoint, slots []int) {
+	t.Helper()
+	ctx := context.Background()
+	if err := l.setSlots(ctx, dst.Addr, slots, "IMPORTING", srcID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.setSlots(ctx, src, slots, "MIGRATING", dst.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pongsSent is addr's cluster_stats_messages_pong_sent.
+func (tc *testCluster) pongsSent(t *testing.T, addr string) int {
+	t.Helper()
+	text, err := tc.pool.Client(addr).ClusterInfo(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(cluster.InfoField(text, "cluster_stats_messages_pong_sent"))
+	if err != nil {
+		t.Fatalf("cluster_stats_messages_pong_sent: %v", err)
+	}
+	return n
+}
+
+// TestClaimWithoutMulti: a user whose ACL refuses MULTI still publishes a
+// group, one SETSLOT per slot.
+func TestClaimWithoutMulti(t *testing.T) {
+	t.Parallel()
+	tc := startWithEmptyMaster(t, 2, 0)
+	const user, password = "mover", "mover-secret-1"
+	rule := acl.Rule + " -multi"
+	tc.SetUser(t, user, password, rule)
+	tc.extra.SetUser(t, user, password, rule)
+	pool := admin.NewPool(admin.Options{Username: user, Password: password})
+	t.Cleanup(func() { _ = pool.Close() })
+	ctx := context.Background()
+	src := tc.Addrs()[0]
+	srcID, err := pool.MyID(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLegacy(pool, []string{src, tc.Addrs()[1], tc.newAddr}, LegacyOptions{})
+	defer l.Close()
+	dst := Endpoint{ID: tc.newID, Addr: tc.newAddr}
+	slots := span(0, 30)
+	tc.openSlots(t, l, srcID, src, dst, slots)
+	before := tc.pongsSent(t, dst.Addr)
+	if err := l.claim(ctx, dst, slots); err != nil {
+		t.Fatalf("claim without +multi: %v", err)
+	}
+	if n := tc.pongsSent(t, dst.Addr) - before; n < len(slots) {
+		t.Errorf("claim without +multi sent %d PONGs for %d slots; want the per-slot path", n, len(slots))
+	}
+	if err := l.setSlots(ctx, src, slots, "NODE", dst.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	tc.assertNoOpenSlots(t)
+	for _, s := range slots {
+		if owner := tc.ownerOf(t, s); owner != dst.ID {
+			t.Fatalf("slot %d owned by %s, want %s", s, owner, dst.ID)
+		}
+	}
 }
