@@ -75,8 +75,10 @@ func TestRebalanceProgressEventsJSON(t *testing.T) {
 	if sec == nil || !sec.Done || sec.SlotsMoved == 0 || sec.SlotsMoved != sec.Plan.SlotsToMove {
 		t.Fatalf("report: %+v", sec)
 	}
-	// The gates have latency hold thresholds: the sources were paced.
-	if sec.Pace == nil || sec.Pace.Sources == 0 || sec.Pace.MinLevel <= 0 || len(sec.Batches[0].Pace) == 0 {
+	// The gates have latency hold thresholds: the sources were paced. A
+	// run shorter than the pacer's window (0.4s once a group's slots were
+	// announced once, not per slot) decides nothing after the start.
+	if sec.Pace == nil || sec.Pace.Sources == 0 || (sec.Pace.Decisions > 0 && sec.Pace.MinLevel <= 0) || len(sec.Batches[0].Pace) == 0 || sec.Batches[0].Pace[0].Level <= 0 {
 		t.Errorf("no pace in the report: summary %+v, first batch %+v", sec.Pace, sec.Batches[0].Pace)
 	}
 	events := progressEvents(t, out)
