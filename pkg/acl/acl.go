@@ -23,7 +23,7 @@ import (
 //   - +acl|dryrun: lets validate prove the user's permissions;
 //   - +readonly: rebalance lists and sizes keys on a source's replica.
 const Rule = "resetkeys ~* resetchannels -@all " +
-	"+ping +info +dbsize +lastsave +bgsave +scan +memory|usage +eval +readonly +multi +exec +discard " +
+	"+ping +info +dbsize +lastsave +bgsave +scan +memory|usage +eval +readonly +multi +exec " +
 	"+config|get +config|set " +
 	"+cluster|info +cluster|nodes +cluster|slots +cluster|shards +command +cluster|myid +cluster|meet +cluster|replicate " +
 	"+cluster|addslotsrange +cluster|set-config-epoch +cluster|forget +cluster|reset " +
@@ -101,8 +101,6 @@ func Commands() []Command {
 		{Args: []string{"MULTI"}, Stages: []string{"rebalance"},
 			Without: "the target takes each slot of a group with its own announcement (a PONG to every node per slot) instead of one per group"},
 		{Args: []string{"EXEC"}, Stages: []string{"rebalance"},
-			Without: "the target takes each slot of a group with its own announcement (a PONG to every node per slot) instead of one per group"},
-		{Args: []string{"DISCARD"}, Stages: []string{"rebalance"},
 			Without: "the target takes each slot of a group with its own announcement (a PONG to every node per slot) instead of one per group"},
 		c("rebalance", "MIGRATE", "127.0.0.1", "7000", "", "0", "5000", "REPLACE", "AUTH2", "user", "password", "KEYS", checkKey),
 		c("rebalance", "SELECT", "0"),

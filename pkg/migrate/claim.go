@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/logkey"
 )
 
@@ -80,16 +81,24 @@ func (l *Legacy) quietClaims(ctx context.Context, addr string) bool {
 	return ok
 }
 
-// mayMulti tells whether the user may start a transaction on addr: MULTI,
-// then DISCARD, on one connection. A user whose ACL lacks +multi gets one
-// SETSLOT per slot instead (a refused MULTI would leave the commands after
-// it to run one by one, and EXEC to fail).
+// mayMulti tells whether the user may run a transaction on addr: an empty
+// MULTI then EXEC, on a client of its own that is closed afterwards. A
+// user whose ACL lacks +multi or +exec gets one SETSLOT per slot instead:
+// a refused MULTI leaves the commands after it to run one by one, and a
+// refused EXEC leaves the connection inside the transaction, which must
+// not go back to a pool.
 func (l *Legacy) mayMulti(ctx context.Context, addr string) bool {
-	conn := l.clients.Client(addr).Conn()
+	c := admin.NewClient(addr, l.clients.Options())
+	defer func() { _ = c.Close() }()
+	conn := c.Conn()
 	defer func() { _ = conn.Close() }()
-	if err := conn.Do(ctx, "MULTI").Err(); err != nil {
-		l.opts.Log.Info("the target may not start a transaction: it takes each slot with its own announcement", logkey.Node, addr, logkey.Error, err)
+	err := conn.Do(ctx, "MULTI").Err()
+	if err == nil {
+		err = conn.Do(ctx, "EXEC").Err()
+	}
+	if err != nil {
+		l.opts.Log.Info("the target may not run a transaction: it takes each slot with its own announcement", logkey.Node, addr, logkey.Error, err)
 		return false
 	}
-	return conn.Do(ctx, "DISCARD").Err() == nil
+	return true
 }

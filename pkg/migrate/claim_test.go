@@ -116,13 +116,24 @@ func (tc *testCluster) pongsSent(t *testing.T, addr string) int {
 	return n
 }
 
-// TestClaimWithoutMulti: a user whose ACL refuses MULTI still publishes a
-// group, one SETSLOT per slot.
+// TestClaimWithoutMulti: a user whose ACL refuses MULTI, or EXEC, still
+// publishes a group, one SETSLOT per slot, and the mover's connections
+// are not left inside a transaction.
 func TestClaimWithoutMulti(t *testing.T) {
 	t.Parallel()
+	for i, refused := range []string{"-multi", "-exec"} {
+		t.Run(refused, func(t *testing.T) {
+			t.Parallel()
+			claimWith(t, acl.Rule+" "+refused, span(i*100, 30))
+		})
+	}
+}
+
+// claimWith claims slots for a user with rule and expects the per-slot path.
+func claimWith(t *testing.T, rule string, slots []int) {
+	t.Helper()
 	tc := startWithEmptyMaster(t, 2, 0)
 	const user, password = "mover", "mover-secret-1"
-	rule := acl.Rule + " -multi"
 	tc.SetUser(t, user, password, rule)
 	tc.extra.SetUser(t, user, password, rule)
 	pool := admin.NewPool(admin.Options{Username: user, Password: password})
@@ -136,14 +147,20 @@ func TestClaimWithoutMulti(t *testing.T) {
 	l := NewLegacy(pool, []string{src, tc.Addrs()[1], tc.newAddr}, LegacyOptions{})
 	defer l.Close()
 	dst := Endpoint{ID: tc.newID, Addr: tc.newAddr}
-	slots := span(0, 30)
 	tc.openSlots(t, l, srcID, src, dst, slots)
 	before := tc.pongsSent(t, dst.Addr)
 	if err := l.claim(ctx, dst, slots); err != nil {
-		t.Fatalf("claim without +multi: %v", err)
+		t.Fatalf("claim: %v", err)
 	}
 	if n := tc.pongsSent(t, dst.Addr) - before; n < len(slots) {
-		t.Errorf("claim without +multi sent %d PONGs for %d slots; want the per-slot path", n, len(slots))
+		t.Errorf("claim sent %d PONGs for %d slots; want the per-slot path", n, len(slots))
+	}
+	// Every pooled connection of the mover still runs commands at once
+	// (one left inside MULTI would answer QUEUED).
+	for range 8 {
+		if err := l.clients.Client(dst.Addr).Ping(ctx).Err(); err != nil {
+			t.Fatalf("PING on the mover's connection after the claim: %v", err)
+		}
 	}
 	if err := l.setSlots(ctx, src, slots, "NODE", dst.ID, nil); err != nil {
 		t.Fatal(err)
