@@ -225,3 +225,12 @@ func describe(p plan.Rebalance) string {
 	}
 	return b.String()
 }
+
+// span is the n slots from first on.
+func span(first, n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = first + i
+	}
+	return s
+}

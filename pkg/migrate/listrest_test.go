@@ -44,11 +44,3 @@ func TestListingRestsAtTheSourcesPace(t *testing.T) {
 		}
 	}
 }
-
-func span(first, n int) []int {
-	s := make([]int, n)
-	for i := range s {
-		s[i] = first + i
-	}
-	return s
-}

@@ -349,21 +349,21 @@ type paceNode struct {
 	owed time.Duration
 }
 
-// owe adds pause, the rest after one pipeline at rest factor rest, to what
-// n owes, and returns how long to rest now: all of it once it reaches
+// owe adds pause, the rest after one pipeline at rest factor rest, to the
+// debt *owed, and returns how long to rest now: all of it once it reaches
 // minRest, else nothing. A pace without rest forgives the debt (full duty
 // is what it asks for); the debt never exceeds maxPause.
-func (n *paceNode) owe(pause time.Duration, rest float64, maxPause time.Duration) time.Duration {
+func owe(owed *time.Duration, pause time.Duration, rest float64, maxPause time.Duration) time.Duration {
 	if rest <= 0 {
-		n.owed = 0
+		*owed = 0
 		return 0
 	}
-	n.owed = min(n.owed+pause, maxPause)
-	if n.owed < minRest {
+	*owed = min(*owed+pause, maxPause)
+	if *owed < minRest {
 		return 0
 	}
-	d := n.owed
-	n.owed = 0
+	d := *owed
+	*owed = 0
 	return d
 }
 
@@ -546,16 +546,10 @@ func (p *Pacer) Wait(ctx context.Context, addr, dst string) (Pace, error) {
 	p.mu.Lock()
 	n := p.nodes[addr]
 	n.route(dst, p.opts.Now())
-	pause := n.owe(p.opts.Pause(pc, n.busy), pc.Rest, p.opts.MaxPause)
+	pause := owe(&n.owed, p.opts.Pause(pc, n.busy), pc.Rest, p.opts.MaxPause)
 	n.busy = 0
-	sleepFn := p.sleep
 	p.mu.Unlock()
-	if pause > 0 {
-		if sleepFn == nil {
-			sleepFn = func(ctx context.Context, d time.Duration) { _ = sleep(ctx, d) }
-		}
-		sleepFn(ctx, pause)
-	}
+	p.rest(ctx, pause)
 	if err := ctx.Err(); err != nil {
 		return pc, err
 	}
@@ -575,19 +569,23 @@ func (p *Pacer) RestAfter(ctx context.Context, addr string, busy time.Duration, 
 	if !ok {
 		return ctx.Err()
 	}
-	debt := paceNode{owed: *owed}
-	d := debt.owe(p.opts.Pause(pc, busy), pc.Rest, p.opts.MaxPause)
-	*owed = debt.owed
-	if d > 0 {
-		p.mu.Lock()
-		sleepFn := p.sleep
-		p.mu.Unlock()
-		if sleepFn == nil {
-			return sleep(ctx, d)
-		}
-		sleepFn(ctx, d)
-	}
+	p.rest(ctx, owe(owed, p.opts.Pause(pc, busy), pc.Rest, p.opts.MaxPause))
 	return ctx.Err()
+}
+
+// rest sleeps d (nothing when d <= 0), or until ctx ends.
+func (p *Pacer) rest(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	p.mu.Lock()
+	sleepFn := p.sleep
+	p.mu.Unlock()
+	if sleepFn == nil {
+		_ = sleep(ctx, d)
+		return
+	}
+	sleepFn(ctx, d)
 }
 
 // Sent records a pipeline addr sent to dst: the keys it moved (for

@@ -319,17 +319,17 @@ func TestPacerOwesShortRests(t *testing.T) {
 	}
 }
 
-func TestPaceNodeOwe(t *testing.T) {
+func TestOwe(t *testing.T) {
 	const maxPause = 200 * time.Millisecond
 	var n paceNode
-	if d := n.owe(time.Millisecond, 1, maxPause); d != 0 || n.owed != time.Millisecond {
+	if d := owe(&n.owed, time.Millisecond, 1, maxPause); d != 0 || n.owed != time.Millisecond {
 		t.Fatalf("1ms owed: rest now %v, owed %v", d, n.owed)
 	}
-	if d := n.owe(0, 0, maxPause); d != 0 || n.owed != 0 {
+	if d := owe(&n.owed, 0, 0, maxPause); d != 0 || n.owed != 0 {
 		t.Errorf("a pace without rest kept the debt: rest now %v, owed %v", d, n.owed)
 	}
 	n.owed = time.Millisecond
-	if d := n.owe(time.Second, 4, maxPause); d != maxPause || n.owed != 0 {
+	if d := owe(&n.owed, time.Second, 4, maxPause); d != maxPause || n.owed != 0 {
 		t.Errorf("debt past MaxPause: rest now %v (want %v), owed %v", d, maxPause, n.owed)
 	}
 }
