@@ -4,24 +4,33 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/slotshift/slotshift/pkg/cluster"
 	"github.com/slotshift/slotshift/pkg/logkey"
+	"github.com/slotshift/slotshift/pkg/measure"
 )
 
 // listScript returns up to ARGV[2] keys of slot ARGV[1] followed by the
-// MEMORY USAGE (default sampling) of each: one call per slot lists and
+// MEMORY USAGE (default sampling) of one key in ARGV[3], the first
+// included, and -1 for each of the others: one call per slot lists and
 // measures, instead of a GETKEYSINSLOT and then one command per key (the
 // round trips cost more than the measurement). The keys are local to the
 // node (it owns or exports the slot), as cluster mode requires of a script.
 const listScript = `local ks = redis.call('CLUSTER', 'GETKEYSINSLOT', ARGV[1], ARGV[2])
-local n = #ks
-for i = 1, n do ks[n + i] = redis.call('MEMORY', 'USAGE', ks[i]) or 0 end
+local n, every = #ks, tonumber(ARGV[3])
+for i = 1, n do
+  if (i - 1) % every == 0 then ks[n + i] = redis.call('MEMORY', 'USAGE', ks[i]) or 0 else ks[n + i] = -1 end
+end
 return ks`
 
 // slotKeys are keys of one slot and, when sizes are measured, their sizes
-// (sizes[i] is keys[i]'s; nil when not measured).
+// (sizes[i] is keys[i]'s; nil when not measured). A key the listing did
+// not measure (see LegacyOptions.SizeEvery) has the largest measured size
+// of its slot.
 type slotKeys struct {
 	slot  int
 	keys  []string
@@ -37,22 +46,24 @@ func (l *Legacy) listFirst(ctx context.Context, src string, slots []int) ([]slot
 	l.mu.Unlock()
 	if !skip {
 		keys, err := l.listOn(ctx, rep, slots, true, src)
-		l.mu.Lock()
-		defer l.mu.Unlock()
 		if err == nil {
+			l.mu.Lock()
 			if l.listed == nil {
 				l.listed = map[string]int{}
 			}
 			l.listed[rep]++
+			l.mu.Unlock()
 			return keys, nil
 		}
 		if ctx.Err() != nil {
 			return nil, err
 		}
+		l.mu.Lock()
 		if l.noList == nil {
 			l.noList = map[string]bool{}
 		}
 		l.noList[rep] = true
+		l.mu.Unlock()
 		l.opts.Log.Warn("listing keys on the replica failed; listing on its master", logkey.Node, rep, "master", src, logkey.Error, err)
 	}
 	return l.list(ctx, src, slots)
@@ -107,6 +118,10 @@ func (l *Legacy) listOn(ctx context.Context, addr string, slots []int, readonly 
 	ctx, cancel := context.WithTimeout(ctx, l.opts.CommandTimeout)
 	defer cancel()
 	measure := l.opts.measureSizes()
+	every := 1
+	if measure {
+		every = l.sizeEvery(ctx, addr, src)
+	}
 	cmds := make([]*redis.Cmd, len(slots))
 	var ro []*redis.StatusCmd
 	var busy, owed time.Duration
@@ -122,7 +137,7 @@ func (l *Legacy) listOn(ctx context.Context, addr string, slots []int, readonly 
 		}
 		for i := start; i < min(start+l.opts.ListsPerPipeline, len(slots)); i++ {
 			if measure {
-				cmds[i] = pipe.Eval(ctx, listScript, nil, slots[i], l.opts.KeysPerMigrate)
+				cmds[i] = pipe.Eval(ctx, listScript, nil, slots[i], l.opts.KeysPerMigrate, every)
 			} else {
 				cmds[i] = pipe.Do(ctx, "CLUSTER", "GETKEYSINSLOT", slots[i], l.opts.KeysPerMigrate)
 			}
@@ -137,6 +152,7 @@ func (l *Legacy) listOn(ctx context.Context, addr string, slots []int, readonly 
 		}
 	}
 	out := make([]slotKeys, 0, len(slots))
+	share := l.opts.keyShare()
 	for i, s := range slots {
 		vals, err := cmds[i].Slice()
 		if err != nil {
@@ -168,9 +184,73 @@ func (l *Legacy) listOn(ctx context.Context, addr string, slots []int, readonly 
 					return nil, fmt.Errorf("listing the keys of slot %d on %s: size of %q is %T", s, addr, k, vals[n+j])
 				}
 				sk.sizes[j] = size
+				if every > 1 && size > share {
+					// Not all small: measure every key of src from now
+					// on, this listing included.
+					l.mu.Lock()
+					if l.large == nil {
+						l.large = map[string]bool{}
+					}
+					l.large[src] = true
+					l.mu.Unlock()
+					l.opts.Log.Debug("a key is over its share of the byte cap: measuring every key", logkey.Node, src, "key", k, "bytes", size, "share", share)
+					return l.listOn(ctx, addr, slots, readonly, src)
+				}
 			}
+		}
+		if every > 1 {
+			estimate(sk.sizes)
 		}
 		out = append(out, sk)
 	}
 	return out, nil
+}
+
+// sizeEvery is how many keys of each slot of src, listed on addr, share
+// one MEMORY USAGE (see LegacyOptions.SizeEvery): SizeEvery while src's
+// keys are small, else 1, every key measured. A node whose INFO cannot be
+// read gets 1.
+func (l *Legacy) sizeEvery(ctx context.Context, addr, src string) int {
+	every := l.opts.SizeEvery
+	l.mu.Lock()
+	large := l.large[src]
+	l.mu.Unlock()
+	if every <= 1 || large {
+		return 1
+	}
+	if l.opts.BigKeyBytes <= 0 {
+		return every
+	}
+	text, err := l.clients.Client(addr).Info(ctx, "memory").Result()
+	if err != nil {
+		return 1
+	}
+	used, err := measure.Int(cluster.ParseInfo(text), "used_memory")
+	if err != nil || used > l.opts.BigKeyBytes/2 {
+		return 1
+	}
+	return every
+}
+
+// keyShare is a key's share of the byte cap: below it no MIGRATE of
+// KeysPerMigrate keys passes BytesPerMigrate. No cap: no limit.
+func (o LegacyOptions) keyShare() int64 {
+	if o.BytesPerMigrate <= 0 {
+		return math.MaxInt64
+	}
+	return o.BytesPerMigrate / int64(o.KeysPerMigrate)
+}
+
+// estimate gives each unmeasured size (negative) the largest measured one
+// of sizes, 0 when none was measured.
+func estimate(sizes []int64) {
+	var top int64
+	for _, n := range sizes {
+		top = max(top, n)
+	}
+	for j, n := range sizes {
+		if n < 0 {
+			sizes[j] = top
+		}
+	}
 }
