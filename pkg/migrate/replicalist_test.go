@@ -17,6 +17,14 @@ func memoryUsageCalls(t *testing.T, tc *testCluster, addr string) int64 {
 	return commandCalls(t, tc, addr, "memory|usage")
 }
 
+// listings returns how many slot listings addr has run since its stats
+// were reset: listing scripts (every key measured) and GETKEYSINSLOT
+// (none or some measured; see LegacyOptions.SizeEvery).
+func listings(t *testing.T, tc *testCluster, addr string) int64 {
+	t.Helper()
+	return commandCalls(t, tc, addr, "eval") + commandCalls(t, tc, addr, "cluster|getkeysinslot")
+}
+
 // commandCalls returns how many calls of cmd (as INFO commandstats names
 // it, e.g. "eval") addr has run since its stats were reset.
 func commandCalls(t *testing.T, tc *testCluster, addr, cmd string) int64 {
@@ -108,27 +116,27 @@ func TestListKeysOnReplica(t *testing.T) {
 	if groups == 0 || len(res.ListedOnReplicas) != 3 {
 		t.Errorf("ListedOnReplicas = %v, want every source's replica", res.ListedOnReplicas)
 	}
-	var onSources, onReplicas, replicaScripts, scripts, counts int64
+	var onSources, onReplicas, replicaListings, listed, counts int64
 	for i := range sources {
 		onSources += memoryUsageCalls(t, tc, sources[i])
 		onReplicas += memoryUsageCalls(t, tc, replicas[i])
-		replicaScripts += commandCalls(t, tc, replicas[i], "eval")
-		scripts += commandCalls(t, tc, sources[i], "eval")
+		replicaListings += listings(t, tc, replicas[i])
+		listed += listings(t, tc, sources[i])
 		counts += commandCalls(t, tc, sources[i], "cluster|countkeysinslot")
 	}
 	// After MIGRATE, the sources count each slot's keys and list only the
-	// slots that still hold some (the writer's): one script per slot on
+	// slots that still hold some (the writer's): one listing per slot on
 	// the sources would be 4096.
-	t.Logf("on the sources: %d listing scripts, %d COUNTKEYSINSLOT", scripts, counts)
-	if counts < int64(res.Slots) || scripts > int64(res.Slots)/4 {
-		t.Errorf("the sources ran %d listing scripts and %d COUNTKEYSINSLOT for %d slots: want a count per slot and a script only where keys were left", scripts, counts, res.Slots)
+	t.Logf("on the sources: %d listings, %d COUNTKEYSINSLOT", listed, counts)
+	if counts < int64(res.Slots) || listed > int64(res.Slots)/4 {
+		t.Errorf("the sources ran %d listings and %d COUNTKEYSINSLOT for %d slots: want a count per slot and a listing only where keys were left", listed, counts, res.Slots)
 	}
 	// Every slot is listed once on a replica before it opens; its keys are
 	// small, so only some of them are measured (LegacyOptions.SizeEvery).
-	t.Logf("listing scripts on the replicas: %d; MEMORY USAGE calls: %d on the replicas, %d on the sources; %d slots and %d keys moved, %d groups listed on replicas, %d writes during the move",
-		replicaScripts, onReplicas, onSources, res.Slots, res.Keys, groups, len(acked))
-	if replicaScripts < int64(res.Slots)*9/10 || onReplicas == 0 || onSources > onReplicas/10 {
-		t.Errorf("the listing did not move off the sources: %d listing scripts on replicas for %d slots; MEMORY USAGE %d on replicas, %d on sources", replicaScripts, res.Slots, onReplicas, onSources)
+	t.Logf("listings on the replicas: %d; MEMORY USAGE calls: %d on the replicas, %d on the sources; %d slots and %d keys moved, %d groups listed on replicas, %d writes during the move",
+		replicaListings, onReplicas, onSources, res.Slots, res.Keys, groups, len(acked))
+	if replicaListings < int64(res.Slots)*9/10 || onReplicas == 0 || onSources > onReplicas/10 {
+		t.Errorf("the listing did not move off the sources: %d listings on replicas for %d slots; MEMORY USAGE %d on replicas, %d on sources", replicaListings, res.Slots, onReplicas, onSources)
 	}
 	tc.waitAgreed(t)
 	tc.assertNoOpenSlots(t)
