@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -217,7 +218,7 @@ func (l *Legacy) listChunk(ctx context.Context, addr string, slots []int, readon
 			}
 			n, err := sizes[0].Result()
 			sizes = sizes[1:]
-			if err != nil && err != redis.Nil { // Nil: the key is gone
+			if err != nil && !errors.Is(err, redis.Nil) { // Nil: the key is gone
 				return nil, fmt.Errorf("MEMORY USAGE %q on %s: %w", sk.keys[j], addr, err)
 			}
 			sk.sizes[j] = n

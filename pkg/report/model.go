@@ -117,7 +117,7 @@ type RebalanceSection struct {
 	BatchesRemaining int         `json:"batches_remaining"`
 	SlotsMoved       int         `json:"slots_moved"`
 	KeysMoved        int64       `json:"keys_moved"`
-	BytesMoved       int64       `json:"bytes_moved"`
+	BytesMoved       int64       `json:"bytes_moved"` // MEMORY USAGE of the moved keys, partly estimated (migrate.LegacyOptions.SizeEvery)
 	Replaced         int64       `json:"busykey_replaced"`
 	RepairedSlots    []int       `json:"repaired_slots,omitempty"`
 	Done             bool        `json:"done"`
