@@ -163,23 +163,32 @@ func (l *Legacy) listOn(ctx context.Context, addr string, slots []int, readonly 
 // INFO commandstats), most of it moving the keys in and out of Lua, so a
 // sample is taken with plain commands. Slots without keys are left out.
 func (l *Legacy) listChunk(ctx context.Context, addr string, slots []int, readonly bool, every int) ([]slotKeys, error) {
-	c := l.clients.Client(addr)
-	pipe := c.Pipeline()
-	var ro *redis.StatusCmd
-	if readonly {
-		ro = pipe.ReadOnly(ctx)
+	// run sends one pipeline to addr, saying READONLY first on a replica.
+	run := func(fill func(redis.Pipeliner)) error {
+		pipe := l.clients.Client(addr).Pipeline()
+		var ro *redis.StatusCmd
+		if readonly {
+			ro = pipe.ReadOnly(ctx)
+		}
+		fill(pipe)
+		_, _ = pipe.Exec(ctx)
+		if ro != nil && ro.Err() != nil {
+			return fmt.Errorf("READONLY on %s: %w", addr, ro.Err())
+		}
+		return nil
 	}
 	cmds := make([]*redis.Cmd, len(slots))
-	for i, s := range slots {
-		if every == 1 {
-			cmds[i] = pipe.Eval(ctx, listScript, nil, s, l.opts.KeysPerMigrate)
-		} else {
-			cmds[i] = pipe.Do(ctx, "CLUSTER", "GETKEYSINSLOT", s, l.opts.KeysPerMigrate)
+	err := run(func(pipe redis.Pipeliner) {
+		for i, s := range slots {
+			if every == 1 {
+				cmds[i] = pipe.Eval(ctx, listScript, nil, s, l.opts.KeysPerMigrate)
+			} else {
+				cmds[i] = pipe.Do(ctx, "CLUSTER", "GETKEYSINSLOT", s, l.opts.KeysPerMigrate)
+			}
 		}
-	}
-	_, _ = pipe.Exec(ctx)
-	if ro != nil && ro.Err() != nil {
-		return nil, fmt.Errorf("READONLY on %s: %w", addr, ro.Err())
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]slotKeys, 0, len(slots))
 	for i, s := range slots {
@@ -194,19 +203,16 @@ func (l *Legacy) listChunk(ctx context.Context, addr string, slots []int, readon
 	if every <= 1 || len(out) == 0 {
 		return out, nil
 	}
-	pipe = c.Pipeline()
-	if readonly {
-		ro = pipe.ReadOnly(ctx)
-	}
 	var sizes []*redis.IntCmd
-	for _, sk := range out {
-		for j := 0; j < len(sk.keys); j += every {
-			sizes = append(sizes, pipe.MemoryUsage(ctx, sk.keys[j]))
+	err = run(func(pipe redis.Pipeliner) {
+		for _, sk := range out {
+			for j := 0; j < len(sk.keys); j += every {
+				sizes = append(sizes, pipe.MemoryUsage(ctx, sk.keys[j]))
+			}
 		}
-	}
-	_, _ = pipe.Exec(ctx)
-	if ro != nil && ro.Err() != nil {
-		return nil, fmt.Errorf("READONLY on %s: %w", addr, ro.Err())
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i := range out {
 		sk := &out[i]

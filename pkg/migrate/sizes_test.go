@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"context"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,8 +44,6 @@ func keysInSlots(slots []int, n int) map[int][]string {
 	}
 }
 
-var sizeCallsRe = regexp.MustCompile(`cmdstat_memory\|usage:calls=(\d+)`)
-
 // TestListingSamplesSizesWhileKeysAreSmall: on a node too small to hold a
 // big key, listing measures one key in SizeEvery of each slot and gives
 // the rest the largest measured size of their slot; once it meets a key
@@ -74,20 +71,7 @@ func TestListingSamplesSizesWhileKeysAreSmall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	calls := func() int {
-		t.Helper()
-		text, err := rc.Info(ctx, "commandstats").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := sizeCallsRe.FindStringSubmatch(text)
-		if m == nil {
-			return 0
-		}
-		n, _ := strconv.Atoi(m[1])
-		return n
-	}
-	list := func(opts LegacyOptions, l *Legacy, slots []int) ([]slotKeys, int) {
+	list := func(opts LegacyOptions, l *Legacy, slots []int) ([]slotKeys, int64) {
 		t.Helper()
 		if err := rc.ConfigResetStat(ctx).Err(); err != nil {
 			t.Fatal(err)
@@ -100,7 +84,7 @@ func TestListingSamplesSizesWhileKeysAreSmall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return got, calls()
+		return got, memoryUsageCalls(t, tc, src)
 	}
 	exact := func(k string) int64 {
 		t.Helper()
