@@ -50,8 +50,8 @@ func TestPacerCapsBytes(t *testing.T) {
 	pacer := NewPacer(overBudget{}, PacerOptions{BudgetP99: 10 * time.Millisecond, Gentle: true, Window: 20 * time.Millisecond})
 	o := pacer.Options()
 	first := pacer.Current(src)
-	if first.Keys != o.MinKeys || first.Depth != 1 || first.Rest != o.MaxRest {
-		t.Fatalf("a gentle pacer started at %+v, want the slowest pace", first)
+	if first.Keys != o.MinKeys || first.Depth != 1 || first.Rest != o.GentleRest {
+		t.Fatalf("a gentle pacer started at %+v, want MinKeys, one MIGRATE, rest GentleRest", first)
 	}
 	l := NewLegacy(tc.pool, tc.all(), LegacyOptions{Pacer: pacer})
 	defer l.Close()

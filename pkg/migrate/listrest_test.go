@@ -16,7 +16,7 @@ func TestListingRestsAtTheSourcesPace(t *testing.T) {
 	src := tc.Addrs()[0]
 	for _, c := range []struct {
 		name   string
-		gentle bool // start at the slowest pace: rest MaxRest
+		gentle bool // start resting 1000×: every rest passes minRest
 		rests  int
 	}{
 		{"resting", true, 15},
@@ -24,7 +24,7 @@ func TestListingRestsAtTheSourcesPace(t *testing.T) {
 	} {
 		src0 := &fakeLatency{}
 		src0.set(100*time.Microsecond, time.Now(), true)
-		p := NewPacer(src0, PacerOptions{BudgetP99: time.Millisecond, Window: time.Hour, Gentle: c.gentle, MaxRest: 1000, MaxPause: time.Second})
+		p := NewPacer(src0, PacerOptions{BudgetP99: time.Millisecond, Window: time.Hour, Gentle: c.gentle, MaxRest: 1000, GentleRest: 1000, MaxPause: time.Second})
 		var slept []time.Duration
 		p.sleep = func(_ context.Context, d time.Duration) { slept = append(slept, d) }
 		if pc := p.Current(src); (pc.Rest > 0) != c.gentle {

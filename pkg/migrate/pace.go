@@ -66,13 +66,19 @@ type PacerOptions struct {
 	// ten kilobytes. A MIGRATE always carries at least one key. Defaults
 	// 4 MiB (the legacy mover's BytesPerMigrate) and 16 KiB.
 	MaxBytes, MinBytes int64
-	// Gentle starts each source at the slowest pace rather than at
-	// StartKeys at full duty; it then rises one step per window while the
-	// readings stay under the headroom (keys still double until the
-	// first cut). Callers set it when the budget sits near the calm
-	// baseline (the latency variation gate): there a burst at full duty
-	// breaks the budget before the first reading can cut it.
+	// Gentle starts each source at MinKeys, one MIGRATE per pipeline and
+	// a rest of GentleRest rather than at StartKeys at full duty; it then
+	// rises one step per window while the readings stay under the
+	// headroom (keys still double until the first cut), and cuts down to
+	// MaxRest. Callers set it when the budget sits near the calm baseline
+	// (the latency variation gate): there a burst at full duty breaks the
+	// budget before the first reading can cut it.
 	Gentle bool
+	// GentleRest is the rest a Gentle source starts at. Default 32, at
+	// most MaxRest. It is below MaxRest so that a source whose budget its
+	// start already keeps does not spend minutes climbing from the floor
+	// (each raise takes RestStep off: 96 s from 128 to 32).
+	GentleRest float64
 	// MaxDepth is the most MIGRATEs per pipeline; the mover also caps it at
 	// LegacyOptions.MigratesPerPipeline. Default 2 (that option's default).
 	// A source starts at MaxDepth.
@@ -82,20 +88,17 @@ type PacerOptions struct {
 	// it spends 1/(1+Rest) of its time on MIGRATE. The first cut rests
 	// RestStep, each further cut doubles it up to MaxRest; each raise takes
 	// RestStep off. A pause proportional to the work keeps a pipeline of
-	// one small key from costing a long fixed wait. Defaults 32 and 0.25:
-	// at most 4 (a fifth of the time on MIGRATE) kept the independent
-	// client's p99 at about redis-cli's (1.97× and 2.33× its p99 at rest,
-	// against 2.19× and 2.08×, seed gates, 56-76 s); at 32 (a thirty-third)
-	// it stayed at 1.27× and 1.44×, in 178-179 s. The budget of the
-	// variation gate is what reaches this far; the absolute gates' is
-	// seldom reached at all. Two more were measured against this one
-	// (155 and 178 s, 16 and 22 holds) and not kept: resting up to 128×
-	// ran past the benchmark's 5 minutes; a raise of an eighth of the
-	// rest (at least RestStep) took 158 and 147 s but held 28 and 26
-	// times, since a faster climb meets the budget sooner. All of these
-	// were measured while every rest under about 1ms took about 1ms (see
-	// minRest): at 10 keys per MIGRATE the rests below about 7 were then
-	// one and the same pace, so the figures for low rests say little.
+	// one small key from costing a long fixed wait. Defaults 128 and 0.25.
+	// The benchmark's cluster, its keys moved at a fixed pace of 10 keys
+	// per MIGRATE under the absolute gates (no hold): resting 32× took
+	// 128 s with the independent client's p99 at 1.38× its p99 at rest;
+	// resting 64× took 279 s at 1.13×. With the floor at 32, the seed
+	// gates (a 10% variation) kept sources at it for 43% of a run and
+	// held at batch boundaries 26-39 times a run, since the slowest pace
+	// still broke their budget. The variation gate's budget is what
+	// reaches this far; the absolute gates' is seldom reached at all. A
+	// raise of an eighth of the rest (at least RestStep) was measured and
+	// not kept: a faster climb meets the budget sooner and holds more.
 	MaxRest, RestStep float64
 	// MaxPause caps one pause between two MIGRATE pipelines of one source.
 	// Default 200ms.
@@ -149,12 +152,16 @@ func (o PacerOptions) withDefaults() PacerOptions {
 		o.MaxPause = 200 * time.Millisecond
 	}
 	if o.MaxRest <= 0 {
-		o.MaxRest = 32
+		o.MaxRest = 128
 	}
 	if o.RestStep <= 0 {
 		o.RestStep = 0.25
 	}
 	o.RestStep = min(o.RestStep, o.MaxRest)
+	if o.GentleRest <= 0 {
+		o.GentleRest = 32
+	}
+	o.GentleRest = min(o.GentleRest, o.MaxRest)
 	if o.History <= 0 {
 		o.History = 256
 	}
@@ -215,10 +222,10 @@ func (o PacerOptions) Bytes(pc Pace) int64 {
 }
 
 // first is a source's first pace: StartKeys at full duty, or with Gentle
-// the slowest.
+// MinKeys resting GentleRest.
 func (o PacerOptions) first(addr string, now time.Time) Pace {
 	if o.Gentle {
-		return Pace{Addr: addr, At: now, Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Verdict: VerdictStart}
+		return Pace{Addr: addr, At: now, Keys: o.MinKeys, Depth: 1, Rest: o.GentleRest, Verdict: VerdictStart}
 	}
 	return Pace{Addr: addr, At: now, Keys: o.StartKeys, Depth: o.MaxDepth, Verdict: VerdictStart}
 }

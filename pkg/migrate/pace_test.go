@@ -122,12 +122,12 @@ func TestPaceWithDefaults(t *testing.T) {
 	if o.MaxKeys != 50 || o.StartKeys != 50 {
 		t.Errorf("keys bounds not reconciled: min %d max %d start %d", o.MinKeys, o.MaxKeys, o.StartKeys)
 	}
-	if o.RestStep != 0.1 {
-		t.Errorf("RestStep %v exceeds MaxRest %v", o.RestStep, o.MaxRest)
+	if o.RestStep != 0.1 || o.GentleRest != 0.1 {
+		t.Errorf("RestStep %v or GentleRest %v exceeds MaxRest %v", o.RestStep, o.GentleRest, o.MaxRest)
 	}
 	d := PacerOptions{}.withDefaults()
 	if d.Window != 250*time.Millisecond || d.StartKeys != 100 || d.MinKeys != 10 || d.MaxKeys != 1000 || d.MaxDepth != 2 ||
-		d.MaxRest != 32 || d.RestStep != 0.25 || d.MaxPause != 200*time.Millisecond {
+		d.MaxRest != 128 || d.GentleRest != 32 || d.RestStep != 0.25 || d.MaxPause != 200*time.Millisecond {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -293,7 +293,8 @@ func TestPacerWait(t *testing.T) {
 func TestPacerOwesShortRests(t *testing.T) {
 	src := &fakeLatency{}
 	src.set(100*time.Microsecond, time.Now(), true)
-	// Gentle starts at the slowest pace: rest 0.25, kept for the Window.
+	// Gentle starts at rest GentleRest, here MaxRest's 0.25, kept for the
+	// Window.
 	p := NewPacer(src, PacerOptions{BudgetP99: time.Millisecond, Window: time.Hour, Gentle: true, MaxRest: 0.25})
 	var slept []time.Duration
 	p.sleep = func(_ context.Context, d time.Duration) { slept = append(slept, d) }
@@ -415,8 +416,22 @@ func TestPaceCaps(t *testing.T) {
 		t.Errorf("first pace %+v, want StartKeys at full duty", pc)
 	}
 	g := PacerOptions{Gentle: true}.withDefaults()
-	if pc := g.first("a", t0); !pc.slowest(g) || pc.Verdict != VerdictStart {
-		t.Errorf("gentle first pace %+v, want the slowest", pc)
+	if pc := g.first("a", t0); pc.Keys != g.MinKeys || pc.Depth != 1 || pc.Rest != g.GentleRest || pc.slowest(g) || pc.Verdict != VerdictStart {
+		t.Errorf("gentle first pace %+v, want MinKeys, one MIGRATE, rest GentleRest (above the floor)", pc)
+	}
+	// Over budget from the gentle start, cuts double the rest to the
+	// floor (32, 64, 128) before the pace reads exhausted.
+	g = PacerOptions{Gentle: true, BudgetP99: ms(1)}.withDefaults()
+	pc := g.first("a", t0)
+	over := Observation{P99: ms(2), At: t0, OK: true}
+	for i, want := range []struct {
+		rest      float64
+		exhausted bool
+	}{{64, false}, {128, false}, {128, true}} {
+		pc = g.Decide(pc, over, t0)
+		if pc.Rest != want.rest || pc.Exhausted != want.exhausted {
+			t.Errorf("cut %d from the gentle start: rest %v exhausted %v, want %v %v", i+1, pc.Rest, pc.Exhausted, want.rest, want.exhausted)
+		}
 	}
 }
 

@@ -227,7 +227,7 @@ func TestPacerSummaryExhausted(t *testing.T) {
 	if want := "pace exhausted on src: p99 30 ms over budget 10 ms at the slowest pace"; s.LastExhausted != want {
 		t.Errorf("last exhausted %q, want %q", s.LastExhausted, want)
 	}
-	if want := "10 keys (at most 40 KiB) per MIGRATE, one MIGRATE per pipeline, resting 32× the time each took"; s.Slowest != want {
+	if want := "10 keys (at most 40 KiB) per MIGRATE, one MIGRATE per pipeline, resting 128× the time each took"; s.Slowest != want {
 		t.Errorf("slowest %q, want %q", s.Slowest, want)
 	}
 }

@@ -121,8 +121,8 @@ func TestPaceCheck(t *testing.T) {
 }
 
 // TestPacerGentleOnVariation: with the latency variation gate, whose
-// budget sits just above a calm baseline, sources start at their slowest
-// pace; with the absolute gates alone they start fast.
+// budget sits just above a calm baseline, sources start at the fewest keys
+// per MIGRATE, resting; with the absolute gates alone they start fast.
 func TestPacerGentleOnVariation(t *testing.T) {
 	mon := gate.NewMonitor(nil, []string{"10.0.0.1:6379"}, nil, gate.MonitorOptions{})
 	for _, c := range []struct {
@@ -140,8 +140,8 @@ func TestPacerGentleOnVariation(t *testing.T) {
 		}
 		o := p.Options()
 		first := p.Current("10.0.0.1:6379")
-		slowest := first.Keys == o.MinKeys && first.Depth == 1 && first.Rest == o.MaxRest
-		if o.Gentle != c.gentle || slowest != c.gentle {
+		resting := first.Keys == o.MinKeys && first.Depth == 1 && first.Rest == o.GentleRest
+		if o.Gentle != c.gentle || resting != c.gentle {
 			t.Errorf("%s: gentle %v, first pace %+v; want gentle %v", c.name, o.Gentle, first, c.gentle)
 		}
 	}
