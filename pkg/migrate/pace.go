@@ -45,7 +45,9 @@ type PacerOptions struct {
 	// Settle is how long after a cut the latency signal may still show the
 	// load from before it (the probe's averaging window). Within it, a
 	// reading no worse than the one that caused the cut does not cut again,
-	// so one spike does not drive the pace to the floor. Default 0.
+	// so one spike does not drive the pace to the floor; and a reading
+	// within it of reaching the slowest pace does not make the pace
+	// exhausted, since it may still show the faster pace's load. Default 0.
 	Settle time.Duration
 	// MaxAge is the oldest reading judged; an older one counts as missing.
 	// Default 1s.
@@ -197,6 +199,10 @@ type Pace struct {
 
 	cutAt   time.Time // last cut
 	cutUsed float64   // BudgetUsed that caused it
+	// floorAt is when the pace last reached the slowest; zero for a pace
+	// above it, or one made at the slowest without a history (judged as
+	// reached long ago).
+	floorAt time.Time
 	// budgetP99 and budgetAvg are the budget P99 and Avg were judged on.
 	budgetP99, budgetAvg time.Duration
 }
@@ -256,6 +262,13 @@ func (o PacerOptions) used(obs Observation) float64 {
 // source's first cut, keys double instead (slow start, as in TCP). o must have
 // its defaults applied (NewPacer does).
 func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
+	next := o.decide(cur, obs, now)
+	next.floorAt = floorSince(cur, next, o, now)
+	return next
+}
+
+// decide is Decide but for floorAt.
+func (o PacerOptions) decide(cur Pace, obs Observation, now time.Time) Pace {
 	next := cur
 	next.At = now
 	if !obs.OK || now.Sub(obs.At) > o.MaxAge {
@@ -268,7 +281,9 @@ func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 	next.budgetP99, next.budgetAvg = o.BudgetP99, o.BudgetAvg
 	switch {
 	case u > 1:
-		next.Exhausted = cur.slowest(o)
+		// Exhausted: the slowest pace reads over budget, on a reading
+		// taken at least Settle after the pace got there.
+		next.Exhausted = cur.slowest(o) && now.Sub(cur.floorAt) >= o.Settle
 		if !cur.cutAt.IsZero() && now.Sub(cur.cutAt) < o.Settle && u <= cur.cutUsed {
 			next.Verdict = VerdictSettle
 			return next
@@ -301,6 +316,18 @@ func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 		}
 	}
 	return next
+}
+
+// floorSince returns next's floorAt: when the pace reached the slowest, kept
+// while it stays there.
+func floorSince(cur, next Pace, o PacerOptions, now time.Time) time.Time {
+	switch {
+	case !next.slowest(o):
+		return time.Time{}
+	case cur.slowest(o):
+		return cur.floorAt
+	}
+	return now
 }
 
 // Pacer paces each source node of a move by its latency against a budget:

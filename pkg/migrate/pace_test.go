@@ -117,6 +117,53 @@ func TestPaceDecideSettle(t *testing.T) {
 	}
 }
 
+// TestPaceExhaustedAfterSettle: readings within Settle of reaching the
+// slowest pace may still show the faster pace's load, so they do not make
+// the pace exhausted (which holds the run); over budget Settle after it
+// got there, it is. A pace that leaves the slowest and comes back waits
+// Settle again.
+func TestPaceExhaustedAfterSettle(t *testing.T) {
+	o := testPaceOptions()
+	o.Settle = 2 * time.Second
+	now := t0
+	obs := func(p99 float64) Observation { return Observation{P99: ms(p99), At: now, OK: true} }
+	above := Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest / 2}
+	cur := o.Decide(above, obs(30), now)
+	if !cur.slowest(o) || cur.Exhausted {
+		t.Fatalf("cut to the floor: %+v, want the slowest pace, not exhausted", cur)
+	}
+	for _, d := range []time.Duration{250 * time.Millisecond, time.Second, o.Settle - time.Millisecond} {
+		now = t0.Add(d)
+		// Worse than the cut's reading, so Settle does not spare a cut.
+		if cur = o.Decide(cur, obs(60), now); cur.Exhausted || !cur.slowest(o) {
+			t.Errorf("%v after reaching the slowest pace: %+v, want not exhausted yet", d, cur)
+		}
+	}
+	now = t0.Add(o.Settle)
+	if cur = o.Decide(cur, obs(60), now); !cur.Exhausted {
+		t.Errorf("over budget Settle after reaching the slowest pace: %+v, want exhausted", cur)
+	}
+	// Under the headroom: a step up leaves the floor ...
+	now = now.Add(250 * time.Millisecond)
+	if cur = o.Decide(cur, obs(1), now); cur.Exhausted || cur.slowest(o) {
+		t.Fatalf("a raise: %+v", cur)
+	}
+	// ... and a cut back to it waits Settle again.
+	back := now.Add(250 * time.Millisecond)
+	now = back
+	if cur = o.Decide(cur, obs(30), now); !cur.slowest(o) || cur.Exhausted {
+		t.Fatalf("cut back to the floor: %+v", cur)
+	}
+	now = back.Add(time.Second)
+	if cur = o.Decide(cur, obs(60), now); cur.Exhausted {
+		t.Errorf("a second after returning to the floor: %+v, want not exhausted yet", cur)
+	}
+	now = back.Add(o.Settle)
+	if cur = o.Decide(cur, obs(60), now); !cur.Exhausted {
+		t.Errorf("Settle after returning to the floor: %+v, want exhausted", cur)
+	}
+}
+
 func TestPaceWithDefaults(t *testing.T) {
 	o := PacerOptions{MinKeys: 50, MaxKeys: 20, StartKeys: 5, MaxRest: 0.1}.withDefaults()
 	if o.MaxKeys != 50 || o.StartKeys != 50 {
