@@ -45,9 +45,13 @@ type PacerOptions struct {
 	// Settle is how long after a cut the latency signal may still show the
 	// load from before it (the probe's averaging window). Within it, a
 	// reading no worse than the one that caused the cut does not cut again,
-	// so one spike does not drive the pace to the floor; and a reading
-	// within it of reaching the slowest pace does not make the pace
-	// exhausted, since it may still show the faster pace's load. Default 0.
+	// so one spike does not drive the pace to the floor. It also bounds
+	// exhaustion from both sides: a reading within Settle of reaching the
+	// slowest pace is not judged, since it may still show the faster
+	// pace's load, and the judged readings must stay over budget for
+	// Settle (one probe window after the first, so two that share no
+	// sample) before the pace is exhausted: a gate that holds the run looks
+	// twice. Default 0: the first reading at the slowest pace judges.
 	Settle time.Duration
 	// MaxAge is the oldest reading judged; an older one counts as missing.
 	// Default 1s.
@@ -191,8 +195,9 @@ type Pace struct {
 	Avg        time.Duration `json:"avg_ns"`
 	BudgetUsed float64       `json:"budget_used"`
 	Verdict    string        `json:"verdict"`
-	// Exhausted: at the slowest pace and still over budget. Pacing can do
-	// no more; the caller should hold at its next boundary.
+	// Exhausted: at the slowest pace and still over budget, for Settle
+	// (see PacerOptions.Settle). Pacing can do no more; the caller should
+	// hold at its next boundary.
 	Exhausted bool `json:"exhausted"`
 	// KeysPerSec is what the source sent during the window before At.
 	KeysPerSec float64 `json:"keys_per_sec"`
@@ -203,6 +208,10 @@ type Pace struct {
 	// above it, or one made at the slowest without a history (judged as
 	// reached long ago).
 	floorAt time.Time
+	// overAt is when the slowest pace first read over budget on a judged
+	// reading, with every reading since over budget too (or missing); zero
+	// otherwise.
+	overAt time.Time
 	// budgetP99 and budgetAvg are the budget P99 and Avg were judged on.
 	budgetP99, budgetAvg time.Duration
 }
@@ -264,6 +273,9 @@ func (o PacerOptions) used(obs Observation) float64 {
 func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 	next := o.decide(cur, obs, now)
 	next.floorAt = floorSince(cur, next, o, now)
+	if !next.slowest(o) {
+		next.overAt = time.Time{}
+	}
 	return next
 }
 
@@ -281,9 +293,17 @@ func (o PacerOptions) decide(cur Pace, obs Observation, now time.Time) Pace {
 	next.budgetP99, next.budgetAvg = o.BudgetP99, o.BudgetAvg
 	switch {
 	case u > 1:
-		// Exhausted: the slowest pace reads over budget, on a reading
-		// taken at least Settle after the pace got there.
-		next.Exhausted = cur.slowest(o) && now.Sub(cur.floorAt) >= o.Settle
+		// Exhausted: the slowest pace reads over budget on readings
+		// taken at least Settle after the pace got there, and has for
+		// Settle.
+		next.overAt = time.Time{}
+		if cur.slowest(o) && now.Sub(cur.floorAt) >= o.Settle {
+			next.overAt = cur.overAt
+			if next.overAt.IsZero() {
+				next.overAt = now
+			}
+		}
+		next.Exhausted = !next.overAt.IsZero() && now.Sub(next.overAt) >= o.Settle
 		if !cur.cutAt.IsZero() && now.Sub(cur.cutAt) < o.Settle && u <= cur.cutUsed {
 			next.Verdict = VerdictSettle
 			return next
@@ -295,10 +315,10 @@ func (o PacerOptions) decide(cur Pace, obs Observation, now time.Time) Pace {
 		next.cutAt, next.cutUsed = now, u
 	case u >= o.Headroom:
 		next.Verdict = VerdictHold
-		next.Exhausted = false
+		next.Exhausted, next.overAt = false, time.Time{}
 	default:
 		next.Verdict = VerdictFaster
-		next.Exhausted = false
+		next.Exhausted, next.overAt = false, time.Time{}
 		switch {
 		case cur.Rest > 0:
 			next.Rest = max(0, cur.Rest-o.RestStep)

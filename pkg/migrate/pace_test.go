@@ -118,49 +118,77 @@ func TestPaceDecideSettle(t *testing.T) {
 }
 
 // TestPaceExhaustedAfterSettle: readings within Settle of reaching the
-// slowest pace may still show the faster pace's load, so they do not make
-// the pace exhausted (which holds the run); over budget Settle after it
-// got there, it is. A pace that leaves the slowest and comes back waits
-// Settle again.
+// slowest pace may still show the faster pace's load, so they are not
+// judged; the judged ones must then stay over budget for Settle (a second
+// look, on a probe window that shares no sample with the first) before the
+// pace is exhausted, which holds the run. A reading within budget, or a
+// pace that leaves the slowest and comes back, starts the wait again.
 func TestPaceExhaustedAfterSettle(t *testing.T) {
 	o := testPaceOptions()
 	o.Settle = 2 * time.Second
 	now := t0
 	obs := func(p99 float64) Observation { return Observation{P99: ms(p99), At: now, OK: true} }
+	var cur Pace
+	// read decides cur's next pace on a reading of p99 taken d after t0.
+	read := func(p99 float64, d time.Duration) Pace {
+		now = t0.Add(d)
+		return o.Decide(cur, obs(p99), now)
+	}
 	above := Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest / 2}
-	cur := o.Decide(above, obs(30), now)
+	cur = o.Decide(above, obs(30), now)
 	if !cur.slowest(o) || cur.Exhausted {
 		t.Fatalf("cut to the floor: %+v, want the slowest pace, not exhausted", cur)
 	}
-	for _, d := range []time.Duration{250 * time.Millisecond, time.Second, o.Settle - time.Millisecond} {
-		now = t0.Add(d)
-		// Worse than the cut's reading, so Settle does not spare a cut.
-		if cur = o.Decide(cur, obs(60), now); cur.Exhausted || !cur.slowest(o) {
-			t.Errorf("%v after reaching the slowest pace: %+v, want not exhausted yet", d, cur)
+	// Worse than the cut's reading, so Settle does not spare a cut: only
+	// the exhaustion rule keeps these from exhausting.
+	overFor := func(from time.Duration, steps ...time.Duration) {
+		t.Helper()
+		for _, d := range steps {
+			if cur = read(60, from+d); cur.Exhausted || !cur.slowest(o) {
+				t.Errorf("%v after %v: %+v, want the slowest pace, not exhausted yet", d, from, cur)
+			}
 		}
 	}
-	now = t0.Add(o.Settle)
-	if cur = o.Decide(cur, obs(60), now); !cur.Exhausted {
-		t.Errorf("over budget Settle after reaching the slowest pace: %+v, want exhausted", cur)
+	// Not judged yet, then judged: the first look, and the wait for the second.
+	overFor(0, 250*time.Millisecond, time.Second, o.Settle-time.Millisecond, o.Settle, o.Settle+time.Second, 2*o.Settle-time.Millisecond)
+	if cur = read(60, 2*o.Settle); !cur.Exhausted {
+		t.Errorf("over budget for Settle once judged: %+v, want exhausted", cur)
 	}
+	if cur = read(60, 2*o.Settle+time.Second); !cur.Exhausted {
+		t.Errorf("still over budget: %+v, want still exhausted", cur)
+	}
+
+	// A reading within budget (above the headroom: the pace stays) clears
+	// it, and the next one over budget is a first look again.
+	base := 3 * o.Settle
+	if cur = read(o.Headroom*20+1, base); cur.Exhausted || !cur.slowest(o) {
+		t.Fatalf("within budget at the slowest pace: %+v, want not exhausted, still slowest", cur)
+	}
+	overFor(base, 250*time.Millisecond, o.Settle)
+	if cur = read(60, base+250*time.Millisecond+o.Settle); !cur.Exhausted {
+		t.Errorf("over budget for Settle after a reading within it: %+v, want exhausted", cur)
+	}
+
 	// Under the headroom: a step up leaves the floor ...
-	now = now.Add(250 * time.Millisecond)
-	if cur = o.Decide(cur, obs(1), now); cur.Exhausted || cur.slowest(o) {
+	base += 2 * o.Settle
+	if cur = read(1, base); cur.Exhausted || cur.slowest(o) {
 		t.Fatalf("a raise: %+v", cur)
 	}
-	// ... and a cut back to it waits Settle again.
-	back := now.Add(250 * time.Millisecond)
-	now = back
-	if cur = o.Decide(cur, obs(30), now); !cur.slowest(o) || cur.Exhausted {
+	// ... and a cut back to it waits Settle, then Settle more, again.
+	base += 250 * time.Millisecond
+	if cur = read(30, base); !cur.slowest(o) || cur.Exhausted {
 		t.Fatalf("cut back to the floor: %+v", cur)
 	}
-	now = back.Add(time.Second)
-	if cur = o.Decide(cur, obs(60), now); cur.Exhausted {
-		t.Errorf("a second after returning to the floor: %+v, want not exhausted yet", cur)
+	overFor(base, time.Second, o.Settle, 2*o.Settle-time.Millisecond)
+	if cur = read(60, base+2*o.Settle); !cur.Exhausted {
+		t.Errorf("2×Settle after returning to the floor: %+v, want exhausted", cur)
 	}
-	now = back.Add(o.Settle)
-	if cur = o.Decide(cur, obs(60), now); !cur.Exhausted {
-		t.Errorf("Settle after returning to the floor: %+v, want exhausted", cur)
+
+	// With no Settle, the first reading over budget at the slowest pace
+	// exhausts it.
+	o.Settle = 0
+	if got := o.Decide(Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest}, obs(30), now); !got.Exhausted {
+		t.Errorf("Settle 0: %+v, want exhausted at once", got)
 	}
 }
 
