@@ -526,19 +526,26 @@ func TestImpactOf(t *testing.T) {
 		},
 		Verify: load.Verify{Lost: 1, Stale: 2, Foreign: 1, Unverified: 3},
 	}
-	im := impactOf(res, 4*time.Second+100*time.Millisecond, 5*time.Second+500*time.Millisecond)
-	if im.BeforeP99MS != 2 {
-		t.Errorf("p99 before %v ms, want 2 (seconds 1-3, warm-up second 0 left out)", im.BeforeP99MS)
+	d := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	w := windows{
+		Before: load.Latency{Count: 3000, P99: d(2), Max: d(4)},
+		During: load.Latency{Count: 2000, P99: d(7), Max: d(40)},
+		After:  load.Latency{Count: 2000, P99: d(6), Max: d(99)},
+		Around: load.Latency{Count: 5000, P99: d(3.5), Max: d(99)},
 	}
-	if want := (4*500 + 8*1500) / 2000.0; math.Abs(im.DuringP99MS-want) > 1e-9 {
-		t.Errorf("p99 during %v ms, want %v (ops-weighted, seconds 4-5)", im.DuringP99MS, want)
+	im := impactOf(res, w, 4*time.Second+100*time.Millisecond, 5*time.Second+500*time.Millisecond)
+	if im.BeforeP99MS != 2 || im.DuringP99MS != 7 || im.AfterP99MS != 6 || im.DuringMaxMS != 40 {
+		t.Errorf("p99 before %v, during %v, after %v, max during %v ms; want the windows' 2, 7, 6, 40", im.BeforeP99MS, im.DuringP99MS, im.AfterP99MS, im.DuringMaxMS)
 	}
-	if im.AfterP99MS != 6 {
-		t.Errorf("p99 after %v ms, want 6 (seconds 6-7; the empty second 8 left out)", im.AfterP99MS)
+	// The ratio is during over before and after together, not over either.
+	if math.Abs(im.Ratio-2) > 1e-9 {
+		t.Errorf("ratio %v, want 7 / 3.5 = 2", im.Ratio)
 	}
-	// The reference is seconds 1-3 and 6-7 together: (1+2+3+5+7)/5.
-	if ref := 18 / 5.0; math.Abs(im.Ratio-im.DuringP99MS/ref) > 1e-9 || im.DuringMaxMS != 40 {
-		t.Errorf("ratio %v, max during %v; want %v, 40", im.Ratio, im.DuringMaxMS, im.DuringP99MS/ref)
+	// The per-second ratio of earlier rounds: seconds 4-5 (ops-weighted)
+	// over seconds 1-3 and 6-7 (warm-up second 0 and the empty second 8
+	// left out): (4*500 + 8*1500)/2000 over (1+2+3+5+7)/5.
+	if want := ((4*500 + 8*1500) / 2000.0) / (18 / 5.0); math.Abs(im.SecondsRatio-want) > 1e-9 {
+		t.Errorf("seconds ratio %v, want %v", im.SecondsRatio, want)
 	}
 	if im.Lost != 1 || im.Stale != 3 || im.Unverified != 3 || im.Ops != 7000 || im.WritesAcked != 3000 {
 		t.Errorf("impact %+v", im)
@@ -546,7 +553,7 @@ func TestImpactOf(t *testing.T) {
 	if got := errorsText(im.Errors); got != "timeout=1 tryagain=2" {
 		t.Errorf("errors %q", got)
 	}
-	if got := impactOf(load.Result{}, time.Second, 2*time.Second); got.Ratio != 0 || got.BeforeP99MS != 0 || errorsText(got.Errors) != "0" {
+	if got := impactOf(load.Result{}, windowsOf(load.Spans{}), time.Second, 2*time.Second); got.Ratio != 0 || got.SecondsRatio != 0 || got.BeforeP99MS != 0 || errorsText(got.Errors) != "0" {
 		t.Errorf("empty load: %+v", got)
 	}
 }

@@ -45,14 +45,22 @@ const (
 // impact is what the client load saw around one timed rebalance.
 type impact struct {
 	// BeforeP99MS, AfterP99MS and DuringP99MS are the client p99 of the
-	// windows before and after the rebalance and of the rebalance itself
-	// (see windowP99), ms.
+	// windows before and after the rebalance and of the rebalance itself,
+	// ms: the p99 of every operation that completed in the window (see
+	// load.Spans), not a mean of per-second p99s.
 	BeforeP99MS float64 `json:"p99_before_ms"`
 	AfterP99MS  float64 `json:"p99_after_ms"`
 	DuringP99MS float64 `json:"p99_during_ms"`
 	// Ratio is DuringP99MS over the p99 of the before and after windows
 	// together (see loadAfter); 0 when either is unknown.
 	Ratio float64 `json:"p99_ratio"`
+	// SecondsRatio is the ratio that earlier rounds reported: the
+	// ops-weighted mean of per-second p99s during over the same mean
+	// before and after (see secondsP99). A long window collects the
+	// machine's rare slow seconds, which a 12 s reference mostly misses,
+	// so it reads a long rebalance high: 10 s of nothing read 0.94× and
+	// 120 s of nothing 1.32× on this project's machine.
+	SecondsRatio float64 `json:"p99_seconds_ratio"`
 	// DuringMaxMS is the slowest operation in the rebalance window, ms.
 	DuringMaxMS float64 `json:"max_during_ms"`
 	Ops         int64   `json:"ops"`
@@ -84,12 +92,14 @@ type loadSeconds struct {
 	Started        time.Time     `json:"started"`
 	RebalanceFromS float64       `json:"rebalance_from_s"`
 	RebalanceToS   float64       `json:"rebalance_to_s"`
+	Windows        windows       `json:"windows"`
 	Seconds        []load.Second `json:"seconds"`
 }
 
 // writeSeconds writes lr's seconds to path.
 func (lr *loadRun) writeSeconds(path string) error {
-	b, err := json.MarshalIndent(loadSeconds{Started: lr.start, RebalanceFromS: lr.rebStart.Seconds(), RebalanceToS: lr.rebEnd.Seconds(), Seconds: lr.res.Seconds}, "", " ")
+	b, err := json.MarshalIndent(loadSeconds{Started: lr.start, RebalanceFromS: lr.rebStart.Seconds(), RebalanceToS: lr.rebEnd.Seconds(),
+		Windows: windowsOf(lr.res.Spans), Seconds: lr.res.Seconds}, "", " ")
 	if err != nil {
 		return err
 	}
@@ -115,17 +125,31 @@ func startLoad(ctx context.Context, seeds []string, password string, runTimeout 
 	}
 	lr := &loadRun{g: g, start: time.Now()}
 	g.Start(ctx)
-	select {
-	case <-time.After(loadBaseline):
-	case <-ctx.Done():
-		_, _ = g.Stop()
-		return nil, ctx.Err()
-	case <-g.Done():
-		_, err := g.Stop()
-		return nil, fmt.Errorf("client load ended during the baseline: %v", err)
+	// The warm-up (connections, slot map) is span 0, the baseline span 1.
+	for i, d := range []time.Duration{loadWarmup * time.Second, loadBaseline - loadWarmup*time.Second} {
+		if i > 0 {
+			g.Mark()
+		}
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			_, _ = g.Stop()
+			return nil, ctx.Err()
+		case <-g.Done():
+			_, err := g.Stop()
+			return nil, fmt.Errorf("client load ended during the baseline: %v", err)
+		}
 	}
 	return lr, nil
 }
+
+// The load's spans around one rebalance (see load.Generator.Mark).
+const (
+	spanWarmup = iota
+	spanBefore
+	spanDuring
+	spanAfter
+)
 
 // runUnderLoad is runMode with the client load around it: the baseline,
 // the rebalance, then the load's end and read-back (before the caller
@@ -136,9 +160,11 @@ func runUnderLoad(ctx context.Context, c *benchCluster, mode string, rc runConfi
 	if err != nil {
 		return timedRun{}, fmt.Errorf("client load: %w", err)
 	}
+	lr.g.Mark()
 	lr.rebStart = time.Since(lr.start)
 	tr, err := runMode(ctx, c, mode, rc)
 	lr.rebEnd = time.Since(lr.start)
+	lr.g.Mark()
 	select {
 	case <-time.After(loadAfter):
 	case <-ctx.Done():
@@ -164,16 +190,34 @@ func (lr *loadRun) stop() (impact, error) {
 	if err != nil && !errors.Is(err, load.ErrCleanup) {
 		return impact{}, fmt.Errorf("client load: %w", err)
 	}
-	im := impactOf(res, lr.rebStart, lr.rebEnd)
+	im := impactOf(res, windowsOf(res.Spans), lr.rebStart, lr.rebEnd)
 	if err != nil {
 		return im, fmt.Errorf("client load: %w", err)
 	}
 	return im, nil
 }
 
-// impactOf summarises a load result around the rebalance window [from,
-// to] (offsets from the load's start). Pure.
-func impactOf(res load.Result, from, to time.Duration) impact {
+// windows are the client latencies around one rebalance: each window's
+// operations, and the before and after windows' together.
+type windows struct {
+	Before load.Latency `json:"before"`
+	During load.Latency `json:"during"`
+	After  load.Latency `json:"after"`
+	Around load.Latency `json:"before_and_after"`
+}
+
+// windowsOf reads the windows from the spans that startLoad and
+// runUnderLoad marked; a load that ended early has fewer, which read as
+// empty.
+func windowsOf(s load.Spans) windows {
+	return windows{Before: s.Latency(spanBefore), During: s.Latency(spanDuring), After: s.Latency(spanAfter),
+		Around: s.Latency(spanBefore, spanAfter)}
+}
+
+// impactOf summarises a load result with its windows w around the
+// rebalance [from, to] (offsets from the load's start; the per-second
+// figures use them). Pure.
+func impactOf(res load.Result, w windows, from, to time.Duration) impact {
 	var before, during, after []load.Second
 	for _, s := range res.Seconds {
 		lo := time.Duration(s.Second) * time.Second
@@ -188,15 +232,16 @@ func impactOf(res load.Result, from, to time.Duration) impact {
 		}
 	}
 	im := impact{
-		BeforeP99MS: windowP99(before), AfterP99MS: windowP99(after), DuringP99MS: windowP99(during),
-		Ops: res.Ops, WritesAcked: res.WritesAcked,
+		BeforeP99MS: ms(w.Before.P99), AfterP99MS: ms(w.After.P99), DuringP99MS: ms(w.During.P99),
+		DuringMaxMS: ms(w.During.Max),
+		Ops:         res.Ops, WritesAcked: res.WritesAcked,
 		Lost: res.Verify.Lost, Stale: res.Verify.Stale + res.Verify.Foreign, Unverified: res.Verify.Unverified,
 	}
-	if ref := windowP99(slices.Concat(before, after)); ref > 0 && im.DuringP99MS > 0 {
+	if ref := ms(w.Around.P99); ref > 0 && im.DuringP99MS > 0 {
 		im.Ratio = im.DuringP99MS / ref
 	}
-	for _, s := range during {
-		im.DuringMaxMS = max(im.DuringMaxMS, ms(s.Latency.Max))
+	if ref, d := secondsP99(slices.Concat(before, after)), secondsP99(during); ref > 0 && d > 0 {
+		im.SecondsRatio = d / ref
 	}
 	if len(res.Errors) > 0 {
 		im.Errors = map[string]int64{}
@@ -207,13 +252,10 @@ func impactOf(res load.Result, from, to time.Duration) impact {
 	return im
 }
 
-// windowP99 is a window's client p99, ms: the mean of its seconds' p99
-// weighted by their operations. The load keeps a histogram per second, not
-// per window, so a window's exact p99 is unknown; the weighted mean does
-// not grow with the window's length as the largest second's p99 would,
-// so a long and a short rebalance compare fairly. The slowest operation
-// is reported beside it (DuringMaxMS).
-func windowP99(secs []load.Second) float64 {
+// secondsP99 is the mean of secs' p99 weighted by their operations, ms:
+// the window p99 of earlier rounds, kept beside the exact one (see
+// impact.SecondsRatio).
+func secondsP99(secs []load.Second) float64 {
 	var sum float64
 	var n int64
 	for _, s := range secs {
@@ -230,20 +272,22 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // impactSummary is the median of a mode's runs as the table prints it.
 type impactSummary struct {
-	BeforeP99MS float64          `json:"p99_before_ms"`
-	AfterP99MS  float64          `json:"p99_after_ms"`
-	DuringP99MS float64          `json:"p99_during_ms"`
-	Ratio       float64          `json:"p99_ratio"`
-	DuringMaxMS float64          `json:"max_during_ms"`
-	Errors      map[string]int64 `json:"errors,omitempty"` // summed over the runs
-	Lost        int              `json:"lost"`             // summed over the runs
-	Stale       int              `json:"stale"`            // summed over the runs
+	BeforeP99MS float64 `json:"p99_before_ms"`
+	AfterP99MS  float64 `json:"p99_after_ms"`
+	DuringP99MS float64 `json:"p99_during_ms"`
+	Ratio       float64 `json:"p99_ratio"`
+	// SecondsRatio is the median of the runs' impact.SecondsRatio.
+	SecondsRatio float64          `json:"p99_seconds_ratio"`
+	DuringMaxMS  float64          `json:"max_during_ms"`
+	Errors       map[string]int64 `json:"errors,omitempty"` // summed over the runs
+	Lost         int              `json:"lost"`             // summed over the runs
+	Stale        int              `json:"stale"`            // summed over the runs
 }
 
 // summariseImpact returns the medians (and sums of errors, lost and
 // stale) of the runs that measured impact; nil when none did.
 func summariseImpact(runs []timedRun) *impactSummary {
-	var before, after, during, ratio, mx []float64
+	var before, after, during, ratio, secRatio, mx []float64
 	s := &impactSummary{}
 	for _, r := range runs {
 		im := r.Impact
@@ -253,6 +297,9 @@ func summariseImpact(runs []timedRun) *impactSummary {
 		before, after, during, mx = append(before, im.BeforeP99MS), append(after, im.AfterP99MS), append(during, im.DuringP99MS), append(mx, im.DuringMaxMS)
 		if im.Ratio > 0 {
 			ratio = append(ratio, im.Ratio)
+		}
+		if im.SecondsRatio > 0 {
+			secRatio = append(secRatio, im.SecondsRatio)
 		}
 		for k, v := range im.Errors {
 			if s.Errors == nil {
@@ -267,7 +314,7 @@ func summariseImpact(runs []timedRun) *impactSummary {
 		return nil
 	}
 	s.BeforeP99MS, s.AfterP99MS, s.DuringP99MS = median(before), median(after), median(during)
-	s.Ratio, s.DuringMaxMS = median(ratio), median(mx)
+	s.Ratio, s.SecondsRatio, s.DuringMaxMS = median(ratio), median(secRatio), median(mx)
 	return s
 }
 

@@ -403,9 +403,18 @@ func (r *results) printTable(w io.Writer) {
 	if r.hasImpact() {
 		fmt.Fprintf(w, "(client load: %d clients, %d ops/s, %d%% GET / %d%% SET on %d keys %q*, from the benchmark's process;\n", loadClients, loadRate, loadReadPercent, 100-loadReadPercent, loadKeys, loadPrefix)
 		fmt.Fprintf(w, " p99 in ms: before = the %.0f s before the rebalance less %d s warm-up, after = the %.0f s after it,\n", loadBaseline.Seconds(), loadWarmup, loadAfter.Seconds())
-		fmt.Fprintf(w, " during = start to end of the command, each the ops-weighted mean of per-second p99s;\n")
+		fmt.Fprintf(w, " during = start to end of the command, each the p99 of all the window's operations;\n")
 		fmt.Fprintf(w, " ratio = during / before and after together; lost/stale = acknowledged writes, read back after the run)\n")
 	}
+}
+
+// secondsText is the earlier rounds' per-second ratio of im, for
+// comparison, or "" without one.
+func secondsText(im *impactSummary) string {
+	if im.SecondsRatio <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  (mean of per-second p99s, as reported before: %.2fx)", im.SecondsRatio)
 }
 
 func (r *results) hasImpact() bool {
@@ -440,9 +449,9 @@ func (r *results) printImpact(w io.Writer) {
 		case m == nil || m.Impact == nil || m.Impact.Ratio <= 0:
 			fmt.Fprintf(w, "  %s: p99 during/around = n/a\n", name)
 		case goal:
-			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (goal <= %.2fx)  %s\n", name, m.Impact.Ratio, goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio))
+			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (goal <= %.2fx)  %s%s\n", name, m.Impact.Ratio, goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio), secondsText(m.Impact))
 		default:
-			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx\n", name, m.Impact.Ratio)
+			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx%s\n", name, m.Impact.Ratio, secondsText(m.Impact))
 		}
 	}
 	ratioLine("slotshift seed", seed, true)

@@ -40,7 +40,9 @@ type Result struct {
 	Errors     map[Kind]int64
 	Latency    Latency
 	Seconds    []Second
-	Verify     Verify
+	// Spans are the latencies between Mark calls (not serialised).
+	Spans  Spans `json:"-"`
+	Verify Verify
 }
 
 // ErrorCount is the number of failed operations (redirects followed are
@@ -144,6 +146,21 @@ func (g *Generator) Start(ctx context.Context) {
 	})
 }
 
+// Mark ends the current span of the run and starts the next (see
+// Result.Spans): a caller that changes what the cluster does, such as a
+// benchmark starting a rebalance, marks it to read the latency of each
+// phase exactly. Calls before Start or after Stop do nothing.
+func (g *Generator) Mark() {
+	select {
+	case <-g.stop:
+		return
+	default:
+	}
+	if g.rec != nil {
+		g.rec.mark(time.Now())
+	}
+}
+
 // Done is closed when the load phase has ended.
 func (g *Generator) Done() <-chan struct{} { return g.done }
 
@@ -168,7 +185,7 @@ func (g *Generator) Stop() (Result, error) {
 }
 
 func (g *Generator) finish() (Result, error) {
-	series, lat, errs := g.rec.finish(g.started.Add(g.elapsed))
+	series, lat, errs, spans := g.rec.finish(g.started.Add(g.elapsed))
 	opts := g.opts
 	opts.BeforeVerify, opts.OnSecond, opts.Password = nil, nil, ""
 	res := Result{
@@ -176,7 +193,7 @@ func (g *Generator) finish() (Result, error) {
 		Ops: g.ops.Load(), Reads: g.reads.Load(), Writes: g.writes.Load(),
 		WritesAcked: g.acked.Load(), WritesUnknown: g.unknown.Load(),
 		Moved: g.moved.Load(), Ask: g.ask.Load(),
-		Errors: errs, Latency: lat, Seconds: series,
+		Errors: errs, Latency: lat, Seconds: series, Spans: spans,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.opts.VerifyTimeout)
 	defer cancel()

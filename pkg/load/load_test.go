@@ -46,10 +46,20 @@ func TestRunHealthyClusterLosesNothing(t *testing.T) {
 	o.Duration, o.Rate, o.Clients, o.Keys = 2*time.Second, 1500, 4, 2000
 	o.ValueMin, o.ValueMax, o.ReadPercent = 16, 256, 50
 	start := time.Now()
-	res, err := Run(context.Background(), o)
+	g, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.Start(context.Background())
+	// A mark half-way splits the run into two spans.
+	time.Sleep(time.Second)
+	g.Mark()
+	<-g.Done()
+	res, err := g.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Mark() // after Stop: nothing
 	t.Logf("TIMING run of %s: %d ops (%d acked writes), p50 %s p99 %s max %s, read-back of %d keys in %s, total %s",
 		res.Elapsed.Round(time.Millisecond), res.Ops, res.WritesAcked, res.Latency.P50, res.Latency.P99, res.Latency.Max,
 		res.Verify.Keys, res.Verify.Elapsed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
@@ -76,6 +86,10 @@ func TestRunHealthyClusterLosesNothing(t *testing.T) {
 	l := res.Latency
 	if l.Count != res.Ops || l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max || l.P99 > 2*time.Second {
 		t.Errorf("latency %+v over %d ops", l, res.Ops)
+	}
+	a, b := res.Spans.Latency(0), res.Spans.Latency(1)
+	if res.Spans.Len() != 2 || a.Count == 0 || b.Count == 0 || a.Count+b.Count != res.Ops || res.Spans.Latency(0, 1) != l {
+		t.Errorf("%d spans: %+v and %+v, together %+v; want 2 that share the run's %d ops, together %+v", res.Spans.Len(), a, b, res.Spans.Latency(0, 1), res.Ops, l)
 	}
 	var sum int64
 	for i, s := range res.Seconds {

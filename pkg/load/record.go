@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -96,11 +97,14 @@ type Second struct {
 // recorder keeps latency and errors per second and for the whole run. An
 // operation counts in the second in which it completed.
 type recorder struct {
-	mu     sync.Mutex
-	start  time.Time
-	cur    Second
-	hist   *hdrhistogram.Histogram // the current second
-	total  *hdrhistogram.Histogram
+	mu    sync.Mutex
+	start time.Time
+	cur   Second
+	hist  *hdrhistogram.Histogram // the current second
+	total *hdrhistogram.Histogram
+	// spans are the latencies between marks (see Generator.Mark); the
+	// last is the current span.
+	spans  []*hdrhistogram.Histogram
 	errors map[Kind]int64
 	series []Second
 	onTick func(Second) // called, outside the lock, as each second closes
@@ -111,6 +115,7 @@ func newRecorder(start time.Time, onTick func(Second)) *recorder {
 		start:  start,
 		hist:   hdrhistogram.New(histMinUS, histMaxUS, histSigFigs),
 		total:  hdrhistogram.New(histMinUS, histMaxUS, histSigFigs),
+		spans:  []*hdrhistogram.Histogram{hdrhistogram.New(histMinUS, histMaxUS, histSigFigs)},
 		errors: map[Kind]int64{},
 		onTick: onTick,
 	}
@@ -123,6 +128,7 @@ func (r *recorder) record(now time.Time, took time.Duration, kind Kind) {
 	closed := r.advance(now)
 	_ = r.hist.RecordValue(min(us, histMaxUS))
 	_ = r.total.RecordValue(min(us, histMaxUS))
+	_ = r.spans[len(r.spans)-1].RecordValue(min(us, histMaxUS))
 	r.cur.Ops++
 	if kind != "" {
 		if r.cur.Errors == nil {
@@ -131,6 +137,15 @@ func (r *recorder) record(now time.Time, took time.Duration, kind Kind) {
 		r.cur.Errors[kind]++
 		r.errors[kind]++
 	}
+	r.mu.Unlock()
+	r.tick(closed)
+}
+
+// mark ends the current span and starts the next at now.
+func (r *recorder) mark(now time.Time) {
+	r.mu.Lock()
+	closed := r.advance(now)
+	r.spans = append(r.spans, hdrhistogram.New(histMinUS, histMaxUS, histSigFigs))
 	r.mu.Unlock()
 	r.tick(closed)
 }
@@ -166,16 +181,41 @@ func (r *recorder) tick(closed []Second) {
 }
 
 // finish closes the seconds up to now, and the current one when it saw
-// any operation, and returns the series, the whole run's latency and the
-// errors by kind.
-func (r *recorder) finish(now time.Time) ([]Second, Latency, map[Kind]int64) {
+// any operation, and returns the series, the whole run's latency, the
+// errors by kind and the spans. No operation is recorded after it.
+func (r *recorder) finish(now time.Time) ([]Second, Latency, map[Kind]int64, Spans) {
 	r.mu.Lock()
 	closed := r.advance(now)
 	if r.cur.Ops > 0 {
 		closed = append(closed, r.closeSecond())
 	}
 	series, lat, errs := append([]Second(nil), r.series...), latencyOf(r.total), maps.Clone(r.errors)
+	spans := Spans{h: slices.Clone(r.spans)}
 	r.mu.Unlock()
 	r.tick(closed)
-	return series, lat, errs
+	return series, lat, errs, spans
+}
+
+// Spans are the latencies of a run's spans, between the marks that
+// Generator.Mark set: span 0 runs from the start to the first mark, the
+// last from the last mark to the end. An operation counts in the span in
+// which it completed.
+type Spans struct {
+	h []*hdrhistogram.Histogram
+}
+
+// Len is the number of spans: one more than the marks.
+func (s Spans) Len() int { return len(s.h) }
+
+// Latency is the latency of the operations of the spans idx together: their
+// exact quantiles (to the histograms' 3 significant digits), not a mean of
+// each span's. An index out of range adds nothing.
+func (s Spans) Latency(idx ...int) Latency {
+	m := hdrhistogram.New(histMinUS, histMaxUS, histSigFigs)
+	for _, i := range idx {
+		if i >= 0 && i < len(s.h) {
+			m.Merge(s.h[i])
+		}
+	}
+	return latencyOf(m)
 }

@@ -116,7 +116,7 @@ func TestRecorderSeconds(t *testing.T) {
 	r.record(start.Add(900*time.Millisecond), 3*time.Millisecond, KindTimeout)
 	// Nothing completes in second 1; second 2 has one operation.
 	r.record(start.Add(2500*time.Millisecond), 10*time.Millisecond, "")
-	series, lat, errs := r.finish(start.Add(2600 * time.Millisecond))
+	series, lat, errs, _ := r.finish(start.Add(2600 * time.Millisecond))
 	if len(series) != 3 || series[0].Ops != 2 || series[1].Ops != 0 || series[2].Ops != 1 {
 		t.Fatalf("series %+v, want 2, 0, 1 operations", series)
 	}
@@ -131,6 +131,84 @@ func TestRecorderSeconds(t *testing.T) {
 	}
 	if fmt.Sprint(ticked) != "[0 1 2]" {
 		t.Errorf("ticks %v", ticked)
+	}
+}
+
+// TestRecorderSpans: marks cut the run into spans whose latency is exact
+// over their operations, alone or together, which a mean of per-second
+// quantiles is not: one slow second among many quiet ones moves that mean
+// but not the p99 of all their operations.
+func TestRecorderSpans(t *testing.T) {
+	start := time.Unix(1000, 0)
+	r := newRecorder(start, nil)
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	// Span 0: 100 operations of 1 ms in the first second.
+	for i := range 100 {
+		r.record(at(time.Duration(i)*time.Millisecond), time.Millisecond, "")
+	}
+	r.mark(at(time.Second))
+	// Span 1: 20 quiet seconds of 100 operations each at 1 ms, then one
+	// second whose 100 operations took 9 ms.
+	for sec := 1; sec <= 21; sec++ {
+		took := time.Millisecond
+		if sec == 21 {
+			took = 9 * time.Millisecond
+		}
+		for i := range 100 {
+			r.record(at(time.Duration(sec)*time.Second+time.Duration(i)*time.Millisecond), took, "")
+		}
+	}
+	r.mark(at(22 * time.Second))
+	// Span 2: 100 operations of 3 ms.
+	for i := range 100 {
+		r.record(at(22*time.Second+time.Duration(i)*time.Millisecond), 3*time.Millisecond, "")
+	}
+	series, _, _, spans := r.finish(at(23 * time.Second))
+	if spans.Len() != 3 {
+		t.Fatalf("%d spans, want 3", spans.Len())
+	}
+	near := func(got, want time.Duration) bool { return got > want*99/100 && got < want*101/100 }
+	// 100 of 2,100 operations (4.8%) took 9 ms: the span's p99 is 9 ms.
+	if l := spans.Latency(1); l.Count != 2100 || !near(l.P99, 9*time.Millisecond) || !near(l.P50, time.Millisecond) {
+		t.Errorf("span 1: %+v, want 2100 ops, p50 1 ms, p99 9 ms", l)
+	}
+	// Spans 0 and 2 together: half took 1 ms, half 3 ms.
+	if l := spans.Latency(0, 2); l.Count != 200 || !near(l.P99, 3*time.Millisecond) || !near(l.P50, time.Millisecond) {
+		t.Errorf("spans 0 and 2: %+v, want 200 ops, p50 1 ms, p99 3 ms", l)
+	}
+	if l := spans.Latency(0, 1, 2); l.Count != 2300 || !near(l.Max, 9*time.Millisecond) {
+		t.Errorf("all spans: %+v, want 2300 ops, max 9 ms", l)
+	}
+	if l := spans.Latency(3, -1); l.Count != 0 {
+		t.Errorf("spans out of range: %+v, want nothing", l)
+	}
+	// Marks do not change the seconds.
+	if len(series) != 23 || series[21].Latency.Count != 100 || !near(series[21].Latency.P99, 9*time.Millisecond) {
+		t.Errorf("%d seconds, second 21 %+v", len(series), series[21].Latency)
+	}
+	// A rarer slow second (10 slow operations among 1,910) stays out of
+	// the p99 of all operations, but not out of the mean of per-second p99s.
+	r2 := newRecorder(start, nil)
+	for sec := range 20 {
+		n, took := 100, time.Millisecond
+		if sec == 10 {
+			n, took = 10, 9*time.Millisecond
+		}
+		for i := range n {
+			r2.record(at(time.Duration(sec)*time.Second+time.Duration(i)*time.Millisecond), took, "")
+		}
+	}
+	secs, _, _, sp := r2.finish(at(20 * time.Second))
+	if l := sp.Latency(0); !near(l.P99, time.Millisecond) {
+		t.Errorf("p99 of all operations %v, want 1 ms: 10 slow of 1,910 is under 1%%", l.P99)
+	}
+	var sum, n float64
+	for _, s := range secs {
+		sum += float64(s.Latency.P99) * float64(s.Latency.Count)
+		n += float64(s.Latency.Count)
+	}
+	if mean := time.Duration(sum / n); mean <= time.Millisecond*101/100 {
+		t.Errorf("ops-weighted mean of per-second p99 %v: the slow second should lift it above 1 ms", mean)
 	}
 }
 
