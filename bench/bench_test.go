@@ -511,7 +511,7 @@ func second(i int, ops int64, p99, maxMS float64, errs map[load.Kind]int64) load
 
 func TestImpactOf(t *testing.T) {
 	res := load.Result{
-		Ops: 7000, WritesAcked: 3000,
+		Ops: 7000, WritesAcked: 3000, Moved: 12, Ask: 5,
 		Errors: map[load.Kind]int64{load.KindTryAgain: 2, load.KindTimeout: 1},
 		Seconds: []load.Second{
 			second(0, 1000, 50, 80, nil), // warm-up: left out
@@ -547,7 +547,7 @@ func TestImpactOf(t *testing.T) {
 	if want := ((4*500 + 8*1500) / 2000.0) / (18 / 5.0); math.Abs(im.SecondsRatio-want) > 1e-9 {
 		t.Errorf("seconds ratio %v, want %v", im.SecondsRatio, want)
 	}
-	if im.Lost != 1 || im.Stale != 3 || im.Unverified != 3 || im.Ops != 7000 || im.WritesAcked != 3000 {
+	if im.Lost != 1 || im.Stale != 3 || im.Unverified != 3 || im.Ops != 7000 || im.WritesAcked != 3000 || im.Moved != 12 || im.Ask != 5 {
 		t.Errorf("impact %+v", im)
 	}
 	if got := errorsText(im.Errors); got != "timeout=1 tryagain=2" {

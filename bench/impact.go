@@ -65,6 +65,11 @@ type impact struct {
 	DuringMaxMS float64 `json:"max_during_ms"`
 	Ops         int64   `json:"ops"`
 	WritesAcked int64   `json:"writes_acked"`
+	// Moved and Ask count the redirects the client followed over the
+	// whole load: each costs its operation a second round trip, so a
+	// slow migration that spreads them out adds them to the tail.
+	Moved int64 `json:"moved"`
+	Ask   int64 `json:"ask"`
 	// Errors counts failed operations by kind over the whole load run.
 	Errors map[string]int64 `json:"errors,omitempty"`
 	// Lost and Stale count acknowledged writes that the read-back after
@@ -234,7 +239,7 @@ func impactOf(res load.Result, w windows, from, to time.Duration) impact {
 	im := impact{
 		BeforeP99MS: ms(w.Before.P99), AfterP99MS: ms(w.After.P99), DuringP99MS: ms(w.During.P99),
 		DuringMaxMS: ms(w.During.Max),
-		Ops:         res.Ops, WritesAcked: res.WritesAcked,
+		Ops:         res.Ops, WritesAcked: res.WritesAcked, Moved: res.Moved, Ask: res.Ask,
 		Lost: res.Verify.Lost, Stale: res.Verify.Stale + res.Verify.Foreign, Unverified: res.Verify.Unverified,
 	}
 	if ref := ms(w.Around.P99); ref > 0 && im.DuringP99MS > 0 {
