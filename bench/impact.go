@@ -58,8 +58,9 @@ type impact struct {
 	// ops-weighted mean of per-second p99s during over the same mean
 	// before and after (see secondsP99). A long window collects the
 	// machine's rare slow seconds, which a 12 s reference mostly misses,
-	// so it reads a long rebalance high: 10 s of nothing read 0.94× and
-	// 120 s of nothing 1.32× on this project's machine.
+	// so it reads a long rebalance high: around 120 s of nothing it read
+	// 1.32× in one run on this project's machine, and 1.17× in another
+	// whose operations' p99 read 1.11×.
 	SecondsRatio float64 `json:"p99_seconds_ratio"`
 	// DuringMaxMS is the slowest operation in the rebalance window, ms.
 	DuringMaxMS float64 `json:"max_during_ms"`
