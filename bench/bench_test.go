@@ -749,9 +749,29 @@ func TestPingCallsAndScalePrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Why = abortReason(path, errors.New("slotshift: exit code 1"))
+	s.KeysMoved, s.Holds, s.HeldSeconds, s.HoldsUnknown = stoppedAt(path)
 	s.print(&out)
 	if !strings.Contains(out.String(), "DID NOT FINISH (aborted, held past its timeout or failed): aborted after 1 batch(es): latency_avg 113.2ms > abort 50ms") || strings.Contains(out.String(), "no abort") {
 		t.Errorf("aborted run prints %q", out.String())
+	}
+	if !strings.Contains(out.String(), "0 keys moved before it stopped") || !strings.Contains(out.String(), "holds 0 (0.0 s)") {
+		t.Errorf("aborted run with a gates check and no rebalance section prints %q", out.String())
+	}
+
+	// An interrupted run: its report has the keys it moved but no gates
+	// check, so its holds are not counted rather than printed as none.
+	rep = report.Report{Rebalance: &report.RebalanceSection{KeysMoved: 3395}, Checks: []report.Check{{ID: "rebalance.plan", Status: report.Pass}}}
+	if b, err := json.Marshal(rep); err != nil || os.WriteFile(path, b, 0o600) != nil {
+		t.Fatal(err)
+	}
+	s.KeysMoved, s.Holds, s.HeldSeconds, s.HoldsUnknown = stoppedAt(path)
+	out.Reset()
+	s.print(&out)
+	if !strings.Contains(out.String(), "3395 keys moved before it stopped") || !strings.Contains(out.String(), "holds not counted") {
+		t.Errorf("interrupted run prints %q", out.String())
+	}
+	if keys, _, _, unknown := stoppedAt(filepath.Join(t.TempDir(), "none.json")); keys != 0 || !unknown {
+		t.Errorf("no report: %d keys, unknown %v", keys, unknown)
 	}
 }
 

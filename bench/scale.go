@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,11 @@ type scaleResult struct {
 	HeldSeconds float64 `json:"held_s"`
 	// Aborted is false when the run finished; a run that did not finish
 	// (an abort, a hold past the timeout, an error) fails the benchmark.
-	Aborted bool `json:"aborted"`
+	// KeysMoved is then what its report says it moved before it stopped,
+	// and HoldsUnknown says that the report had no count of its holds (a
+	// run interrupted before its gates check was written).
+	Aborted      bool `json:"aborted"`
+	HoldsUnknown bool `json:"holds_unknown,omitempty"`
 	// Why is the line of slotshift's output that says why it stopped.
 	Why string `json:"why,omitempty"`
 	// PingsPerS are the PINGs per second each node answered during the
@@ -82,7 +87,9 @@ func (b *bench) scale(ctx context.Context, rc runConfig, masters int) error {
 	sr.Holds, sr.HeldSeconds = tr.Holds, tr.HeldSeconds
 	runErr := err
 	if runErr != nil {
-		sr.Aborted, sr.Why = true, abortReason(filepath.Join(c.dir, "reports", "rebalance.json"), runErr)
+		path := filepath.Join(c.dir, "reports", "rebalance.json")
+		sr.Aborted, sr.Why = true, abortReason(path, runErr)
+		sr.KeysMoved, sr.Holds, sr.HeldSeconds, sr.HoldsUnknown = stoppedAt(path)
 	}
 	after, err := c.pings(ctx)
 	if err != nil {
@@ -150,6 +157,28 @@ func abortReason(path string, err error) string {
 	return first
 }
 
+// stoppedAt reads what a run that did not finish had done, from its
+// report at path: the keys it moved and its holds, with unknown set when
+// the report has no rebalance.gates check to count them (or no report).
+func stoppedAt(path string) (keys int64, holds int, held float64, unknown bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, 0, true
+	}
+	var rep report.Report
+	if json.Unmarshal(b, &rep) != nil {
+		return 0, 0, 0, true
+	}
+	if rep.Rebalance != nil {
+		keys = rep.Rebalance.KeysMoved
+	}
+	if !slices.ContainsFunc(rep.Checks, func(c report.Check) bool { return c.ID == "rebalance.gates" }) {
+		return keys, 0, 0, true
+	}
+	holds, held = gateHolds(rep.Checks)
+	return keys, holds, held, false
+}
+
 func minMedianMax(xs []float64) (float64, float64, float64) {
 	if len(xs) == 0 {
 		return 0, 0, 0
@@ -165,12 +194,16 @@ func minMedianMax(xs []float64) (float64, float64, float64) {
 func (s *scaleResult) print(w io.Writer) {
 	fmt.Fprintf(w, "at scale: %d loaded masters + %d empty, %d keys, slotshift seed, no client load, cluster-node-timeout %d ms\n",
 		s.Masters, s.Added, s.Keys, scaleNodeTimeoutMS)
-	end := "no abort"
+	end, moved, holds := "no abort", "keys moved", fmt.Sprintf("holds %d (%.1f s)", s.Holds, s.HeldSeconds)
 	if s.Aborted {
 		end = "DID NOT FINISH (aborted, held past its timeout or failed): " + s.Why
+		moved = "keys moved before it stopped"
 	}
-	fmt.Fprintf(w, "  %.2f s, %d keys moved, CPU %.2f s, peak RSS %.0f MB, holds %d (%.1f s), %s\n",
-		s.Seconds, s.KeysMoved, s.CPUSeconds, s.MaxRSSMB, s.Holds, s.HeldSeconds, end)
+	if s.HoldsUnknown {
+		holds = "holds not counted (its report has no gates check)"
+	}
+	fmt.Fprintf(w, "  %.2f s, %d %s, CPU %.2f s, peak RSS %.0f MB, %s, %s\n",
+		s.Seconds, s.KeysMoved, moved, s.CPUSeconds, s.MaxRSSMB, holds, end)
 	fmt.Fprintf(w, "  PINGs per node per second during the run: min %.1f, median %.1f, max %.1f\n",
 		s.PingsPerSMin, s.PingsPerSMedian, s.PingsPerSMax)
 }
