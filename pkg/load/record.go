@@ -101,9 +101,8 @@ type recorder struct {
 	start time.Time
 	cur   Second
 	hist  *hdrhistogram.Histogram // the current second
-	total *hdrhistogram.Histogram
 	// spans are the latencies between marks (see Generator.Mark); the
-	// last is the current span.
+	// last is the current span. Together they are the whole run's.
 	spans  []*hdrhistogram.Histogram
 	errors map[Kind]int64
 	series []Second
@@ -114,7 +113,6 @@ func newRecorder(start time.Time, onTick func(Second)) *recorder {
 	return &recorder{
 		start:  start,
 		hist:   hdrhistogram.New(histMinUS, histMaxUS, histSigFigs),
-		total:  hdrhistogram.New(histMinUS, histMaxUS, histSigFigs),
 		spans:  []*hdrhistogram.Histogram{hdrhistogram.New(histMinUS, histMaxUS, histSigFigs)},
 		errors: map[Kind]int64{},
 		onTick: onTick,
@@ -127,7 +125,6 @@ func (r *recorder) record(now time.Time, took time.Duration, kind Kind) {
 	r.mu.Lock()
 	closed := r.advance(now)
 	_ = r.hist.RecordValue(min(us, histMaxUS))
-	_ = r.total.RecordValue(min(us, histMaxUS))
 	_ = r.spans[len(r.spans)-1].RecordValue(min(us, histMaxUS))
 	r.cur.Ops++
 	if kind != "" {
@@ -189,9 +186,10 @@ func (r *recorder) finish(now time.Time) ([]Second, Latency, map[Kind]int64, Spa
 	if r.cur.Ops > 0 {
 		closed = append(closed, r.closeSecond())
 	}
-	series, lat, errs := append([]Second(nil), r.series...), latencyOf(r.total), maps.Clone(r.errors)
+	series, errs := append([]Second(nil), r.series...), maps.Clone(r.errors)
 	spans := Spans{h: slices.Clone(r.spans)}
 	r.mu.Unlock()
+	lat := spans.Latency(spans.all()...)
 	r.tick(closed)
 	return series, lat, errs, spans
 }
@@ -206,6 +204,15 @@ type Spans struct {
 
 // Len is the number of spans: one more than the marks.
 func (s Spans) Len() int { return len(s.h) }
+
+// all returns the index of every span.
+func (s Spans) all() []int {
+	idx := make([]int, len(s.h))
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
 
 // Latency is the latency of the operations of the spans idx together: their
 // exact quantiles (to the histograms' 3 significant digits), not a mean of

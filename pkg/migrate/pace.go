@@ -273,13 +273,29 @@ func (o PacerOptions) used(obs Observation) float64 {
 func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 	next := o.decide(cur, obs, now)
 	next.floorAt = floorSince(cur, next, o, now)
-	if !next.slowest(o) {
-		next.overAt = time.Time{}
-	}
+	next.overAt, next.Exhausted = o.exhaustion(cur, next, now)
 	return next
 }
 
-// decide is Decide but for floorAt.
+// exhaustion returns next's overAt and Exhausted: the slowest pace is
+// exhausted once it has read over budget, on readings taken at least
+// Settle after it got there, for Settle. A missing reading changes
+// nothing; one within budget, or a pace above the slowest, starts again.
+func (o PacerOptions) exhaustion(cur, next Pace, now time.Time) (time.Time, bool) {
+	switch {
+	case next.Verdict == VerdictStale:
+		return cur.overAt, cur.Exhausted
+	case next.BudgetUsed <= 1 || !cur.slowest(o) || now.Sub(cur.floorAt) < o.Settle:
+		return time.Time{}, false
+	}
+	over := cur.overAt
+	if over.IsZero() {
+		over = now
+	}
+	return over, now.Sub(over) >= o.Settle
+}
+
+// decide is Decide but for floorAt, overAt and Exhausted.
 func (o PacerOptions) decide(cur Pace, obs Observation, now time.Time) Pace {
 	next := cur
 	next.At = now
@@ -293,17 +309,6 @@ func (o PacerOptions) decide(cur Pace, obs Observation, now time.Time) Pace {
 	next.budgetP99, next.budgetAvg = o.BudgetP99, o.BudgetAvg
 	switch {
 	case u > 1:
-		// Exhausted: the slowest pace reads over budget on readings
-		// taken at least Settle after the pace got there, and has for
-		// Settle.
-		next.overAt = time.Time{}
-		if cur.slowest(o) && now.Sub(cur.floorAt) >= o.Settle {
-			next.overAt = cur.overAt
-			if next.overAt.IsZero() {
-				next.overAt = now
-			}
-		}
-		next.Exhausted = !next.overAt.IsZero() && now.Sub(next.overAt) >= o.Settle
 		if !cur.cutAt.IsZero() && now.Sub(cur.cutAt) < o.Settle && u <= cur.cutUsed {
 			next.Verdict = VerdictSettle
 			return next
@@ -315,10 +320,8 @@ func (o PacerOptions) decide(cur Pace, obs Observation, now time.Time) Pace {
 		next.cutAt, next.cutUsed = now, u
 	case u >= o.Headroom:
 		next.Verdict = VerdictHold
-		next.Exhausted, next.overAt = false, time.Time{}
 	default:
 		next.Verdict = VerdictFaster
-		next.Exhausted, next.overAt = false, time.Time{}
 		switch {
 		case cur.Rest > 0:
 			next.Rest = max(0, cur.Rest-o.RestStep)
