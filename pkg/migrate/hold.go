@@ -39,6 +39,7 @@ import (
 func (r *run) waitGates(ctx context.Context, moves []plan.Move) (gate.Decision, error) {
 	deadline := time.Now().Add(r.e.opts.HoldTimeout)
 	rm := &remeasure{r: r}
+	defer rm.unquiet()
 	srcs, nodes := sourcesOf(moves), nodesOf(moves)
 	stopped := false
 	defer func() {
@@ -283,30 +284,50 @@ func steeredGate(g string) bool {
 // exhausted parks its moves at a slot boundary and sends nothing, and a
 // hold there on a baseline measured in a calm moment never ended, as the
 // nodes' idle latency stayed over it (a seed run held 284 s so).
+//
+// A hold that lasts RebaselineAfter with sources still sending quiets
+// them (Pacer.Quiet) until it has measured: with fifty sources, some
+// source always sent at its slowest pace, the hold never saw an idle
+// moment, and a run at scale held 6m43s on one master whose baseline was
+// drawn in an unusually calm moment (0.97 ms against the masters' median
+// of 7.17 ms).
 type remeasure struct {
 	r         *run
+	since     time.Time // the hold's first look
 	idleSince time.Time
 	mark      uint64 // Pacer.Activity's count at idleSince
 	done      bool
+	release   func() // ends the quiet; nil when the pacer is not quieted
 }
 
 // tick notes one more look at the hold d; it measures the baseline again
-// when the hold has been idle long enough. It returns ctx's error only.
+// when the hold has been idle long enough, and quiets the sources when it
+// has lasted that long without. It returns ctx's error only.
 func (m *remeasure) tick(ctx context.Context, d gate.Decision) error {
 	r := m.r
 	if r.e.opts.Rebaseline == nil || r.e.opts.Pacer == nil || m.done {
 		m.idleSince = time.Time{}
 		return nil
 	}
+	now := time.Now()
+	if m.since.IsZero() {
+		m.since = now
+	}
 	n, busy := r.e.opts.Pacer.Activity()
 	switch {
 	case busy || (!m.idleSince.IsZero() && n != m.mark):
 		m.idleSince = time.Time{}
 	case m.idleSince.IsZero():
-		m.idleSince, m.mark = time.Now(), n
-	case time.Since(m.idleSince) >= r.e.opts.RebaselineAfter:
+		m.idleSince, m.mark = now, n
+	case now.Sub(m.idleSince) >= r.e.opts.RebaselineAfter:
 		m.done = true
+		defer m.unquiet()
 		return r.rebaseline(ctx, m.idleSince, d)
+	}
+	if m.idleSince.IsZero() && m.release == nil && now.Sub(m.since) >= r.e.opts.RebaselineAfter {
+		r.e.opts.Log.Info("latency hold with sources sending: quieting them to measure the latency baseline again",
+			"held", now.Sub(m.since).Round(time.Millisecond), "reason", d.Reason())
+		m.release = r.e.opts.Pacer.Quiet()
 	}
 	return nil
 }
@@ -332,18 +353,33 @@ func (r *run) rebaseline(ctx context.Context, idle time.Time, d gate.Decision) e
 	return nil
 }
 
-// reset starts the idle span again (the hold changed its kind).
-func (m *remeasure) reset() { m.idleSince = time.Time{} }
+// reset starts the hold's spans again (the hold changed its kind), and
+// lets the sources send.
+func (m *remeasure) reset() {
+	m.since, m.idleSince = time.Time{}, time.Time{}
+	m.unquiet()
+}
+
+// unquiet lets the sources send again, if tick quieted them.
+func (m *remeasure) unquiet() {
+	if m.release != nil {
+		m.release()
+		m.release = nil
+	}
+}
 
 // variationHold reports whether d holds on latency variation readings
-// alone (relative to the baseline), and nothing else.
+// alone (relative to the baseline), and nothing else. An abort awaiting
+// its second look is such a hold when every reading it aborts on is a
+// variation: the look pauses the sources, and a variation that outlasts
+// that idle span is measured again rather than looked at once more.
 func variationHold(d gate.Decision) bool {
 	if d.Verdict != gate.Hold {
 		return false
 	}
 	n := 0
 	for _, rd := range d.Readings {
-		if rd.Decision == gate.Hold.String() {
+		if rd.Decision == gate.Hold.String() || rd.Decision == gate.Abort.String() {
 			if rd.Gate != gate.GateVariationP99 && rd.Gate != gate.GateVariationAvg {
 				return false
 			}

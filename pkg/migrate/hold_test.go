@@ -271,9 +271,11 @@ func mustLast(t *testing.T, p *Pacer, addr string) Pace {
 
 // TestWaitGatesRebaselinesWhenIdle: an exhausted hold with nothing sent
 // measures the baseline again once, after RebaselineAfter, whether or not
-// a batch is in flight (its moves park at a slot boundary); with a
-// pipeline under way, or one begun every 40ms, or after that one look, it
-// only holds.
+// a batch is in flight (its moves park at a slot boundary). With a
+// pipeline under way that never ends, or after that one look, it only
+// holds. With a pipeline begun every 40ms, it quiets the sources after
+// RebaselineAfter, measures once they have sent nothing for
+// RebaselineAfter more, and lets them send again.
 func TestWaitGatesRebaselinesWhenIdle(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	lat := &fakeLatency{}
@@ -307,9 +309,11 @@ func TestWaitGatesRebaselinesWhenIdle(t *testing.T) {
 	}
 	p.Sent("b", "target", 10, ms(1))
 
-	// A pipeline begun and sent every 40ms: each restarts the idle span.
+	// A pipeline begun and sent every 40ms: each restarts the idle span,
+	// until the hold quiets the sources.
 	stop := make(chan struct{})
 	sending := make(chan struct{})
+	var begun atomic.Int64 // UnixNano of the latest pipeline begun
 	go func() {
 		defer close(sending)
 		for {
@@ -319,23 +323,42 @@ func TestWaitGatesRebaselinesWhenIdle(t *testing.T) {
 			case <-time.After(40 * time.Millisecond):
 			}
 			if _, err := p.Wait(ctx, "b", "target"); err == nil {
+				begun.Store(time.Now().UnixNano())
 				p.Sent("b", "target", 10, 0)
 			}
 		}
 	}()
-	d, err, _ := run(400*time.Millisecond, true)
+	var measuredAt atomic.Int64
+	r := holdRun(&fakeGate{}, p, time.Second)
+	r.e.opts.RebaselineAfter = 100 * time.Millisecond
+	r.e.opts.Rebaseline = func(context.Context) error {
+		measuredAt.Store(time.Now().UnixNano())
+		calls.Add(1)
+		if begun.Load() > time.Now().Add(-100*time.Millisecond).UnixNano() {
+			t.Error("measured with a pipeline begun within RebaselineAfter")
+		}
+		return nil
+	}
+	start := time.Now()
+	d, err := r.waitGates(ctx, from("a"))
+	if !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 1 {
+		t.Fatalf("with pipelines every 40ms: %v, %v, %d re-measures; want a hold after one", d, err, calls.Load())
+	}
+	if el := time.Unix(0, measuredAt.Load()).Sub(start); el < 200*time.Millisecond {
+		t.Errorf("measured %v into the hold, before RebaselineAfter of sending and RebaselineAfter quiet", el)
+	}
+	if b := time.Unix(0, begun.Load()); !b.After(time.Unix(0, measuredAt.Load())) {
+		t.Errorf("the source sent nothing after the measurement (last at %v): still quiet", b)
+	}
 	close(stop)
 	<-sending
-	if !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 0 {
-		t.Fatalf("with pipelines every 40ms: %v, %v, %d re-measures; want a hold and none", d, err, calls.Load())
-	}
 
-	if d, err, _ := run(500*time.Millisecond, false); !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 1 {
-		t.Fatalf("re-measure that does not help: %v, %v, %d re-measures; want a hold after one", d, err, calls.Load())
+	if d, err, _ := run(500*time.Millisecond, false); !errors.Is(err, gate.ErrHoldTimeout) || calls.Load() != 2 {
+		t.Fatalf("re-measure that does not help: %v, %v, %d re-measures; want a hold after one more", d, err, calls.Load())
 	}
 	parked := &batchRun{done: make(chan struct{})} // in flight, sending nothing
 	d, err, el := run(time.Minute, true, parked)
-	if err != nil || d.Verdict != gate.Proceed || calls.Load() != 2 || p.Exhausted("a") {
+	if err != nil || d.Verdict != gate.Proceed || calls.Load() != 3 || p.Exhausted("a") {
 		t.Fatalf("re-measure that helps: %v, %v, %d re-measures in all, exhausted %v; want proceed after a second", d, err, calls.Load(), p.Exhausted("a"))
 	}
 	if el < 100*time.Millisecond {
@@ -414,9 +437,26 @@ func (w *waitingGate) Wait(ctx context.Context) (gate.Decision, error) {
 	}
 }
 
+// awaitingLook is an abort on gates of node demoted to a hold until its
+// second look, as the gate monitor reports it.
+func awaitingLook(node string, gates ...string) gate.Decision {
+	d := gate.Decision{Verdict: gate.Hold}
+	for i, g := range gates {
+		d.Readings = append(d.Readings, gate.Reading{Gate: g, Node: node, Value: 300, Abort: 100, Decision: gate.Abort.String()})
+		r := g + " on " + node
+		if i == 0 {
+			r = "abort awaits a second look: " + r
+		}
+		d.Reasons = append(d.Reasons, r)
+	}
+	return d
+}
+
 // TestVariationHoldRemeasuresWhenIdle: a variation hold on a node the
 // pacer does not steer (a target) with nothing in flight measures the
-// baseline again, once; a hold on anything else never does.
+// baseline again, once, and so does an abort on variation awaiting its
+// second look (the look pauses the sources: a variation that outlasts
+// that idle span is not the run's); a hold on anything else never does.
 func TestVariationHoldRemeasuresWhenIdle(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	lat := &fakeLatency{}
@@ -430,6 +470,8 @@ func TestVariationHoldRemeasuresWhenIdle(t *testing.T) {
 	}{
 		{"variation on the target", latencyHold("b", gate.GateVariationP99, gate.GateVariationAvg), 1},
 		{"absolute latency on the target", latencyHold("b", gate.GateLatencyP99), 0},
+		{"an abort on variation awaiting its look", awaitingLook("b", gate.GateVariationP99), 1},
+		{"an abort on absolute latency awaiting its look", awaitingLook("b", gate.GateLatencyP99), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := &waitingGate{fakeGate{cur: tc.hold}}

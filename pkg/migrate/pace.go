@@ -371,6 +371,9 @@ type Pacer struct {
 	lastExhausted Pace
 	// pipelines counts the pipelines begun, of any source.
 	pipelines uint64
+	// quiet counts the Quiet calls not yet released: while it is above
+	// zero no source begins a pipeline.
+	quiet int
 	// sleep rests d or until ctx ends; nil is a timer. Tests replace it
 	// to see the rests without timing them.
 	sleep func(ctx context.Context, d time.Duration)
@@ -655,6 +658,25 @@ func (p *Pacer) Sent(addr, dst string, keys int64, took time.Duration) {
 		n.busy = took
 		n.sending = false
 		n.route(dst, p.opts.Now())
+	}
+}
+
+// Quiet stops every source before its next pipeline, as Paused does,
+// until the returned function is called (once; later calls do nothing).
+// Quiets nest: the sources send again when the last is released. A hold
+// uses it to measure the baseline with nothing of the run's load on the
+// nodes (see remeasure).
+func (p *Pacer) Quiet() (release func()) {
+	p.mu.Lock()
+	p.quiet++
+	p.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.mu.Lock()
+			p.quiet--
+			p.mu.Unlock()
+		})
 	}
 }
 

@@ -80,15 +80,15 @@ func (p *Pacer) Steers(addr string) bool {
 	return false
 }
 
-// paused waits while PacerOptions.Paused reports true, or until ctx ends.
-// Before it waits, addr's pace is judged on the reading that began the
-// pause (see judgePaused).
+// paused waits while PacerOptions.Paused reports true or the pacer is
+// quiet (Quiet), or until ctx ends. Before it waits, addr's pace is judged
+// on the reading that began the pause (see judgePaused).
 func (p *Pacer) paused(ctx context.Context, addr string) error {
-	if p.opts.Paused == nil || !p.opts.Paused() {
+	if !p.isPaused() {
 		return nil
 	}
 	p.judgePaused(addr)
-	for p.opts.Paused() {
+	for p.isPaused() {
 		t := time.NewTimer(pausePoll)
 		select {
 		case <-ctx.Done():
@@ -105,11 +105,22 @@ func (p *Pacer) paused(ctx context.Context, addr string) error {
 	return nil
 }
 
+// isPaused reports whether no source may begin a pipeline now: an abort
+// awaits its second look (PacerOptions.Paused), or a hold has quieted the
+// pacer (Quiet).
+func (p *Pacer) isPaused() bool {
+	p.mu.Lock()
+	quiet := p.quiet > 0
+	p.mu.Unlock()
+	return quiet || (p.opts.Paused != nil && p.opts.Paused())
+}
+
 // judgePaused cuts addr's pace, once per pause, if the latency of addr or
 // of a target it sends to is over budget now, whenever it last decided.
 //
 // A pause is an abort awaiting its second look: a node read over an abort
-// limit, which is beyond any budget. The reading that began it is in the
+// limit, which is beyond any budget (or a hold that quieted the sources
+// to measure the baseline again, over budget too). The reading that began it is in the
 // latency window now, but a look that clears restarts the window from its
 // own calm samples. A source that waited for its next window to decide
 // would then never see the reading, speed up again, and begin the next

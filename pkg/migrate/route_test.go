@@ -113,6 +113,37 @@ func TestPacerPaused(t *testing.T) {
 	}
 }
 
+// TestPacerQuiet: no pipeline is sent while any Quiet is unreleased;
+// releasing one twice does not release another.
+func TestPacerQuiet(t *testing.T) {
+	p := NewPacer(&fakeLatency{}, PacerOptions{BudgetP99: ms(20)})
+	first, second := p.Quiet(), p.Quiet()
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Wait(context.Background(), "src", "dst")
+		done <- err
+	}()
+	first()
+	first()
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned with one quiet left: %v", err)
+	case <-time.After(10 * pausePoll):
+	}
+	if n, busy := p.Activity(); n != 0 || busy {
+		t.Errorf("Activity while quiet = %d, %v; want nothing begun", n, busy)
+	}
+	second()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Wait after the quiet: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not return after the last quiet was released")
+	}
+}
+
 // TestPacerCutsOnPause: a pause (an abort awaiting its second look) judges
 // each waiting source at once on the reading that began it, whenever the
 // source last decided; it cuts once per pause, and never speeds a source
