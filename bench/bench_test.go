@@ -153,13 +153,15 @@ func TestParseModes(t *testing.T) {
 }
 
 func TestParseFlagsRejectsNonsense(t *testing.T) {
-	for _, args := range [][]string{{"-keys", "10"}, {"-runs", "0"}, {"-modes", "x"}, {"extra"}, {"-idle", "500ms"}} {
+	for _, args := range [][]string{{"-keys", "10"}, {"-runs", "0"}, {"-modes", "x"}, {"extra"}, {"-idle", "500ms"},
+		{"-seed-hold", "0"}, {"-seed-hold", "100"}, {"-seed-hold", "50", "-seed-abort", "40"}} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseFlags(%v): no error", args)
 		}
 	}
 	cfg, err := parseFlags(nil, &bytes.Buffer{})
-	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 6 || !cfg.load || cfg.idle != 10*time.Second {
+	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 6 || !cfg.load || cfg.idle != 10*time.Second ||
+		cfg.seedHold != 10 || cfg.seedAbort != 100 {
 		t.Fatalf("defaults = %+v, %v", cfg, err)
 	}
 }
@@ -579,7 +581,7 @@ func TestGateHolds(t *testing.T) {
 // variation gate went, and that it carries the gate when the parser knows
 // it.
 func TestSeedGates(t *testing.T) {
-	gates, note := seedGates(100)
+	gates, note := seedGates(seedHoldPercent, 100)
 	c := &benchCluster{nodes: []*sandbox.Process{{Port: 30001}, {Port: 30002}, {Port: 30003}, {Port: 30004}}}
 	yml := append(inventoryYAML(c, 1000), gates...)
 	if _, err := inventory.Parse("inventory.yml", yml); err != nil {
@@ -588,7 +590,7 @@ func TestSeedGates(t *testing.T) {
 	if (gates == "") == (note == "") {
 		t.Fatalf("gates %q with note %q: want exactly one", gates, note)
 	}
-	_, err := inventory.Parse("inventory.yml", append(inventoryYAML(c, 1000), variationGateYAML(100)...))
+	_, err := inventory.Parse("inventory.yml", append(inventoryYAML(c, 1000), variationGateYAML(seedHoldPercent, 100)...))
 	if known := err == nil; known != (gates != "") {
 		t.Fatalf("parser knows the variation gate: %v, seed gates %q", known, gates)
 	}
@@ -649,6 +651,16 @@ func TestPrintImpact(t *testing.T) {
 	js, err := json.Marshal(r)
 	if err != nil || !strings.Contains(string(js), `"p99_ratio":1.05`) {
 		t.Fatalf("JSON %s, %v", js, err)
+	}
+
+	// Another budget than the seed's (-seed-hold) is not judged on the
+	// seed's goal.
+	r.SeedHold = 100
+	out.Reset()
+	r.print(&out)
+	want := "slotshift seed: p99 during/around = 1.05x (its hold is 100%, not the seed's 10%: the goal of <= 1.10x is not judged)"
+	if !strings.Contains(out.String(), want) || strings.Contains(out.String(), "(goal <= 1.10x)  met") {
+		t.Errorf("at hold 100%%, output lacks %q or still judges the goal:\n%s", want, out.String())
 	}
 }
 

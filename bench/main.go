@@ -52,8 +52,9 @@ type config struct {
 	load bool
 	// replicas gives each loaded master a replica.
 	replicas bool
-	// seedAbort is the seed mode's variation abort, percent.
-	seedAbort float64
+	// seedHold and seedAbort are the seed mode's variation hold (the
+	// seed's 10 unless given) and abort, percent.
+	seedHold, seedAbort float64
 	// scale, when > 0, also runs the at-scale scenario with that many
 	// loaded masters and scaleKeys keys.
 	scale     int
@@ -149,7 +150,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.idle, "idle", 10*time.Second, "how long the idle mode runs nothing under the client load")
 	fs.IntVar(&cfg.scale, "scale", 0, "also rebalance a cluster of N loaded masters + a pair of empty ones (slotshift seed, no load): CPU, RSS, PINGs per node; 0 = off; with -modes '' only this")
 	fs.IntVar(&cfg.scaleKeys, "scale-keys", 100000, "keys loaded into the at-scale cluster")
-	fs.Float64Var(&cfg.seedAbort, "seed-abort", inventory.DefaultLatencyVariation.Abort, "the seed mode's latency_variation_percent abort (its hold is the seed's 10)")
+	fs.Float64Var(&cfg.seedHold, "seed-hold", seedHoldPercent, "the seed mode's (and the at-scale run's) latency_variation_percent hold: the seed's 10, or another budget to see what it trades")
+	fs.Float64Var(&cfg.seedAbort, "seed-abort", inventory.DefaultLatencyVariation.Abort, "the seed mode's (and the at-scale run's) latency_variation_percent abort")
 	fs.BoolVar(&cfg.replicas, "replicas", true, "give each loaded master a replica, as production clusters run (slotshift lists keys there)")
 	fs.BoolVar(&cfg.load, "load", true, "run a fixed client load around every rebalance and report its latency, errors and lost writes")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
@@ -179,6 +181,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.nodeTimeoutMS < 100 {
 		return cfg, fmt.Errorf("-node-timeout-ms %d: want at least 100", cfg.nodeTimeoutMS)
+	}
+	if cfg.seedHold <= 0 || cfg.seedAbort <= cfg.seedHold {
+		return cfg, fmt.Errorf("-seed-hold %g, -seed-abort %g: want 0 < hold < abort", cfg.seedHold, cfg.seedAbort)
 	}
 	if cfg.scale != 0 && (cfg.scale < minScaleMasters || cfg.scale > maxScaleMasters) {
 		return cfg, fmt.Errorf("-scale %d: want %d..%d masters (or 0 = off)", cfg.scale, minScaleMasters, maxScaleMasters)
@@ -251,12 +256,15 @@ func (b *bench) run(ctx context.Context) (err error) {
 		cpuProfileDir: b.cfg.cpuProfileDir, idle: b.cfg.idle}
 	if slices.Contains(b.cfg.modes, modeSeed) || b.cfg.scale > 0 {
 		var note string
-		rc.seedGates, note = seedGates(b.cfg.seedAbort)
+		rc.seedGates, note = seedGates(b.cfg.seedHold, b.cfg.seedAbort)
 		if note != "" {
 			b.res.Warnings = append(b.res.Warnings, note)
 			b.log.Warn("seed gates", "note", note)
 		}
 		b.res.SeedGates = strings.TrimSpace(rc.seedGates)
+		if rc.seedGates != "" {
+			b.res.SeedHold = b.cfg.seedHold
+		}
 	}
 	for round := 1; round <= b.cfg.runs; round++ {
 		for i, mode := range b.cfg.modes {

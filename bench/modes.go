@@ -35,11 +35,15 @@ const (
 // parser knows it and falls back to the absolute gates alone when not.
 const variationGate = true
 
-// variationGateYAML is the seed's gates block: a 10% variation hold, the
-// seed's target, and an abort at abort percent (the inventory's default is
-// 100; the seed itself names no abort).
-func variationGateYAML(abort float64) string {
-	return fmt.Sprintf("gates:\n  latency_variation_percent: {hold: 10, abort: %g}\n", abort)
+// seedHoldPercent is the seed's latency variation target, percent: the
+// seed mode's hold unless -seed-hold gives another.
+const seedHoldPercent = 10
+
+// variationGateYAML is the seed mode's gates block: a variation hold at
+// hold percent (the seed's 10 by default) and an abort at abort percent
+// (the inventory's default is 100; the seed itself names no abort).
+func variationGateYAML(hold, abort float64) string {
+	return fmt.Sprintf("gates:\n  latency_variation_percent: {hold: %g, abort: %g}\n", hold, abort)
 }
 
 // passwordEnv carries the cluster's password to slotshift (the
@@ -280,15 +284,15 @@ func gateHolds(checks []report.Check) (int, float64) {
 
 // seedGates returns the gates block of the seed mode's inventory and, when
 // the variation gate had to be left out, why.
-func seedGates(abort float64) (string, string) {
+func seedGates(hold, abort float64) (string, string) {
 	if !variationGate {
 		return "", "the variation gate is off (variationGate); the seed mode runs the absolute gates only"
 	}
-	probe := "version: 1\ncluster:\n  name: probe\nservers:\n  - name: s1\n    address: 127.0.0.1\n    nodes:\n      - {port: 7000, role: master}\n" + variationGateYAML(abort)
+	probe := "version: 1\ncluster:\n  name: probe\nservers:\n  - name: s1\n    address: 127.0.0.1\n    nodes:\n      - {port: 7000, role: master}\n" + variationGateYAML(hold, abort)
 	if _, err := inventory.Parse("probe.yml", []byte(probe)); err != nil && strings.Contains(err.Error(), "latency_variation_percent") {
 		return "", "the inventory does not know gates.latency_variation_percent yet; the seed mode runs the absolute gates only"
 	}
-	return variationGateYAML(abort), ""
+	return variationGateYAML(hold, abort), ""
 }
 
 // batchSpan is the seconds from the first batch's start to the last batch's

@@ -39,9 +39,13 @@ type results struct {
 	Modes         []modeResult `json:"modes"`
 	// SeedGates is the gates block of the seed mode's inventory ("" =
 	// the default gates).
-	SeedGates string       `json:"seed_gates,omitempty"`
-	Floor     *floorResult `json:"floor,omitempty"`
-	Ratios    ratios       `json:"ratios"`
+	SeedGates string `json:"seed_gates,omitempty"`
+	// SeedHold is the seed mode's variation hold, percent: the seed's 10
+	// unless -seed-hold gave another (0: not recorded, or no variation
+	// gate).
+	SeedHold float64      `json:"seed_hold_percent,omitempty"`
+	Floor    *floorResult `json:"floor,omitempty"`
+	Ratios   ratios       `json:"ratios"`
 	// SlotshiftPeakRSSMB is the largest ru_maxrss of any slotshift run, MiB.
 	SlotshiftPeakRSSMB float64      `json:"slotshift_peak_rss_mb,omitempty"`
 	Plan               []planResult `json:"plan,omitempty"`
@@ -448,6 +452,9 @@ func (r *results) printImpact(w io.Writer) {
 		switch {
 		case m == nil || m.Impact == nil || m.Impact.Ratio <= 0:
 			fmt.Fprintf(w, "  %s: p99 during/around = n/a\n", name)
+		case goal && r.SeedHold != 0 && r.SeedHold != seedHoldPercent:
+			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (its hold is %g%%, not the seed's %d%%: the goal of <= %.2fx is not judged)%s\n",
+				name, m.Impact.Ratio, r.SeedHold, seedHoldPercent, goalP99Ratio, secondsText(m.Impact))
 		case goal:
 			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (goal <= %.2fx)  %s%s\n", name, m.Impact.Ratio, goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio), secondsText(m.Impact))
 		default:
