@@ -119,14 +119,14 @@ func (p *Pacer) isPaused() bool {
 // of a target it sends to is over budget now, whenever it last decided.
 //
 // A pause is an abort awaiting its second look: a node read over an abort
-// limit, which is beyond any budget (or a hold that quieted the sources
-// to measure the baseline again, over budget too). The reading that began it is in the
-// latency window now, but a look that clears restarts the window from its
-// own calm samples. A source that waited for its next window to decide
-// would then never see the reading, speed up again, and begin the next
-// look: the spikes would stop the run, one look after another, instead of
-// slowing it. Only a cut is kept here; a source whose own nodes are within
-// budget keeps its pace.
+// limit, which is beyond any budget. (Or a hold that quieted the sources
+// to measure the baseline again, over a budget too.) The reading that
+// began it is in the latency window now, but a look that clears restarts
+// the window from its own calm samples. A source that waited for its next
+// window to decide would then never see the reading, speed up again, and
+// begin the next look: the spikes would stop the run, one look after
+// another, instead of slowing it. Only a cut is kept here; a source whose
+// own nodes are within budget keeps its pace.
 func (p *Pacer) judgePaused(addr string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
