@@ -334,8 +334,11 @@ func TestWaitGatesRebaselinesWhenIdle(t *testing.T) {
 	r.e.opts.Rebaseline = func(context.Context) error {
 		measuredAt.Store(time.Now().UnixNano())
 		calls.Add(1)
-		if begun.Load() > time.Now().Add(-100*time.Millisecond).UnixNano() {
-			t.Error("measured with a pipeline begun within RebaselineAfter")
+		// The source tries every 40ms: none may begin while this measures.
+		before, _ := p.Activity()
+		time.Sleep(100 * time.Millisecond)
+		if after, busy := p.Activity(); after != before || busy {
+			t.Errorf("pipelines begun while measuring: %d, then %d (under way %v)", before, after, busy)
 		}
 		return nil
 	}
