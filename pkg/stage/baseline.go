@@ -103,7 +103,7 @@ func (m *remeasures) check() (report.Check, bool) {
 		return report.Check{}, false
 	}
 	return report.Check{ID: IDBaselineRemeasured, Status: report.Warn, Observed: len(m.times), Unit: "times",
-		Message: fmt.Sprintf("a latency hold lasted with nothing moving, so the latency was not this run's doing; the baseline was measured again %d time(s), and each master kept the wider of its old and new baseline: %s",
+		Message: fmt.Sprintf("a latency hold lasted with nothing moving (sources still sending were stopped for it), so the latency was not this run's doing; the baseline was measured again %d time(s), and each master kept the wider of its old and new baseline: %s",
 			len(m.times), strings.Join(m.times, "; ")),
 		Hint: "the masters' idle latency rose after the run began: check what else loads them"}, true
 }

@@ -79,3 +79,23 @@ func TestRebalanceBaselineVariation(t *testing.T) {
 		}
 	}
 }
+
+// TestRemeasuresCheck: no check until the baseline was measured again;
+// then a warning that counts the measurements, lists each, and says the
+// sources were stopped for it when they still sent.
+func TestRemeasuresCheck(t *testing.T) {
+	var m remeasures
+	if c, ok := m.check(); ok {
+		t.Fatalf("a check with nothing measured again: %+v", c)
+	}
+	m.times = append(m.times, "127.0.0.1:7000 p99 0.27→1.14ms (measured 1.14ms)", "127.0.0.1:7001 p99 0.35→0.39ms (measured 0.39ms)")
+	c, ok := m.check()
+	if !ok || c.ID != IDBaselineRemeasured || c.Status != report.Warn || c.Observed != 2 {
+		t.Fatalf("check %+v, %v; want a warning observing 2", c, ok)
+	}
+	for _, want := range []string{"measured again 2 time(s)", "sources still sending were stopped for it", "0.27→1.14ms", "; 127.0.0.1:7001", "kept the wider"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("message lacks %q: %s", want, c.Message)
+		}
+	}
+}
