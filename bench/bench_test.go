@@ -752,7 +752,8 @@ func TestPingCallsAndScalePrint(t *testing.T) {
 	out.Reset()
 	s.Aborted = true
 	path := filepath.Join(t.TempDir(), "rebalance.json")
-	if why := abortReason(path, errors.New("slotshift: exit code 1\nmore")); why != "slotshift: exit code 1" {
+	reportAt := func(p string) *report.Report { r, _ := parseReport(p); return r } // nil: none
+	if why := abortReason(reportAt(path), errors.New("slotshift: exit code 1\nmore")); why != "slotshift: exit code 1" {
 		t.Fatalf("reason without a report: %q", why)
 	}
 	rep := report.Report{Checks: []report.Check{{ID: "rebalance.plan", Status: report.Fail, Message: "other"},
@@ -760,8 +761,8 @@ func TestPingCallsAndScalePrint(t *testing.T) {
 	if b, err := json.Marshal(rep); err != nil || os.WriteFile(path, b, 0o600) != nil {
 		t.Fatal(err)
 	}
-	s.Why = abortReason(path, errors.New("slotshift: exit code 1"))
-	s.KeysMoved, s.Holds, s.HeldSeconds, s.HoldsUnknown = stoppedAt(path)
+	s.Why = abortReason(reportAt(path), errors.New("slotshift: exit code 1"))
+	s.KeysMoved, s.Holds, s.HeldSeconds, s.HoldsUnknown = stoppedAt(reportAt(path))
 	s.print(&out)
 	if !strings.Contains(out.String(), "DID NOT FINISH (aborted, held past its timeout or failed): aborted after 1 batch(es): latency_avg 113.2ms > abort 50ms") || strings.Contains(out.String(), "no abort") {
 		t.Errorf("aborted run prints %q", out.String())
@@ -776,13 +777,13 @@ func TestPingCallsAndScalePrint(t *testing.T) {
 	if b, err := json.Marshal(rep); err != nil || os.WriteFile(path, b, 0o600) != nil {
 		t.Fatal(err)
 	}
-	s.KeysMoved, s.Holds, s.HeldSeconds, s.HoldsUnknown = stoppedAt(path)
+	s.KeysMoved, s.Holds, s.HeldSeconds, s.HoldsUnknown = stoppedAt(reportAt(path))
 	out.Reset()
 	s.print(&out)
 	if !strings.Contains(out.String(), "3395 keys moved before it stopped") || !strings.Contains(out.String(), "holds not counted") {
 		t.Errorf("interrupted run prints %q", out.String())
 	}
-	if keys, _, _, unknown := stoppedAt(filepath.Join(t.TempDir(), "none.json")); keys != 0 || !unknown {
+	if keys, _, _, unknown := stoppedAt(reportAt(filepath.Join(t.TempDir(), "none.json"))); keys != 0 || !unknown {
 		t.Errorf("no report: %d keys, unknown %v", keys, unknown)
 	}
 }

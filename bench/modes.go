@@ -235,9 +235,8 @@ func inventoryYAML(c *benchCluster, nodeTimeoutMS int) []byte {
 	return []byte(b.String())
 }
 
-// readRebalanceReport checks slotshift's rebalance report: outcome passed,
-// rebalance section done and keys moved. It returns the report.
-func readRebalanceReport(path string) (*report.Report, error) {
+// parseReport reads slotshift's report at path.
+func parseReport(path string) (*report.Report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("slotshift report: %w", err)
@@ -245,6 +244,16 @@ func readRebalanceReport(path string) (*report.Report, error) {
 	var rep report.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		return nil, fmt.Errorf("slotshift report %s: %w", path, err)
+	}
+	return &rep, nil
+}
+
+// readRebalanceReport checks slotshift's rebalance report: outcome passed,
+// rebalance section done and keys moved. It returns the report.
+func readRebalanceReport(path string) (*report.Report, error) {
+	rep, err := parseReport(path)
+	if err != nil {
+		return nil, err
 	}
 	if rep.ExitCode != 0 {
 		return nil, fmt.Errorf("slotshift report %s: exit_code %d, outcome %s: %s", path, rep.ExitCode, rep.Outcome, rep.Error)
@@ -258,8 +267,11 @@ func readRebalanceReport(path string) (*report.Report, error) {
 	if rep.Rebalance.KeysMoved <= 0 || rep.Rebalance.SlotsMoved <= 0 {
 		return nil, fmt.Errorf("slotshift report %s: rebalance moved %d slots, %d keys", path, rep.Rebalance.SlotsMoved, rep.Rebalance.KeysMoved)
 	}
-	return &rep, nil
+	return rep, nil
 }
+
+// gatesCheckID is the ID of slotshift's report check on its gates.
+const gatesCheckID = "rebalance.gates"
 
 // heldRe matches what the rebalance.gates check says after a run that its
 // gates held: "...; held 3 time(s) at a boundary, 12.5s in all" ("before
@@ -270,7 +282,7 @@ var heldRe = regexp.MustCompile(`held (\d+) time\(s\) (?:at a boundary|before ba
 // held the run, from the report's rebalance.gates check.
 func gateHolds(checks []report.Check) (int, float64) {
 	for _, c := range checks {
-		if c.ID != "rebalance.gates" {
+		if c.ID != gatesCheckID {
 			continue
 		}
 		if m := heldRe.FindStringSubmatch(c.Message); m != nil {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -87,9 +85,9 @@ func (b *bench) scale(ctx context.Context, rc runConfig, masters int) error {
 	sr.Holds, sr.HeldSeconds = tr.Holds, tr.HeldSeconds
 	runErr := err
 	if runErr != nil {
-		path := filepath.Join(c.dir, "reports", "rebalance.json")
-		sr.Aborted, sr.Why = true, abortReason(path, runErr)
-		sr.KeysMoved, sr.Holds, sr.HeldSeconds, sr.HoldsUnknown = stoppedAt(path)
+		rep, _ := parseReport(filepath.Join(c.dir, "reports", "rebalance.json")) // nil: none
+		sr.Aborted, sr.Why = true, abortReason(rep, runErr)
+		sr.KeysMoved, sr.Holds, sr.HeldSeconds, sr.HoldsUnknown = stoppedAt(rep)
 	}
 	after, err := c.pings(ctx)
 	if err != nil {
@@ -141,15 +139,13 @@ func pingCalls(v string) int64 {
 }
 
 // abortReason says why a failed run stopped: the rebalance.gates check of
-// slotshift's report at path when it failed, else the error's first line.
-func abortReason(path string, err error) string {
-	if b, rerr := os.ReadFile(path); rerr == nil {
-		var rep report.Report
-		if json.Unmarshal(b, &rep) == nil {
-			for _, c := range rep.Checks {
-				if c.ID == "rebalance.gates" && c.Status != report.Pass {
-					return c.Message
-				}
+// slotshift's report rep when it failed, else the error's first line. rep
+// may be nil (no report).
+func abortReason(rep *report.Report, err error) string {
+	if rep != nil {
+		for _, c := range rep.Checks {
+			if c.ID == gatesCheckID && c.Status != report.Pass {
+				return c.Message
 			}
 		}
 	}
@@ -158,21 +154,16 @@ func abortReason(path string, err error) string {
 }
 
 // stoppedAt reads what a run that did not finish had done, from its
-// report at path: the keys it moved and its holds, with unknown set when
-// the report has no rebalance.gates check to count them (or no report).
-func stoppedAt(path string) (keys int64, holds int, held float64, unknown bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0, 0, true
-	}
-	var rep report.Report
-	if json.Unmarshal(b, &rep) != nil {
+// report rep: the keys it moved and its holds, with unknown set when the
+// report has no rebalance.gates check to count them (or rep is nil).
+func stoppedAt(rep *report.Report) (keys int64, holds int, held float64, unknown bool) {
+	if rep == nil {
 		return 0, 0, 0, true
 	}
 	if rep.Rebalance != nil {
 		keys = rep.Rebalance.KeysMoved
 	}
-	if !slices.ContainsFunc(rep.Checks, func(c report.Check) bool { return c.ID == "rebalance.gates" }) {
+	if !slices.ContainsFunc(rep.Checks, func(c report.Check) bool { return c.ID == gatesCheckID }) {
 		return keys, 0, 0, true
 	}
 	holds, held = gateHolds(rep.Checks)
