@@ -432,3 +432,47 @@ func TestBaselineKeepsTheWidestGateReading(t *testing.T) {
 		t.Errorf("the last sub-histogram's stall: kept %+v", kept)
 	}
 }
+
+// TestLendBaseline: a master that owns no slot is budgeted against at
+// least the loaded masters' median, p99 and average each on its own; its
+// own wider baseline stays, a master without one gets none, and with no
+// loaded baseline there is nothing to lend.
+func TestLendBaseline(t *testing.T) {
+	const (
+		l1, l2, l3 = "10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"
+		empty      = "10.0.0.4:7000"
+		wide       = "10.0.0.5:7000"
+		unmeasured = "10.0.0.6:7000"
+	)
+	m := NewMonitor(nil, []string{l1, l2, l3, empty, wide, unmeasured}, nil, MonitorOptions{})
+	m.baseline = map[string]Latency{
+		l1:    {P99MS: 0.30, AvgMS: 0.20, Samples: 300},
+		l2:    {P99MS: 0.90, AvgMS: 0.10, Samples: 300},
+		l3:    {P99MS: 0.50, AvgMS: 0.40, Samples: 300},
+		empty: {P99MS: 0.27, AvgMS: 0.05, Samples: 300},
+		wide:  {P99MS: 2.00, AvgMS: 0.15, Samples: 300},
+	}
+	med, ok := m.LendBaseline([]string{empty, wide, unmeasured}, []string{l1, l2, l3, unmeasured})
+	if !ok || med.P99MS != 0.50 || med.AvgMS != 0.20 {
+		t.Fatalf("lent %+v, %v; want p99 0.50 (of 0.30, 0.50, 0.90) and avg 0.20 (of 0.10, 0.20, 0.40)", med, ok)
+	}
+	for addr, want := range map[string]Latency{
+		empty: {P99MS: 0.50, AvgMS: 0.20, Samples: 300},
+		wide:  {P99MS: 2.00, AvgMS: 0.20, Samples: 300}, // its own p99 is wider
+		l2:    {P99MS: 0.90, AvgMS: 0.10, Samples: 300}, // a loaded master is left as it was
+	} {
+		if got, _ := m.Baseline(addr); got != want {
+			t.Errorf("%s: baseline %+v, want %+v", addr, got, want)
+		}
+	}
+	if b, ok := m.Baseline(unmeasured); ok {
+		t.Errorf("a master that answered no PING was lent %+v; it must hold as one without a baseline", b)
+	}
+	// An even count takes the mean of the middle two.
+	if med, _ := m.LendBaseline(nil, []string{l1, l3}); math.Abs(med.P99MS-0.40) > 1e-9 || math.Abs(med.AvgMS-0.30) > 1e-9 {
+		t.Errorf("median of two: %+v, want p99 0.40 avg 0.30", med)
+	}
+	if med, ok := m.LendBaseline([]string{empty}, []string{unmeasured}); ok {
+		t.Errorf("lent %+v with no loaded baseline", med)
+	}
+}

@@ -19,8 +19,10 @@ const IDBaseline = "rebalance.baseline"
 // measureBaseline records each master's latency before the first batch,
 // when the latency variation gate is on: the gate compares every later
 // reading of a master with its own baseline. A master with no baseline
-// holds the run (the gate cannot judge it).
-func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, masters []string) error {
+// holds the run (the gate cannot judge it). A master in empty (one that
+// owns no slot, so serves no client yet) is budgeted against at least the
+// loaded masters' median (see gate.Monitor.LendBaseline).
+func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, masters, empty []string) error {
 	g := r.inv.Gates
 	if !r.variationGate() {
 		return nil
@@ -30,6 +32,7 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 	if err != nil {
 		return fmt.Errorf("measure the latency baseline: %w", err)
 	}
+	lent := r.lendBaseline(mon, masters, empty)
 	var parts, missing []string
 	for _, a := range slices.Sorted(slices.Values(masters)) {
 		whole, ok := base[a]
@@ -41,7 +44,11 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 		// (see gate.Monitor.MeasureBaseline).
 		l, _ := mon.Baseline(a)
 		r.sec.Baseline = append(r.sec.Baseline, report.NodeLatency{Node: a, AvgMS: l.AvgMS, P99MS: l.P99MS, Samples: l.Samples})
-		parts = append(parts, fmt.Sprintf("%s p99 %.2fms avg %.2fms (whole window %.2fms)", a, l.P99MS, l.AvgMS, whole.P99MS))
+		note := ""
+		if lent[a] {
+			note = ", owns no slot: at least the loaded masters' median"
+		}
+		parts = append(parts, fmt.Sprintf("%s p99 %.2fms avg %.2fms (whole window %.2fms%s)", a, l.P99MS, l.AvgMS, whole.P99MS, note))
 	}
 	if len(missing) > 0 {
 		r.res.Add(report.Check{ID: IDBaseline, Status: report.Warn, Message: "no latency baseline (no PING answered) for " + strings.Join(missing, ", "),
@@ -53,6 +60,31 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 	r.res.Add(report.Check{ID: IDBaseline, Status: report.Pass, Observed: len(parts), Unit: "masters",
 		Message: fmt.Sprintf("latency baseline over %s, the widest reading the gate took in it (variation is measured against max(baseline, %gms)): %s", window, gate.VariationFloorMS, strings.Join(parts, "; "))})
 	return nil
+}
+
+// lendBaseline widens the baseline of each master in empty that has one
+// with the median of the other masters' (gate.Monitor.LendBaseline), and
+// returns the masters it lent to.
+func (r *rebalancer) lendBaseline(mon *gate.Monitor, masters, empty []string) map[string]bool {
+	lent := map[string]bool{}
+	var loaded []string
+	for _, a := range masters {
+		if !slices.Contains(empty, a) {
+			loaded = append(loaded, a)
+		}
+	}
+	if len(empty) == 0 {
+		return lent
+	}
+	if _, ok := mon.LendBaseline(empty, loaded); !ok {
+		return lent
+	}
+	for _, a := range empty {
+		if _, ok := mon.Baseline(a); ok {
+			lent[a] = true
+		}
+	}
+	return lent
 }
 
 // variationGate reports whether the inventory sets the latency variation

@@ -60,6 +60,27 @@ func TestRebalanceBaselineVariation(t *testing.T) {
 			t.Errorf("baseline %d: %+v (want node %s, ≥20 samples, 0 < avg ≤ p99)", i, b, masters[i])
 		}
 	}
+	// server4's master owned no slot when its baseline was measured: its
+	// budget is at least the median of the three loaded masters'.
+	var loaded []float64
+	var empty report.NodeLatency
+	for _, b := range sec.Baseline {
+		if b.Node == a[6] {
+			empty = b
+		} else {
+			loaded = append(loaded, b.P99MS)
+		}
+	}
+	slices.Sort(loaded)
+	if empty.P99MS < loaded[1] {
+		t.Errorf("the empty master's baseline p99 %.3fms is under the loaded masters' median %.3fms (%v)", empty.P99MS, loaded[1], loaded)
+	}
+	bc := want(t, res.Checks, IDBaseline, "", report.Pass, "owns no slot: at least the loaded masters' median")
+	for _, part := range strings.Split(bc.Message, "; ") {
+		if marked := strings.Contains(part, "owns no slot"); marked != strings.Contains(part, a[6]+" p99") {
+			t.Errorf("marked as owning no slot: %v, in %q (only %s owns none)", marked, part, a[6])
+		}
+	}
 	if len(sec.Batches) == 0 {
 		t.Fatal("no batch ran")
 	}

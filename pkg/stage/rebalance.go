@@ -178,7 +178,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	mon := gate.NewMonitor(r.pool, masterAddrs, replicas, gate.MonitorOptions{Log: r.log, Links: gate.Links(r.inv)})
 	mon.Start(ctx)
 	defer mon.Close()
-	if err := r.measureBaseline(ctx, mon, masterAddrs); err != nil {
+	if err := r.measureBaseline(ctx, mon, masterAddrs, slotless(live)); err != nil {
 		return err
 	}
 	pacer := r.pacer(mon)
@@ -591,6 +591,17 @@ func listReplicas(live check.Live) map[string]string {
 		}
 		if cur, ok := out[m.Addr]; !ok || rep.Addr < cur {
 			out[m.Addr] = rep.Addr
+		}
+	}
+	return out
+}
+
+// slotless returns the addresses of the masters that own no slot.
+func slotless(live check.Live) []string {
+	var out []string
+	for _, m := range live.Masters() {
+		if m.Slots.Len() == 0 {
+			out = append(out, m.Addr)
 		}
 	}
 	return out
