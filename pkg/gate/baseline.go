@@ -171,7 +171,7 @@ func (e *envelope) summaries() (whole, widest Latency) {
 // slots, 1.14 ms. Once slots arrive it serves its share of the same
 // clients, and its latency rises by that share whatever the pace; against
 // its idle baseline that reads as the run's doing, and half of one run's
-// holds were on such a target. The loaded masters' median is what a master
+// exhausted paces were on such a target. The loaded masters' median is what a master
 // serving those clients shows at rest.
 func (m *Monitor) LendBaseline(empty, loaded []string) (Latency, bool) {
 	m.mu.Lock()

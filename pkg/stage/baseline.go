@@ -67,14 +67,14 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 // returns the masters it lent to.
 func (r *rebalancer) lendBaseline(mon *gate.Monitor, masters, empty []string) map[string]bool {
 	lent := map[string]bool{}
+	if len(empty) == 0 {
+		return lent
+	}
 	var loaded []string
 	for _, a := range masters {
 		if !slices.Contains(empty, a) {
 			loaded = append(loaded, a)
 		}
-	}
-	if len(empty) == 0 {
-		return lent
 	}
 	if _, ok := mon.LendBaseline(empty, loaded); !ok {
 		return lent
