@@ -161,9 +161,9 @@ func (e *envelope) summaries() (whole, widest Latency) {
 	return whole, widest
 }
 
-// LendBaseline widens the baseline of each master in empty with the
-// median of the baselines of the masters in loaded, and returns the
-// median lent (ok false when no master in loaded has a baseline).
+// LendBaseline widens the baseline of each master in empty that has one
+// with the median of the baselines of the masters in loaded, and returns
+// the masters it widened (none when no master in loaded has a baseline).
 //
 // A master that owns no slot serves no client while its baseline is
 // measured, so its baseline is the lowest of all: 0.27 ms in one run
@@ -171,9 +171,10 @@ func (e *envelope) summaries() (whole, widest Latency) {
 // slots, 1.14 ms. Once slots arrive it serves its share of the same
 // clients, and its latency rises by that share whatever the pace; against
 // its idle baseline that reads as the run's doing, and half of one run's
-// exhausted paces were on such a target. The loaded masters' median is what a master
-// serving those clients shows at rest.
-func (m *Monitor) LendBaseline(empty, loaded []string) (Latency, bool) {
+// exhausted paces were on such a target. The loaded masters' median is
+// what a master serving those clients shows at rest. A master that
+// answered no PING gets none: it still holds, unjudged.
+func (m *Monitor) LendBaseline(empty, loaded []string) (lent []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var from []Latency
@@ -183,15 +184,16 @@ func (m *Monitor) LendBaseline(empty, loaded []string) (Latency, bool) {
 		}
 	}
 	if len(from) == 0 {
-		return Latency{}, false
+		return nil
 	}
 	med := medianLatency(from)
 	for _, a := range empty {
 		if b, ok := m.baseline[a]; ok {
-			m.baseline[a] = widen(b, Latency{P99MS: med.P99MS, AvgMS: med.AvgMS})
+			m.baseline[a] = widen(b, med)
+			lent = append(lent, a)
 		}
 	}
-	return med, true
+	return lent
 }
 
 // medianLatency is the median p99 and the median average of ls, each

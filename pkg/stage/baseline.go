@@ -32,7 +32,7 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 	if err != nil {
 		return fmt.Errorf("measure the latency baseline: %w", err)
 	}
-	lent := r.lendBaseline(mon, masters, empty)
+	lent := lendBaseline(mon, masters, empty)
 	var parts, missing []string
 	for _, a := range slices.Sorted(slices.Values(masters)) {
 		whole, ok := base[a]
@@ -62,10 +62,9 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 	return nil
 }
 
-// lendBaseline widens the baseline of each master in empty that has one
-// with the median of the other masters' (gate.Monitor.LendBaseline), and
-// returns the masters it lent to.
-func (r *rebalancer) lendBaseline(mon *gate.Monitor, masters, empty []string) map[string]bool {
+// lendBaseline lends the loaded masters' median baseline to each master
+// in empty (gate.Monitor.LendBaseline), and returns the masters lent to.
+func lendBaseline(mon *gate.Monitor, masters, empty []string) map[string]bool {
 	lent := map[string]bool{}
 	if len(empty) == 0 {
 		return lent
@@ -76,13 +75,8 @@ func (r *rebalancer) lendBaseline(mon *gate.Monitor, masters, empty []string) ma
 			loaded = append(loaded, a)
 		}
 	}
-	if _, ok := mon.LendBaseline(empty, loaded); !ok {
-		return lent
-	}
-	for _, a := range empty {
-		if _, ok := mon.Baseline(a); ok {
-			lent[a] = true
-		}
+	for _, a := range mon.LendBaseline(empty, loaded) {
+		lent[a] = true
 	}
 	return lent
 }
