@@ -434,19 +434,21 @@ func TestBaselineKeepsTheWidestGateReading(t *testing.T) {
 	}
 }
 
-// TestLendBaseline: a master that owns no slot is budgeted against at
-// least the loaded masters' median, p99 and average each on its own; its
-// own wider baseline stays, a master without one gets none, and with no
-// loaded baseline there is nothing to lend.
-func TestLendBaseline(t *testing.T) {
+// TestFloorBaseline: every master, loaded or owning no slot, is budgeted
+// against at least the loaded masters' median as drawn, p99 and average
+// each on its own; a wider field stays, only the masters raised are
+// returned, a master without a baseline gets none, and with no loaded
+// baseline nothing is raised.
+func TestFloorBaseline(t *testing.T) {
 	const (
 		l1, l2, l3 = "10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"
 		empty      = "10.0.0.4:7000"
 		wide       = "10.0.0.5:7000"
 		unmeasured = "10.0.0.6:7000"
 		even       = "10.0.0.7:7000"
+		above      = "10.0.0.8:7000"
 	)
-	m := NewMonitor(nil, []string{l1, l2, l3, empty, wide, unmeasured, even}, nil, MonitorOptions{})
+	m := NewMonitor(nil, []string{l1, l2, l3, empty, wide, unmeasured, even, above}, nil, MonitorOptions{})
 	m.baseline = map[string]Latency{
 		l1:    {P99MS: 0.30, AvgMS: 0.20, Samples: 300},
 		l2:    {P99MS: 0.90, AvgMS: 0.10, Samples: 300},
@@ -454,30 +456,37 @@ func TestLendBaseline(t *testing.T) {
 		empty: {P99MS: 0.27, AvgMS: 0.05, Samples: 300},
 		wide:  {P99MS: 2.00, AvgMS: 0.15, Samples: 300},
 		even:  {P99MS: 0.10, AvgMS: 0.05, Samples: 300},
+		above: {P99MS: 0.60, AvgMS: 0.30, Samples: 300},
 	}
-	lent := m.LendBaseline([]string{empty, wide, unmeasured}, []string{l1, l2, l3, unmeasured})
-	if !slices.Equal(lent, []string{empty, wide}) {
-		t.Fatalf("lent to %v, want %v", lent, []string{empty, wide})
+	raised := m.FloorBaseline([]string{l1, l2, l3, empty, wide, unmeasured, above}, []string{l1, l2, l3, unmeasured})
+	if want := []string{l1, l2, empty, wide}; !slices.Equal(raised, want) {
+		t.Fatalf("raised %v, want %v", raised, want)
 	}
 	for addr, want := range map[string]Latency{
-		// p99 0.50 of 0.30, 0.50, 0.90; avg 0.20 of 0.10, 0.20, 0.40
+		// The median of the loaded masters as they were drawn, before
+		// any is raised: p99 0.50 of 0.30, 0.50, 0.90; avg 0.20 of 0.10,
+		// 0.20, 0.40.
+		l1:    {P99MS: 0.50, AvgMS: 0.20, Samples: 300}, // a loaded master's calm p99
+		l2:    {P99MS: 0.90, AvgMS: 0.20, Samples: 300}, // its own p99 is wider, its average is not
+		l3:    {P99MS: 0.50, AvgMS: 0.40, Samples: 300}, // the median itself
 		empty: {P99MS: 0.50, AvgMS: 0.20, Samples: 300},
-		wide:  {P99MS: 2.00, AvgMS: 0.20, Samples: 300}, // its own p99 is wider
-		l2:    {P99MS: 0.90, AvgMS: 0.10, Samples: 300}, // a loaded master is left as it was
+		wide:  {P99MS: 2.00, AvgMS: 0.20, Samples: 300},
+		above: {P99MS: 0.60, AvgMS: 0.30, Samples: 300}, // over the median on both: as it was
+		even:  {P99MS: 0.10, AvgMS: 0.05, Samples: 300}, // not in to
 	} {
 		if got, _ := m.Baseline(addr); got != want {
 			t.Errorf("%s: baseline %+v, want %+v", addr, got, want)
 		}
 	}
 	if b, ok := m.Baseline(unmeasured); ok {
-		t.Errorf("a master that answered no PING was lent %+v; it must hold as one without a baseline", b)
+		t.Errorf("a master that answered no PING was given %+v; it must hold as one without a baseline", b)
 	}
 	// An even count takes the mean of the middle two.
-	m.LendBaseline([]string{even}, []string{l1, l3})
-	if b, _ := m.Baseline(even); math.Abs(b.P99MS-0.40) > 1e-9 || math.Abs(b.AvgMS-0.30) > 1e-9 {
-		t.Errorf("median of two: %+v, want p99 0.40 avg 0.30", b)
+	m.FloorBaseline([]string{even}, []string{l3, above})
+	if b, _ := m.Baseline(even); math.Abs(b.P99MS-0.55) > 1e-9 || math.Abs(b.AvgMS-0.35) > 1e-9 {
+		t.Errorf("median of two: %+v, want p99 0.55 avg 0.35", b)
 	}
-	if lent := m.LendBaseline([]string{empty}, []string{unmeasured}); lent != nil {
-		t.Errorf("lent to %v with no loaded baseline", lent)
+	if raised := m.FloorBaseline([]string{empty}, []string{unmeasured}); raised != nil {
+		t.Errorf("raised %v with no loaded baseline", raised)
 	}
 }

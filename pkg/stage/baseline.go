@@ -19,9 +19,10 @@ const IDBaseline = "rebalance.baseline"
 // measureBaseline records each master's latency before the first batch,
 // when the latency variation gate is on: the gate compares every later
 // reading of a master with its own baseline. A master with no baseline
-// holds the run (the gate cannot judge it). A master in empty (one that
-// owns no slot, so serves no client yet) is budgeted against at least the
-// loaded masters' median (see gate.Monitor.LendBaseline).
+// holds the run (the gate cannot judge it). Every master is budgeted
+// against at least the median of the loaded masters' baselines, a master
+// in empty (one that owns no slot, so serves no client yet) included (see
+// gate.Monitor.FloorBaseline).
 func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, masters, empty []string) error {
 	g := r.inv.Gates
 	if !r.variationGate() {
@@ -32,7 +33,7 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 	if err != nil {
 		return fmt.Errorf("measure the latency baseline: %w", err)
 	}
-	lent := lendBaseline(mon, masters, empty)
+	raised := floorBaseline(mon, masters, empty)
 	var parts, missing []string
 	for _, a := range slices.Sorted(slices.Values(masters)) {
 		whole, ok := base[a]
@@ -45,8 +46,11 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 		l, _ := mon.Baseline(a)
 		r.sec.Baseline = append(r.sec.Baseline, report.NodeLatency{Node: a, AvgMS: l.AvgMS, P99MS: l.P99MS, Samples: l.Samples})
 		note := ""
-		if lent[a] {
-			note = ", owns no slot: at least the loaded masters' median"
+		switch {
+		case raised[a] && slices.Contains(empty, a):
+			note = ", owns no slot: raised to the loaded masters' median"
+		case raised[a]:
+			note = ", raised to the loaded masters' median"
 		}
 		parts = append(parts, fmt.Sprintf("%s p99 %.2fms avg %.2fms (whole window %.2fms%s)", a, l.P99MS, l.AvgMS, whole.P99MS, note))
 	}
@@ -58,27 +62,25 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 		return nil
 	}
 	r.res.Add(report.Check{ID: IDBaseline, Status: report.Pass, Observed: len(parts), Unit: "masters",
-		Message: fmt.Sprintf("latency baseline over %s, the widest reading the gate took in it (variation is measured against max(baseline, %gms)): %s", window, gate.VariationFloorMS, strings.Join(parts, "; "))})
+		Message: fmt.Sprintf("latency baseline over %s, the widest reading the gate took in it and at least the median of the masters that own slots (variation is measured against max(baseline, %gms)): %s", window, gate.VariationFloorMS, strings.Join(parts, "; "))})
 	return nil
 }
 
-// lendBaseline lends the loaded masters' median baseline to each master
-// in empty (gate.Monitor.LendBaseline), and returns the masters lent to.
-func lendBaseline(mon *gate.Monitor, masters, empty []string) map[string]bool {
-	lent := map[string]bool{}
-	if len(empty) == 0 {
-		return lent
-	}
+// floorBaseline raises every master's baseline to at least the median
+// of the baselines of the masters not in empty
+// (gate.Monitor.FloorBaseline), and returns the masters it raised.
+func floorBaseline(mon *gate.Monitor, masters, empty []string) map[string]bool {
 	var loaded []string
 	for _, a := range masters {
 		if !slices.Contains(empty, a) {
 			loaded = append(loaded, a)
 		}
 	}
-	for _, a := range mon.LendBaseline(empty, loaded) {
-		lent[a] = true
+	raised := map[string]bool{}
+	for _, a := range mon.FloorBaseline(masters, loaded) {
+		raised[a] = true
 	}
-	return lent
+	return raised
 }
 
 // variationGate reports whether the inventory sets the latency variation
