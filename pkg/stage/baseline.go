@@ -45,14 +45,8 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 		// (see gate.Monitor.MeasureBaseline).
 		l, _ := mon.Baseline(a)
 		r.sec.Baseline = append(r.sec.Baseline, report.NodeLatency{Node: a, AvgMS: l.AvgMS, P99MS: l.P99MS, Samples: l.Samples})
-		note := ""
-		switch {
-		case raised[a] && slices.Contains(empty, a):
-			note = ", owns no slot: raised to the loaded masters' median"
-		case raised[a]:
-			note = ", raised to the loaded masters' median"
-		}
-		parts = append(parts, fmt.Sprintf("%s p99 %.2fms avg %.2fms (whole window %.2fms%s)", a, l.P99MS, l.AvgMS, whole.P99MS, note))
+		parts = append(parts, fmt.Sprintf("%s p99 %.2fms avg %.2fms (whole window %.2fms%s)", a, l.P99MS, l.AvgMS, whole.P99MS,
+			baselineNote(slices.Contains(empty, a), raised[a])))
 	}
 	if len(missing) > 0 {
 		r.res.Add(report.Check{ID: IDBaseline, Status: report.Warn, Message: "no latency baseline (no PING answered) for " + strings.Join(missing, ", "),
@@ -64,6 +58,23 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 	r.res.Add(report.Check{ID: IDBaseline, Status: report.Pass, Observed: len(parts), Unit: "masters",
 		Message: fmt.Sprintf("latency baseline over %s, the widest reading the gate took in it and at least the median of the masters that own slots (variation is measured against max(baseline, %gms)): %s", window, gate.VariationFloorMS, strings.Join(parts, "; "))})
 	return nil
+}
+
+// baselineNote is what the baseline check adds to a master's entry: that
+// it owns no slot (whether or not its own draw was raised), and that it
+// was raised to the loaded masters' median.
+func baselineNote(empty, raised bool) string {
+	var notes []string
+	if empty {
+		notes = append(notes, "owns no slot")
+	}
+	if raised {
+		notes = append(notes, "raised to the loaded masters' median")
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(notes, ": ")
 }
 
 // floorBaseline raises every master's baseline to at least the median
