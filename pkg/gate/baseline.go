@@ -168,18 +168,19 @@ func (e *envelope) summaries() (whole, widest Latency) {
 // taken before any is raised.
 //
 // One master's baseline is one draw of a noisy statistic: on the
-// benchmark's identical masters, one 3 s draw read 0.23 ms where the others
-// read 0.38-0.45 ms, and another master read 0.28 ms idle and 0.36 ms when
-// measured again, idle, minutes later. Held to the calmest draw, a master
-// holds the run at its slowest pace on latency that is not the run's: in
-// six seed runs of the benchmark every hold on an exhausted pace was on
-// the master with the calmest draw of its run. The median of the masters'
-// draws is the steadier figure. (Three seed runs with the floor held 7, 5
-// and 2 times, spread over masters: no fewer holds that so few runs can
-// show; what it removes is a budget set by one calm draw.) A master that owns no slot serves no client while
-// its baseline is measured, so its own draw is the lowest of all (0.27 ms
-// in one run, 1.14 ms measured again once it had slots); from is the
-// masters that own slots, and such a master gets their median too.
+// benchmark's identical masters, one 3 s draw read 0.23 ms where the
+// others read 0.38-0.45 ms, and another master read 0.28 ms idle and
+// 0.36 ms when measured again, idle, minutes later. Held to the calmest
+// draw, a master holds the run at its slowest pace on latency that is not
+// the run's: in six seed runs of the benchmark every hold on an exhausted
+// pace was on the master with the calmest draw of its run. The median of
+// the masters' draws is the steadier figure. (Three seed runs with the
+// floor held 7, 5 and 2 times, spread over masters: no fewer holds that
+// so few runs can show; what it removes is a budget set by one calm
+// draw.) A master that owns no slot serves no client while its baseline
+// is measured, so its own draw is the lowest of all (0.27 ms in one run,
+// 1.14 ms measured again once it had slots); from is the masters that own
+// slots, and such a master gets their median too.
 //
 // A client of the whole cluster sees the mixture of the masters'
 // latencies, whose p99 is at most the widest master's p99: a master held

@@ -33,7 +33,18 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 	if err != nil {
 		return fmt.Errorf("measure the latency baseline: %w", err)
 	}
-	raised := floorBaseline(mon, masters, empty)
+	owns := map[string]bool{}
+	var loaded []string
+	for _, a := range masters {
+		if !slices.Contains(empty, a) {
+			owns[a] = true
+			loaded = append(loaded, a)
+		}
+	}
+	raised := map[string]bool{}
+	for _, a := range mon.FloorBaseline(masters, loaded) {
+		raised[a] = true
+	}
 	var parts, missing []string
 	for _, a := range slices.Sorted(slices.Values(masters)) {
 		whole, ok := base[a]
@@ -46,7 +57,7 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 		l, _ := mon.Baseline(a)
 		r.sec.Baseline = append(r.sec.Baseline, report.NodeLatency{Node: a, AvgMS: l.AvgMS, P99MS: l.P99MS, Samples: l.Samples})
 		parts = append(parts, fmt.Sprintf("%s p99 %.2fms avg %.2fms (whole window %.2fms%s)", a, l.P99MS, l.AvgMS, whole.P99MS,
-			baselineNote(slices.Contains(empty, a), raised[a])))
+			baselineNote(!owns[a], raised[a])))
 	}
 	if len(missing) > 0 {
 		r.res.Add(report.Check{ID: IDBaseline, Status: report.Warn, Message: "no latency baseline (no PING answered) for " + strings.Join(missing, ", "),
@@ -75,23 +86,6 @@ func baselineNote(empty, raised bool) string {
 		return ""
 	}
 	return ", " + strings.Join(notes, ": ")
-}
-
-// floorBaseline raises every master's baseline to at least the median
-// of the baselines of the masters not in empty
-// (gate.Monitor.FloorBaseline), and returns the masters it raised.
-func floorBaseline(mon *gate.Monitor, masters, empty []string) map[string]bool {
-	var loaded []string
-	for _, a := range masters {
-		if !slices.Contains(empty, a) {
-			loaded = append(loaded, a)
-		}
-	}
-	raised := map[string]bool{}
-	for _, a := range mon.FloorBaseline(masters, loaded) {
-		raised[a] = true
-	}
-	return raised
 }
 
 // variationGate reports whether the inventory sets the latency variation
