@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -619,7 +620,16 @@ func TestPrintImpact(t *testing.T) {
 			{Seconds: 10, Impact: im(2, 2.3, 3, 0, nil)},
 			{Seconds: 10, Impact: im(2, 2.4, 3, 0, nil)}}},
 	}}
+	// Steal read in two of the seed's runs, none in the others.
+	r.Modes[1].Runs[0].Impact.Steal = &stealWindows{Before: 0, During: 4, After: 1}
+	r.Modes[1].Runs[1].Impact.Steal = &stealWindows{Before: 2, During: 6, After: 0}
 	r.summarise()
+	if st := r.mode(modeSeed).Impact.Steal; st == nil || *st != (stealWindows{Before: 1, During: 5, After: 0.5}) {
+		t.Fatalf("seed steal summary %+v, want the medians of the two runs that read it", st)
+	}
+	if st := r.mode(modeCLI).Impact.Steal; st != nil {
+		t.Fatalf("redis-cli steal summary %+v, want none: no run read any", st)
+	}
 	s := r.mode(modeSeed).Impact
 	if s == nil || s.Ratio != 1.05 || s.DuringMaxMS != 8 || s.BeforeP99MS != 2 {
 		t.Fatalf("seed impact summary %+v", s)
@@ -643,14 +653,33 @@ func TestPrintImpact(t *testing.T) {
 		"2 0 1", // the seed row's holds column
 		"nothing running (idle, 10 s): p99 during/around = 1.15x (runs 1.10x to 1.20x), the measurement's own spread here:",
 		"a ratio within it is no difference; it is above the seed's goal of 1.10x, so here that goal is inside the noise",
+		"host steal (CPU time the hypervisor gave elsewhere",
+		"    slotshift seed 1.0 / 5.0 / 0.5\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
+	for _, not := range []string{"    redis-cli 0", "it ran 10 s and the seed profile"} {
+		if strings.Contains(out.String(), not) {
+			t.Errorf("output has %q:\n%s", not, out.String())
+		}
+	}
 	js, err := json.Marshal(r)
 	if err != nil || !strings.Contains(string(js), `"p99_ratio":1.05`) {
 		t.Fatalf("JSON %s, %v", js, err)
+	}
+
+	// An idle control far shorter than the seed's runs says so.
+	for i := range r.Modes[1].Runs {
+		r.Modes[1].Runs[i].Seconds *= 50
+	}
+	r.summarise()
+	out.Reset()
+	r.print(&out)
+	if want := "it ran 10 s and the seed profile 400 s: a longer window holds more of the machine's rare slow seconds\n" +
+		"    (-modes idle -idle 400s measures the spread at the seed's length)"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
 
 	// Another budget than the seed's (-seed-hold) is not judged on the
@@ -686,6 +715,25 @@ func TestIdleUnderLoad(t *testing.T) {
 	}
 	if im.Lost != 0 || im.Stale != 0 || im.Unverified != 0 {
 		t.Fatalf("acknowledged writes lost %d, stale %d, unverified %d", im.Lost, im.Stale, im.Unverified)
+	}
+	// Linux has counted steal since 2.6.11: the windows are read, and the
+	// per-second series covers the whole load.
+	if _, ok := readSteal(); ok {
+		if im.Steal == nil || im.Steal.Before < 0 || im.Steal.During < 0 || im.Steal.After < 0 {
+			t.Fatalf("steal %+v: want each window read", im.Steal)
+		}
+		var ls loadSeconds
+		b, err := os.ReadFile(filepath.Join(c.dir, modeIdle+".load.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &ls); err != nil {
+			t.Fatal(err)
+		}
+		// The load runs the 8 s baseline, the 2 s idle and 5 s after it.
+		if n := len(ls.StealMS); n < 12 || n > 20 {
+			t.Fatalf("%d seconds of steal in load.json, want one for each of the load's ~15 s", n)
+		}
 	}
 	v, err := c.verify(ctx)
 	if err != nil {
@@ -848,5 +896,66 @@ func TestPrintFailedRuns(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestParseSteal reads the steal field of /proc/stat's first line.
+func TestParseSteal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stat string
+		want time.Duration
+		ok   bool
+	}{
+		{"a 6.x kernel", "cpu  220375 0 69990 1421564 2360 0 18360 3647 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n", 36470 * time.Millisecond, true},
+		{"no steal yet", "cpu  1 2 3 4 5 6 7 0\n", 0, true},
+		{"before 2.6.11: no steal field", "cpu  1 2 3 4 5 6 7\n", 0, false},
+		{"not the summed line", "cpu0 1 2 3 4 5 6 7 8 9\n", 0, false},
+		{"not a number", "cpu  1 2 3 4 5 6 7 x 9\n", 0, false},
+		{"empty", "", 0, false},
+	} {
+		got, ok := parseSteal([]byte(tc.stat))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: parseSteal = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestStealRates classes the seconds as impactOf does and averages each
+// window's steal per second.
+func TestStealRates(t *testing.T) {
+	ms := func(v ...float64) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x*float64(time.Millisecond)))
+		}
+		return out
+	}
+	// Second 0 is warm-up; 1-2 before; the rebalance from 3.5 s to 5.2 s
+	// touches 3, 4 and 5; 6-7 after.
+	per := ms(100, 2, 4, 10, 20, 30, 0, 8)
+	b, d, a := stealRates(per, 3500*time.Millisecond, 5200*time.Millisecond)
+	if b != 3 || d != 20 || a != 4 {
+		t.Fatalf("stealRates = %v, %v, %v; want 3, 20, 4", b, d, a)
+	}
+	if b, d, a := stealRates(nil, time.Second, 2*time.Second); b != 0 || d != 0 || a != 0 {
+		t.Fatalf("no seconds: %v, %v, %v; want zeros", b, d, a)
+	}
+}
+
+// TestStealSamplerBooks books each reading to the second that ended at it,
+// and a nil sampler (no steal to read) stops to nothing.
+func TestStealSamplerBooks(t *testing.T) {
+	s := &stealSampler{done: make(chan struct{})}
+	s.add(1010*time.Millisecond, 5*time.Millisecond) // the tick ending second 0
+	s.add(2990*time.Millisecond, 7*time.Millisecond) // second 2's: second 1's tick was missed
+	got := s.stop()
+	want := []time.Duration{5 * time.Millisecond, 0, 7 * time.Millisecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("per-second steal %v, want %v", got, want)
+	}
+	var none *stealSampler
+	if got := none.stop(); got != nil {
+		t.Fatalf("nil sampler stopped to %v", got)
 	}
 }

@@ -79,6 +79,17 @@ type impact struct {
 	Lost       int `json:"lost"`
 	Stale      int `json:"stale"`
 	Unverified int `json:"unverified,omitempty"`
+	// Steal is the host's steal in each window, ms per second of it (see
+	// steal.go); nil where the machine shows none to read.
+	Steal *stealWindows `json:"steal_ms_per_s,omitempty"`
+}
+
+// stealWindows is the steal around one rebalance, ms per second of each
+// window (see stealRates).
+type stealWindows struct {
+	Before float64 `json:"before"`
+	During float64 `json:"during"`
+	After  float64 `json:"after"`
 }
 
 // loadRun is the client load around one timed rebalance.
@@ -89,6 +100,10 @@ type loadRun struct {
 	rebStart, rebEnd time.Duration
 	// res is the load's result once stopped.
 	res load.Result
+	// steal samples the host's steal beside the load; stealPer is what it
+	// read per second once stopped (nil: none to read).
+	steal    *stealSampler
+	stealPer []time.Duration
 }
 
 // loadSeconds is what <mode>.load.json holds: the client load's seconds
@@ -100,12 +115,19 @@ type loadSeconds struct {
 	RebalanceToS   float64       `json:"rebalance_to_s"`
 	Windows        windows       `json:"windows"`
 	Seconds        []load.Second `json:"seconds"`
+	// StealMS is the host's steal in each of the load's seconds, ms (see
+	// steal.go): a slow second with steal in it was the host's.
+	StealMS []float64 `json:"steal_ms,omitempty"`
 }
 
 // writeSeconds writes lr's seconds to path.
 func (lr *loadRun) writeSeconds(path string) error {
-	b, err := json.MarshalIndent(loadSeconds{Started: lr.start, RebalanceFromS: lr.rebStart.Seconds(), RebalanceToS: lr.rebEnd.Seconds(),
-		Windows: windowsOf(lr.res.Spans), Seconds: lr.res.Seconds}, "", " ")
+	ls := loadSeconds{Started: lr.start, RebalanceFromS: lr.rebStart.Seconds(), RebalanceToS: lr.rebEnd.Seconds(),
+		Windows: windowsOf(lr.res.Spans), Seconds: lr.res.Seconds}
+	for _, d := range lr.stealPer {
+		ls.StealMS = append(ls.StealMS, ms(d))
+	}
+	b, err := json.MarshalIndent(ls, "", " ")
 	if err != nil {
 		return err
 	}
@@ -130,6 +152,7 @@ func startLoad(ctx context.Context, seeds []string, password string, runTimeout 
 		return nil, err
 	}
 	lr := &loadRun{g: g, start: time.Now()}
+	lr.steal = startSteal(ctx, lr.start)
 	g.Start(ctx)
 	// The warm-up (connections, slot map) is span 0, the baseline span 1.
 	for i, d := range []time.Duration{loadWarmup * time.Second, loadBaseline - loadWarmup*time.Second} {
@@ -140,9 +163,11 @@ func startLoad(ctx context.Context, seeds []string, password string, runTimeout 
 		case <-time.After(d):
 		case <-ctx.Done():
 			_, _ = g.Stop()
+			lr.steal.stop()
 			return nil, ctx.Err()
 		case <-g.Done():
 			_, err := g.Stop()
+			lr.steal.stop()
 			return nil, fmt.Errorf("client load ended during the baseline: %v", err)
 		}
 	}
@@ -193,10 +218,15 @@ func runUnderLoad(ctx context.Context, c *benchCluster, mode string, rc runConfi
 func (lr *loadRun) stop() (impact, error) {
 	res, err := lr.g.Stop()
 	lr.res = res
+	lr.stealPer = lr.steal.stop()
 	if err != nil && !errors.Is(err, load.ErrCleanup) {
 		return impact{}, fmt.Errorf("client load: %w", err)
 	}
 	im := impactOf(res, windowsOf(res.Spans), lr.rebStart, lr.rebEnd)
+	if lr.steal != nil {
+		b, d, a := stealRates(lr.stealPer, lr.rebStart, lr.rebEnd)
+		im.Steal = &stealWindows{Before: b, During: d, After: a}
+	}
 	if err != nil {
 		return im, fmt.Errorf("client load: %w", err)
 	}
@@ -288,12 +318,16 @@ type impactSummary struct {
 	Errors       map[string]int64 `json:"errors,omitempty"` // summed over the runs
 	Lost         int              `json:"lost"`             // summed over the runs
 	Stale        int              `json:"stale"`            // summed over the runs
+	// Steal is the median of the runs' steal per window; nil when no run
+	// read any.
+	Steal *stealWindows `json:"steal_ms_per_s,omitempty"`
 }
 
 // summariseImpact returns the medians (and sums of errors, lost and
 // stale) of the runs that measured impact; nil when none did.
 func summariseImpact(runs []timedRun) *impactSummary {
 	var before, after, during, ratio, secRatio, mx []float64
+	var stealB, stealD, stealA []float64
 	s := &impactSummary{}
 	for _, r := range runs {
 		im := r.Impact
@@ -315,12 +349,18 @@ func summariseImpact(runs []timedRun) *impactSummary {
 		}
 		s.Lost += im.Lost
 		s.Stale += im.Stale
+		if st := im.Steal; st != nil {
+			stealB, stealD, stealA = append(stealB, st.Before), append(stealD, st.During), append(stealA, st.After)
+		}
 	}
 	if len(before) == 0 {
 		return nil
 	}
 	s.BeforeP99MS, s.AfterP99MS, s.DuringP99MS = median(before), median(after), median(during)
 	s.Ratio, s.SecondsRatio, s.DuringMaxMS = median(ratio), median(secRatio), median(mx)
+	if len(stealD) > 0 {
+		s.Steal = &stealWindows{Before: median(stealB), During: median(stealD), After: median(stealA)}
+	}
 	return s
 }
 

@@ -478,7 +478,12 @@ func (r *results) printImpact(w io.Writer) {
 			fmt.Fprintf(w, "; it is above the seed's goal of %.2fx, so here that goal is inside the noise", goalP99Ratio)
 		}
 		fmt.Fprintln(w)
+		if seed != nil && seed.MedianS > 4*idle.MedianS {
+			fmt.Fprintf(w, "    it ran %.0f s and the seed profile %.0f s: a longer window holds more of the machine's rare slow seconds\n"+
+				"    (-modes idle -idle %.0fs measures the spread at the seed's length)\n", idle.MedianS, seed.MedianS, seed.MedianS)
+		}
 	}
+	r.printSteal(w)
 	if seed != nil && cli != nil && seed.Impact != nil && cli.Impact != nil {
 		better := seed.Impact.Ratio > 0 && seed.Impact.Ratio < cli.Impact.Ratio
 		faster := seed.MedianS < cli.MedianS
@@ -568,4 +573,26 @@ func firstLine(b []byte, err error) string {
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	return line
+}
+
+// printSteal writes each mode's host steal around its rebalances (see
+// steal.go), when any run read some: the client cannot tell the host's
+// stalls from a mover's.
+func (r *results) printSteal(w io.Writer) {
+	var parts []string
+	for _, m := range r.Modes {
+		if m.Impact == nil || m.Impact.Steal == nil {
+			continue
+		}
+		st := m.Impact.Steal
+		parts = append(parts, fmt.Sprintf("%s %.1f / %.1f / %.1f", m.Label, st.Before, st.During, st.After))
+	}
+	if len(parts) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  host steal (CPU time the hypervisor gave elsewhere: it stalls nodes and client alike), ms per second")
+	fmt.Fprintln(w, "  before / during / after, medians of the runs (with -keep, each run's <mode>.load.json has it per second):")
+	for _, p := range parts {
+		fmt.Fprintf(w, "    %s\n", p)
+	}
 }
