@@ -623,7 +623,14 @@ func TestPrintImpact(t *testing.T) {
 	// Steal read in two of the seed's runs, none in the others.
 	r.Modes[1].Runs[0].Impact.Steal = &stealWindows{Before: 0, During: 4, After: 1}
 	r.Modes[1].Runs[1].Impact.Steal = &stealWindows{Before: 2, During: 6, After: 0}
+	for i, calm := range []float64{1.3, 1.5, 0} {
+		r.Modes[1].Runs[i].Impact.SecondsRatio, r.Modes[1].Runs[i].Impact.CalmRatio = 1.2, calm
+	}
+	r.Modes[3].Runs[0].Impact.CalmRatio = 1.02
 	r.summarise()
+	if c := r.mode(modeSeed).Impact.CalmRatio; c != 1.4 {
+		t.Fatalf("seed calm ratio %v, want 1.4: the median of the runs that read one", c)
+	}
 	if st := r.mode(modeSeed).Impact.Steal; st == nil || *st != (stealWindows{Before: 1, During: 5, After: 0.5}) {
 		t.Fatalf("seed steal summary %+v, want the medians of the two runs that read it", st)
 	}
@@ -655,6 +662,8 @@ func TestPrintImpact(t *testing.T) {
 		"a ratio within it is no difference; it is above the seed's goal of 1.10x, so here that goal is inside the noise",
 		"host steal (CPU time the hypervisor gave elsewhere",
 		"    slotshift seed 1.0 / 5.0 / 0.5\n",
+		"(goal <= 1.10x)  met  (mean of per-second p99s, as reported before: 1.20x; over the seconds without host steal: 1.40x)",
+		"    over the seconds without host steal it read 1.02x (mean of per-second p99s)\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -957,5 +966,25 @@ func TestStealSamplerBooks(t *testing.T) {
 	var none *stealSampler
 	if got := none.stop(); got != nil {
 		t.Fatalf("nil sampler stopped to %v", got)
+	}
+}
+
+// TestCalmRatio leaves the seconds with host steal out of both sides of
+// the per-second ratio, and classes the rest as impactOf does.
+func TestCalmRatio(t *testing.T) {
+	sec := func(i int, p99ms float64) load.Second {
+		return load.Second{Second: i, Ops: 100, Latency: load.Latency{Count: 100, P99: time.Duration(p99ms * float64(time.Millisecond))}}
+	}
+	// Second 0 is warm-up; 1-3 before; the rebalance from 4 s to 7 s;
+	// 7-8 after; second 9 has no steal reading.
+	secs := []load.Second{sec(0, 50), sec(1, 1), sec(2, 9), sec(3, 1), sec(4, 2), sec(5, 20), sec(6, 2), sec(7, 1), sec(8, 1), sec(9, 30)}
+	tick, stall := 10*time.Millisecond, 300*time.Millisecond
+	steal := []time.Duration{0, 0, stall, tick, 0, stall, 0, 0, 0}
+	r, ref, during := calmRatio(secs, steal, 4*time.Second, 7*time.Second)
+	if r != 2 || ref != 4 || during != 2 {
+		t.Fatalf("calmRatio = %v over %d and %d seconds; want 2 over 4 and 2 (seconds 2 and 5 stalled, 0 warm-up, 9 unread)", r, ref, during)
+	}
+	if r, _, _ := calmRatio(secs, nil, 4*time.Second, 7*time.Second); r != 0 {
+		t.Fatalf("without steal readings: %v, want 0", r)
 	}
 }

@@ -82,6 +82,12 @@ type impact struct {
 	// Steal is the host's steal in each window, ms per second of it (see
 	// steal.go); nil where the machine shows none to read.
 	Steal *stealWindows `json:"steal_ms_per_s,omitempty"`
+	// CalmRatio is SecondsRatio over the seconds without host steal only
+	// (see calmRatio), and CalmRef and CalmDuring how many seconds each
+	// side kept; 0 without steal readings.
+	CalmRatio  float64 `json:"p99_calm_seconds_ratio,omitempty"`
+	CalmRef    int     `json:"calm_seconds_around,omitempty"`
+	CalmDuring int     `json:"calm_seconds_during,omitempty"`
 }
 
 // stealWindows is the steal around one rebalance, ms per second of each
@@ -226,6 +232,7 @@ func (lr *loadRun) stop() (impact, error) {
 	if lr.steal != nil {
 		b, d, a := stealRates(lr.stealPer, lr.rebStart, lr.rebEnd)
 		im.Steal = &stealWindows{Before: b, During: d, After: a}
+		im.CalmRatio, im.CalmRef, im.CalmDuring = calmRatio(res.Seconds, lr.stealPer, lr.rebStart, lr.rebEnd)
 	}
 	if err != nil {
 		return im, fmt.Errorf("client load: %w", err)
@@ -321,13 +328,16 @@ type impactSummary struct {
 	// Steal is the median of the runs' steal per window; nil when no run
 	// read any.
 	Steal *stealWindows `json:"steal_ms_per_s,omitempty"`
+	// CalmRatio is the median of the runs' impact.CalmRatio; 0 when none
+	// read one.
+	CalmRatio float64 `json:"p99_calm_seconds_ratio,omitempty"`
 }
 
 // summariseImpact returns the medians (and sums of errors, lost and
 // stale) of the runs that measured impact; nil when none did.
 func summariseImpact(runs []timedRun) *impactSummary {
 	var before, after, during, ratio, secRatio, mx []float64
-	var stealB, stealD, stealA []float64
+	var stealB, stealD, stealA, calm []float64
 	s := &impactSummary{}
 	for _, r := range runs {
 		im := r.Impact
@@ -349,6 +359,9 @@ func summariseImpact(runs []timedRun) *impactSummary {
 		}
 		s.Lost += im.Lost
 		s.Stale += im.Stale
+		if im.CalmRatio > 0 {
+			calm = append(calm, im.CalmRatio)
+		}
 		if st := im.Steal; st != nil {
 			stealB, stealD, stealA = append(stealB, st.Before), append(stealD, st.During), append(stealA, st.After)
 		}
@@ -358,6 +371,7 @@ func summariseImpact(runs []timedRun) *impactSummary {
 	}
 	s.BeforeP99MS, s.AfterP99MS, s.DuringP99MS = median(before), median(after), median(during)
 	s.Ratio, s.SecondsRatio, s.DuringMaxMS = median(ratio), median(secRatio), median(mx)
+	s.CalmRatio = median(calm)
 	if len(stealD) > 0 {
 		s.Steal = &stealWindows{Before: median(stealB), During: median(stealD), After: median(stealA)}
 	}

@@ -418,7 +418,11 @@ func secondsText(im *impactSummary) string {
 	if im.SecondsRatio <= 0 {
 		return ""
 	}
-	return fmt.Sprintf("  (mean of per-second p99s, as reported before: %.2fx)", im.SecondsRatio)
+	calm := ""
+	if im.CalmRatio > 0 {
+		calm = fmt.Sprintf("; over the seconds without host steal: %.2fx", im.CalmRatio)
+	}
+	return fmt.Sprintf("  (mean of per-second p99s, as reported before: %.2fx%s)", im.SecondsRatio, calm)
 }
 
 func (r *results) hasImpact() bool {
@@ -478,6 +482,9 @@ func (r *results) printImpact(w io.Writer) {
 			fmt.Fprintf(w, "; it is above the seed's goal of %.2fx, so here that goal is inside the noise", goalP99Ratio)
 		}
 		fmt.Fprintln(w)
+		if idle.Impact.CalmRatio > 0 {
+			fmt.Fprintf(w, "    over the seconds without host steal it read %.2fx (mean of per-second p99s)\n", idle.Impact.CalmRatio)
+		}
 		if seed != nil && seed.MedianS > 4*idle.MedianS {
 			fmt.Fprintf(w, "    it ran %.0f s and the seed profile %.0f s: a longer window holds more of the machine's rare slow seconds\n"+
 				"    (-modes idle -idle %.0fs measures the spread at the seed's length)\n", idle.MedianS, seed.MedianS, seed.MedianS)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/slotshift/slotshift/pkg/load"
 )
 
 // Steal is CPU time the hypervisor gave to something else while this
@@ -143,4 +145,39 @@ func stealRates(per []time.Duration, from, to time.Duration) (before, during, af
 		return float64(sum[w]) / float64(time.Millisecond) / float64(n[w])
 	}
 	return rate(0), rate(1), rate(2)
+}
+
+// stealTick is the steal counter's resolution, one USER_HZ tick: a second
+// that read no more had no stall worth the name (on this project's machine
+// a calm second reads 0 or 10 ms, one in slow seconds 90-800 ms).
+const stealTick = time.Second / userHZ
+
+// calmRatio is the ops-weighted mean of per-second p99s (see secondsP99)
+// during the rebalance [from, to] over the same mean before and after it,
+// counting only the seconds whose steal was at most stealTick: the mover's
+// cost to a typical second with the host's stalls left out of both sides.
+// Seconds are classed as impactOf classes them; a second past the steal
+// read counts as stalled. ref and during are how many seconds each side
+// kept; the ratio is 0 when either kept none. Pure.
+func calmRatio(secs []load.Second, steal []time.Duration, from, to time.Duration) (ratio float64, ref, during int) {
+	var around, in []load.Second
+	for _, s := range secs {
+		if s.Second < 0 || s.Second >= len(steal) || steal[s.Second] > stealTick || s.Latency.Count == 0 {
+			continue
+		}
+		lo := time.Duration(s.Second) * time.Second
+		hi := lo + time.Second
+		switch {
+		case s.Second >= loadWarmup && hi <= from:
+			around = append(around, s)
+		case hi > from && lo < to:
+			in = append(in, s)
+		case lo >= to:
+			around = append(around, s)
+		}
+	}
+	if r, d := secondsP99(around), secondsP99(in); r > 0 && d > 0 {
+		ratio = d / r
+	}
+	return ratio, len(around), len(in)
 }
