@@ -988,3 +988,35 @@ func TestCalmRatio(t *testing.T) {
 		t.Fatalf("without steal readings: %v, want 0", r)
 	}
 }
+
+// TestStealHeader prints the host's steal over the benchmark and warns
+// from 1% of the CPUs' time; without a reading it prints nothing.
+func TestStealHeader(t *testing.T) {
+	for _, tc := range []struct {
+		steal, wall float64
+		want        string
+		warn        bool
+	}{
+		{20, 500, "steal:   the host took 20.0 s of CPU time over the benchmark's 500 s (2.00% of its CPUs' time)", true},
+		{1, 500, "steal:   the host took 1.0 s of CPU time over the benchmark's 500 s (0.10% of its CPUs' time)", false},
+		{0, 0, "", false},
+	} {
+		r := &results{Machine: machine{CPUs: 2, StealS: tc.steal, WallS: tc.wall}}
+		var out bytes.Buffer
+		r.print(&out)
+		if got := strings.Contains(out.String(), "steal:"); got != (tc.want != "") || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("steal %v over %v s: output lacks %q (or has a steal line it should not):\n%s", tc.steal, tc.wall, tc.want, out.String())
+		}
+		if got := strings.Contains(out.String(), "WARNING: the host stalls"); got != tc.warn {
+			t.Errorf("steal %v over %v s: warning %v, want %v", tc.steal, tc.wall, got, tc.warn)
+		}
+	}
+	// endSteal reads the steal since the facts were gathered.
+	if at, ok := readSteal(); ok {
+		m := machine{stealAt: at, stealOK: true}
+		m.endSteal(time.Minute)
+		if m.WallS != 60 || m.StealS < 0 {
+			t.Fatalf("endSteal: %v s of steal over %v s, want >= 0 over 60", m.StealS, m.WallS)
+		}
+	}
+}

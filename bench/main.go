@@ -114,6 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}}
 	err = b.run(ctx)
 	b.res.Machine.LoadAvgEnd = loadAvg()
+	b.res.Machine.endSteal(time.Since(b.res.StartedAt))
 	b.res.summarise()
 	if err != nil {
 		b.res.Failure = err.Error()

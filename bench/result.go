@@ -116,6 +116,26 @@ type machine struct {
 	// benchmark started and ended: other work on the machine skews timings.
 	LoadAvgStart float64 `json:"load_avg_start"`
 	LoadAvgEnd   float64 `json:"load_avg_end"`
+	// StealS is the host's steal over the benchmark, CPU seconds summed
+	// over the CPUs (see steal.go), and WallS the benchmark's wall time it
+	// was read over; both 0 where the machine shows no steal.
+	StealS float64 `json:"steal_s,omitempty"`
+	WallS  float64 `json:"wall_s,omitempty"`
+	// stealAt is the steal when the facts were gathered; stealOK whether
+	// it was read.
+	stealAt time.Duration
+	stealOK bool
+}
+
+// stealWarnShare is the share of the CPUs' time stolen over the benchmark
+// from which the header warns.
+const stealWarnShare = 0.01
+
+// endSteal reads the steal since machineFacts, over wall.
+func (m *machine) endSteal(wall time.Duration) {
+	if cur, ok := readSteal(); ok && m.stealOK {
+		m.StealS, m.WallS = (cur - m.stealAt).Seconds(), wall.Seconds()
+	}
 }
 
 // loadAvg returns the 1-minute load average, 0 when unknown.
@@ -273,6 +293,13 @@ func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "load:    1-min load average %.1f at start, %.1f at end\n", m.LoadAvgStart, m.LoadAvgEnd)
 	if max(m.LoadAvgStart, m.LoadAvgEnd) > float64(m.CPUs) {
 		fmt.Fprintf(w, "         WARNING: more runnable work than CPUs; other processes skew these timings\n")
+	}
+	if m.WallS > 0 && m.CPUs > 0 {
+		share := m.StealS / (m.WallS * float64(m.CPUs))
+		fmt.Fprintf(w, "steal:   the host took %.1f s of CPU time over the benchmark's %.0f s (%.2f%% of its CPUs' time)\n", m.StealS, m.WallS, 100*share)
+		if share >= stealWarnShare {
+			fmt.Fprintf(w, "         WARNING: the host stalls this machine at times; a stall slows nodes and client alike\n")
+		}
 	}
 	fmt.Fprintf(w, "redis:   %s | %s\n", m.RedisServer, m.RedisCLI)
 	if m.Slotshift != "" {
@@ -543,6 +570,7 @@ func (r *results) writeJSON(path string) error {
 // machineFacts gathers what the table's header prints.
 func machineFacts(slotshiftBin string) machine {
 	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadAvgStart: loadAvg()}
+	m.stealAt, m.stealOK = readSteal()
 	m.RedisServer = firstLine(exec.Command("redis-server", "--version").Output())
 	m.RedisCLI = firstLine(exec.Command("redis-cli", "--version").Output())
 	if slotshiftBin != "" {
