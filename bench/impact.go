@@ -257,21 +257,47 @@ func windowsOf(s load.Spans) windows {
 		Around: s.Latency(spanBefore, spanAfter)}
 }
 
+// Which window around a rebalance a second of the load falls in (see
+// secondWindow).
+const (
+	windowNone = iota // warm-up
+	windowBefore
+	windowDuring
+	windowAfter
+)
+
+// secondWindow returns the window of the load's second i (from its
+// start) around a rebalance [from, to]: before it from the warm-up's end,
+// during it when the second overlaps it, after it from its end. Pure.
+func secondWindow(i int, from, to time.Duration) int {
+	lo := time.Duration(i) * time.Second
+	hi := lo + time.Second
+	switch {
+	case i >= loadWarmup && hi <= from:
+		return windowBefore
+	case hi > from && lo < to:
+		return windowDuring
+	case lo >= to:
+		return windowAfter
+	}
+	return windowNone
+}
+
 // impactOf summarises a load result with its windows w around the
 // rebalance [from, to] (offsets from the load's start; the per-second
 // figures use them). Pure.
 func impactOf(res load.Result, w windows, from, to time.Duration) impact {
 	var before, during, after []load.Second
 	for _, s := range res.Seconds {
-		lo := time.Duration(s.Second) * time.Second
-		hi := lo + time.Second
-		switch {
-		case s.Second >= loadWarmup && hi <= from:
+		switch secondWindow(s.Second, from, to) {
+		case windowBefore:
 			before = append(before, s)
-		case hi > from && lo < to:
+		case windowDuring:
 			during = append(during, s)
-		case lo >= to && s.Latency.Count > 0:
-			after = append(after, s) // the last second may be cut short by the stop
+		case windowAfter:
+			if s.Latency.Count > 0 { // the last second may be cut short by the stop
+				after = append(after, s)
+			}
 		}
 	}
 	im := impact{

@@ -115,28 +115,15 @@ func (s *stealSampler) stop() []time.Duration {
 
 // stealRates returns the steal per second of the windows around a
 // rebalance [from, to] (offsets from the load's start), in milliseconds of
-// steal per second of window, with the seconds classed as impactOf classes
-// the client's: before from the warm-up's end, during overlapping the
-// rebalance, after from its end. A window with no second reads 0. Pure.
+// steal per second of window, with the seconds classed as the client's
+// are (see secondWindow). A window with no second reads 0. Pure.
 func stealRates(per []time.Duration, from, to time.Duration) (before, during, after float64) {
-	var sum [3]time.Duration
-	var n [3]int
+	var sum [windowAfter + 1]time.Duration
+	var n [windowAfter + 1]int
 	for i, d := range per {
-		lo := time.Duration(i) * time.Second
-		hi := lo + time.Second
-		w := -1
-		switch {
-		case i >= loadWarmup && hi <= from:
-			w = 0
-		case hi > from && lo < to:
-			w = 1
-		case lo >= to:
-			w = 2
-		}
-		if w >= 0 {
-			sum[w] += d
-			n[w]++
-		}
+		w := secondWindow(i, from, to)
+		sum[w] += d
+		n[w]++
 	}
 	rate := func(w int) float64 {
 		if n[w] == 0 {
@@ -144,7 +131,7 @@ func stealRates(per []time.Duration, from, to time.Duration) (before, during, af
 		}
 		return float64(sum[w]) / float64(time.Millisecond) / float64(n[w])
 	}
-	return rate(0), rate(1), rate(2)
+	return rate(windowBefore), rate(windowDuring), rate(windowAfter)
 }
 
 // stealTick is the steal counter's resolution, one USER_HZ tick: a second
@@ -156,8 +143,8 @@ const stealTick = time.Second / userHZ
 // during the rebalance [from, to] over the same mean before and after it,
 // counting only the seconds whose steal was at most stealTick: the mover's
 // cost to a typical second with the host's stalls left out of both sides.
-// Seconds are classed as impactOf classes them; a second past the steal
-// read counts as stalled. ref and during are how many seconds each side
+// Seconds are classed as secondWindow classes them; a second past the
+// steal read counts as stalled. ref and during are how many seconds each side
 // kept; the ratio is 0 when either kept none. Pure.
 func calmRatio(secs []load.Second, steal []time.Duration, from, to time.Duration) (ratio float64, ref, during int) {
 	var around, in []load.Second
@@ -165,15 +152,11 @@ func calmRatio(secs []load.Second, steal []time.Duration, from, to time.Duration
 		if s.Second < 0 || s.Second >= len(steal) || steal[s.Second] > stealTick || s.Latency.Count == 0 {
 			continue
 		}
-		lo := time.Duration(s.Second) * time.Second
-		hi := lo + time.Second
-		switch {
-		case s.Second >= loadWarmup && hi <= from:
+		switch secondWindow(s.Second, from, to) {
+		case windowBefore, windowAfter:
 			around = append(around, s)
-		case hi > from && lo < to:
+		case windowDuring:
 			in = append(in, s)
-		case lo >= to:
-			around = append(around, s)
 		}
 	}
 	if r, d := secondsP99(around), secondsP99(in); r > 0 && d > 0 {
