@@ -33,15 +33,16 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 	if err != nil {
 		return fmt.Errorf("measure the latency baseline: %w", err)
 	}
-	owns := map[string]bool{}
+	isEmpty, raised := map[string]bool{}, map[string]bool{}
+	for _, a := range empty {
+		isEmpty[a] = true
+	}
 	var loaded []string
 	for _, a := range masters {
-		if !slices.Contains(empty, a) {
-			owns[a] = true
+		if !isEmpty[a] {
 			loaded = append(loaded, a)
 		}
 	}
-	raised := map[string]bool{}
 	for _, a := range mon.FloorBaseline(masters, loaded) {
 		raised[a] = true
 	}
@@ -57,7 +58,7 @@ func (r *rebalancer) measureBaseline(ctx context.Context, mon *gate.Monitor, mas
 		l, _ := mon.Baseline(a)
 		r.sec.Baseline = append(r.sec.Baseline, report.NodeLatency{Node: a, AvgMS: l.AvgMS, P99MS: l.P99MS, Samples: l.Samples})
 		parts = append(parts, fmt.Sprintf("%s p99 %.2fms avg %.2fms (whole window %.2fms%s)", a, l.P99MS, l.AvgMS, whole.P99MS,
-			baselineNote(!owns[a], raised[a])))
+			baselineNote(isEmpty[a], raised[a])))
 	}
 	if len(missing) > 0 {
 		r.res.Add(report.Check{ID: IDBaseline, Status: report.Warn, Message: "no latency baseline (no PING answered) for " + strings.Join(missing, ", "),
