@@ -34,7 +34,7 @@ type asmRunResult struct {
 }
 
 // defaultModes is -modes' default for the 3->4 benchmark.
-const defaultModes = "cli,cli1000,seed,slotshift,bare,idle"
+const defaultModes = "cli,cli1000,seed,slotshift,bare,idle,watch"
 
 // parseASMModes splits and checks -modes for -server.
 func parseASMModes(s string) ([]string, error) {

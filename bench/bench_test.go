@@ -19,6 +19,7 @@ import (
 	"log/slog"
 
 	"github.com/slotshift/slotshift/pkg/cluster"
+	"github.com/slotshift/slotshift/pkg/gate"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/load"
 	"github.com/slotshift/slotshift/pkg/report"
@@ -33,6 +34,9 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(bareEnv) != "" {
 		os.Exit(bareMain(os.Args[1:]))
+	}
+	if d := os.Getenv(watchEnv); d != "" {
+		os.Exit(watchMain(d, os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }
@@ -750,6 +754,96 @@ func TestIdleUnderLoad(t *testing.T) {
 	}
 	if v.KeysMoved != 0 {
 		t.Fatalf("idle moved %d keys", v.KeysMoved)
+	}
+}
+
+// TestWatchUnderLoad runs the watch mode (slotshift's gate monitor alone)
+// under the client load on a real cluster: it moves nothing, loses no
+// write, and PINGs every master at the monitor's own rate.
+func TestWatchUnderLoad(t *testing.T) {
+	needRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, rc := testCluster(ctx, t, 5000, 1000, 3, 1)
+	rc.idle = 2 * time.Second
+	tr, err := runUnderLoad(ctx, c, modeWatch, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Seconds < 2 || tr.Seconds > 10 {
+		t.Fatalf("watch run took %.2f s, want about 2 s", tr.Seconds)
+	}
+	// The monitor PINGs each master once per gate.ProbeInterval; timer
+	// slack and the first round trip only ever lower the rate.
+	want := 1 / gate.ProbeInterval(4, 10*time.Millisecond).Seconds()
+	if tr.PingsPerMasterS < want/2 || tr.PingsPerMasterS > want*1.05 {
+		t.Fatalf("watch PINGed each master %.1f times a second, want about %.0f", tr.PingsPerMasterS, want)
+	}
+	if tr.CPUSeconds <= 0 {
+		t.Fatalf("watch CPU %v s: want the monitor's CPU time measured", tr.CPUSeconds)
+	}
+	im := tr.Impact
+	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 {
+		t.Fatalf("impact %+v: want p99 before, during and ratio measured", im)
+	}
+	if im.Lost != 0 || im.Stale != 0 || im.Unverified != 0 {
+		t.Fatalf("acknowledged writes lost %d, stale %d, unverified %d", im.Lost, im.Stale, im.Unverified)
+	}
+	v, err := c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.KeysMoved != 0 {
+		t.Fatalf("watch moved %d keys", v.KeysMoved)
+	}
+}
+
+// TestWatchRate reads the watcher's PING count back from its output, and
+// refuses output that does not end with it.
+func TestWatchRate(t *testing.T) {
+	good := "some log line\n" + fmt.Sprintf(watchLine, 2400, 4, 6.0) + "\n"
+	if got, err := watchRate(good); err != nil || got != 100 {
+		t.Fatalf("watchRate(%q) = %v, %v; want 100", good, got, err)
+	}
+	for _, bad := range []string{
+		"",
+		"watch: redis: connection refused\n",
+		fmt.Sprintf(watchLine, 2400, 0, 6.0),
+		fmt.Sprintf(watchLine, 2400, 4, 6.0) + "\nwatch: a later error",
+	} {
+		if got, err := watchRate(bad); err == nil {
+			t.Errorf("watchRate(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+// TestPrintWatch: the watch mode's line gives its ratios, PING rate and
+// CPU share, and there is no such line without the mode.
+func TestPrintWatch(t *testing.T) {
+	im := func(before, during float64) *impact {
+		return &impact{BeforeP99MS: before, DuringP99MS: during, Ratio: during / before, SecondsRatio: 0.95, CalmRatio: 0.93}
+	}
+	r := &results{Keys: 1000, Runs: 1, NodeTimeoutMS: 1000, Modes: []modeResult{
+		{Mode: modeWatch, Label: modeLabels[modeWatch], Runs: []timedRun{
+			{Seconds: 300, CPUSeconds: 10.2, PingsPerMasterS: 99.9, Impact: im(0.34, 0.33)}}},
+	}}
+	r.summarise()
+	var out bytes.Buffer
+	r.print(&out)
+	for _, want := range []string{
+		"slotshift's gate probes alone (watch, 300 s): p99 during/around = 0.97x  (mean of per-second p99s, as reported before: 0.95x; over the seconds without host steal: 0.93x)\n",
+		"    100 PINGs/s to each master, the monitor's CPU 3.4% of a core (medians)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	r.Modes[0].Mode = modeIdle
+	r.summarise()
+	out.Reset()
+	r.print(&out)
+	if strings.Contains(out.String(), "gate probes alone") {
+		t.Errorf("a watch line without the watch mode:\n%s", out.String())
 	}
 }
 

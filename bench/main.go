@@ -71,6 +71,9 @@ func main() {
 	if os.Getenv(bareEnv) != "" {
 		os.Exit(bareMain(os.Args[1:]))
 	}
+	if d := os.Getenv(watchEnv); d != "" {
+		os.Exit(watchMain(d, os.Args[1:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -147,8 +150,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.keys, "keys", 1000000, "keys loaded into each 3-master cluster")
 	fs.IntVar(&cfg.runs, "runs", 3, "timed runs per mode (the median is reported)")
-	modes := fs.String("modes", defaultModes, "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it), idle (nothing moves: the impact measurement's own spread)")
-	fs.DurationVar(&cfg.idle, "idle", 10*time.Second, "how long the idle mode runs nothing under the client load")
+	modes := fs.String("modes", defaultModes, "comma-separated modes: cli (redis-cli defaults), cli1000 (--cluster-pipeline 1000), seed (slotshift at the seed's gates), slotshift or fast (slotshift at its default gates), bare (MIGRATE with nothing around it), idle (nothing moves: the impact measurement's own spread), watch (nothing moves; slotshift's gate probes run for -idle)")
+	fs.DurationVar(&cfg.idle, "idle", 10*time.Second, "how long the idle and watch modes run under the client load")
 	fs.IntVar(&cfg.scale, "scale", 0, "also rebalance a cluster of N loaded masters + a pair of empty ones (slotshift seed, no load): CPU, RSS, PINGs per node; 0 = off; with -modes '' only this")
 	fs.IntVar(&cfg.scaleKeys, "scale-keys", 100000, "keys loaded into the at-scale cluster")
 	fs.Float64Var(&cfg.seedHold, "seed-hold", seedHoldPercent, "the seed mode's (and the at-scale run's) latency_variation_percent hold: the seed's 10, or another budget to see what it trades")
@@ -330,8 +333,8 @@ func (b *bench) timedRound(ctx context.Context, round int, mode string, rc runCo
 			b.log.Warn("keep outputs", "dir", dst, "err", kerr)
 		}
 	}
-	if err != nil || mode == modeIdle {
-		// The idle mode moved nothing: there is no rebalance to verify;
+	if err != nil || mode == modeIdle || mode == modeWatch {
+		// The idle and watch modes moved nothing: there is no rebalance to verify;
 		// the load's read-back still counts its lost writes.
 		return tr, err
 	}

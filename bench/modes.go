@@ -27,6 +27,10 @@ const (
 	// impact measurement reads when nothing happens. A ratio within that
 	// spread is not a difference.
 	modeIdle = "idle"
+	// modeWatch moves nothing either, but runs slotshift's gate monitor
+	// for -idle under the client load (see watchEnv): what watching alone
+	// costs a client.
+	modeWatch = "watch"
 )
 
 // The seed profile's gates: slotshift's absolute gates (the defaults) plus
@@ -58,6 +62,7 @@ var modeLabels = map[string]string{
 	modeSeed:      "slotshift seed",
 	modeBare:      "bare MIGRATE",
 	modeIdle:      "nothing (idle)",
+	modeWatch:     "slotshift's probes (watch)",
 }
 
 // parseModes splits and checks the -modes flag.
@@ -73,7 +78,7 @@ func parseModes(s string) ([]string, error) {
 			m = modeSlotshift
 		}
 		if _, ok := modeLabels[m]; !ok {
-			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, seed, slotshift or fast, bare, idle)", m)
+			return nil, fmt.Errorf("-modes: unknown mode %q (want cli, cli1000, seed, slotshift or fast, bare, idle, watch)", m)
 		}
 		if seen[m] {
 			return nil, fmt.Errorf("-modes: %q given twice", m)
@@ -114,6 +119,9 @@ type timedRun struct {
 	HeldSeconds float64 `json:"held_s,omitempty"`
 	// CPUSeconds is the tool's user + system CPU time.
 	CPUSeconds float64 `json:"cpu_s"`
+	// PingsPerMasterS is the PINGs per second the watch mode's gate
+	// monitor sent each master (watch mode only).
+	PingsPerMasterS float64 `json:"pings_per_master_s,omitempty"`
 	// Impact is what the client load saw; nil when run without load.
 	Impact *impact `json:"impact,omitempty"`
 }
@@ -163,6 +171,10 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 	case modeIdle:
 		args = []string{"sleep", strconv.FormatFloat(rc.idle.Seconds(), 'f', 3, 64)}
 		env = childEnv()
+	case modeWatch:
+		// This program again, as slotshift's gate monitor (see watchEnv).
+		args = append([]string{rc.self}, c.addrs()...)
+		env = childEnv(watchEnv+"="+rc.idle.String(), passwordEnv+"="+c.password)
 	case modeSlotshift, modeSeed:
 		inv := filepath.Join(c.dir, "inventory.yml")
 		yml := inventoryYAML(c, rc.nodeTimeoutMS)
@@ -215,6 +227,15 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 		r.ReportKeysMoved = rep.Rebalance.KeysMoved
 		r.BatchSeconds = batchSpan(rep.Rebalance.Batches)
 		r.Holds, r.HeldSeconds = gateHolds(rep.Checks)
+	}
+	if mode == modeWatch {
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			return r, err
+		}
+		if r.PingsPerMasterS, err = watchRate(string(b)); err != nil {
+			return r, fmt.Errorf("%w (%s)", err, logPath)
+		}
 	}
 	return r, nil
 }

@@ -470,6 +470,26 @@ func ratioText(v float64) string {
 	return fmt.Sprintf("%.2fx", v)
 }
 
+// printWatch writes what slotshift's gate probes alone cost the client
+// (mode watch), beside their rate and CPU; nothing without that mode.
+func (r *results) printWatch(w io.Writer) {
+	wm := r.mode(modeWatch)
+	if wm == nil || wm.Impact == nil || wm.Impact.Ratio <= 0 {
+		return
+	}
+	var rates, cpu []float64
+	for _, run := range wm.Runs {
+		if run.Seconds > 0 {
+			rates = append(rates, run.PingsPerMasterS)
+			cpu = append(cpu, 100*run.CPUSeconds/run.Seconds)
+		}
+	}
+	fmt.Fprintf(w, "  slotshift's gate probes alone (watch, %.0f s): p99 during/around = %.2fx%s\n",
+		wm.MedianS, wm.Impact.Ratio, secondsText(wm.Impact))
+	fmt.Fprintf(w, "    %.0f PINGs/s to each master, the monitor's CPU %.1f%% of a core (medians): what watching costs a client, apart from moving\n",
+		median(rates), median(cpu))
+}
+
 // printImpact writes the impact goals: the seed profile's p99 ratio, the
 // comparison with redis-cli, the fast profile's speed, holds and lost
 // writes.
@@ -517,6 +537,7 @@ func (r *results) printImpact(w io.Writer) {
 				"    (-modes idle -idle %.0fs measures the spread at the seed's length)\n", idle.MedianS, seed.MedianS, seed.MedianS)
 		}
 	}
+	r.printWatch(w)
 	r.printSteal(w)
 	if seed != nil && cli != nil && seed.Impact != nil && cli.Impact != nil {
 		better := seed.Impact.Ratio > 0 && seed.Impact.Ratio < cli.Impact.Ratio
