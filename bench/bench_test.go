@@ -165,7 +165,7 @@ func TestParseFlagsRejectsNonsense(t *testing.T) {
 		}
 	}
 	cfg, err := parseFlags(nil, &bytes.Buffer{})
-	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 6 || !cfg.load || cfg.idle != 10*time.Second ||
+	if err != nil || cfg.keys != 1000000 || cfg.runs != 3 || cfg.nodeTimeoutMS != 1000 || len(cfg.modes) != 7 || !cfg.load || cfg.idle != 10*time.Second ||
 		cfg.seedHold != 10 || cfg.seedAbort != 100 {
 		t.Fatalf("defaults = %+v, %v", cfg, err)
 	}
@@ -706,21 +706,23 @@ func TestPrintImpact(t *testing.T) {
 	}
 }
 
-// TestIdleUnderLoad runs the idle mode under the client load on a real
-// cluster: nothing moves, the sleep is timed like a tool, and the impact
-// is measured the same way; no acknowledged write may be lost.
-func TestIdleUnderLoad(t *testing.T) {
+// runStill runs mode, one that moves nothing (idle, watch), for 2 s under
+// the client load on a real cluster, and checks what every such run must
+// show: it took about 2 s, the impact is measured, no acknowledged write
+// is lost, and no key moved.
+func runStill(t *testing.T, mode string) (*benchCluster, timedRun) {
+	t.Helper()
 	needRedis(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
 	c, rc := testCluster(ctx, t, 5000, 1000, 3, 1)
 	rc.idle = 2 * time.Second
-	tr, err := runUnderLoad(ctx, c, modeIdle, rc)
+	tr, err := runUnderLoad(ctx, c, mode, rc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tr.Seconds < 2 || tr.Seconds > 10 {
-		t.Fatalf("idle run took %.2f s, want about 2 s", tr.Seconds)
+		t.Fatalf("%s run took %.2f s, want about 2 s", mode, tr.Seconds)
 	}
 	im := tr.Impact
 	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 {
@@ -729,11 +731,26 @@ func TestIdleUnderLoad(t *testing.T) {
 	if im.Lost != 0 || im.Stale != 0 || im.Unverified != 0 {
 		t.Fatalf("acknowledged writes lost %d, stale %d, unverified %d", im.Lost, im.Stale, im.Unverified)
 	}
+	v, err := c.verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.KeysMoved != 0 {
+		t.Fatalf("%s moved %d keys", mode, v.KeysMoved)
+	}
+	return c, tr
+}
+
+// TestIdleUnderLoad runs the idle mode under the client load on a real
+// cluster: nothing moves, the sleep is timed like a tool, and the impact
+// is measured the same way; no acknowledged write may be lost.
+func TestIdleUnderLoad(t *testing.T) {
+	c, tr := runStill(t, modeIdle)
 	// Linux has counted steal since 2.6.11: the windows are read, and the
 	// per-second series covers the whole load.
 	if _, ok := readSteal(); ok {
-		if im.Steal == nil || im.Steal.Before < 0 || im.Steal.During < 0 || im.Steal.After < 0 {
-			t.Fatalf("steal %+v: want each window read", im.Steal)
+		if st := tr.Impact.Steal; st == nil || st.Before < 0 || st.During < 0 || st.After < 0 {
+			t.Fatalf("steal %+v: want each window read", st)
 		}
 		var ls loadSeconds
 		b, err := os.ReadFile(filepath.Join(c.dir, modeIdle+".load.json"))
@@ -748,31 +765,13 @@ func TestIdleUnderLoad(t *testing.T) {
 			t.Fatalf("%d seconds of steal in load.json, want one for each of the load's ~15 s", n)
 		}
 	}
-	v, err := c.verify(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.KeysMoved != 0 {
-		t.Fatalf("idle moved %d keys", v.KeysMoved)
-	}
 }
 
 // TestWatchUnderLoad runs the watch mode (slotshift's gate monitor alone)
 // under the client load on a real cluster: it moves nothing, loses no
 // write, and PINGs every master at the monitor's own rate.
 func TestWatchUnderLoad(t *testing.T) {
-	needRedis(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, rc := testCluster(ctx, t, 5000, 1000, 3, 1)
-	rc.idle = 2 * time.Second
-	tr, err := runUnderLoad(ctx, c, modeWatch, rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tr.Seconds < 2 || tr.Seconds > 10 {
-		t.Fatalf("watch run took %.2f s, want about 2 s", tr.Seconds)
-	}
+	_, tr := runStill(t, modeWatch)
 	// The monitor PINGs each master once per gate.ProbeInterval; timer
 	// slack and the first round trip only ever lower the rate.
 	want := 1 / gate.ProbeInterval(4, 10*time.Millisecond).Seconds()
@@ -781,20 +780,6 @@ func TestWatchUnderLoad(t *testing.T) {
 	}
 	if tr.CPUSeconds <= 0 {
 		t.Fatalf("watch CPU %v s: want the monitor's CPU time measured", tr.CPUSeconds)
-	}
-	im := tr.Impact
-	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 {
-		t.Fatalf("impact %+v: want p99 before, during and ratio measured", im)
-	}
-	if im.Lost != 0 || im.Stale != 0 || im.Unverified != 0 {
-		t.Fatalf("acknowledged writes lost %d, stale %d, unverified %d", im.Lost, im.Stale, im.Unverified)
-	}
-	v, err := c.verify(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.KeysMoved != 0 {
-		t.Fatalf("watch moved %d keys", v.KeysMoved)
 	}
 }
 
