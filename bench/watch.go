@@ -18,8 +18,11 @@ import (
 // watchEnv, when set to a duration, turns this program into slotshift's
 // gate monitor alone (mode watch): its arguments are the cluster's
 // addresses, the password is in passwordEnv. It probes the cluster for the
-// duration exactly as a rebalance's gates do (the same gate.Monitor with
-// the stage's options: PINGs, lag, INFO) and moves nothing.
+// duration as a rebalance's gates do (the same gate.Monitor, with the
+// options a rebalance of the benchmark's inventory gives it: the defaults,
+// no link probe; PINGs, replication lag, INFO) and moves nothing. It takes
+// no decisions: a rebalance also asks the readings for one a few times a
+// second, which costs the nodes nothing.
 //
 // Why: the seed profile's cost to clients is the mover's and the probes'
 // together. Under the same client load, watch measures the probes' share on
@@ -29,10 +32,10 @@ const watchEnv = "SLOTSHIFT_BENCH_WATCH"
 
 // watchMain is the watcher's main; it exits 0 after the duration, 1 when
 // the cluster cannot be read or a probe never answered.
-func watchMain(every string, addrs []string) int {
-	d, err := time.ParseDuration(every)
+func watchMain(duration string, addrs []string) int {
+	d, err := time.ParseDuration(duration)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "watch: %s=%q: %v\n", watchEnv, every, err)
+		fmt.Fprintf(os.Stderr, "watch: %s=%q: %v\n", watchEnv, duration, err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
