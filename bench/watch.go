@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/check"
 	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/gate"
 )
@@ -83,25 +83,14 @@ func watch(ctx context.Context, addrs []string, password string, d time.Duration
 	}
 	pool := admin.NewPool(admin.Options{Password: password, DialTimeout: time.Second})
 	defer pool.Close()
-	nodes, err := pool.ClusterNodes(ctx, addrs[0])
+	snap, err := pool.Observe(ctx, addrs)
 	if err != nil {
 		return watchPings{}, err
 	}
-	var masters []string
-	replicas := map[string]string{}
-	byID := map[string]string{}
-	for _, n := range nodes {
-		if n.IsMaster() {
-			masters = append(masters, n.Addr)
-			byID[n.ID] = n.Addr
-		}
+	masters, replicas := check.NewLive(snap).Probed()
+	if len(masters) == 0 {
+		return watchPings{}, errors.New("no master in the cluster's view")
 	}
-	for _, n := range nodes {
-		if m, ok := byID[n.MasterID]; ok && !n.IsMaster() {
-			replicas[n.Addr] = m
-		}
-	}
-	slices.Sort(masters)
 	mon := gate.NewMonitor(pool, masters, replicas, gate.MonitorOptions{})
 	mon.Start(ctx)
 	defer mon.Close()

@@ -54,6 +54,44 @@ func TestHealthyFakePassesEveryCheck(t *testing.T) {
 	checktest.Want(t, checks, IDSlotsCoverage, "", report.Pass, "all 16384 slots")
 }
 
+// TestProbed: every master is probed, sorted, and every replica is mapped
+// to the address of the master whose ID it replicates; a replica whose
+// master is not in the view is left out.
+func TestProbed(t *testing.T) {
+	l := NewLive(checktest.NewFake(t, fakeInv(t, "")).Snap(t))
+	masters, replicas := l.Probed()
+	if want := []string{"127.0.0.1:7000", "127.0.0.1:7002", "127.0.0.1:7004"}; strings.Join(masters, ",") != strings.Join(want, ",") {
+		t.Fatalf("masters %v, want %v", masters, want)
+	}
+	if len(replicas) != 3 {
+		t.Fatalf("replicas %v, want the 3 of the view", replicas)
+	}
+	for rep, master := range replicas {
+		r, _ := l.Node(rep)
+		m, _ := l.Node(master)
+		if !r.IsReplica() || r.MasterID == "" || r.MasterID != m.ID {
+			t.Errorf("replica %s (master id %q) mapped to %s (id %q)", rep, r.MasterID, master, m.ID)
+		}
+	}
+	var gone string
+	for i, n := range l.View {
+		if n.Addr == "127.0.0.1:7002" {
+			gone = n.ID
+			l.View = append(l.View[:i:i], l.View[i+1:]...)
+			break
+		}
+	}
+	_, replicas = l.Probed()
+	for rep := range replicas {
+		if r, _ := l.Node(rep); r.MasterID == gone {
+			t.Errorf("replica %s of a master not in the view is probed", rep)
+		}
+	}
+	if len(replicas) != 2 {
+		t.Errorf("replicas %v, want the 2 whose masters are in the view", replicas)
+	}
+}
+
 func TestVersionDrift(t *testing.T) {
 	inv := fakeInv(t, "")
 	s := checktest.NewFake(t, inv).Snap(t)

@@ -101,6 +101,22 @@ func (l Live) Masters() []cluster.Node { return l.members((*cluster.Node).IsMast
 // Replicas returns the view's replicas, sorted by address.
 func (l Live) Replicas() []cluster.Node { return l.members((*cluster.Node).IsReplica) }
 
+// Probed returns what the gate monitor probes: the masters' addresses,
+// sorted, and each replica's address mapped to its master's (a replica
+// whose master is not in the view is left out).
+func (l Live) Probed() (masters []string, replicas map[string]string) {
+	replicas = map[string]string{}
+	for _, m := range l.Masters() {
+		masters = append(masters, m.Addr)
+	}
+	for _, rep := range l.Replicas() {
+		if m, ok := l.ByID(rep.MasterID); ok {
+			replicas[rep.Addr] = m.Addr
+		}
+	}
+	return masters, replicas
+}
+
 // members returns the view's member nodes that match, sorted by address.
 func (l Live) members(match func(*cluster.Node) bool) []cluster.Node {
 	var out []cluster.Node

@@ -174,7 +174,7 @@ func (r *rebalancer) execute(ctx context.Context, snap *cluster.Snapshot, live c
 	if err := migrate.CheckFresh(snap, p); err != nil {
 		return err
 	}
-	masterAddrs, replicas := probed(live)
+	masterAddrs, replicas := live.Probed()
 	mon := gate.NewMonitor(r.pool, masterAddrs, replicas, gate.MonitorOptions{Log: r.log, Links: gate.Links(r.inv)})
 	mon.Start(ctx)
 	defer mon.Close()
@@ -605,22 +605,6 @@ func slotless(live check.Live) []string {
 		}
 	}
 	return out
-}
-
-// probed returns the masters' addresses and each replica's master, as the
-// gate monitor probes them.
-func probed(live check.Live) ([]string, map[string]string) {
-	var masters []string
-	replicas := map[string]string{}
-	for _, m := range live.Masters() {
-		masters = append(masters, m.Addr)
-	}
-	for _, rep := range live.Replicas() {
-		if m, ok := live.ByID(rep.MasterID); ok {
-			replicas[rep.Addr] = m.Addr
-		}
-	}
-	return masters, replicas
 }
 
 // heldText says how often, and how long in all, the run stopped at a
