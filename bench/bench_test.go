@@ -539,6 +539,9 @@ func TestImpactOf(t *testing.T) {
 		During: load.Latency{Count: 2000, P99: d(7), Max: d(40)},
 		After:  load.Latency{Count: 2000, P99: d(6), Max: d(99)},
 		Around: load.Latency{Count: 5000, P99: d(3.5), Max: d(99)},
+		// The first loadAfter of the after window with the before window:
+		// another reference, another ratio.
+		AroundShort: load.Latency{Count: 4000, P99: d(2.8), Max: d(99)},
 	}
 	im := impactOf(res, w, 4*time.Second+100*time.Millisecond, 5*time.Second+500*time.Millisecond)
 	if im.BeforeP99MS != 2 || im.DuringP99MS != 7 || im.AfterP99MS != 6 || im.DuringMaxMS != 40 {
@@ -547,6 +550,9 @@ func TestImpactOf(t *testing.T) {
 	// The ratio is during over before and after together, not over either.
 	if math.Abs(im.Ratio-2) > 1e-9 {
 		t.Errorf("ratio %v, want 7 / 3.5 = 2", im.Ratio)
+	}
+	if math.Abs(im.ShortRatio-2.5) > 1e-9 {
+		t.Errorf("ratio to the short reference %v, want 7 / 2.8 = 2.5", im.ShortRatio)
 	}
 	// The per-second ratio of earlier rounds: seconds 4-5 (ops-weighted)
 	// over seconds 1-3 and 6-7 (warm-up second 0 and the empty second 8
@@ -560,8 +566,23 @@ func TestImpactOf(t *testing.T) {
 	if got := errorsText(im.Errors); got != "timeout=1 tryagain=2" {
 		t.Errorf("errors %q", got)
 	}
-	if got := impactOf(load.Result{}, windowsOf(load.Spans{}), time.Second, 2*time.Second); got.Ratio != 0 || got.SecondsRatio != 0 || got.BeforeP99MS != 0 || errorsText(got.Errors) != "0" {
+	if got := impactOf(load.Result{}, windowsOf(load.Spans{}), time.Second, 2*time.Second); got.Ratio != 0 || got.ShortRatio != 0 || got.SecondsRatio != 0 || got.BeforeP99MS != 0 || errorsText(got.Errors) != "0" {
 		t.Errorf("empty load: %+v", got)
+	}
+}
+
+// TestAfterFor checks that the after window follows the run's length
+// between its bounds.
+func TestAfterFor(t *testing.T) {
+	for _, c := range []struct{ took, want time.Duration }{
+		{0, loadAfter},
+		{2 * time.Second, loadAfter},
+		{40 * time.Second, 40 * time.Second},
+		{10 * time.Minute, loadAfterMax},
+	} {
+		if got := afterFor(c.took); got != c.want {
+			t.Errorf("afterFor(%v) = %v, want %v", c.took, got, c.want)
+		}
 	}
 }
 
@@ -806,7 +827,7 @@ func TestWatchRate(t *testing.T) {
 // CPU share, and there is no such line without the mode.
 func TestPrintWatch(t *testing.T) {
 	im := func(before, during float64) *impact {
-		return &impact{BeforeP99MS: before, DuringP99MS: during, Ratio: during / before, SecondsRatio: 0.95, CalmRatio: 0.93}
+		return &impact{BeforeP99MS: before, DuringP99MS: during, Ratio: during / before, ShortRatio: 1.2, SecondsRatio: 0.95, CalmRatio: 0.93}
 	}
 	r := &results{Keys: 1000, Runs: 1, NodeTimeoutMS: 1000, Modes: []modeResult{
 		{Mode: modeWatch, Label: modeLabels[modeWatch], Runs: []timedRun{
@@ -816,7 +837,7 @@ func TestPrintWatch(t *testing.T) {
 	var out bytes.Buffer
 	r.print(&out)
 	for _, want := range []string{
-		"slotshift's gate probes alone (watch, 300 s): p99 during/around = 0.97x  (mean of per-second p99s, as reported before: 0.95x; over the seconds without host steal: 0.93x)\n",
+		"slotshift's gate probes alone (watch, 300 s): p99 during/around = 0.97x  (to the 7 s before and 5 s after: 1.20x; mean of per-second p99s, as reported before: 0.95x; over the seconds without host steal: 0.93x)\n",
 		"    100 PINGs/s to each master, the monitor's CPU 3.4% of a core (medians)",
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -846,8 +867,8 @@ func TestRunUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	im := tr.Impact
-	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 || im.DuringMaxMS <= 0 {
-		t.Fatalf("impact %+v: want p99 before, during, ratio and max measured", im)
+	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 || im.ShortRatio <= 0 || im.DuringMaxMS <= 0 {
+		t.Fatalf("impact %+v: want p99 before, during, both ratios and max measured", im)
 	}
 	// About loadRate ops/s over the baseline and the run; a loaded
 	// machine may fall short, but not to nothing.

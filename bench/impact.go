@@ -31,12 +31,19 @@ const (
 	// the baseline window, which is the full seconds after it.
 	loadBaseline = 8 * time.Second
 	loadWarmup   = 1 // seconds
-	// loadAfter is how long the load runs after the rebalance ends. The
-	// reference the rebalance's impact is judged against is the seconds
-	// before it and after it together: on a machine whose own latency
-	// drifts (a shared host's steal), one short window on one side reads
-	// the drift as impact, or hides impact under it.
-	loadAfter = 5 * time.Second
+	// loadAfter is the least the load runs after the rebalance ends, and
+	// loadAfterMax the most: it runs as long as the rebalance took
+	// between the two (afterFor). The reference the rebalance's impact is
+	// judged against is the seconds before it and after it together: on
+	// a machine whose own latency drifts (a shared host's steal), one
+	// short window on one side reads the drift as impact, or hides impact
+	// under it. A long run meets more of the host's slow spells than a
+	// 12 s reference does (around 300 s of nothing the client's p99 read
+	// 1.09x and 1.14x of the 12 s around it on this project's machine), so
+	// its reference grows with it; the ratio to the first loadAfter alone,
+	// as earlier rounds measured it, is kept beside (impact.ShortRatio).
+	loadAfter    = 5 * time.Second
+	loadAfterMax = 120 * time.Second
 	// loadSlack bounds the load past the run's timeout: the load phase
 	// always ends, even when Stop is never reached.
 	loadSlack = 30 * time.Second
@@ -54,6 +61,10 @@ type impact struct {
 	// Ratio is DuringP99MS over the p99 of the before and after windows
 	// together (see loadAfter); 0 when either is unknown.
 	Ratio float64 `json:"p99_ratio"`
+	// ShortRatio is DuringP99MS over the p99 of the before window and the
+	// first loadAfter of the after window: the reference of earlier
+	// rounds, the same as Ratio's for a run no longer than loadAfter.
+	ShortRatio float64 `json:"p99_ratio_short_reference"`
 	// SecondsRatio is the ratio that earlier rounds reported: the
 	// ops-weighted mean of per-second p99s during over the same mean
 	// before and after (see secondsP99). A long window collects the
@@ -153,7 +164,7 @@ func loadOptions(seeds []string, password string, bound time.Duration) load.Opti
 // rebalance may start. runTimeout bounds the rebalance (the load phase
 // ends by itself after baseline + runTimeout + slack).
 func startLoad(ctx context.Context, seeds []string, password string, runTimeout time.Duration) (*loadRun, error) {
-	g, err := load.New(loadOptions(seeds, password, loadBaseline+runTimeout+loadSlack))
+	g, err := load.New(loadOptions(seeds, password, loadBaseline+runTimeout+loadAfterMax+loadSlack))
 	if err != nil {
 		return nil, err
 	}
@@ -185,8 +196,15 @@ const (
 	spanWarmup = iota
 	spanBefore
 	spanDuring
-	spanAfter
+	spanAfter     // the first loadAfter after the rebalance
+	spanAfterLong // the rest of the after window (afterFor)
 )
+
+// afterFor is how long the load runs after a rebalance that took took:
+// as long, between loadAfter and loadAfterMax. Pure.
+func afterFor(took time.Duration) time.Duration {
+	return min(max(took, loadAfter), loadAfterMax)
+}
 
 // runUnderLoad is runMode with the client load around it: the baseline,
 // the rebalance, then the load's end and read-back (before the caller
@@ -202,10 +220,21 @@ func runUnderLoad(ctx context.Context, c *benchCluster, mode string, rc runConfi
 	tr, err := runMode(ctx, c, mode, rc)
 	lr.rebEnd = time.Since(lr.start)
 	lr.g.Mark()
-	select {
-	case <-time.After(loadAfter):
-	case <-ctx.Done():
-	case <-lr.g.Done():
+	// The after window: its first loadAfter (the reference of earlier
+	// rounds), then the rest of afterFor in a span of its own.
+	wait := []time.Duration{loadAfter, afterFor(lr.rebEnd-lr.rebStart) - loadAfter}
+after:
+	for i, d := range wait {
+		if i > 0 {
+			lr.g.Mark()
+		}
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			break after
+		case <-lr.g.Done():
+			break after
+		}
 	}
 	im, lerr := lr.stop()
 	tr.Impact = &im
@@ -241,20 +270,23 @@ func (lr *loadRun) stop() (impact, error) {
 }
 
 // windows are the client latencies around one rebalance: each window's
-// operations, and the before and after windows' together.
+// operations, and the before and after windows' together (Around), and
+// the before window's with the first loadAfter of the after window's
+// (AroundShort, the reference of earlier rounds).
 type windows struct {
-	Before load.Latency `json:"before"`
-	During load.Latency `json:"during"`
-	After  load.Latency `json:"after"`
-	Around load.Latency `json:"before_and_after"`
+	Before      load.Latency `json:"before"`
+	During      load.Latency `json:"during"`
+	After       load.Latency `json:"after"`
+	Around      load.Latency `json:"before_and_after"`
+	AroundShort load.Latency `json:"before_and_first_after"`
 }
 
 // windowsOf reads the windows from the spans that startLoad and
 // runUnderLoad marked; a load that ended early has fewer, which read as
 // empty.
 func windowsOf(s load.Spans) windows {
-	return windows{Before: s.Latency(spanBefore), During: s.Latency(spanDuring), After: s.Latency(spanAfter),
-		Around: s.Latency(spanBefore, spanAfter)}
+	return windows{Before: s.Latency(spanBefore), During: s.Latency(spanDuring), After: s.Latency(spanAfter, spanAfterLong),
+		Around: s.Latency(spanBefore, spanAfter, spanAfterLong), AroundShort: s.Latency(spanBefore, spanAfter)}
 }
 
 // Which window around a rebalance a second of the load falls in (see
@@ -309,6 +341,9 @@ func impactOf(res load.Result, w windows, from, to time.Duration) impact {
 	if ref := ms(w.Around.P99); ref > 0 && im.DuringP99MS > 0 {
 		im.Ratio = im.DuringP99MS / ref
 	}
+	if ref := ms(w.AroundShort.P99); ref > 0 && im.DuringP99MS > 0 {
+		im.ShortRatio = im.DuringP99MS / ref
+	}
 	if ref, d := secondsP99(slices.Concat(before, after)), secondsP99(during); ref > 0 && d > 0 {
 		im.SecondsRatio = d / ref
 	}
@@ -345,6 +380,8 @@ type impactSummary struct {
 	AfterP99MS  float64 `json:"p99_after_ms"`
 	DuringP99MS float64 `json:"p99_during_ms"`
 	Ratio       float64 `json:"p99_ratio"`
+	// ShortRatio is the median of the runs' impact.ShortRatio.
+	ShortRatio float64 `json:"p99_ratio_short_reference"`
 	// SecondsRatio is the median of the runs' impact.SecondsRatio.
 	SecondsRatio float64          `json:"p99_seconds_ratio"`
 	DuringMaxMS  float64          `json:"max_during_ms"`
@@ -362,7 +399,7 @@ type impactSummary struct {
 // summariseImpact returns the medians (and sums of errors, lost and
 // stale) of the runs that measured impact; nil when none did.
 func summariseImpact(runs []timedRun) *impactSummary {
-	var before, after, during, ratio, secRatio, mx []float64
+	var before, after, during, ratio, shortRatio, secRatio, mx []float64
 	var stealB, stealD, stealA, calm []float64
 	s := &impactSummary{}
 	for _, r := range runs {
@@ -373,6 +410,9 @@ func summariseImpact(runs []timedRun) *impactSummary {
 		before, after, during, mx = append(before, im.BeforeP99MS), append(after, im.AfterP99MS), append(during, im.DuringP99MS), append(mx, im.DuringMaxMS)
 		if im.Ratio > 0 {
 			ratio = append(ratio, im.Ratio)
+		}
+		if im.ShortRatio > 0 {
+			shortRatio = append(shortRatio, im.ShortRatio)
 		}
 		if im.SecondsRatio > 0 {
 			secRatio = append(secRatio, im.SecondsRatio)
@@ -397,7 +437,7 @@ func summariseImpact(runs []timedRun) *impactSummary {
 	}
 	s.BeforeP99MS, s.AfterP99MS, s.DuringP99MS = median(before), median(after), median(during)
 	s.Ratio, s.SecondsRatio, s.DuringMaxMS = median(ratio), median(secRatio), median(mx)
-	s.CalmRatio = median(calm)
+	s.CalmRatio, s.ShortRatio = median(calm), median(shortRatio)
 	if len(stealD) > 0 {
 		s.Steal = &stealWindows{Before: median(stealB), During: median(stealD), After: median(stealA)}
 	}

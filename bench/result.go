@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -433,23 +434,30 @@ func (r *results) printTable(w io.Writer) {
 	}
 	if r.hasImpact() {
 		fmt.Fprintf(w, "(client load: %d clients, %d ops/s, %d%% GET / %d%% SET on %d keys %q*, from the benchmark's process;\n", loadClients, loadRate, loadReadPercent, 100-loadReadPercent, loadKeys, loadPrefix)
-		fmt.Fprintf(w, " p99 in ms: before = the %.0f s before the rebalance less %d s warm-up, after = the %.0f s after it,\n", loadBaseline.Seconds(), loadWarmup, loadAfter.Seconds())
+		fmt.Fprintf(w, " p99 in ms: before = the %.0f s before the rebalance less %d s warm-up, after = as long after it as it took, %.0f-%.0f s,\n", loadBaseline.Seconds(), loadWarmup, loadAfter.Seconds(), loadAfterMax.Seconds())
 		fmt.Fprintf(w, " during = start to end of the command, each the p99 of all the window's operations;\n")
 		fmt.Fprintf(w, " ratio = during / before and after together; lost/stale = acknowledged writes, read back after the run)\n")
 	}
 }
 
-// secondsText is the earlier rounds' per-second ratio of im, for
-// comparison, or "" without one.
+// secondsText is the earlier rounds' ratios of im, for comparison: to
+// the short reference when the after window outgrew it, the per-second
+// one, and the calm seconds'; "" without any.
 func secondsText(im *impactSummary) string {
-	if im.SecondsRatio <= 0 {
+	var parts []string
+	if im.ShortRatio > 0 && math.Abs(im.ShortRatio-im.Ratio) >= 0.005 {
+		parts = append(parts, fmt.Sprintf("to the %.0f s before and %.0f s after: %.2fx", (loadBaseline-loadWarmup*time.Second).Seconds(), loadAfter.Seconds(), im.ShortRatio))
+	}
+	if im.SecondsRatio > 0 {
+		parts = append(parts, fmt.Sprintf("mean of per-second p99s, as reported before: %.2fx", im.SecondsRatio))
+	}
+	if im.CalmRatio > 0 {
+		parts = append(parts, fmt.Sprintf("over the seconds without host steal: %.2fx", im.CalmRatio))
+	}
+	if len(parts) == 0 {
 		return ""
 	}
-	calm := ""
-	if im.CalmRatio > 0 {
-		calm = fmt.Sprintf("; over the seconds without host steal: %.2fx", im.CalmRatio)
-	}
-	return fmt.Sprintf("  (mean of per-second p99s, as reported before: %.2fx%s)", im.SecondsRatio, calm)
+	return "  (" + strings.Join(parts, "; ") + ")"
 }
 
 func (r *results) hasImpact() bool {
