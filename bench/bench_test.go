@@ -542,6 +542,9 @@ func TestImpactOf(t *testing.T) {
 		// The first loadAfter of the after window with the before window:
 		// another reference, another ratio.
 		AroundShort: load.Latency{Count: 4000, P99: d(2.8), Max: d(99)},
+		// 40 operations during followed a redirect.
+		DuringDirect: load.Latency{Count: 1960, P99: d(5), Max: d(40)},
+		AroundDirect: load.Latency{Count: 4990, P99: d(3.2), Max: d(99)},
 	}
 	im := impactOf(res, w, 4*time.Second+100*time.Millisecond, 5*time.Second+500*time.Millisecond)
 	if im.BeforeP99MS != 2 || im.DuringP99MS != 7 || im.AfterP99MS != 6 || im.DuringMaxMS != 40 {
@@ -553,6 +556,9 @@ func TestImpactOf(t *testing.T) {
 	}
 	if math.Abs(im.ShortRatio-2.5) > 1e-9 {
 		t.Errorf("ratio to the short reference %v, want 7 / 2.8 = 2.5", im.ShortRatio)
+	}
+	if math.Abs(im.DirectRatio-5/3.2) > 1e-9 || im.Redirected != 40 {
+		t.Errorf("ratio of the direct operations %v with %d redirected, want 5 / 3.2 and 40", im.DirectRatio, im.Redirected)
 	}
 	// The per-second ratio of earlier rounds: seconds 4-5 (ops-weighted)
 	// over seconds 1-3 and 6-7 (warm-up second 0 and the empty second 8
@@ -566,7 +572,7 @@ func TestImpactOf(t *testing.T) {
 	if got := errorsText(im.Errors); got != "timeout=1 tryagain=2" {
 		t.Errorf("errors %q", got)
 	}
-	if got := impactOf(load.Result{}, windowsOf(load.Spans{}), time.Second, 2*time.Second); got.Ratio != 0 || got.ShortRatio != 0 || got.SecondsRatio != 0 || got.BeforeP99MS != 0 || errorsText(got.Errors) != "0" {
+	if got := impactOf(load.Result{}, windowsOf(load.Spans{}), time.Second, 2*time.Second); got.Ratio != 0 || got.ShortRatio != 0 || got.DirectRatio != 0 || got.Redirected != 0 || got.SecondsRatio != 0 || got.BeforeP99MS != 0 || errorsText(got.Errors) != "0" {
 		t.Errorf("empty load: %+v", got)
 	}
 }
@@ -827,7 +833,7 @@ func TestWatchRate(t *testing.T) {
 // CPU share, and there is no such line without the mode.
 func TestPrintWatch(t *testing.T) {
 	im := func(before, during float64) *impact {
-		return &impact{BeforeP99MS: before, DuringP99MS: during, Ratio: during / before, ShortRatio: 1.2, SecondsRatio: 0.95, CalmRatio: 0.93}
+		return &impact{BeforeP99MS: before, DuringP99MS: during, Ratio: during / before, ShortRatio: 1.2, DirectRatio: 0.9, Redirected: 7, SecondsRatio: 0.95, CalmRatio: 0.93}
 	}
 	r := &results{Keys: 1000, Runs: 1, NodeTimeoutMS: 1000, Modes: []modeResult{
 		{Mode: modeWatch, Label: modeLabels[modeWatch], Runs: []timedRun{
@@ -837,7 +843,7 @@ func TestPrintWatch(t *testing.T) {
 	var out bytes.Buffer
 	r.print(&out)
 	for _, want := range []string{
-		"slotshift's gate probes alone (watch, 300 s): p99 during/around = 0.97x  (to the 7 s before and 5 s after: 1.20x; mean of per-second p99s, as reported before: 0.95x; over the seconds without host steal: 0.93x)\n",
+		"slotshift's gate probes alone (watch, 300 s): p99 during/around = 0.97x  (to the 7 s before and 5 s after: 1.20x; without the 7 operations during that followed MOVED or ASK: 0.90x; mean of per-second p99s, as reported before: 0.95x; over the seconds without host steal: 0.93x)\n",
 		"    100 PINGs/s to each master, the monitor's CPU 3.4% of a core (medians)",
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -867,7 +873,7 @@ func TestRunUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	im := tr.Impact
-	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 || im.ShortRatio <= 0 || im.DuringMaxMS <= 0 {
+	if im == nil || im.BeforeP99MS <= 0 || im.DuringP99MS <= 0 || im.Ratio <= 0 || im.ShortRatio <= 0 || im.DirectRatio <= 0 || im.DuringMaxMS <= 0 {
 		t.Fatalf("impact %+v: want p99 before, during, both ratios and max measured", im)
 	}
 	// About loadRate ops/s over the baseline and the run; a loaded

@@ -73,6 +73,14 @@ type impact struct {
 	// 1.32× in one run on this project's machine, and 1.17× in another
 	// whose operations' p99 read 1.11×.
 	SecondsRatio float64 `json:"p99_seconds_ratio"`
+	// DirectRatio is Ratio over the operations that followed no MOVED or
+	// ASK reply, on both sides (load.Spans.Direct), and Redirected how
+	// many operations of the rebalance window did follow one: a slot
+	// open for long answers its moved keys' clients with ASK, one more
+	// round trip each, and the two ratios tell that apart from the
+	// sources' slower answers.
+	DirectRatio float64 `json:"p99_ratio_direct"`
+	Redirected  int64   `json:"redirected_during"`
 	// DuringMaxMS is the slowest operation in the rebalance window, ms.
 	DuringMaxMS float64 `json:"max_during_ms"`
 	Ops         int64   `json:"ops"`
@@ -279,6 +287,10 @@ type windows struct {
 	After       load.Latency `json:"after"`
 	Around      load.Latency `json:"before_and_after"`
 	AroundShort load.Latency `json:"before_and_first_after"`
+	// DuringDirect and AroundDirect are During and Around of the
+	// operations that followed no redirect.
+	DuringDirect load.Latency `json:"during_direct"`
+	AroundDirect load.Latency `json:"before_and_after_direct"`
 }
 
 // windowsOf reads the windows from the spans that startLoad and
@@ -286,7 +298,8 @@ type windows struct {
 // empty.
 func windowsOf(s load.Spans) windows {
 	return windows{Before: s.Latency(spanBefore), During: s.Latency(spanDuring), After: s.Latency(spanAfter, spanAfterLong),
-		Around: s.Latency(spanBefore, spanAfter, spanAfterLong), AroundShort: s.Latency(spanBefore, spanAfter)}
+		Around: s.Latency(spanBefore, spanAfter, spanAfterLong), AroundShort: s.Latency(spanBefore, spanAfter),
+		DuringDirect: s.Direct(spanDuring), AroundDirect: s.Direct(spanBefore, spanAfter, spanAfterLong)}
 }
 
 // Which window around a rebalance a second of the load falls in (see
@@ -344,6 +357,10 @@ func impactOf(res load.Result, w windows, from, to time.Duration) impact {
 	if ref := ms(w.AroundShort.P99); ref > 0 && im.DuringP99MS > 0 {
 		im.ShortRatio = im.DuringP99MS / ref
 	}
+	if ref, d := ms(w.AroundDirect.P99), ms(w.DuringDirect.P99); ref > 0 && d > 0 {
+		im.DirectRatio = d / ref
+	}
+	im.Redirected = w.During.Count - w.DuringDirect.Count
 	if ref, d := secondsP99(slices.Concat(before, after)), secondsP99(during); ref > 0 && d > 0 {
 		im.SecondsRatio = d / ref
 	}
@@ -380,8 +397,11 @@ type impactSummary struct {
 	AfterP99MS  float64 `json:"p99_after_ms"`
 	DuringP99MS float64 `json:"p99_during_ms"`
 	Ratio       float64 `json:"p99_ratio"`
-	// ShortRatio is the median of the runs' impact.ShortRatio.
-	ShortRatio float64 `json:"p99_ratio_short_reference"`
+	// ShortRatio, DirectRatio and Redirected are the medians of the runs'
+	// impact fields of those names.
+	ShortRatio  float64 `json:"p99_ratio_short_reference"`
+	DirectRatio float64 `json:"p99_ratio_direct"`
+	Redirected  float64 `json:"redirected_during"`
 	// SecondsRatio is the median of the runs' impact.SecondsRatio.
 	SecondsRatio float64          `json:"p99_seconds_ratio"`
 	DuringMaxMS  float64          `json:"max_during_ms"`
@@ -399,7 +419,7 @@ type impactSummary struct {
 // summariseImpact returns the medians (and sums of errors, lost and
 // stale) of the runs that measured impact; nil when none did.
 func summariseImpact(runs []timedRun) *impactSummary {
-	var before, after, during, ratio, shortRatio, secRatio, mx []float64
+	var before, after, during, ratio, shortRatio, directRatio, redirected, secRatio, mx []float64
 	var stealB, stealD, stealA, calm []float64
 	s := &impactSummary{}
 	for _, r := range runs {
@@ -413,6 +433,9 @@ func summariseImpact(runs []timedRun) *impactSummary {
 		}
 		if im.ShortRatio > 0 {
 			shortRatio = append(shortRatio, im.ShortRatio)
+		}
+		if im.DirectRatio > 0 {
+			directRatio, redirected = append(directRatio, im.DirectRatio), append(redirected, float64(im.Redirected))
 		}
 		if im.SecondsRatio > 0 {
 			secRatio = append(secRatio, im.SecondsRatio)
@@ -438,6 +461,7 @@ func summariseImpact(runs []timedRun) *impactSummary {
 	s.BeforeP99MS, s.AfterP99MS, s.DuringP99MS = median(before), median(after), median(during)
 	s.Ratio, s.SecondsRatio, s.DuringMaxMS = median(ratio), median(secRatio), median(mx)
 	s.CalmRatio, s.ShortRatio = median(calm), median(shortRatio)
+	s.DirectRatio, s.Redirected = median(directRatio), median(redirected)
 	if len(stealD) > 0 {
 		s.Steal = &stealWindows{Before: median(stealB), During: median(stealD), After: median(stealA)}
 	}

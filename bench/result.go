@@ -440,13 +440,17 @@ func (r *results) printTable(w io.Writer) {
 	}
 }
 
-// secondsText is the earlier rounds' ratios of im, for comparison: to
-// the short reference when the after window outgrew it, the per-second
-// one, and the calm seconds'; "" without any.
+// secondsText is im's other ratios, for comparison: to the short
+// reference when the after window outgrew it, without the redirected
+// operations when there were any, the per-second one of earlier rounds,
+// and the calm seconds'; "" without any.
 func secondsText(im *impactSummary) string {
 	var parts []string
 	if im.ShortRatio > 0 && math.Abs(im.ShortRatio-im.Ratio) >= 0.005 {
 		parts = append(parts, fmt.Sprintf("to the %.0f s before and %.0f s after: %.2fx", (loadBaseline-loadWarmup*time.Second).Seconds(), loadAfter.Seconds(), im.ShortRatio))
+	}
+	if im.DirectRatio > 0 && im.Redirected > 0 {
+		parts = append(parts, fmt.Sprintf("without the %.0f operations during that followed MOVED or ASK: %.2fx", im.Redirected, im.DirectRatio))
 	}
 	if im.SecondsRatio > 0 {
 		parts = append(parts, fmt.Sprintf("mean of per-second p99s, as reported before: %.2fx", im.SecondsRatio))

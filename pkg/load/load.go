@@ -278,6 +278,7 @@ func (g *Generator) write(ctx context.Context, i int, st *keyState) {
 	g.writes.Add(1)
 	st.attempted++
 	v := st.attempted
+	ctx, redirected := withRedirects(ctx)
 	start := time.Now()
 	err := g.cc.Set(ctx, g.key(i), g.codec.value(i, v), 0).Err()
 	end := time.Now()
@@ -288,7 +289,7 @@ func (g *Generator) write(ctx context.Context, i int, st *keyState) {
 		g.unknown.Add(1)
 	}
 	kind := Classify(err)
-	g.rec.record(end, end.Sub(start), kind)
+	g.rec.record(end, end.Sub(start), kind, redirected.Load())
 	if g.onWrite != nil {
 		g.onWrite(Write{Start: start, End: end, Acked: err == nil, Kind: kind})
 	}
@@ -296,10 +297,11 @@ func (g *Generator) write(ctx context.Context, i int, st *keyState) {
 
 func (g *Generator) read(ctx context.Context, i int, st keyState) {
 	g.reads.Add(1)
+	ctx, redirected := withRedirects(ctx)
 	start := time.Now()
 	val, err := g.cc.Get(ctx, g.key(i)).Result()
 	end := time.Now()
-	g.rec.record(end, end.Sub(start), Classify(err))
+	g.rec.record(end, end.Sub(start), Classify(err), redirected.Load())
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return
 	}
@@ -311,8 +313,19 @@ func (g *Generator) read(ctx context.Context, i int, st keyState) {
 	}
 }
 
-// redirectHook counts the MOVED and ASK replies of one node's client; the
-// cluster client follows them.
+// redirectsKey carries, in an operation's context, the flag that
+// redirectHook sets when the operation meets a MOVED or ASK reply.
+type redirectsKey struct{}
+
+// withRedirects returns ctx with a fresh redirect flag for one operation.
+func withRedirects(ctx context.Context) (context.Context, *atomic.Bool) {
+	var b atomic.Bool
+	return context.WithValue(ctx, redirectsKey{}, &b), &b
+}
+
+// redirectHook counts the MOVED and ASK replies of one node's client, and
+// flags the operation they answered (see withRedirects); the cluster
+// client follows them.
 type redirectHook struct{ g *Generator }
 
 func (h redirectHook) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -320,7 +333,7 @@ func (h redirectHook) DialHook(next redis.DialHook) redis.DialHook { return next
 func (h redirectHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		h.count(err)
+		h.count(ctx, err)
 		return err
 	}
 }
@@ -329,13 +342,13 @@ func (h redirectHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
 		for _, c := range cmds {
-			h.count(c.Err())
+			h.count(ctx, c.Err())
 		}
 		return err
 	}
 }
 
-func (h redirectHook) count(err error) {
+func (h redirectHook) count(ctx context.Context, err error) {
 	if err == nil {
 		return
 	}
@@ -343,5 +356,10 @@ func (h redirectHook) count(err error) {
 		h.g.moved.Add(1)
 	} else if _, ok := redis.IsAskError(err); ok {
 		h.g.ask.Add(1)
+	} else {
+		return
+	}
+	if b, ok := ctx.Value(redirectsKey{}).(*atomic.Bool); ok {
+		b.Store(true)
 	}
 }

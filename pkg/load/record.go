@@ -103,7 +103,9 @@ type recorder struct {
 	hist  *hdrhistogram.Histogram // the current second
 	// spans are the latencies between marks (see Generator.Mark); the
 	// last is the current span. Together they are the whole run's.
+	// direct are the same spans' operations that followed no redirect.
 	spans  []*hdrhistogram.Histogram
+	direct []*hdrhistogram.Histogram
 	errors map[Kind]int64
 	series []Second
 	onTick func(Second) // called, outside the lock, as each second closes
@@ -114,18 +116,23 @@ func newRecorder(start time.Time, onTick func(Second)) *recorder {
 		start:  start,
 		hist:   hdrhistogram.New(histMinUS, histMaxUS, histSigFigs),
 		spans:  []*hdrhistogram.Histogram{hdrhistogram.New(histMinUS, histMaxUS, histSigFigs)},
+		direct: []*hdrhistogram.Histogram{hdrhistogram.New(histMinUS, histMaxUS, histSigFigs)},
 		errors: map[Kind]int64{},
 		onTick: onTick,
 	}
 }
 
-// record adds one operation that completed at now.
-func (r *recorder) record(now time.Time, took time.Duration, kind Kind) {
-	us := max(took.Microseconds(), histMinUS)
+// record adds one operation that completed at now; redirected is true
+// when it followed a MOVED or ASK reply.
+func (r *recorder) record(now time.Time, took time.Duration, kind Kind, redirected bool) {
+	us := min(max(took.Microseconds(), histMinUS), histMaxUS)
 	r.mu.Lock()
 	closed := r.advance(now)
-	_ = r.hist.RecordValue(min(us, histMaxUS))
-	_ = r.spans[len(r.spans)-1].RecordValue(min(us, histMaxUS))
+	_ = r.hist.RecordValue(us)
+	_ = r.spans[len(r.spans)-1].RecordValue(us)
+	if !redirected {
+		_ = r.direct[len(r.direct)-1].RecordValue(us)
+	}
 	r.cur.Ops++
 	if kind != "" {
 		if r.cur.Errors == nil {
@@ -143,6 +150,7 @@ func (r *recorder) mark(now time.Time) {
 	r.mu.Lock()
 	closed := r.advance(now)
 	r.spans = append(r.spans, hdrhistogram.New(histMinUS, histMaxUS, histSigFigs))
+	r.direct = append(r.direct, hdrhistogram.New(histMinUS, histMaxUS, histSigFigs))
 	r.mu.Unlock()
 	r.tick(closed)
 }
@@ -187,7 +195,7 @@ func (r *recorder) finish(now time.Time) ([]Second, Latency, map[Kind]int64, Spa
 		closed = append(closed, r.closeSecond())
 	}
 	series, errs := append([]Second(nil), r.series...), maps.Clone(r.errors)
-	spans := Spans{h: slices.Clone(r.spans)}
+	spans := Spans{h: slices.Clone(r.spans), direct: slices.Clone(r.direct)}
 	r.mu.Unlock()
 	lat := spans.Latency(spans.all()...)
 	r.tick(closed)
@@ -199,7 +207,7 @@ func (r *recorder) finish(now time.Time) ([]Second, Latency, map[Kind]int64, Spa
 // last from the last mark to the end. An operation counts in the span in
 // which it completed.
 type Spans struct {
-	h []*hdrhistogram.Histogram
+	h, direct []*hdrhistogram.Histogram
 }
 
 // Len is the number of spans: one more than the marks.
@@ -217,11 +225,19 @@ func (s Spans) all() []int {
 // Latency is the latency of the operations of the spans idx together: their
 // exact quantiles (to the histograms' 3 significant digits), not a mean of
 // each span's. An index out of range adds nothing.
-func (s Spans) Latency(idx ...int) Latency {
+func (s Spans) Latency(idx ...int) Latency { return merged(s.h, idx) }
+
+// Direct is Latency of the operations that followed no MOVED or ASK
+// reply: a slot's keys that already moved answer their clients with ASK
+// while the slot is open, each one more round trip, and Direct tells that
+// cost apart from the source's slower answers.
+func (s Spans) Direct(idx ...int) Latency { return merged(s.direct, idx) }
+
+func merged(hs []*hdrhistogram.Histogram, idx []int) Latency {
 	m := hdrhistogram.New(histMinUS, histMaxUS, histSigFigs)
 	for _, i := range idx {
-		if i >= 0 && i < len(s.h) {
-			m.Merge(s.h[i])
+		if i >= 0 && i < len(hs) {
+			m.Merge(hs[i])
 		}
 	}
 	return latencyOf(m)

@@ -112,11 +112,12 @@ func TestRecorderSeconds(t *testing.T) {
 	start := time.Unix(1000, 0)
 	var ticked []int
 	r := newRecorder(start, func(s Second) { ticked = append(ticked, s.Second) })
-	r.record(start.Add(100*time.Millisecond), time.Millisecond, "")
-	r.record(start.Add(900*time.Millisecond), 3*time.Millisecond, KindTimeout)
-	// Nothing completes in second 1; second 2 has one operation.
-	r.record(start.Add(2500*time.Millisecond), 10*time.Millisecond, "")
-	series, lat, errs, _ := r.finish(start.Add(2600 * time.Millisecond))
+	r.record(start.Add(100*time.Millisecond), time.Millisecond, "", false)
+	r.record(start.Add(900*time.Millisecond), 3*time.Millisecond, KindTimeout, false)
+	// Nothing completes in second 1; second 2 has one operation, which
+	// followed a redirect.
+	r.record(start.Add(2500*time.Millisecond), 10*time.Millisecond, "", true)
+	series, lat, errs, spans := r.finish(start.Add(2600 * time.Millisecond))
 	if len(series) != 3 || series[0].Ops != 2 || series[1].Ops != 0 || series[2].Ops != 1 {
 		t.Fatalf("series %+v, want 2, 0, 1 operations", series)
 	}
@@ -132,6 +133,11 @@ func TestRecorderSeconds(t *testing.T) {
 	if fmt.Sprint(ticked) != "[0 1 2]" {
 		t.Errorf("ticks %v", ticked)
 	}
+	// The redirected operation counts in the span, not in its direct
+	// operations.
+	if all, d := spans.Latency(0), spans.Direct(0); all != lat || d.Count != 2 || d.Max < 2990*time.Microsecond || d.Max > 3010*time.Microsecond {
+		t.Errorf("span %+v, its direct operations %+v; want the run's %+v and the two not redirected, max ~3ms", all, d, lat)
+	}
 }
 
 // TestRecorderSpans: marks cut the run into spans whose latency is exact
@@ -144,7 +150,7 @@ func TestRecorderSpans(t *testing.T) {
 	at := func(d time.Duration) time.Time { return start.Add(d) }
 	// Span 0: 100 operations of 1 ms in the first second.
 	for i := range 100 {
-		r.record(at(time.Duration(i)*time.Millisecond), time.Millisecond, "")
+		r.record(at(time.Duration(i)*time.Millisecond), time.Millisecond, "", false)
 	}
 	r.mark(at(time.Second))
 	// Span 1: 20 quiet seconds of 100 operations each at 1 ms, then one
@@ -155,13 +161,13 @@ func TestRecorderSpans(t *testing.T) {
 			took = 9 * time.Millisecond
 		}
 		for i := range 100 {
-			r.record(at(time.Duration(sec)*time.Second+time.Duration(i)*time.Millisecond), took, "")
+			r.record(at(time.Duration(sec)*time.Second+time.Duration(i)*time.Millisecond), took, "", false)
 		}
 	}
 	r.mark(at(22 * time.Second))
 	// Span 2: 100 operations of 3 ms.
 	for i := range 100 {
-		r.record(at(22*time.Second+time.Duration(i)*time.Millisecond), 3*time.Millisecond, "")
+		r.record(at(22*time.Second+time.Duration(i)*time.Millisecond), 3*time.Millisecond, "", false)
 	}
 	series, _, _, spans := r.finish(at(23 * time.Second))
 	if spans.Len() != 3 {
@@ -195,7 +201,7 @@ func TestRecorderSpans(t *testing.T) {
 			n, took = 10, 9*time.Millisecond
 		}
 		for i := range n {
-			r2.record(at(time.Duration(sec)*time.Second+time.Duration(i)*time.Millisecond), took, "")
+			r2.record(at(time.Duration(sec)*time.Second+time.Duration(i)*time.Millisecond), took, "", false)
 		}
 	}
 	secs, _, _, sp := r2.finish(at(20 * time.Second))
