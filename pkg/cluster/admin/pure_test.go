@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,6 +183,32 @@ func TestMigrateArgs(t *testing.T) {
 		got := MigrateArgs("h", "7001", []string{"a", "b"}, tc.opts, tc.user, tc.pass)
 		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", tc.want) {
 			t.Errorf("%s: %#v, want %#v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestConvergeWait checks WaitConverged's schedule: a first look again
+// soon, doubling up to the poll, and no faster than pollPerNode per node
+// on a large cluster.
+func TestConvergeWait(t *testing.T) {
+	for _, c := range []struct {
+		nodes int
+		poll  time.Duration
+		want  []time.Duration
+	}{
+		{4, 100 * time.Millisecond, []time.Duration{10, 20, 40, 80, 100, 100}},
+		{4, 5 * time.Millisecond, []time.Duration{8, 8, 8}}, // a poll under firstPoll; 4 nodes' floor
+		{100, 100 * time.Millisecond, []time.Duration{200, 200, 200}},
+	} {
+		step := min(firstPoll, c.poll)
+		var got []time.Duration
+		for range c.want {
+			var w time.Duration
+			w, step = convergeWait(step, c.poll, c.nodes)
+			got = append(got, w/time.Millisecond)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%d nodes, poll %v: waits %v ms, want %v", c.nodes, c.poll, got, c.want)
 		}
 	}
 }
