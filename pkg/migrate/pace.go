@@ -73,24 +73,17 @@ type PacerOptions struct {
 	// 4 MiB (the legacy mover's BytesPerMigrate) and 16 KiB.
 	MaxBytes, MinBytes int64
 	// Gentle starts each source at MinKeys, one MIGRATE per pipeline and
-	// a rest of GentleRest rather than at StartKeys at full duty. Until
-	// its first cut a raise then halves the rest, once per Settle (so
-	// that the readings show each pace before the next): from the floor
-	// (128) to rest 1 in about 12 s and to full duty in 18 s at a Settle
-	// of 2 s. After a cut it rises one step per window while the
-	// readings stay under the headroom (keys still double until the
-	// first cut), and cuts down to MaxRest. Callers set it when the
-	// budget sits near the calm baseline (the latency variation gate):
-	// there a burst at full duty breaks the budget before the first
-	// reading can cut it.
+	// a rest of GentleRest rather than at StartKeys at full duty; it then
+	// rises one step per window while the readings stay under the
+	// headroom (keys still double until the first cut), and cuts down to
+	// MaxRest. Callers set it when the budget sits near the calm baseline
+	// (the latency variation gate): there a burst at full duty breaks the
+	// budget before the first reading can cut it.
 	Gentle bool
-	// GentleRest is the rest a Gentle source starts at. Default MaxRest,
-	// so that a tight budget is kept from the first MIGRATE. It was 32:
-	// in a benchmark seed run (10% variation) the sources were cut to the
-	// floor within the first batch, and the independent client's p99
-	// read 0.4-0.6 ms in the run's first seconds against 0.2-0.3 ms once
-	// they rested 128 times their sending. Halving from the floor
-	// reaches 32 in about 2 s where a budget allows it.
+	// GentleRest is the rest a Gentle source starts at. Default 32, at
+	// most MaxRest. It is below MaxRest so that a source whose budget its
+	// start already keeps does not spend minutes climbing from the floor
+	// (each raise takes RestStep off: 96 s from 128 to 32).
 	GentleRest float64
 	// MaxDepth is the most MIGRATEs per pipeline; the mover also caps it at
 	// LegacyOptions.MigratesPerPipeline. Default 2 (that option's default).
@@ -172,7 +165,7 @@ func (o PacerOptions) withDefaults() PacerOptions {
 	}
 	o.RestStep = min(o.RestStep, o.MaxRest)
 	if o.GentleRest <= 0 {
-		o.GentleRest = o.MaxRest
+		o.GentleRest = 32
 	}
 	o.GentleRest = min(o.GentleRest, o.MaxRest)
 	if o.History <= 0 {
@@ -211,8 +204,6 @@ type Pace struct {
 
 	cutAt   time.Time // last cut
 	cutUsed float64   // BudgetUsed that caused it
-	// halvedAt is when slow start last halved the rest (see decide).
-	halvedAt time.Time
 	// floorAt is when the pace last reached the slowest; zero for a pace
 	// above it, or one made at the slowest without a history (judged as
 	// reached long ago).
@@ -246,15 +237,10 @@ func (o PacerOptions) Bytes(pc Pace) int64 {
 }
 
 // first is a source's first pace: StartKeys at full duty, or with Gentle
-// MinKeys resting GentleRest. A first pace at the slowest reached it now:
-// it reads exhausted only on readings taken Settle after (see exhaustion).
+// MinKeys resting GentleRest.
 func (o PacerOptions) first(addr string, now time.Time) Pace {
 	if o.Gentle {
-		pc := Pace{Addr: addr, At: now, Keys: o.MinKeys, Depth: 1, Rest: o.GentleRest, Verdict: VerdictStart}
-		if pc.slowest(o) {
-			pc.floorAt = now
-		}
-		return pc
+		return Pace{Addr: addr, At: now, Keys: o.MinKeys, Depth: 1, Rest: o.GentleRest, Verdict: VerdictStart}
 	}
 	return Pace{Addr: addr, At: now, Keys: o.StartKeys, Depth: o.MaxDepth, Verdict: VerdictStart}
 }
@@ -282,9 +268,8 @@ func (o PacerOptions) used(obs Observation) float64 {
 // cuts are multiplicative (keys and depth halve, Rest doubles from
 // RestStep), raises additive and one knob at a time (Rest shrinks by
 // RestStep, then depth grows by one, then keys by KeysStep). Before a
-// source's first cut, the rest halves (once per Settle) and keys double
-// instead (slow start, as in TCP). o must have its defaults applied
-// (NewPacer does).
+// source's first cut, keys double instead (slow start, as in TCP). o must have
+// its defaults applied (NewPacer does).
 func (o PacerOptions) Decide(cur Pace, obs Observation, now time.Time) Pace {
 	next := o.decide(cur, obs, now)
 	next.floorAt = floorSince(cur, next, o, now)
@@ -338,18 +323,6 @@ func (o PacerOptions) decide(cur Pace, obs Observation, now time.Time) Pace {
 	default:
 		next.Verdict = VerdictFaster
 		switch {
-		case cur.Rest > 0 && cur.cutAt.IsZero():
-			// Slow start of a gentle source's duty: halve the rest, but
-			// only once the readings have had Settle to show the last
-			// halving.
-			if !cur.halvedAt.IsZero() && now.Sub(cur.halvedAt) < o.Settle {
-				next.Verdict = VerdictHold
-				break
-			}
-			next.Rest, next.halvedAt = cur.Rest/2, now
-			if next.Rest < o.RestStep {
-				next.Rest = 0
-			}
 		case cur.Rest > 0:
 			next.Rest = max(0, cur.Rest-o.RestStep)
 		case cur.Depth < o.MaxDepth:

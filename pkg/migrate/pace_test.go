@@ -45,13 +45,9 @@ func TestPaceDecide(t *testing.T) {
 			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Verdict: VerdictSlower, Exhausted: true}, 2, true},
 		{"near the budget holds", start, fresh(18, 1),
 			Pace{Keys: 100, Depth: 2, Verdict: VerdictHold}, 0.9, false},
-		{"under budget takes rest off first", cutBefore(Pace{Keys: 50, Depth: 1, Rest: 1}), fresh(5, 1),
+		{"under budget takes rest off first", Pace{Keys: 50, Depth: 1, Rest: 1}, fresh(5, 1),
 			Pace{Keys: 50, Depth: 1, Rest: 0.75, Verdict: VerdictFaster}, 0.25, false},
-		{"rest never goes negative", cutBefore(Pace{Keys: 50, Depth: 1, Rest: 0.1}), fresh(5, 1),
-			Pace{Keys: 50, Depth: 1, Rest: 0, Verdict: VerdictFaster}, 0.25, false},
-		{"before the first cut the rest halves", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest}, fresh(5, 1),
-			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest / 2, Verdict: VerdictFaster}, 0.25, false},
-		{"halving under a step leaves no rest", Pace{Keys: 50, Depth: 1, Rest: 0.4}, fresh(5, 1),
+		{"rest never goes negative", Pace{Keys: 50, Depth: 1, Rest: 0.1}, fresh(5, 1),
 			Pace{Keys: 50, Depth: 1, Rest: 0, Verdict: VerdictFaster}, 0.25, false},
 		{"then depth grows by one", Pace{Keys: 50, Depth: 1}, fresh(5, 1),
 			Pace{Keys: 50, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
@@ -65,7 +61,7 @@ func TestPaceDecide(t *testing.T) {
 			Pace{Keys: o.MaxKeys, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
 		{"at the fastest it holds", fastest, fresh(1, 0.1),
 			Pace{Keys: o.MaxKeys, Depth: o.MaxDepth, Verdict: VerdictHold}, 0.05, false},
-		{"under budget clears exhaustion", cutBefore(Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Exhausted: true}), fresh(1, 0.1),
+		{"under budget clears exhaustion", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Exhausted: true}, fresh(1, 0.1),
 			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest - o.RestStep, Verdict: VerdictFaster}, 0.05, false},
 		{"a missing reading keeps the pace", Pace{Keys: 50, Depth: 1, Rest: 0.5}, Observation{},
 			Pace{Keys: 50, Depth: 1, Rest: 0.5, Verdict: VerdictStale}, 0, false},
@@ -206,7 +202,7 @@ func TestPaceWithDefaults(t *testing.T) {
 	}
 	d := PacerOptions{}.withDefaults()
 	if d.Window != 250*time.Millisecond || d.StartKeys != 100 || d.MinKeys != 10 || d.MaxKeys != 1000 || d.MaxDepth != 2 ||
-		d.MaxRest != 128 || d.GentleRest != 128 || d.RestStep != 0.25 || d.MaxPause != 200*time.Millisecond {
+		d.MaxRest != 128 || d.GentleRest != 32 || d.RestStep != 0.25 || d.MaxPause != 200*time.Millisecond {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -495,51 +491,21 @@ func TestPaceCaps(t *testing.T) {
 		t.Errorf("first pace %+v, want StartKeys at full duty", pc)
 	}
 	g := PacerOptions{Gentle: true}.withDefaults()
-	if pc := g.first("a", t0); pc.Keys != g.MinKeys || pc.Depth != 1 || pc.Rest != g.MaxRest || !pc.slowest(g) || !pc.floorAt.Equal(t0) || pc.Verdict != VerdictStart {
-		t.Errorf("gentle first pace %+v, want MinKeys, one MIGRATE, rest MaxRest: the floor, reached now", pc)
+	if pc := g.first("a", t0); pc.Keys != g.MinKeys || pc.Depth != 1 || pc.Rest != g.GentleRest || pc.slowest(g) || pc.Verdict != VerdictStart {
+		t.Errorf("gentle first pace %+v, want MinKeys, one MIGRATE, rest GentleRest (above the floor)", pc)
 	}
-	// Over budget from the gentle start, the floor is judged only Settle
-	// after the start, and exhausted Settle after that: the first pace
-	// looks twice as any other at the floor does.
-	g = PacerOptions{Gentle: true, BudgetP99: ms(1), Settle: 2 * time.Second}.withDefaults()
+	// Over budget from the gentle start, cuts double the rest to the
+	// floor (32, 64, 128) before the pace reads exhausted.
+	g = PacerOptions{Gentle: true, BudgetP99: ms(1)}.withDefaults()
 	pc := g.first("a", t0)
-	for _, c := range []struct {
-		after     time.Duration
+	over := Observation{P99: ms(2), At: t0, OK: true}
+	for i, want := range []struct {
+		rest      float64
 		exhausted bool
-	}{{250 * time.Millisecond, false}, {g.Settle, false}, {2*g.Settle - time.Millisecond, false}, {2 * g.Settle, true}} {
-		now := t0.Add(c.after)
-		pc = g.Decide(pc, Observation{P99: ms(2), At: now, OK: true}, now)
-		if !pc.slowest(g) || pc.Exhausted != c.exhausted {
-			t.Errorf("over budget %v after the gentle start: %+v, want the floor, exhausted %v", c.after, pc, c.exhausted)
-		}
-	}
-}
-
-// TestPaceSlowStartRest checks a gentle source's climb from the floor:
-// the rest halves on readings under the headroom, once per Settle, until
-// the first cut; after it, raises take RestStep off.
-func TestPaceSlowStartRest(t *testing.T) {
-	o := PacerOptions{Gentle: true, BudgetP99: ms(1), Settle: 2 * time.Second}.withDefaults()
-	pc := o.first("a", t0)
-	for _, c := range []struct {
-		after   time.Duration
-		p99     float64
-		rest    float64
-		verdict string
-	}{
-		{250 * time.Millisecond, 0.5, 64, VerdictFaster},
-		{time.Second, 0.5, 64, VerdictHold}, // within Settle of the halving
-		{2250 * time.Millisecond, 0.5, 32, VerdictFaster},
-		{2500 * time.Millisecond, 0.9, 32, VerdictHold}, // over the headroom
-		{4500 * time.Millisecond, 0.5, 16, VerdictFaster},
-		{4750 * time.Millisecond, 1.5, 32, VerdictSlower}, // the first cut doubles it back
-		{7 * time.Second, 0.5, 32 - o.RestStep, VerdictFaster},
-		{7250 * time.Millisecond, 0.5, 32 - 2*o.RestStep, VerdictFaster},
-	} {
-		now := t0.Add(c.after)
-		pc = o.Decide(pc, Observation{P99: ms(c.p99), At: now, OK: true}, now)
-		if pc.Rest != c.rest || pc.Verdict != c.verdict {
-			t.Errorf("p99 %v ms %v after the start: rest %v %s, want %v %s", c.p99, c.after, pc.Rest, pc.Verdict, c.rest, c.verdict)
+	}{{64, false}, {128, false}, {128, true}} {
+		pc = g.Decide(pc, over, t0)
+		if pc.Rest != want.rest || pc.Exhausted != want.exhausted {
+			t.Errorf("cut %d from the gentle start: rest %v exhausted %v, want %v %v", i+1, pc.Rest, pc.Exhausted, want.rest, want.exhausted)
 		}
 	}
 }
