@@ -440,11 +440,11 @@ func (r *results) printTable(w io.Writer) {
 	}
 }
 
-// secondsText is im's other ratios, for comparison: to the short
+// otherRatiosText is im's other ratios, for comparison: to the short
 // reference when the after window outgrew it, without the redirected
 // operations when there were any, the per-second one of earlier rounds,
 // and the calm seconds'; "" without any.
-func secondsText(im *impactSummary) string {
+func otherRatiosText(im *impactSummary) string {
 	var parts []string
 	if im.ShortRatio > 0 && math.Abs(im.ShortRatio-im.Ratio) >= 0.005 {
 		parts = append(parts, fmt.Sprintf("to the %.0f s before and %.0f s after: %.2fx", (loadBaseline-loadWarmup*time.Second).Seconds(), loadAfter.Seconds(), im.ShortRatio))
@@ -497,7 +497,7 @@ func (r *results) printWatch(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "  slotshift's gate probes alone (watch, %.0f s): p99 during/around = %.2fx%s\n",
-		wm.MedianS, wm.Impact.Ratio, secondsText(wm.Impact))
+		wm.MedianS, wm.Impact.Ratio, otherRatiosText(wm.Impact))
 	fmt.Fprintf(w, "    %.0f PINGs/s to each master, the monitor's CPU %.1f%% of a core (medians): what watching costs a client, apart from moving\n",
 		median(rates), median(cpu))
 }
@@ -517,11 +517,11 @@ func (r *results) printImpact(w io.Writer) {
 			fmt.Fprintf(w, "  %s: p99 during/around = n/a\n", name)
 		case goal && r.SeedHold != 0 && r.SeedHold != seedHoldPercent:
 			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (its hold is %g%%, not the seed's %d%%: the goal of <= %.2fx is not judged)%s\n",
-				name, m.Impact.Ratio, r.SeedHold, seedHoldPercent, goalP99Ratio, secondsText(m.Impact))
+				name, m.Impact.Ratio, r.SeedHold, seedHoldPercent, goalP99Ratio, otherRatiosText(m.Impact))
 		case goal:
-			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (goal <= %.2fx)  %s%s\n", name, m.Impact.Ratio, goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio), secondsText(m.Impact))
+			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (goal <= %.2fx)  %s%s\n", name, m.Impact.Ratio, goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio), otherRatiosText(m.Impact))
 		default:
-			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx%s\n", name, m.Impact.Ratio, secondsText(m.Impact))
+			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx%s\n", name, m.Impact.Ratio, otherRatiosText(m.Impact))
 		}
 	}
 	ratioLine("slotshift seed", seed, true)
