@@ -220,6 +220,46 @@ func TestSummariseAndPrint(t *testing.T) {
 	}
 }
 
+// A ratio next to its bound is printed with the decimals it takes to sit
+// on the bound's side: a median of 4.97 read "5.0x (minimum 5x) MISSED".
+func TestBoundedRatio(t *testing.T) {
+	for _, c := range []struct {
+		v      float64
+		prec   int
+		bounds []float64
+		want   string
+	}{
+		{4.966, 1, []float64{10, 5}, "4.97"},
+		{5.04, 1, []float64{10, 5}, "5.04"},
+		{5, 1, []float64{5}, "5.0"},
+		{8, 1, []float64{10, 5}, "8.0"},
+		{4.96, 1, nil, "5.0"},
+		{1.104, 2, []float64{1.10}, "1.104"},
+		{1.0951, 2, []float64{1.10}, "1.095"},
+		{1.22, 2, []float64{1.10}, "1.22"},
+		{4.99999, 1, []float64{5}, "5.0000"}, // at most four decimals
+	} {
+		if got := boundedRatio(c.v, c.prec, c.bounds...); got != c.want {
+			t.Errorf("boundedRatio(%v, %d, %v) = %q, want %q", c.v, c.prec, c.bounds, got, c.want)
+		}
+	}
+	r := &results{Keys: 1000, Runs: 1, NodeTimeoutMS: 1000, Modes: []modeResult{
+		{Mode: modeCLI, Label: modeLabels[modeCLI], Runs: []timedRun{{Seconds: 9.93, KeysMoved: 250, Impact: &impact{BeforeP99MS: 1, DuringP99MS: 2, Ratio: 2}}}},
+		{Mode: modeSlotshift, Label: modeLabels[modeSlotshift], Runs: []timedRun{{Seconds: 2, KeysMoved: 250, Impact: &impact{BeforeP99MS: 1, DuringP99MS: 9, Ratio: 9}}}},
+	}}
+	r.summarise()
+	var out bytes.Buffer
+	r.print(&out)
+	for _, want := range []string{
+		"redis-cli / slotshift       =   4.96x  (goal >= 10x, minimum 5x)  MISSED (below the minimum)",
+		"fast vs redis-cli speed = 4.96x (minimum 5x)  MISSED",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 func TestInventoryYAMLParses(t *testing.T) {
 	c := &benchCluster{masters: 3, nodes: []*sandbox.Process{{Port: 30001}, {Port: 30002}, {Port: 30003}, {Port: 30004}}}
 	inv, err := inventory.Parse("inventory.yml", inventoryYAML(c, 1000))

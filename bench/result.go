@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -285,6 +286,24 @@ func verdict(ok bool) string {
 	return "MISSED"
 }
 
+// boundedRatio is v with prec decimals, or with as many more (up to
+// four) as it takes for the text to sit on the same side of each bound as
+// v does: a median of 4.97 printed as "5.0" beside "minimum 5x  MISSED"
+// reads as a contradiction.
+func boundedRatio(v float64, prec int, bounds ...float64) string {
+	for ; ; prec++ {
+		s := strconv.FormatFloat(v, 'f', prec, 64)
+		shown, _ := strconv.ParseFloat(s, 64)
+		same := true
+		for _, b := range bounds {
+			same = same && cmp.Compare(v, b) == cmp.Compare(shown, b)
+		}
+		if same || prec >= 4 {
+			return s
+		}
+	}
+}
+
 // print writes the fixed-format report: machine facts, the table, ratios
 // with their goals, slotshift's peak RSS and the planner benchmark.
 func (r *results) print(w io.Writer) {
@@ -330,12 +349,12 @@ func (r *results) print(w io.Writer) {
 		case *v < goalVsCLI:
 			s = "below goal, above minimum"
 		}
-		fmt.Fprintf(w, "  redis-cli / slotshift       = %6.1fx  (goal >= %.0fx, minimum %.0fx)  %s\n", *v, goalVsCLI, minimumVsCLI, s)
+		fmt.Fprintf(w, "  redis-cli / slotshift       = %6sx  (goal >= %.0fx, minimum %.0fx)  %s\n", boundedRatio(*v, 1, goalVsCLI, minimumVsCLI), goalVsCLI, minimumVsCLI, s)
 	} else {
 		fmt.Fprintln(w, "  redis-cli / slotshift       = n/a (needs modes cli and slotshift)")
 	}
 	if v := r.Ratios.CLI1000OverSlotshift; v != nil {
-		fmt.Fprintf(w, "  redis-cli p1000 / slotshift = %6.1fx  (goal >= %.0fx)  %s\n", *v, goalVsCLI1000, verdict(*v >= goalVsCLI1000))
+		fmt.Fprintf(w, "  redis-cli p1000 / slotshift = %6sx  (goal >= %.0fx)  %s\n", boundedRatio(*v, 1, goalVsCLI1000), goalVsCLI1000, verdict(*v >= goalVsCLI1000))
 	} else {
 		fmt.Fprintln(w, "  redis-cli p1000 / slotshift = n/a (needs modes cli1000 and slotshift)")
 	}
@@ -519,7 +538,7 @@ func (r *results) printImpact(w io.Writer) {
 			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (its hold is %g%%, not the seed's %d%%: the goal of <= %.2fx is not judged)%s\n",
 				name, m.Impact.Ratio, r.SeedHold, seedHoldPercent, goalP99Ratio, otherRatiosText(m.Impact))
 		case goal:
-			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx (goal <= %.2fx)  %s%s\n", name, m.Impact.Ratio, goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio), otherRatiosText(m.Impact))
+			fmt.Fprintf(w, "  %s: p99 during/around = %sx (goal <= %.2fx)  %s%s\n", name, boundedRatio(m.Impact.Ratio, 2, goalP99Ratio), goalP99Ratio, verdict(m.Impact.Ratio <= goalP99Ratio), otherRatiosText(m.Impact))
 		default:
 			fmt.Fprintf(w, "  %s: p99 during/around = %.2fx%s\n", name, m.Impact.Ratio, otherRatiosText(m.Impact))
 		}
@@ -560,7 +579,7 @@ func (r *results) printImpact(w io.Writer) {
 		fmt.Fprintln(w, "  slotshift seed beats redis-cli: n/a (needs modes seed and cli)")
 	}
 	if v := r.Ratios.CLIOverSlotshift; v != nil {
-		fmt.Fprintf(w, "  fast vs redis-cli speed = %.1fx (minimum %.0fx)  %s\n", *v, minimumVsCLI, verdict(*v >= minimumVsCLI))
+		fmt.Fprintf(w, "  fast vs redis-cli speed = %sx (minimum %.0fx)  %s\n", boundedRatio(*v, 1, minimumVsCLI), minimumVsCLI, verdict(*v >= minimumVsCLI))
 	}
 	for _, m := range []*modeResult{seed, fast} {
 		if m == nil {
