@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slotshift/slotshift/pkg/cluster/admin"
 	"github.com/slotshift/slotshift/pkg/inventory"
 	"github.com/slotshift/slotshift/pkg/sandbox"
 )
@@ -93,6 +94,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// go-redis' own pool events (the load's and the harness's clients)
+	// belong with -v, not among the report's lines, as in slotshift.
+	admin.RouteDriverLog(log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
