@@ -202,7 +202,7 @@ func TestSummariseAndPrint(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.print(&out)
-	for _, want := range []string{
+	wantOutput(t, out.String(),
 		"redis-cli / slotshift       =    8.0x  (goal >= 10x, minimum 5x)  below goal, above minimum",
 		"redis-cli p1000 / slotshift =    4.0x  (goal >= 5x)  MISSED",
 		"slotshift peak RSS: 50 MB (goal < 100 MB)  met",
@@ -213,11 +213,7 @@ func TestSummariseAndPrint(t *testing.T) {
 		"redis-cli / bare MIGRATE    =   10.0x",
 		"slotshift / bare MIGRATE    =    1.2x",
 		"cluster-node-timeout 1000 ms",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	)
 }
 
 // A ratio next to its bound is printed with the decimals it takes to sit
@@ -250,14 +246,10 @@ func TestBoundedRatio(t *testing.T) {
 	r.summarise()
 	var out bytes.Buffer
 	r.print(&out)
-	for _, want := range []string{
+	wantOutput(t, out.String(),
 		"redis-cli / slotshift       =   4.96x  (goal >= 10x, minimum 5x)  MISSED (below the minimum)",
 		"fast vs redis-cli speed = 4.96x (minimum 5x)  MISSED",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	)
 }
 
 func TestInventoryYAMLParses(t *testing.T) {
@@ -718,7 +710,7 @@ func TestPrintImpact(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.print(&out)
-	for _, want := range []string{
+	wantOutput(t, out.String(),
 		"p99_before  p99_after  p99_during  ratio  max_during",
 		"tryagain=5",
 		"slotshift seed: p99 during/around = 1.05x (goal <= 1.10x)  met",
@@ -735,11 +727,7 @@ func TestPrintImpact(t *testing.T) {
 		"    slotshift seed 1.0 / 5.0 / 0.5\n",
 		"(goal <= 1.10x)  met  (mean of per-second p99s, as reported before: 1.20x; over the seconds without host steal: 1.40x)",
 		"    over the seconds without host steal it read 1.02x (mean of per-second p99s)\n",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	)
 	for _, not := range []string{"    redis-cli 0", "it ran 10 s and the seed profile"} {
 		if strings.Contains(out.String(), not) {
 			t.Errorf("output has %q:\n%s", not, out.String())
@@ -882,14 +870,10 @@ func TestPrintWatch(t *testing.T) {
 	r.summarise()
 	var out bytes.Buffer
 	r.print(&out)
-	for _, want := range []string{
+	wantOutput(t, out.String(),
 		"slotshift's gate probes alone (watch, 300 s): p99 during/around = 0.97x  (to the 7 s before and 5 s after: 1.20x; without the 7 operations during that followed MOVED or ASK: 0.90x; mean of per-second p99s, as reported before: 0.95x; over the seconds without host steal: 0.93x)\n",
 		"    100 PINGs/s to each master, the monitor's CPU 3.4% of a core (medians)",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	)
 	r.Modes[0].Mode = modeIdle
 	r.summarise()
 	out.Reset()
@@ -947,11 +931,7 @@ func TestPingCallsAndScalePrint(t *testing.T) {
 	var out bytes.Buffer
 	s := &scaleResult{Masters: 50, Added: 2, Keys: 1000, Seconds: 12, CPUSeconds: 3.5, MaxRSSMB: 40, KeysMoved: 38, PingsPerSMin: 9, PingsPerSMedian: 10, PingsPerSMax: 12.5}
 	s.print(&out)
-	for _, want := range []string{"50 loaded masters + 2 empty", "CPU 3.50 s, peak RSS 40 MB, holds 0 (0.0 s), no abort", "min 9.0, median 10.0, max 12.5"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	wantOutput(t, out.String(), "50 loaded masters + 2 empty", "CPU 3.50 s, peak RSS 40 MB, holds 0 (0.0 s), no abort", "min 9.0, median 10.0, max 12.5")
 	out.Reset()
 	s.Aborted = true
 	path := filepath.Join(t.TempDir(), "rebalance.json")
@@ -1044,14 +1024,10 @@ func TestPrintFailedRuns(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.print(&out)
-	for _, want := range []string{
-		"failed run: round 2, " + modeLabels[modeSeed] + " after 41.5 s (load: p99 1.00 ms before, 9.00 ms during, 0.00 ms after, lost/stale 2/0): exit code 1: aborted",
+	wantOutput(t, out.String(),
+		"failed run: round 2, "+modeLabels[modeSeed]+" after 41.5 s (load: p99 1.00 ms before, 9.00 ms during, 0.00 ms after, lost/stale 2/0): exit code 1: aborted",
 		"acknowledged writes lost, all modes and runs: 2 (must be 0)",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	)
 }
 
 // TestParseSteal reads the steal field of /proc/stat's first line.
@@ -1163,6 +1139,16 @@ func TestStealHeader(t *testing.T) {
 		m.endSteal(time.Minute)
 		if m.WallS != 60 || m.StealS < 0 {
 			t.Fatalf("endSteal: %v s of steal over %v s, want >= 0 over 60", m.StealS, m.WallS)
+		}
+	}
+}
+
+// wantOutput fails t for each of wants that out lacks, printing out.
+func wantOutput(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }
