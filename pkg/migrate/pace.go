@@ -81,9 +81,9 @@ type PacerOptions struct {
 	// budget before the first reading can cut it.
 	Gentle bool
 	// GentleRest is the rest a Gentle source starts at. Default 32, at
-	// most MaxRest. It is below MaxRest so that a source whose budget its
-	// start already keeps does not spend minutes climbing from the floor
-	// (each raise takes RestStep off: 96 s from 128 to 32).
+	// most SteadyRest. It is below SteadyRest so that a source whose
+	// budget its start already keeps does not spend minutes climbing from
+	// the floor (each raise takes RestStep off: 96 s from 128 to 32).
 	GentleRest float64
 	// MaxDepth is the most MIGRATEs per pipeline; the mover also caps it at
 	// LegacyOptions.MigratesPerPipeline. Default 2 (that option's default).
@@ -93,8 +93,9 @@ type PacerOptions struct {
 	// pipeline a source rests Rest times as long as the pipeline took, so
 	// it spends 1/(1+Rest) of its time on MIGRATE. The first cut rests
 	// RestStep, each further cut doubles it up to MaxRest; each raise takes
-	// RestStep off. A pause proportional to the work keeps a pipeline of
-	// one small key from costing a long fixed wait. Defaults 128 and 0.25.
+	// RestStep off (up to SteadyRest: see there). A pause proportional to
+	// the work keeps a pipeline of one small key from costing a long fixed
+	// wait. Defaults 512 and 0.25.
 	// The benchmark's cluster, its keys moved at a fixed pace of 10 keys
 	// per MIGRATE under the absolute gates (no hold): resting 32× took
 	// 128 s with the independent client's p99 at 1.38× its p99 at rest;
@@ -105,7 +106,26 @@ type PacerOptions struct {
 	// reaches this far; the absolute gates' is seldom reached at all. A
 	// raise of an eighth of the rest (at least RestStep) was measured and
 	// not kept: a faster climb meets the budget sooner and holds more.
+	//
+	// MaxRest is the slowest pace, where the pace is exhausted; rests
+	// above SteadyRest are a dip below the steady floor (see SteadyRest).
+	// MaxPause caps a rest this deep: 512 times a 10-key MIGRATE of the
+	// benchmark's cluster (about 0.39 ms) is 200 ms.
 	MaxRest, RestStep float64
+	// SteadyRest is the slowest pace a source climbs back from additively,
+	// at most MaxRest. Cuts go on doubling the rest beyond it up to
+	// MaxRest, and a raise from there halves the rest (down to SteadyRest)
+	// rather than taking RestStep off: a reading over budget at the steady
+	// floor slows the source for a moment rather than holding the run, and
+	// costs seconds, not the minutes an additive climb from MaxRest would.
+	// Default 128.
+	//
+	// Why: at the steady floor 128 the benchmark's seed runs held 7 and 6
+	// times on a calm host, each hold ending within 0.4-1.5 s once the
+	// sources rested: one bout over budget (0.4-0.7 ms against 0.4 ms),
+	// not a latency the floor could not keep. A floor of 256 all along
+	// held 3 times but took 799 s against 392-439 s.
+	SteadyRest float64
 	// MaxPause caps one pause between two MIGRATE pipelines of one source.
 	// Default 200ms.
 	MaxPause time.Duration
@@ -158,8 +178,12 @@ func (o PacerOptions) withDefaults() PacerOptions {
 		o.MaxPause = 200 * time.Millisecond
 	}
 	if o.MaxRest <= 0 {
-		o.MaxRest = 128
+		o.MaxRest = 512
 	}
+	if o.SteadyRest <= 0 {
+		o.SteadyRest = 128
+	}
+	o.SteadyRest = min(o.SteadyRest, o.MaxRest)
 	if o.RestStep <= 0 {
 		o.RestStep = 0.25
 	}
@@ -167,7 +191,7 @@ func (o PacerOptions) withDefaults() PacerOptions {
 	if o.GentleRest <= 0 {
 		o.GentleRest = 32
 	}
-	o.GentleRest = min(o.GentleRest, o.MaxRest)
+	o.GentleRest = min(o.GentleRest, o.SteadyRest)
 	if o.History <= 0 {
 		o.History = 256
 	}
@@ -230,6 +254,10 @@ func (p *Pacer) Level(pc Pace) float64 {
 func (p Pace) slowest(o PacerOptions) bool {
 	return p.Keys <= o.MinKeys && p.Depth <= 1 && p.Rest >= o.MaxRest
 }
+
+// dipped reports whether pc rests below the steady floor (see
+// SteadyRest).
+func (o PacerOptions) dipped(pc Pace) bool { return pc.Rest > o.SteadyRest }
 
 // Bytes is the most bytes per MIGRATE at pc (see PacerOptions.MaxBytes).
 func (o PacerOptions) Bytes(pc Pace) int64 {
@@ -323,6 +351,9 @@ func (o PacerOptions) decide(cur Pace, obs Observation, now time.Time) Pace {
 	default:
 		next.Verdict = VerdictFaster
 		switch {
+		case cur.Rest > o.SteadyRest:
+			// A dip below the steady floor ends as fast as it began.
+			next.Rest = max(o.SteadyRest, cur.Rest/2)
 		case cur.Rest > 0:
 			next.Rest = max(0, cur.Rest-o.RestStep)
 		case cur.Depth < o.MaxDepth:
@@ -398,8 +429,9 @@ type paceNode struct {
 	history []Pace
 	// targets are the nodes the source sent to, and when it last did.
 	targets map[string]time.Time
-	// exhausted is how long the source has spent exhausted, up to cur.At.
-	exhausted time.Duration
+	// exhausted is how long the source has spent exhausted, up to cur.At;
+	// dipped how long it rested more than SteadyRest.
+	exhausted, dipped time.Duration
 	// pauseJudged: the source was judged in the current pause (see
 	// judgePaused).
 	pauseJudged bool
@@ -474,6 +506,9 @@ func (p *Pacer) decide(n *paceNode, now time.Time, onlyCut bool) {
 	if n.cur.Exhausted {
 		n.exhausted += now.Sub(n.cur.At)
 	}
+	if p.opts.dipped(n.cur) {
+		n.dipped += now.Sub(n.cur.At)
+	}
 	p.count(next)
 	if next.Exhausted {
 		p.lastExhausted = next
@@ -507,6 +542,10 @@ type PaceSummary struct {
 	MinLevel, MedianLevel float64
 	// Exhausted is the time sources spent exhausted, summed over sources.
 	Exhausted time.Duration
+	// Dipped is the time sources spent below the steady floor (resting
+	// more than PacerOptions.SteadyRest), summed over sources: how long
+	// the controller slowed down past it rather than holding the run.
+	Dipped time.Duration
 	// LastExhausted says why the latest exhausted pace of any source was
 	// (see exhaustedReason); empty when none was.
 	LastExhausted string
@@ -519,12 +558,17 @@ func (p *Pacer) Summary() PaceSummary {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := PaceSummary{Sources: len(p.nodes), MinLevel: p.min,
-		Slowest: fmt.Sprintf("%d keys (at most %d KiB) per MIGRATE, one MIGRATE per pipeline, resting %g× the time each took",
-			p.opts.MinKeys, p.opts.Bytes(Pace{Keys: p.opts.MinKeys})>>10, p.opts.MaxRest)}
+		Slowest: fmt.Sprintf("%d keys (at most %d KiB) per MIGRATE, one MIGRATE per pipeline, resting %g× the time each took (at most %s)",
+			p.opts.MinKeys, p.opts.Bytes(Pace{Keys: p.opts.MinKeys})>>10, p.opts.MaxRest, p.opts.MaxPause)}
+	now := p.opts.Now()
 	for _, n := range p.nodes {
 		s.Exhausted += n.exhausted
 		if n.cur.Exhausted {
-			s.Exhausted += p.opts.Now().Sub(n.cur.At)
+			s.Exhausted += now.Sub(n.cur.At)
+		}
+		s.Dipped += n.dipped
+		if p.opts.dipped(n.cur) {
+			s.Dipped += now.Sub(n.cur.At)
 		}
 	}
 	if p.lastExhausted.Exhausted {

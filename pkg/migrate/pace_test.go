@@ -61,8 +61,14 @@ func TestPaceDecide(t *testing.T) {
 			Pace{Keys: o.MaxKeys, Depth: 2, Verdict: VerdictFaster}, 0.25, false},
 		{"at the fastest it holds", fastest, fresh(1, 0.1),
 			Pace{Keys: o.MaxKeys, Depth: o.MaxDepth, Verdict: VerdictHold}, 0.05, false},
-		{"under budget clears exhaustion", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Exhausted: true}, fresh(1, 0.1),
-			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest - o.RestStep, Verdict: VerdictFaster}, 0.05, false},
+		{"under budget clears exhaustion, halving a dip", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest, Exhausted: true}, fresh(1, 0.1),
+			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest / 2, Verdict: VerdictFaster}, 0.05, false},
+		{"a cut at the steady floor dips below it", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.SteadyRest}, fresh(30, 1),
+			Pace{Keys: o.MinKeys, Depth: 1, Rest: 2 * o.SteadyRest, Verdict: VerdictSlower}, 1.5, true},
+		{"a dip ends no lower than the steady floor", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.SteadyRest * 3 / 2}, fresh(5, 1),
+			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.SteadyRest, Verdict: VerdictFaster}, 0.25, false},
+		{"from the steady floor the climb is additive", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.SteadyRest}, fresh(5, 1),
+			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.SteadyRest - o.RestStep, Verdict: VerdictFaster}, 0.25, false},
 		{"a missing reading keeps the pace", Pace{Keys: 50, Depth: 1, Rest: 0.5}, Observation{},
 			Pace{Keys: 50, Depth: 1, Rest: 0.5, Verdict: VerdictStale}, 0, false},
 		{"a stale good reading does not speed up", Pace{Keys: 50, Depth: 1, Rest: 0.5},
@@ -197,12 +203,15 @@ func TestPaceWithDefaults(t *testing.T) {
 	if o.MaxKeys != 50 || o.StartKeys != 50 {
 		t.Errorf("keys bounds not reconciled: min %d max %d start %d", o.MinKeys, o.MaxKeys, o.StartKeys)
 	}
-	if o.RestStep != 0.1 || o.GentleRest != 0.1 {
-		t.Errorf("RestStep %v or GentleRest %v exceeds MaxRest %v", o.RestStep, o.GentleRest, o.MaxRest)
+	if o.RestStep != 0.1 || o.GentleRest != 0.1 || o.SteadyRest != 0.1 {
+		t.Errorf("RestStep %v, GentleRest %v or SteadyRest %v exceeds MaxRest %v", o.RestStep, o.GentleRest, o.SteadyRest, o.MaxRest)
+	}
+	if o := (PacerOptions{SteadyRest: 64, GentleRest: 100}).withDefaults(); o.GentleRest != 64 {
+		t.Errorf("GentleRest %v above SteadyRest %v", o.GentleRest, o.SteadyRest)
 	}
 	d := PacerOptions{}.withDefaults()
 	if d.Window != 250*time.Millisecond || d.StartKeys != 100 || d.MinKeys != 10 || d.MaxKeys != 1000 || d.MaxDepth != 2 ||
-		d.MaxRest != 128 || d.GentleRest != 32 || d.RestStep != 0.25 || d.MaxPause != 200*time.Millisecond {
+		d.MaxRest != 512 || d.SteadyRest != 128 || d.GentleRest != 32 || d.RestStep != 0.25 || d.MaxPause != 200*time.Millisecond {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -495,14 +504,15 @@ func TestPaceCaps(t *testing.T) {
 		t.Errorf("gentle first pace %+v, want MinKeys, one MIGRATE, rest GentleRest (above the floor)", pc)
 	}
 	// Over budget from the gentle start, cuts double the rest to the
-	// floor (32, 64, 128) before the pace reads exhausted.
+	// steady floor (32, 64, 128), then dip below it (256, 512) before the
+	// pace reads exhausted.
 	g = PacerOptions{Gentle: true, BudgetP99: ms(1)}.withDefaults()
 	pc := g.first("a", t0)
 	over := Observation{P99: ms(2), At: t0, OK: true}
 	for i, want := range []struct {
 		rest      float64
 		exhausted bool
-	}{{64, false}, {128, false}, {128, true}} {
+	}{{64, false}, {128, false}, {256, false}, {512, false}, {512, true}} {
 		pc = g.Decide(pc, over, t0)
 		if pc.Rest != want.rest || pc.Exhausted != want.exhausted {
 			t.Errorf("cut %d from the gentle start: rest %v exhausted %v, want %v %v", i+1, pc.Rest, pc.Exhausted, want.rest, want.exhausted)

@@ -258,7 +258,48 @@ func TestPacerSummaryExhausted(t *testing.T) {
 	if want := "pace exhausted on src: p99 30 ms over budget 10 ms at the slowest pace"; s.LastExhausted != want {
 		t.Errorf("last exhausted %q, want %q", s.LastExhausted, want)
 	}
-	if want := "10 keys (at most 40 KiB) per MIGRATE, one MIGRATE per pipeline, resting 128× the time each took"; s.Slowest != want {
+	if want := "10 keys (at most 40 KiB) per MIGRATE, one MIGRATE per pipeline, resting 512× the time each took (at most 200ms)"; s.Slowest != want {
 		t.Errorf("slowest %q, want %q", s.Slowest, want)
+	}
+}
+
+// TestPacerDipsBeforeExhausting: over budget at the steady floor, the
+// controller slows on below it rather than holding the run, comes back to
+// the floor within a few windows of a reading under the headroom, and the
+// summary counts the time spent below the floor.
+func TestPacerDipsBeforeExhausting(t *testing.T) {
+	src := &fakeLatency{}
+	clk := &fakeClock{now: t0}
+	p := NewPacer(src, PacerOptions{BudgetP99: ms(10), Gentle: true, GentleRest: 4, SteadyRest: 4, MaxRest: 16, Now: clk.Now})
+	w := p.Options().Window
+	step := func(p99 time.Duration) Pace {
+		clk.advance(w)
+		src.set(p99, clk.Now(), true)
+		return p.Current("src")
+	}
+	p.Current("src")
+	// Over budget from the steady floor: 8, then 16 (MaxRest), then
+	// exhausted, one window each (Settle 0).
+	for i, want := range []float64{8, 16, 16} {
+		if pc := step(ms(30)); pc.Rest != want || pc.Exhausted != (i == 2) {
+			t.Fatalf("over budget, window %d: rest %v exhausted %v; want %v %v", i+1, pc.Rest, pc.Exhausted, want, i == 2)
+		}
+	}
+	// Under the headroom the dip halves back to the steady floor (8, 4),
+	// then the climb is additive.
+	for i, want := range []float64{8, 4, 4 - p.Options().RestStep} {
+		if pc := step(ms(1)); pc.Rest != want || pc.Exhausted {
+			t.Fatalf("under budget, window %d: rest %v exhausted %v; want %v", i+1, pc.Rest, pc.Exhausted, want)
+		}
+	}
+	// Below the floor from the first cut (rest 8) to the window that
+	// brought it back to 4: four windows, one of them exhausted.
+	s := p.Summary()
+	if s.Dipped != 4*w || s.Exhausted != w {
+		t.Errorf("summary: dipped %v exhausted %v; want %v and %v", s.Dipped, s.Exhausted, 4*w, w)
+	}
+	clk.advance(10 * w)
+	if s := p.Summary(); s.Dipped != 4*w {
+		t.Errorf("dipped grew at the steady floor: %v", s.Dipped)
 	}
 }
