@@ -254,7 +254,7 @@ func TestMarkdownCapped(t *testing.T) {
 // and the pace the run ended at, and nothing without a pacer.
 func TestMarkdownPace(t *testing.T) {
 	md := Markdown(rebalanceDone())
-	want := "pace: min 0.12 · median 0.55 over 2 source(s) · exhausted 0.0s\n\n| Batch"
+	want := "pace: min 0.12 · median 0.55 over 2 source(s) · below the steady floor 0.0s · exhausted 0.0s\n\n| Batch"
 	if !strings.Contains(md, want) {
 		t.Errorf("summary lacks %q:\n%s", want, md)
 	}

@@ -137,7 +137,7 @@ func rebalanceHeld() *Report {
 		},
 		Pace: []PaceState{{Node: "10.0.0.2:7000", Level: 0.002, KeysPerMigrate: 10, BytesPerMigrate: 41943, Depth: 1, Rest: 4, BudgetUsed: 1.75, Exhausted: true}},
 	})
-	rb.Pace = &PaceSummary{Sources: 2, Decisions: 2480, MinLevel: 0.002, MedianLevel: 0.31, Exhausted: 600}
+	rb.Pace = &PaceSummary{Sources: 2, Decisions: 2480, MinLevel: 0.002, MedianLevel: 0.31, Exhausted: 600, Dipped: 240}
 	r.Checks = []Check{
 		{ID: "plan.fresh", Status: Pass, Message: "cluster matches the plan's fingerprint"},
 		{ID: "gate.latency_p99", Status: Hold, Message: "p99 35 ms over the hold threshold for 10m0s",

@@ -198,7 +198,8 @@ func paceLine(rb *RebalanceSection) string {
 	if p == nil {
 		return ""
 	}
-	line := fmt.Sprintf("pace: min %.2f · median %.2f over %d source(s) · exhausted %.1fs", p.MinLevel, p.MedianLevel, p.Sources, float64(p.Exhausted))
+	line := fmt.Sprintf("pace: min %.2f · median %.2f over %d source(s) · below the steady floor %.1fs · exhausted %.1fs",
+		p.MinLevel, p.MedianLevel, p.Sources, float64(p.Dipped), float64(p.Exhausted))
 	if len(rb.Batches) == 0 {
 		return line
 	}

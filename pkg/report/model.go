@@ -155,6 +155,10 @@ type PaceSummary struct {
 	// Exhausted is the time sources spent at the slowest pace and still
 	// over budget, summed over sources.
 	Exhausted Seconds `json:"exhausted_s"`
+	// Dipped is the time sources spent slowed below their steady floor
+	// (the controller slowing down rather than holding the run), summed
+	// over sources.
+	Dipped Seconds `json:"dipped_s"`
 }
 
 // PaceState is one source's pace when a batch ended.

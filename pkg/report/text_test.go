@@ -25,7 +25,7 @@ func TestText(t *testing.T) {
 		"  HOLD  gate.latency_p99 [10.0.0.2:7000] (batch 2): p99 35 ms over the hold threshold for 10m0s\n",
 		"  error: held: gates stayed red for 10m0s\n",
 		"  rebalance: 100 slots, 12000 keys moved; 2 batches run, 1 remaining; done: false\n",
-		"  pace: min 0.00 · median 0.31 over 2 source(s) · exhausted 600.0s · at the end 10.0.0.2:7000 0.00 (10 keys/MIGRATE, 175% of budget, exhausted)\n",
+		"  pace: min 0.00 · median 0.31 over 2 source(s) · below the steady floor 240.0s · exhausted 600.0s · at the end 10.0.0.2:7000 0.00 (10 keys/MIGRATE, 175% of budget, exhausted)\n",
 	} {
 		if !strings.Contains(got, line) {
 			t.Errorf("held Text lacks %q:\n%s", line, got)

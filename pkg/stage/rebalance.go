@@ -323,7 +323,7 @@ func (r *rebalancer) record(p plan.Rebalance, res migrate.Result) {
 	r.sec.Done = res.Done
 	if s := res.Pace; s != nil {
 		r.sec.Pace = &report.PaceSummary{Sources: s.Sources, Decisions: s.Decisions, MinLevel: s.MinLevel,
-			MedianLevel: s.MedianLevel, Exhausted: report.SecondsOf(s.Exhausted)}
+			MedianLevel: s.MedianLevel, Exhausted: report.SecondsOf(s.Exhausted), Dipped: report.SecondsOf(s.Dipped)}
 		if c, ok := paceCheck(*s, res.Duration); ok {
 			r.res.Add(c)
 		}
