@@ -673,7 +673,7 @@ func TestPrintImpact(t *testing.T) {
 		{Mode: modeSeed, Label: modeLabels[modeSeed], Runs: []timedRun{
 			{Seconds: 8, KeysMoved: 250, Holds: 2, HeldSeconds: 1.5, Impact: im(2, 2.1, 9, 0, nil)},
 			{Seconds: 9, KeysMoved: 250, Holds: 0, Impact: im(2, 2.1, 7, 0, nil)},
-			{Seconds: 7, KeysMoved: 250, Holds: 1, HeldSeconds: 0.5, Impact: im(2, 2, 8, 0, nil)}}},
+			{Seconds: 7, KeysMoved: 250, Holds: 1, HeldSeconds: 0.5, DippedSeconds: 12.5, Impact: im(2, 2, 8, 0, nil)}}},
 		{Mode: modeSlotshift, Label: modeLabels[modeSlotshift], Runs: []timedRun{
 			{Seconds: 5, KeysMoved: 250, Impact: im(2, 4, 20, 1, nil)},
 			{Seconds: 6, KeysMoved: 250, Impact: im(2, 4, 30, 0, nil)},
@@ -719,6 +719,7 @@ func TestPrintImpact(t *testing.T) {
 		"slotshift seed beats redis-cli: p99 ratio yes (1.05x vs 2.50x), time yes (8.00 s vs 31.00 s)  met",
 		"fast vs redis-cli speed = 6.2x (minimum 5x)  met",
 		"slotshift seed holds per run: 2 (1.5 s), 0 (0.0 s), 1 (0.5 s)",
+		"slotshift seed time its sources spent below their steady floor, per run (summed over sources): 0.0 s, 0.0 s, 12.5 s",
 		"acknowledged writes lost, all modes and runs: 1 (must be 0), stale: 0  MISSED",
 		"2 0 1", // the seed row's holds column
 		"nothing running (idle, 10 s): p99 during/around = 1.15x (runs 1.10x to 1.20x), the measurement's own spread here:",
@@ -728,7 +729,7 @@ func TestPrintImpact(t *testing.T) {
 		"(goal <= 1.10x)  met  (mean of per-second p99s, as reported before: 1.20x; over the seconds without host steal: 1.40x)",
 		"    over the seconds without host steal it read 1.02x (mean of per-second p99s)\n",
 	)
-	for _, not := range []string{"    redis-cli 0", "it ran 10 s and the seed profile"} {
+	for _, not := range []string{"    redis-cli 0", "it ran 10 s and the seed profile", "slotshift fast time its sources"} {
 		if strings.Contains(out.String(), not) {
 			t.Errorf("output has %q:\n%s", not, out.String())
 		}

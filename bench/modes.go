@@ -117,6 +117,11 @@ type timedRun struct {
 	// pace (its report's rebalance.gates check; slotshift modes only).
 	Holds       int     `json:"holds"`
 	HeldSeconds float64 `json:"held_s,omitempty"`
+	// DippedSeconds is how long slotshift's sources spent slowed below
+	// their steady floor, summed over sources (its report's
+	// rebalance.pace.dipped_s): the controller slowing down rather than
+	// holding (slotshift modes only).
+	DippedSeconds float64 `json:"dipped_s,omitempty"`
 	// CPUSeconds is the tool's user + system CPU time.
 	CPUSeconds float64 `json:"cpu_s"`
 	// PingsPerMasterS is the PINGs per second the watch mode's gate
@@ -227,6 +232,9 @@ func runMode(ctx context.Context, c *benchCluster, mode string, rc runConfig) (t
 		r.ReportKeysMoved = rep.Rebalance.KeysMoved
 		r.BatchSeconds = batchSpan(rep.Rebalance.Batches)
 		r.Holds, r.HeldSeconds = gateHolds(rep.Checks)
+		if p := rep.Rebalance.Pace; p != nil {
+			r.DippedSeconds = float64(p.Dipped)
+		}
 	}
 	if mode == modeWatch {
 		b, err := os.ReadFile(logPath)

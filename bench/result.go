@@ -585,11 +585,17 @@ func (r *results) printImpact(w io.Writer) {
 		if m == nil {
 			continue
 		}
-		var hs []string
+		var hs, ds []string
+		dipped := false
 		for _, run := range m.Runs {
 			hs = append(hs, fmt.Sprintf("%d (%.1f s)", run.Holds, run.HeldSeconds))
+			ds = append(ds, fmt.Sprintf("%.1f s", run.DippedSeconds))
+			dipped = dipped || run.DippedSeconds > 0
 		}
 		fmt.Fprintf(w, "  %s holds per run: %s\n", m.Label, strings.Join(hs, ", "))
+		if dipped {
+			fmt.Fprintf(w, "  %s time its sources spent below their steady floor, per run (summed over sources): %s\n", m.Label, strings.Join(ds, ", "))
+		}
 	}
 	lost, stale := 0, 0
 	for _, m := range r.Modes {
