@@ -166,7 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.slotshiftArgs, "slotshift-args", "", "extra flags for slotshift rebalance, split on spaces (e.g. \"--concurrency 2\")")
 	fs.IntVar(&cfg.nodeTimeoutMS, "node-timeout-ms", 1000, "cluster-node-timeout of every node, ms (short so that fresh clusters converge fast)")
 	fs.StringVar(&cfg.slotshiftBin, "bin", "", "slotshift binary to run (default: build ./cmd/slotshift into bin/slotshift first)")
-	fs.DurationVar(&cfg.runTimeout, "run-timeout", 15*time.Minute, "give up on one timed rebalance after this long (the seed profile, resting up to 128× the time each MIGRATE takes, can need minutes)")
+	fs.DurationVar(&cfg.runTimeout, "run-timeout", 15*time.Minute, "give up on one timed rebalance after this long (the seed profile, resting 128× the time each MIGRATE takes and up to 512× for a moment, can need minutes)")
 	fs.StringVar(&cfg.keepDir, "keep", "", "copy every run's tool output, slotshift reports and client load seconds to DIR/round<N>-<mode>/")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every step")
 	fs.StringVar(&cfg.cpuProfileDir, "cpuprofile", "", "write a CPU profile of every slotshift run to DIR/cpu-<pid>.prof")
