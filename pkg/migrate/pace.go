@@ -120,11 +120,11 @@ type PacerOptions struct {
 	// costs seconds, not the minutes an additive climb from MaxRest would.
 	// Default 128.
 	//
-	// Why: at the steady floor 128 the benchmark's seed runs held 7 and 6
-	// times on a calm host, each hold ending within 0.4-1.5 s once the
-	// sources rested: one bout over budget (0.4-0.7 ms against 0.4 ms),
-	// not a latency the floor could not keep. A floor of 256 all along
-	// held 3 times but took 799 s against 392-439 s.
+	// Why: at a floor of 128 the benchmark's seed runs held 7 and 6 times
+	// on a calm host. Six of the first run's seven holds ended within
+	// 0.4-3 s once the sources rested: bouts over budget (0.4-0.7 ms
+	// against 0.4 ms), not a latency the floor could not keep. A floor of
+	// 256 all along held 3 times but took 799 s against 392-439 s.
 	SteadyRest float64
 	// MaxPause caps one pause between two MIGRATE pipelines of one source.
 	// Default 200ms.
