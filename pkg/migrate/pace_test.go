@@ -65,6 +65,8 @@ func TestPaceDecide(t *testing.T) {
 			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.MaxRest / 2, Verdict: VerdictFaster}, 0.05, false},
 		{"a cut at the steady floor dips below it", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.SteadyRest}, fresh(30, 1),
 			Pace{Keys: o.MinKeys, Depth: 1, Rest: 2 * o.SteadyRest, Verdict: VerdictSlower}, 1.5, true},
+		{"a reading within budget ends a dip, under the headroom or not", Pace{Keys: o.MinKeys, Depth: 1, Rest: 4 * o.SteadyRest}, fresh(18, 1),
+			Pace{Keys: o.MinKeys, Depth: 1, Rest: 2 * o.SteadyRest, Verdict: VerdictFaster}, 0.9, false},
 		{"a dip ends no lower than the steady floor", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.SteadyRest * 3 / 2}, fresh(5, 1),
 			Pace{Keys: o.MinKeys, Depth: 1, Rest: o.SteadyRest, Verdict: VerdictFaster}, 0.25, false},
 		{"from the steady floor the climb is additive", Pace{Keys: o.MinKeys, Depth: 1, Rest: o.SteadyRest}, fresh(5, 1),
@@ -132,6 +134,9 @@ func TestPaceDecideSettle(t *testing.T) {
 func TestPaceExhaustedAfterSettle(t *testing.T) {
 	o := testPaceOptions()
 	o.Settle = 2 * time.Second
+	// No dip below a steady floor (TestPacerDipsBeforeExhausting has
+	// it): a reading within budget keeps the slowest pace here.
+	o.SteadyRest = o.MaxRest
 	now := t0
 	obs := func(p99 float64) Observation { return Observation{P99: ms(p99), At: now, OK: true} }
 	var cur Pace
