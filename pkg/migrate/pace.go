@@ -446,6 +446,19 @@ type paceNode struct {
 	owed time.Duration
 }
 
+// spent returns how long n has spent exhausted and below the steady floor
+// up to now: the totals up to cur.At, plus the time since if cur is so.
+func (n *paceNode) spent(o PacerOptions, now time.Time) (exhausted, dipped time.Duration) {
+	exhausted, dipped = n.exhausted, n.dipped
+	if n.cur.Exhausted {
+		exhausted += now.Sub(n.cur.At)
+	}
+	if o.dipped(n.cur) {
+		dipped += now.Sub(n.cur.At)
+	}
+	return exhausted, dipped
+}
+
 // owe adds pause, the rest after one pipeline at rest factor rest, to the
 // debt *owed, and returns how long to rest now: all of it once it reaches
 // minRest, else nothing. A pace without rest forgives the debt (full duty
@@ -508,12 +521,7 @@ func (p *Pacer) decide(n *paceNode, now time.Time, onlyCut bool) {
 		next.KeysPerSec = float64(n.moved) / el.Seconds()
 	}
 	n.moved = 0
-	if n.cur.Exhausted {
-		n.exhausted += now.Sub(n.cur.At)
-	}
-	if p.opts.dipped(n.cur) {
-		n.dipped += now.Sub(n.cur.At)
-	}
+	n.exhausted, n.dipped = n.spent(p.opts, now)
 	p.count(next)
 	if next.Exhausted {
 		p.lastExhausted = next
@@ -567,14 +575,9 @@ func (p *Pacer) Summary() PaceSummary {
 			p.opts.MinKeys, p.opts.Bytes(Pace{Keys: p.opts.MinKeys})>>10, p.opts.MaxRest, p.opts.MaxPause)}
 	now := p.opts.Now()
 	for _, n := range p.nodes {
-		s.Exhausted += n.exhausted
-		if n.cur.Exhausted {
-			s.Exhausted += now.Sub(n.cur.At)
-		}
-		s.Dipped += n.dipped
-		if p.opts.dipped(n.cur) {
-			s.Dipped += now.Sub(n.cur.At)
-		}
+		exhausted, dipped := n.spent(p.opts, now)
+		s.Exhausted += exhausted
+		s.Dipped += dipped
 	}
 	if p.lastExhausted.Exhausted {
 		s.LastExhausted = exhaustedReason(p.lastExhausted)
