@@ -348,6 +348,7 @@ const sourcePerSlot = 3000
 // newSourceMove starts the cluster, loads the source and starts its probe,
 // which stops with ctx or the test.
 func newSourceMove(ctx context.Context, t *testing.T) *sourceMove {
+	t.Helper()
 	tc := startWithEmptyMaster(t, 2, 0)
 	sm := &sourceMove{tc: tc, src: tc.Addrs()[0], dst: tc.newAddr}
 	snap := tc.observe(t)
